@@ -1,0 +1,742 @@
+//! The OAuth 2.0 / OpenID Connect protocol client of an mc-runtime device.
+//!
+//! What it is for: the wire side of the anonymous-enrollment profile
+//! (`protocol-profile.md`, steps 1–9): discovery with a byte-exact issuer check, RFC 7591
+//! registration with the device's ES256 JWK, `client_credentials` with a `private_key_jwt`
+//! assertion, RFC 8693 token exchange per audience, access-token verification against the
+//! JWKS, RFC 7592 deletion, and server time learned from `Date` headers. HTTP goes through
+//! reqwest on rustls with the ring provider only.
+//!
+//! What it must not touch: storage, events, runtime state. Keys and registration data come
+//! in as arguments; typed results and [`OidcError`]s go out. Tokens and assertions never
+//! reach a log line, a `Debug` print or an error message.
+//!
+//! DPoP (issue 4) slots in at two places: [`OidcClient`]'s private `token_request` (every
+//! token-endpoint POST) and [`OidcClient::resource_authorization`] (every resource call).
+
+mod error;
+mod transport;
+mod verify;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mc_jose::SigningKey;
+use mc_secret::SecretString;
+use reqwest::header::AUTHORIZATION;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+pub use error::{OidcError, OidcErrorKind};
+pub use verify::VerifiedToken;
+
+use transport::{error_from_answer, Answer, Endpoint, Transport};
+use verify::{check_token, is_fresh, may_refetch, JwksCache, SignatureFailure};
+
+const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
+const GRANT_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const TOKEN_TYPE_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
+const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// Life of a client assertion; node-oidc-provider and Keycloak accept short ones.
+const ASSERTION_LIFETIME_SECS: i64 = 60;
+/// Assumed life of a token whose answer has no `expires_in` (RFC 6749 makes it optional):
+/// short, so the caller logs in again rather than holding a dead token.
+const DEFAULT_TOKEN_LIFETIME_SECS: i64 = 300;
+
+/// Settings of the protocol client.
+#[derive(Debug, Clone)]
+pub struct OidcConfig {
+    /// How the issuer is made from server URL and tenant: `{server}/realms/{tenant}`
+    /// (Keycloak, default) or `{server}` for single-issuer IDPs.
+    pub issuer_template: String,
+    /// Clock tolerance for token checks, in seconds.
+    pub clock_tolerance_secs: i64,
+    /// Limit for connecting and for a whole request including its body.
+    pub http_timeout: Duration,
+    /// Largest IDP answer body read; a larger one is an `InvalidResponse`.
+    pub max_response_bytes: usize,
+    pub user_agent: String,
+    /// Allow plain http to non-loopback hosts. Off: tokens only travel over TLS, except to
+    /// 127.0.0.1 / ::1 / localhost (development IDP).
+    pub allow_insecure_http: bool,
+    /// A cached JWKS older than this is fetched again before use.
+    pub jwks_max_age: Duration,
+    /// An unknown `kid` triggers a refetch only if the cached JWKS is at least this old.
+    pub jwks_min_refetch_interval: Duration,
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        Self {
+            issuer_template: "{server}/realms/{tenant}".into(),
+            clock_tolerance_secs: 60,
+            http_timeout: Duration::from_secs(15),
+            max_response_bytes: 1024 * 1024,
+            user_agent: concat!("mc-runtime/", env!("CARGO_PKG_VERSION")).into(),
+            allow_insecure_http: false,
+            jwks_max_age: Duration::from_secs(600),
+            jwks_min_refetch_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+/// OpenID Provider metadata (discovery answer), the fields this client uses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderMetadata {
+    pub issuer: String,
+    pub token_endpoint: String,
+    pub jwks_uri: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub introspection_endpoint: Option<String>,
+    #[serde(default)]
+    pub grant_types_supported: Vec<String>,
+    #[serde(default)]
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,
+    #[serde(default)]
+    pub dpop_signing_alg_values_supported: Vec<String>,
+}
+
+/// What the IDP returned for a registration. As secret as the device key.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registration {
+    pub client_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_access_token: Option<SecretString>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_client_uri: Option<String>,
+}
+
+impl fmt::Debug for Registration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // client_id is the anonymous identity; the management URI names it too.
+        f.debug_struct("Registration")
+            .field("client_id", &"[redacted]")
+            .field(
+                "registration_access_token",
+                &self
+                    .registration_access_token
+                    .as_ref()
+                    .map(|_| "[redacted]"),
+            )
+            .field(
+                "registration_client_uri",
+                &self.registration_client_uri.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
+}
+
+/// What the registration sends besides the device key.
+#[derive(Debug, Clone, Default)]
+pub struct RegistrationRequest {
+    /// Shown by the IDP; no personal data.
+    pub client_name: String,
+    /// The enrollment client of the MC-SDK (`clientId` of EnrollAnonymousUserEvent).
+    pub software_id: String,
+    /// RFC 7591 initial access token, sent as Bearer, when the IDP requires one.
+    pub initial_access_token: Option<SecretString>,
+}
+
+/// A token answer. Times are server time (see [`OidcClient::now`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenSet {
+    pub access_token: SecretString,
+    pub token_type: String,
+    pub expires_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<SecretString>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+/// Headers that authorise one resource call. DPoP will add its proof header here.
+#[derive(Debug, Clone)]
+pub struct ResourceAuthorization {
+    /// Value of the `Authorization` header, e.g. `Bearer <token>`.
+    pub authorization: SecretString,
+}
+
+/// The protocol client. Cheap to clone; clones share the HTTP connection pool, the JWKS
+/// cache and the learned server time.
+#[derive(Clone)]
+pub struct OidcClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: OidcConfig,
+    transport: Transport,
+    jwks: JwksCache,
+}
+
+impl fmt::Debug for OidcClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OidcClient")
+            .field("config", &self.inner.config)
+            .field("server_offset_secs", &self.inner.transport.clock.offset())
+            .finish_non_exhaustive()
+    }
+}
+
+impl OidcClient {
+    pub fn new(config: OidcConfig) -> Result<Self, OidcError> {
+        if !config.issuer_template.contains("{server}") {
+            return Err(OidcError::Config(
+                "issuer_template must contain {server}".into(),
+            ));
+        }
+        if config.clock_tolerance_secs < 0 {
+            return Err(OidcError::Config(
+                "clock_tolerance_secs must not be negative".into(),
+            ));
+        }
+        let transport = Transport::new(&config)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                transport,
+                jwks: JwksCache::default(),
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &OidcConfig {
+        &self.inner.config
+    }
+
+    /// The issuer for a server URL and tenant, from the issuer template. The tenant is
+    /// percent-encoded as one path segment, so it cannot reach another path.
+    pub fn issuer_for(&self, server_url: &str, tenant: &str) -> String {
+        self.inner
+            .config
+            .issuer_template
+            .replace("{server}", server_url.trim_end_matches('/'))
+            .replace("{tenant}", &encode_path_segment(tenant))
+    }
+
+    /// Current Unix time of the IDP: local clock plus the offset learned from `Date`
+    /// headers of its answers (0 until the first answer).
+    pub fn now(&self) -> i64 {
+        self.inner.transport.clock.now()
+    }
+
+    /// Step 1: fetches `{issuer}/.well-known/openid-configuration`; the `issuer` of the
+    /// answer must equal `issuer` byte for byte.
+    pub async fn discover(&self, issuer: &str) -> Result<ProviderMetadata, OidcError> {
+        let transport = &self.inner.transport;
+        let well_known = format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        );
+        let url = transport.endpoint_url(&well_known, "issuer")?;
+        let answer = transport
+            .send(Endpoint::Discovery, &url, transport.http().get(url.clone()))
+            .await?;
+        if !answer.status.is_success() {
+            return Err(non_success(&answer));
+        }
+        let meta: ProviderMetadata = answer.json("discovery document")?;
+        if meta.issuer != issuer {
+            return Err(OidcError::IssuerMismatch {
+                expected: issuer.to_string(),
+                found: meta.issuer.chars().take(256).collect(),
+            });
+        }
+        transport.endpoint_url(&meta.token_endpoint, "token_endpoint")?;
+        transport.endpoint_url(&meta.jwks_uri, "jwks_uri")?;
+        if let Some(registration) = &meta.registration_endpoint {
+            transport.endpoint_url(registration, "registration_endpoint")?;
+        }
+        Ok(meta)
+    }
+
+    /// Step 3: registers the device as its own client (RFC 7591), authenticated later by
+    /// `key`.
+    pub async fn register(
+        &self,
+        meta: &ProviderMetadata,
+        key: &SigningKey,
+        request: &RegistrationRequest,
+    ) -> Result<Registration, OidcError> {
+        let transport = &self.inner.transport;
+        let endpoint = meta.registration_endpoint.as_deref().ok_or_else(|| {
+            OidcError::Config(
+                "the IDP offers no registration_endpoint; enable dynamic client registration"
+                    .into(),
+            )
+        })?;
+        let url = transport.endpoint_url(endpoint, "registration_endpoint")?;
+        let body = json!({
+            "client_name": request.client_name,
+            "software_id": request.software_id,
+            "grant_types": [GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "token_endpoint_auth_signing_alg": "ES256",
+            "id_token_signed_response_alg": "ES256",
+            "jwks": { "keys": [key.public_jwk()] },
+        });
+        let mut http_request = transport.http().post(url.clone()).json(&body);
+        if let Some(iat) = &request.initial_access_token {
+            http_request = http_request.header(AUTHORIZATION, bearer_header(iat)?);
+        }
+        let answer = transport
+            .send(Endpoint::Registration, &url, http_request)
+            .await?;
+        if !answer.status.is_success() {
+            return Err(match error_from_answer(&answer) {
+                // Without a client yet, a 401 means the initial access token was refused.
+                OidcError::InvalidClient => OidcError::AccessDenied,
+                other => other,
+            });
+        }
+        let registration: Registration = answer.json("registration answer")?;
+        if registration.client_id.is_empty() {
+            return Err(OidcError::InvalidResponse(
+                "registration answer has an empty client_id".into(),
+            ));
+        }
+        if let Some(uri) = &registration.registration_client_uri {
+            transport.endpoint_url(uri, "registration_client_uri")?;
+        }
+        Ok(registration)
+    }
+
+    /// Steps 4 and 6: a device token by `client_credentials` with a `private_key_jwt`
+    /// assertion. `InvalidClient` means the registration is gone: enroll again.
+    pub async fn client_credentials(
+        &self,
+        meta: &ProviderMetadata,
+        client_id: &str,
+        key: &SigningKey,
+    ) -> Result<TokenSet, OidcError> {
+        self.token_request(
+            meta,
+            client_id,
+            key,
+            &[("grant_type", GRANT_CLIENT_CREDENTIALS)],
+        )
+        .await
+    }
+
+    /// Step 7: exchanges the device token for a token for `audience` (RFC 8693).
+    pub async fn exchange(
+        &self,
+        meta: &ProviderMetadata,
+        client_id: &str,
+        key: &SigningKey,
+        subject_token: &SecretString,
+        audience: &str,
+    ) -> Result<TokenSet, OidcError> {
+        self.token_request(
+            meta,
+            client_id,
+            key,
+            &[
+                ("grant_type", GRANT_TOKEN_EXCHANGE),
+                ("subject_token", subject_token.expose()),
+                ("subject_token_type", TOKEN_TYPE_ACCESS_TOKEN),
+                ("requested_token_type", TOKEN_TYPE_ACCESS_TOKEN),
+                ("audience", audience),
+            ],
+        )
+        .await
+    }
+
+    /// Step 5: verifies a JWT access token against the IDP's JWKS (signature, `iss`, `exp`
+    /// with the clock tolerance at server time). An unknown `kid` refetches the JWKS once,
+    /// at most once per `jwks_min_refetch_interval`. Opaque tokens are refused as
+    /// `InvalidToken` (introspection is not implemented).
+    pub async fn verify_access_token(
+        &self,
+        meta: &ProviderMetadata,
+        token: &SecretString,
+    ) -> Result<VerifiedToken, OidcError> {
+        let config = &self.inner.config;
+        let leeway = config.clock_tolerance_secs;
+        let cache = &self.inner.jwks;
+        let cached = match cache.get(&meta.jwks_uri) {
+            Some(cached) if is_fresh(&cached, config.jwks_max_age) => cached,
+            stale => {
+                self.refetch_jwks(&meta.jwks_uri, stale.map(|c| c.fetched_at))
+                    .await?
+            }
+        };
+        match check_token(
+            token.expose(),
+            &cached.keys,
+            &meta.issuer,
+            self.now(),
+            leeway,
+        ) {
+            Ok(verified) => return Ok(verified),
+            Err(SignatureFailure::Rejected(e)) => return Err(e),
+            Err(SignatureFailure::UnknownKey) => {}
+        }
+        if !may_refetch(&cached, config.jwks_min_refetch_interval) {
+            return Err(unknown_key());
+        }
+        let refreshed = self
+            .refetch_jwks(&meta.jwks_uri, Some(cached.fetched_at))
+            .await?;
+        match check_token(
+            token.expose(),
+            &refreshed.keys,
+            &meta.issuer,
+            self.now(),
+            leeway,
+        ) {
+            Ok(verified) => Ok(verified),
+            Err(SignatureFailure::Rejected(e)) => Err(e),
+            Err(SignatureFailure::UnknownKey) => Err(unknown_key()),
+        }
+    }
+
+    /// Step 9: deletes the registration (RFC 7592). Gone already (404) counts as done.
+    /// `InvalidClient` (401) means the IDP no longer accepts the registration access token.
+    pub async fn delete_registration(
+        &self,
+        registration_client_uri: &str,
+        registration_access_token: &SecretString,
+    ) -> Result<(), OidcError> {
+        let transport = &self.inner.transport;
+        let url = transport.endpoint_url(registration_client_uri, "registration_client_uri")?;
+        let request = transport
+            .http()
+            .delete(url.clone())
+            .header(AUTHORIZATION, bearer_header(registration_access_token)?);
+        let answer = transport
+            .send(Endpoint::RegistrationClient, &url, request)
+            .await?;
+        if answer.status.is_success() || answer.status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(());
+        }
+        Err(error_from_answer(&answer))
+    }
+
+    /// Step 8: the headers for a resource call with `token`. `method` and `url` are what a
+    /// DPoP proof will sign; for now they are checked only (no token over plain http to a
+    /// remote host).
+    pub fn resource_authorization(
+        &self,
+        token: &TokenSet,
+        method: &str,
+        url: &str,
+    ) -> Result<ResourceAuthorization, OidcError> {
+        if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(OidcError::Config(
+                "HTTP method must be a plain token".into(),
+            ));
+        }
+        self.inner.transport.endpoint_url(url, "resource URL")?;
+        if token.token_type.eq_ignore_ascii_case("bearer") {
+            Ok(ResourceAuthorization {
+                authorization: SecretString::new(format!("Bearer {}", token.access_token.expose())),
+            })
+        } else {
+            Err(OidcError::Config(format!(
+                "token type `{}` is not supported yet; only Bearer",
+                token.token_type.chars().take(32).collect::<String>()
+            )))
+        }
+    }
+
+    /// The one place that builds token-endpoint requests: grant parameters plus client
+    /// authentication by `private_key_jwt`. DPoP adds its proof header here.
+    async fn token_request(
+        &self,
+        meta: &ProviderMetadata,
+        client_id: &str,
+        key: &SigningKey,
+        grant: &[(&str, &str)],
+    ) -> Result<TokenSet, OidcError> {
+        let transport = &self.inner.transport;
+        let url = transport.endpoint_url(&meta.token_endpoint, "token_endpoint")?;
+        let assertion = self.client_assertion(meta, client_id, key)?;
+        let mut form: Vec<(&str, &str)> = grant.to_vec();
+        form.push(("client_id", client_id));
+        form.push(("client_assertion_type", CLIENT_ASSERTION_TYPE));
+        form.push(("client_assertion", assertion.expose()));
+        let request = transport.http().post(url.clone()).form(&form);
+        let answer = transport.send(Endpoint::Token, &url, request).await?;
+        if !answer.status.is_success() {
+            return Err(error_from_answer(&answer));
+        }
+        parse_token_answer(&answer, self.now())
+    }
+
+    /// ES256 client assertion (RFC 7523): iss = sub = client_id, aud = issuer (one string,
+    /// as Keycloak requires), random jti, iat = server time, exp = iat + 60 s.
+    fn client_assertion(
+        &self,
+        meta: &ProviderMetadata,
+        client_id: &str,
+        key: &SigningKey,
+    ) -> Result<SecretString, OidcError> {
+        let iat = self.now();
+        let claims = json!({
+            "iss": client_id,
+            "sub": client_id,
+            "aud": meta.issuer,
+            "jti": mc_jose::random_token(16),
+            "iat": iat,
+            "exp": iat + ASSERTION_LIFETIME_SECS,
+        });
+        key.sign_jwt("JWT", Map::new(), &claims)
+            .map(SecretString::new)
+            .map_err(|e| OidcError::Config(format!("device key cannot sign: {e}")))
+    }
+
+    /// Fetches the JWKS unless another task refreshed it after `seen_fetched_at` while this
+    /// one waited for the gate.
+    async fn refetch_jwks(
+        &self,
+        jwks_uri: &str,
+        seen_fetched_at: Option<std::time::Instant>,
+    ) -> Result<verify::CachedKeys, OidcError> {
+        let cache = &self.inner.jwks;
+        let _gate = cache.fetch_gate.lock().await;
+        if let Some(current) = cache.get(jwks_uri) {
+            let refreshed_meanwhile = match seen_fetched_at {
+                Some(seen) => current.fetched_at > seen,
+                None => is_fresh(&current, self.inner.config.jwks_max_age),
+            };
+            if refreshed_meanwhile {
+                return Ok(current);
+            }
+        }
+        let transport = &self.inner.transport;
+        let url = transport.endpoint_url(jwks_uri, "jwks_uri")?;
+        let answer = transport
+            .send(Endpoint::Jwks, &url, transport.http().get(url.clone()))
+            .await?;
+        if !answer.status.is_success() {
+            return Err(non_success(&answer));
+        }
+        let keys: mc_jose::JwkSet = answer.json("JWKS")?;
+        Ok(cache.put(jwks_uri, keys))
+    }
+}
+
+fn unknown_key() -> OidcError {
+    OidcError::InvalidToken("signed by a key the IDP does not publish".into())
+}
+
+/// A failed GET of public metadata (discovery, JWKS): 5xx is retryable, the rest is a wrong
+/// server URL or a broken IDP.
+fn non_success(answer: &Answer) -> OidcError {
+    let status = answer.status;
+    if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        OidcError::ServerError {
+            status: status.as_u16(),
+        }
+    } else {
+        OidcError::InvalidResponse(format!("HTTP status {}", status.as_u16()))
+    }
+}
+
+fn bearer_header(token: &SecretString) -> Result<reqwest::header::HeaderValue, OidcError> {
+    let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+        .map_err(|_| {
+        OidcError::Config("token contains characters not allowed in a header".into())
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// RFC 6749 section 5.1 answer → [`TokenSet`]; `expires_in` is relative to `now` (server time).
+fn parse_token_answer(answer: &Answer, now: i64) -> Result<TokenSet, OidcError> {
+    #[derive(Deserialize)]
+    struct TokenAnswer {
+        access_token: SecretString,
+        token_type: String,
+        #[serde(default)]
+        expires_in: Option<Value>,
+        #[serde(default)]
+        refresh_token: Option<SecretString>,
+        #[serde(default)]
+        scope: Option<String>,
+    }
+    let raw: TokenAnswer = answer.json("token answer")?;
+    if raw.access_token.is_empty() {
+        return Err(OidcError::InvalidResponse(
+            "token answer has an empty access_token".into(),
+        ));
+    }
+    // Some servers send expires_in as a string.
+    let expires_in = match &raw.expires_in {
+        None | Some(Value::Null) => DEFAULT_TOKEN_LIFETIME_SECS,
+        Some(Value::Number(n)) => n.as_i64().ok_or_else(bad_expires_in)?,
+        Some(Value::String(s)) => s.trim().parse::<i64>().map_err(|_| bad_expires_in())?,
+        Some(_) => return Err(bad_expires_in()),
+    };
+    if expires_in < 0 {
+        return Err(bad_expires_in());
+    }
+    Ok(TokenSet {
+        access_token: raw.access_token,
+        token_type: raw.token_type,
+        expires_at: now.saturating_add(expires_in),
+        refresh_token: raw.refresh_token,
+        scope: raw.scope,
+    })
+}
+
+fn bad_expires_in() -> OidcError {
+    OidcError::InvalidResponse("token answer has an invalid expires_in".into())
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+fn encode_path_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(template: &str) -> OidcClient {
+        OidcClient::new(OidcConfig {
+            issuer_template: template.into(),
+            ..OidcConfig::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn issuer_from_template() {
+        let c = client("{server}/realms/{tenant}");
+        assert_eq!(
+            c.issuer_for("https://idp.example/", "demo"),
+            "https://idp.example/realms/demo"
+        );
+        assert_eq!(
+            c.issuer_for("https://idp.example", "../admin x"),
+            "https://idp.example/realms/..%2Fadmin%20x"
+        );
+        assert_eq!(
+            client("{server}").issuer_for("https://idp.example/", "demo"),
+            "https://idp.example"
+        );
+        assert!(matches!(
+            OidcClient::new(OidcConfig {
+                issuer_template: "https://fixed".into(),
+                ..OidcConfig::default()
+            }),
+            Err(OidcError::Config(_))
+        ));
+    }
+
+    fn token_answer(body: &str) -> Answer {
+        Answer {
+            status: reqwest::StatusCode::OK,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn token_answer_parsing() {
+        let t = parse_token_answer(
+            &token_answer(
+                r#"{"access_token":"abc","token_type":"Bearer","expires_in":300,"scope":"a b"}"#,
+            ),
+            1_000,
+        )
+        .unwrap();
+        assert_eq!(t.access_token.expose(), "abc");
+        assert_eq!(t.expires_at, 1_300);
+        assert_eq!(t.scope.as_deref(), Some("a b"));
+        let t = parse_token_answer(
+            &token_answer(r#"{"access_token":"abc","token_type":"Bearer","expires_in":"60"}"#),
+            1_000,
+        )
+        .unwrap();
+        assert_eq!(t.expires_at, 1_060);
+        let t = parse_token_answer(
+            &token_answer(r#"{"access_token":"abc","token_type":"Bearer"}"#),
+            1_000,
+        )
+        .unwrap();
+        assert_eq!(t.expires_at, 1_000 + DEFAULT_TOKEN_LIFETIME_SECS);
+        for bad in [
+            r#"{"token_type":"Bearer"}"#,
+            r#"{"access_token":"","token_type":"Bearer"}"#,
+            r#"{"access_token":"abc","token_type":"Bearer","expires_in":-5}"#,
+            r#"{"access_token":"abc","token_type":"Bearer","expires_in":[1]}"#,
+            "<html>oops</html>",
+        ] {
+            let e = parse_token_answer(&token_answer(bad), 0).unwrap_err();
+            assert!(matches!(e, OidcError::InvalidResponse(_)), "{bad}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug() {
+        let registration = Registration {
+            client_id: "client-123".into(),
+            registration_access_token: Some("rat-secret".into()),
+            registration_client_uri: Some("http://127.0.0.1/reg/client-123".into()),
+        };
+        let shown = format!("{registration:?}");
+        assert!(
+            !shown.contains("client-123") && !shown.contains("rat-secret"),
+            "{shown}"
+        );
+        let tokens = TokenSet {
+            access_token: "at-secret".into(),
+            token_type: "Bearer".into(),
+            expires_at: 0,
+            refresh_token: Some("rt-secret".into()),
+            scope: None,
+        };
+        let shown = format!("{tokens:?}");
+        assert!(
+            !shown.contains("at-secret") && !shown.contains("rt-secret"),
+            "{shown}"
+        );
+        let auth = client("{server}")
+            .resource_authorization(&tokens, "GET", "http://127.0.0.1:9/demo/echo")
+            .unwrap();
+        assert_eq!(auth.authorization.expose(), "Bearer at-secret");
+        assert!(!format!("{auth:?}").contains("at-secret"));
+    }
+
+    #[test]
+    fn resource_authorization_refuses_plain_http_to_remote_hosts() {
+        let c = client("{server}");
+        let tokens = TokenSet {
+            access_token: "t".into(),
+            token_type: "bearer".into(),
+            expires_at: 0,
+            refresh_token: None,
+            scope: None,
+        };
+        assert!(c
+            .resource_authorization(&tokens, "POST", "https://api.example/x")
+            .is_ok());
+        assert!(matches!(
+            c.resource_authorization(&tokens, "POST", "http://api.example/x"),
+            Err(OidcError::Config(_))
+        ));
+        let dpop = TokenSet {
+            token_type: "DPoP".into(),
+            ..tokens
+        };
+        assert!(matches!(
+            c.resource_authorization(&dpop, "GET", "https://api.example/x"),
+            Err(OidcError::Config(_))
+        ));
+    }
+}

@@ -1,0 +1,441 @@
+//! HTTP transport to the IDP: TLS set-up on ring, URL policy, size-limited body reading,
+//! error mapping, the server clock learned from `Date` headers, and the OAuth error body.
+
+use std::error::Error as StdError;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use reqwest::{RequestBuilder, StatusCode};
+use serde::Deserialize;
+use url::Url;
+
+use crate::{OidcConfig, OidcError};
+
+/// Which IDP endpoint a request goes to; named in debug logs instead of the URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    Discovery,
+    Jwks,
+    Registration,
+    RegistrationClient,
+    Token,
+}
+
+impl Endpoint {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Endpoint::Discovery => "discovery",
+            Endpoint::Jwks => "jwks",
+            Endpoint::Registration => "registration",
+            Endpoint::RegistrationClient => "registration_client",
+            Endpoint::Token => "token",
+        }
+    }
+}
+
+/// A complete IDP answer whose body stayed within the size limit.
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The body as a JSON value of type `T`, or `InvalidResponse` naming what was expected.
+    pub(crate) fn json<T: serde::de::DeserializeOwned>(&self, what: &str) -> Result<T, OidcError> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            // serde_json's message names the field and position, never the value.
+            OidcError::InvalidResponse(format!("{what} is not the expected JSON ({e})"))
+        })
+    }
+
+    /// The OAuth error code of an error body (RFC 6749 section 5.2), when it is one.
+    pub(crate) fn oauth_error_code(&self) -> Option<String> {
+        #[derive(Deserialize)]
+        struct ErrorBody {
+            error: String,
+        }
+        let body: ErrorBody = serde_json::from_slice(&self.body).ok()?;
+        Some(sanitize_error_code(&body.error))
+    }
+}
+
+/// Keeps an OAuth error code printable and short: RFC 6749 allows only visible ASCII, and a
+/// hostile server must not be able to smuggle a long text into our messages.
+fn sanitize_error_code(code: &str) -> String {
+    code.chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(64)
+        .collect()
+}
+
+/// Server time as local time plus an offset learned from `Date` headers.
+#[derive(Debug, Default)]
+pub(crate) struct ServerClock {
+    offset_secs: AtomicI64,
+}
+
+impl ServerClock {
+    pub(crate) fn now(&self) -> i64 {
+        mc_jose::unix_now().saturating_add(self.offset_secs.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn offset(&self) -> i64 {
+        self.offset_secs.load(Ordering::Relaxed)
+    }
+
+    /// Learns the offset from one `Date` header; an unreadable header changes nothing.
+    pub(crate) fn observe_date(&self, date_header: &str) {
+        if let Some(offset) = offset_from_date(date_header, mc_jose::unix_now()) {
+            self.offset_secs.store(offset, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Server time minus local time, in seconds, from an HTTP `Date` header (RFC 9110 IMF-fixdate
+/// or the obsolete forms). One second of resolution is enough: tolerances are tens of seconds.
+pub(crate) fn offset_from_date(date_header: &str, local_now: i64) -> Option<i64> {
+    let server_time = httpdate::parse_http_date(date_header.trim()).ok()?;
+    let server_secs = match server_time.duration_since(std::time::UNIX_EPOCH) {
+        Ok(since) => i64::try_from(since.as_secs()).ok()?,
+        Err(before) => i64::try_from(before.duration().as_secs())
+            .ok()?
+            .checked_neg()?,
+    };
+    server_secs.checked_sub(local_now)
+}
+
+/// The scheme, host and port of a URL, the only part of an endpoint put into error messages.
+pub(crate) fn origin_of(url: &Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+fn is_loopback_host(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+pub(crate) struct Transport {
+    http: reqwest::Client,
+    max_response_bytes: usize,
+    allow_insecure_http: bool,
+    pub(crate) clock: Arc<ServerClock>,
+}
+
+impl Transport {
+    pub(crate) fn new(config: &OidcConfig) -> Result<Self, OidcError> {
+        let tls = tls_client_config()?;
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .timeout(config.http_timeout)
+            .connect_timeout(config.http_timeout)
+            .user_agent(config.user_agent.clone())
+            // OAuth endpoints do not redirect; following one could turn a POST carrying an
+            // assertion into a request to somewhere else.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| OidcError::Config(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            max_response_bytes: config.max_response_bytes,
+            allow_insecure_http: config.allow_insecure_http,
+            clock: Arc::new(ServerClock::default()),
+        })
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Parses an endpoint URL and applies the transport policy: https, or plain http only to
+    /// a loopback host (development IDP) or when explicitly allowed.
+    pub(crate) fn endpoint_url(&self, url: &str, what: &str) -> Result<Url, OidcError> {
+        let parsed =
+            Url::parse(url).map_err(|e| OidcError::Config(format!("{what} is not a URL ({e})")))?;
+        match parsed.scheme() {
+            "https" => Ok(parsed),
+            "http" if self.allow_insecure_http || is_loopback_host(&parsed) => Ok(parsed),
+            "http" => Err(OidcError::Config(format!(
+                "{what} at {} uses plain http; use https (plain http is accepted only on loopback)",
+                origin_of(&parsed)
+            ))),
+            other => Err(OidcError::Config(format!(
+                "{what} uses unsupported scheme `{other}`"
+            ))),
+        }
+    }
+
+    /// Sends a request, learns the server time from its `Date`, and reads at most
+    /// `max_response_bytes` of the body.
+    pub(crate) async fn send(
+        &self,
+        endpoint: Endpoint,
+        url: &Url,
+        request: RequestBuilder,
+    ) -> Result<Answer, OidcError> {
+        let origin = origin_of(url);
+        let response = request
+            .send()
+            .await
+            .map_err(|e| map_transport_error(&e, &origin))?;
+        let status = response.status();
+        tracing::debug!(endpoint = endpoint.name(), %origin, status = status.as_u16(), "IDP answered");
+        if let Some(date) = response
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+        {
+            self.clock.observe_date(date);
+        }
+        let body = read_limited(response, self.max_response_bytes, &origin).await?;
+        Ok(Answer { status, body })
+    }
+}
+
+/// Reads the body chunk by chunk and stops as soon as it would exceed `limit`, so an
+/// oversized answer is never held whole in memory.
+async fn read_limited(
+    mut response: reqwest::Response,
+    limit: usize,
+    origin: &str,
+) -> Result<Vec<u8>, OidcError> {
+    let too_large = || OidcError::InvalidResponse(format!("answer larger than {limit} bytes"));
+    if let Some(length) = response.content_length() {
+        if length > u64::try_from(limit).unwrap_or(u64::MAX) {
+            return Err(too_large());
+        }
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| map_transport_error(&e, origin))?
+    {
+        if body.len().saturating_add(chunk.len()) > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// rustls on ring with the platform verifier (the OS trust store), the same verifier reqwest
+/// picks by default, so no other crypto library enters the binary.
+fn tls_client_config() -> Result<rustls::ClientConfig, OidcError> {
+    use rustls_platform_verifier::BuilderVerifierExt;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| OidcError::Config(format!("TLS versions: {e}")))?
+        .with_platform_verifier()
+        .map_err(|e| OidcError::Config(format!("TLS trust store: {e}")))?
+        .with_no_client_auth();
+    // A preconfigured config is used as is: ALPN must be set here for HTTP/2.
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Maps a reqwest failure to what the caller should do. reqwest's own message is not used:
+/// it contains the full URL.
+fn map_transport_error(error: &reqwest::Error, origin: &str) -> OidcError {
+    let origin = origin.to_string();
+    if let Some(reason) = tls_reason(error) {
+        return OidcError::Tls { origin, reason };
+    }
+    if error.is_timeout() {
+        return OidcError::Timeout { origin };
+    }
+    if error.is_connect() {
+        return OidcError::NotReachable {
+            origin,
+            reason: io_reason(error).unwrap_or_else(|| "connection failed".into()),
+        };
+    }
+    if error.is_body() || error.is_decode() {
+        return OidcError::InvalidResponse("the answer body could not be read".into());
+    }
+    if error.is_builder() {
+        return OidcError::Config("the request could not be built".into());
+    }
+    OidcError::NotReachable {
+        origin,
+        reason: io_reason(error).unwrap_or_else(|| "request failed".into()),
+    }
+}
+
+fn error_chain<'a>(
+    error: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(Some(error), |e: &&'a (dyn StdError + 'static)| {
+        (*e).source()
+    })
+}
+
+/// The rustls error in the chain, if any. `io::Error::source` skips the error it wraps, so
+/// each `io::Error` is opened explicitly.
+fn tls_reason(error: &reqwest::Error) -> Option<String> {
+    for cause in error_chain(error) {
+        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            if let Some(tls) = io
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            {
+                return Some(tls.to_string());
+            }
+        }
+    }
+    None
+}
+
+fn io_reason(error: &reqwest::Error) -> Option<String> {
+    error_chain(error)
+        .find_map(|cause| cause.downcast_ref::<std::io::Error>())
+        .map(|io| io.kind().to_string())
+}
+
+/// The meaning of a non-success status with an optional OAuth error body, common to the
+/// token, registration and registration-management endpoints.
+pub(crate) fn error_from_answer(answer: &Answer) -> OidcError {
+    let status = answer.status;
+    if let Some(code) = answer.oauth_error_code() {
+        match code.as_str() {
+            "invalid_client" => return OidcError::InvalidClient,
+            "access_denied" | "unauthorized_client" => return OidcError::AccessDenied,
+            "invalid_grant" => return OidcError::InvalidGrant,
+            "invalid_target" => return OidcError::InvalidTarget,
+            "server_error" | "temporarily_unavailable" => {
+                return OidcError::ServerError {
+                    status: status.as_u16(),
+                }
+            }
+            _ if status.is_server_error() => {}
+            _ => return OidcError::Rejected { code },
+        }
+    }
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        return OidcError::ServerError {
+            status: status.as_u16(),
+        };
+    }
+    match status {
+        StatusCode::UNAUTHORIZED => OidcError::InvalidClient,
+        StatusCode::FORBIDDEN => OidcError::AccessDenied,
+        _ => OidcError::InvalidResponse(format!(
+            "unexpected HTTP status {} without an OAuth error body",
+            status.as_u16()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn date_header_gives_server_minus_local() {
+        // 1994-11-06T08:49:37Z = 784111777
+        let date = "Sun, 06 Nov 1994 08:49:37 GMT";
+        assert_eq!(offset_from_date(date, 784_111_777), Some(0));
+        assert_eq!(offset_from_date(date, 784_111_777 - 120), Some(120));
+        assert_eq!(offset_from_date(date, 784_111_777 + 30), Some(-30));
+        // obsolete RFC 850 and asctime forms are accepted as RFC 9110 requires
+        assert_eq!(
+            offset_from_date("Sunday, 06-Nov-94 08:49:37 GMT", 784_111_777),
+            Some(0)
+        );
+        assert_eq!(
+            offset_from_date("Sun Nov  6 08:49:37 1994", 784_111_777),
+            Some(0)
+        );
+    }
+
+    #[test]
+    fn unreadable_date_header_is_ignored() {
+        assert_eq!(offset_from_date("yesterday", 0), None);
+        assert_eq!(offset_from_date("", 0), None);
+        let clock = ServerClock::default();
+        clock.observe_date("Sun, 06 Nov 1994 08:49:37 GMT");
+        let learned = clock.offset();
+        assert!(
+            learned < -1_000_000,
+            "offset to 1994 must be large and negative"
+        );
+        clock.observe_date("garbage");
+        assert_eq!(clock.offset(), learned, "garbage must not reset the offset");
+    }
+
+    #[test]
+    fn clock_now_applies_the_learned_offset() {
+        let clock = ServerClock::default();
+        let ahead = httpdate::fmt_http_date(
+            std::time::SystemTime::now() + std::time::Duration::from_secs(3600),
+        );
+        clock.observe_date(&ahead);
+        let diff = clock.now() - mc_jose::unix_now();
+        assert!((3599..=3601).contains(&diff), "diff {diff}");
+    }
+
+    #[test]
+    fn oauth_error_codes_are_sanitized() {
+        assert_eq!(sanitize_error_code("invalid_client"), "invalid_client");
+        assert_eq!(sanitize_error_code("a b\nc"), "abc");
+        assert_eq!(sanitize_error_code(&"x".repeat(500)).len(), 64);
+    }
+
+    fn answer(status: u16, body: &str) -> Answer {
+        Answer {
+            status: StatusCode::from_u16(status).unwrap(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn error_bodies_map_to_what_the_caller_must_do() {
+        let e = |s, b| error_from_answer(&answer(s, b));
+        assert_eq!(
+            e(401, r#"{"error":"invalid_client"}"#),
+            OidcError::InvalidClient
+        );
+        assert_eq!(
+            e(400, r#"{"error":"invalid_client"}"#),
+            OidcError::InvalidClient
+        );
+        assert_eq!(e(401, ""), OidcError::InvalidClient);
+        assert_eq!(e(403, "<html>no</html>"), OidcError::AccessDenied);
+        assert_eq!(
+            e(400, r#"{"error":"invalid_target"}"#),
+            OidcError::InvalidTarget
+        );
+        assert_eq!(
+            e(400, r#"{"error":"invalid_grant"}"#),
+            OidcError::InvalidGrant
+        );
+        assert_eq!(
+            e(
+                400,
+                r#"{"error":"invalid_request","error_description":"secret-ish"}"#
+            ),
+            OidcError::Rejected {
+                code: "invalid_request".into()
+            }
+        );
+        assert_eq!(
+            e(503, r#"{"error":"invalid_request"}"#),
+            OidcError::ServerError { status: 503 }
+        );
+        assert_eq!(
+            e(502, "<html>bad gateway</html>"),
+            OidcError::ServerError { status: 502 }
+        );
+        assert_eq!(e(429, ""), OidcError::ServerError { status: 429 });
+        assert!(matches!(e(404, "<html>"), OidcError::InvalidResponse(_)));
+        assert!(matches!(e(302, ""), OidcError::InvalidResponse(_)));
+    }
+}
