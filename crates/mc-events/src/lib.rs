@@ -1,0 +1,50 @@
+//! The event catalog of mc-runtime: every request, result and pushed event of the MC-SDK
+//! "MasterController" model as a typed Rust value, and its stable JSON form.
+//!
+//! What it is for: the one vocabulary the runtime, the bindings and the event console share.
+//! - Requests: one struct per request ([`EnrollAnonymousUserEvent`], ...), [`RequestEvent`] over
+//!   all of them, and [`Request`] (event + [`RequestId`] + [`TraceContext`]).
+//!   [`Request::from_json`] reads the JSON form and names the field at fault in
+//!   [`InvalidRequest`]; [`RequestEvent::validate`] applies the same checks to requests built
+//!   in Rust.
+//! - Events the runtime emits: [`Event`] (results and pushed events), with
+//!   [`Event::failure`] / [`Event::invalid_request`] so every request gets its own result type.
+//! - Enums ([`SdkState`], [`StatusType`], ...) and [`error_code`].
+//!
+//! JSON form: one object per event, `"type"` = the event's name, fields in camelCase as the
+//! MC-SDK names them; optional fields are left out when absent; unknown fields are ignored.
+//! Secrets (passwords, tokens) are [`mc_secret::SecretString`]: present in JSON (the host needs
+//! its token), never in `Debug`. `docs/events.md` is the reference; a test keeps it in step.
+//!
+//! What it must not touch: no I/O, no async runtime, no logging, no crypto. It decides what
+//! an event looks like, not what the runtime does with it.
+
+pub mod error_code;
+mod event;
+mod json;
+mod parse;
+mod request;
+mod types;
+
+pub use event::{
+    ClearIamTokenCacheResultEvent, CreateHttpCommonResultEvent,
+    DeleteIamTokenByAudienceResultEvent, DeleteUserResultEvent, ErrorReport, Event,
+    ExchangeIamTokenResultEvent, GetIamAccessTokenClaimsResultEvent, GetInformationResultEvent,
+    GetStateResultEvent, IdpLoginRequiredEvent, InvalidStateEvent, LoginTokenClaimsAvailableEvent,
+    OfflineLoginResultEvent, RestartResultEvent, ResultInfo, ServerConnectionEvent,
+    StartLoginEvent, StartResultEvent, StatusResultEvent, EVENT_TYPE_NAMES,
+};
+pub use mc_secret::SecretString;
+pub use parse::InvalidRequest;
+pub use request::{
+    ClearIamTokenCacheEvent, CreateHttpCommonRequest, DeleteIamTokenByAudienceEvent,
+    DeleteUserEvent, EnableAuthenticationModeEvent, EnrollAnonymousUserEvent,
+    ExchangeIamTokenEvent, GetIamAccessTokenClaimsEvent, GetInformationEvent, GetStateEvent,
+    OfflineLoginEvent, Request, RequestEvent, RequestKind, RestartEvent, StartEvent,
+    MAX_APP_NAME_BYTES, MAX_IDENTIFIER_BYTES,
+};
+pub use types::{
+    AppVersion, AuthenticationMode, ClearBehavior, HttpCommonStatus, HttpMethod,
+    IamConfigurationData, RequestId, SdkState, ServerConnectionState, StatusType, TraceContext,
+    UserDetails, UserIdentifier, MAX_REQUEST_ID_BYTES, MAX_TRACESTATE_BYTES,
+};

@@ -1,0 +1,738 @@
+//! Requests the host sends to the runtime: one struct per request, [`RequestEvent`] over all of
+//! them, and [`Request`] (an event plus its request id and trace context).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use mc_secret::SecretString;
+use serde::{Deserialize, Serialize};
+
+use crate::parse::InvalidRequest;
+use crate::types::{
+    AppVersion, AuthenticationMode, ClearBehavior, HttpMethod, RequestId, SdkState, TraceContext,
+    UserIdentifier,
+};
+
+/// Longest `appName`, in bytes of UTF-8 (the MC-SDK's limit).
+pub const MAX_APP_NAME_BYTES: usize = 32;
+/// Longest `tenantId`, `clientId`, `audience` or user id, in bytes.
+pub const MAX_IDENTIFIER_BYTES: usize = 256;
+
+/// Starts the runtime. The only request valid before the first `StartResultEvent`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartEvent {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_version: Option<AppVersion>,
+    /// At most [`MAX_APP_NAME_BYTES`] bytes of UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configuration: Option<BTreeMap<String, String>>,
+}
+
+impl StartEvent {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// Re-initialises the runtime. Not a logout: enrolled users survive.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestartEvent {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_version: Option<AppVersion>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_name: Option<String>,
+}
+
+impl RestartEvent {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// Enrolls the device anonymously at the IDP (tenant = realm, client = the enrollment client).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnrollAnonymousUserEvent {
+    pub tenant_id: String,
+    pub authentication_mode: AuthenticationMode,
+    pub client_id: String,
+    /// The local password, for mode PASSWORD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<SecretString>,
+}
+
+impl EnrollAnonymousUserEvent {
+    pub fn new(
+        tenant_id: impl Into<String>,
+        authentication_mode: AuthenticationMode,
+        client_id: impl Into<String>,
+    ) -> Self {
+        Self {
+            tenant_id: tenant_id.into(),
+            authentication_mode,
+            client_id: client_id.into(),
+            password: None,
+        }
+    }
+
+    pub fn with_password(mut self, password: impl Into<SecretString>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+}
+
+/// Logs an enrolled user in with the stored credential (default: the user who logged in last).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OfflineLoginEvent {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_identifier: Option<UserIdentifier>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<SecretString>,
+}
+
+impl OfflineLoginEvent {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn for_user(mut self, user: UserIdentifier) -> Self {
+        self.user_identifier = Some(user);
+        self
+    }
+
+    pub fn with_password(mut self, password: impl Into<SecretString>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+}
+
+/// Asks for an IAM token for `audience` (cached until close to expiry unless `forceUpdate`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExchangeIamTokenEvent {
+    pub audience: String,
+    #[serde(default)]
+    pub force_update: bool,
+}
+
+impl ExchangeIamTokenEvent {
+    pub fn new(audience: impl Into<String>) -> Self {
+        Self {
+            audience: audience.into(),
+            force_update: false,
+        }
+    }
+
+    pub fn with_force_update(mut self, force_update: bool) -> Self {
+        self.force_update = force_update;
+        self
+    }
+}
+
+/// Asks for the claims of the device's own token (never the token itself).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GetIamAccessTokenClaimsEvent {}
+
+impl GetIamAccessTokenClaimsEvent {
+    pub fn new() -> Self {
+        Self {}
+    }
+}
+
+/// Clears cached tokens of a user (default: the logged-in user).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClearIamTokenCacheEvent {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_identifier: Option<UserIdentifier>,
+    #[serde(default)]
+    pub clear_behavior: ClearBehavior,
+}
+
+impl ClearIamTokenCacheEvent {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with_behavior(mut self, clear_behavior: ClearBehavior) -> Self {
+        self.clear_behavior = clear_behavior;
+        self
+    }
+
+    pub fn for_user(mut self, user: UserIdentifier) -> Self {
+        self.user_identifier = Some(user);
+        self
+    }
+}
+
+/// Drops the cached IAM tokens of the given audiences.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteIamTokenByAudienceEvent {
+    pub audiences: Vec<String>,
+}
+
+impl DeleteIamTokenByAudienceEvent {
+    pub fn new<I, S>(audiences: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            audiences: audiences.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// Asks for the runtime's version, state, logged-in user and IDP configuration.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GetInformationEvent {}
+
+impl GetInformationEvent {
+    pub fn new() -> Self {
+        Self {}
+    }
+}
+
+/// Deletes an enrolled user: its registration at the IDP and everything stored locally.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteUserEvent {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_identifier: Option<UserIdentifier>,
+}
+
+impl DeleteUserEvent {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn for_user(mut self, user: UserIdentifier) -> Self {
+        self.user_identifier = Some(user);
+        self
+    }
+}
+
+/// Switches how the logged-in user's credential is guarded; never loses the credential.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnableAuthenticationModeEvent {
+    pub authentication_mode: AuthenticationMode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The current password, when leaving mode PASSWORD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<SecretString>,
+    /// The new password, when entering mode PASSWORD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_password: Option<SecretString>,
+}
+
+impl EnableAuthenticationModeEvent {
+    pub fn new(authentication_mode: AuthenticationMode) -> Self {
+        Self {
+            authentication_mode,
+            client_id: None,
+            password: None,
+            new_password: None,
+        }
+    }
+}
+
+/// An HTTP request the runtime sends for the host, attaching the IAM token of `audience`.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateHttpCommonRequest {
+    pub full_url: String,
+    pub method: HttpMethod,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(default)]
+    pub http_headers: BTreeMap<String, String>,
+    /// PEM certificates to pin the server to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_chain: Option<String>,
+    #[serde(default = "default_true")]
+    pub follow_redirect: bool,
+    /// The audience whose IAM token is attached as `Authorization: Bearer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// The MC-SDK's name for `audience`; give one or the other (or both, equal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token_identifier: Option<String>,
+    /// Milliseconds for the whole exchange.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl CreateHttpCommonRequest {
+    pub fn new(full_url: impl Into<String>, method: HttpMethod) -> Self {
+        Self {
+            full_url: full_url.into(),
+            method,
+            content: None,
+            content_type: None,
+            http_headers: BTreeMap::new(),
+            certificate_chain: None,
+            follow_redirect: true,
+            audience: None,
+            access_token_identifier: None,
+            timeout: None,
+        }
+    }
+
+    pub fn with_audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    pub fn with_content(
+        mut self,
+        content: impl Into<String>,
+        content_type: impl Into<String>,
+    ) -> Self {
+        self.content = Some(content.into());
+        self.content_type = Some(content_type.into());
+        self
+    }
+
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.http_headers.insert(name.into(), value.into());
+        self
+    }
+
+    pub fn with_timeout_ms(mut self, timeout_ms: u64) -> Self {
+        self.timeout = Some(timeout_ms);
+        self
+    }
+
+    /// The audience whose token to attach: `audience`, else `accessTokenIdentifier`.
+    pub fn effective_audience(&self) -> Option<&str> {
+        self.audience
+            .as_deref()
+            .or(self.access_token_identifier.as_deref())
+    }
+}
+
+// Bodies and header values may hold credentials the host put there, and bodies may be large:
+// Debug shows sizes and header names only.
+impl fmt::Debug for CreateHttpCommonRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreateHttpCommonRequest")
+            .field("full_url", &self.full_url)
+            .field("method", &self.method)
+            .field(
+                "content",
+                &self.content.as_ref().map(|c| ByteCount(c.len())),
+            )
+            .field("content_type", &self.content_type)
+            .field("http_headers", &HeaderNames(&self.http_headers))
+            .field(
+                "certificate_chain",
+                &self.certificate_chain.as_ref().map(|c| ByteCount(c.len())),
+            )
+            .field("follow_redirect", &self.follow_redirect)
+            .field("audience", &self.audience)
+            .field("access_token_identifier", &self.access_token_identifier)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// Debug helper: prints `<N bytes>`.
+pub(crate) struct ByteCount(pub(crate) usize);
+
+impl fmt::Debug for ByteCount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{} bytes>", self.0)
+    }
+}
+
+/// Debug helper: prints the names of a header map, not the values.
+pub(crate) struct HeaderNames<'a>(pub(crate) &'a BTreeMap<String, String>);
+
+impl fmt::Debug for HeaderNames<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+/// Asks the runtime to re-send what it is waiting for.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GetStateEvent {}
+
+impl GetStateEvent {
+    pub fn new() -> Self {
+        Self {}
+    }
+}
+
+/// Declares `RequestEvent`, `RequestKind` and the conversions between the request structs.
+macro_rules! requests {
+    ($($event:ident => $kind:ident, $result:literal;)*) => {
+        /// Any request. JSON: one object, `"type"` = the request's name.
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "type")]
+        #[allow(clippy::large_enum_variant)] // built once per request and moved, never stored in bulk
+        pub enum RequestEvent {
+            $($event($event),)*
+        }
+
+        /// Which request it is, without its fields.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum RequestKind {
+            $($kind,)*
+        }
+
+        impl RequestKind {
+            /// Every request kind, in the order of `docs/events.md`.
+            pub const ALL: &'static [RequestKind] = &[$(RequestKind::$kind),*];
+
+            /// The request's `"type"` name in JSON.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(RequestKind::$kind => stringify!($event),)*
+                }
+            }
+
+            /// The `"type"` of the result event that answers this request.
+            pub const fn result_name(self) -> &'static str {
+                match self {
+                    $(RequestKind::$kind => $result,)*
+                }
+            }
+
+            /// The kind whose `"type"` name this is.
+            pub fn from_name(name: &str) -> Option<Self> {
+                match name {
+                    $(stringify!($event) => Some(RequestKind::$kind),)*
+                    _ => None,
+                }
+            }
+        }
+
+        impl RequestEvent {
+            pub const fn kind(&self) -> RequestKind {
+                match self {
+                    $(RequestEvent::$event(_) => RequestKind::$kind,)*
+                }
+            }
+        }
+
+        $(
+            impl From<$event> for RequestEvent {
+                fn from(event: $event) -> Self {
+                    RequestEvent::$event(event)
+                }
+            }
+
+            impl From<$event> for Request {
+                fn from(event: $event) -> Self {
+                    Request::new(RequestEvent::$event(event))
+                }
+            }
+        )*
+
+        /// Deserializes the fields of a request of this kind, naming the field on error.
+        pub(crate) fn deserialize_request(
+            kind: RequestKind,
+            object: serde_json::Value,
+        ) -> Result<RequestEvent, crate::parse::FieldError> {
+            Ok(match kind {
+                $(RequestKind::$kind => {
+                    RequestEvent::$event(crate::parse::deserialize_fields::<$event>(object)?)
+                })*
+            })
+        }
+    };
+}
+
+requests! {
+    StartEvent => Start, "StartResultEvent";
+    RestartEvent => Restart, "RestartResultEvent";
+    EnrollAnonymousUserEvent => EnrollAnonymousUser, "StatusResultEvent";
+    OfflineLoginEvent => OfflineLogin, "OfflineLoginResultEvent";
+    ExchangeIamTokenEvent => ExchangeIamToken, "ExchangeIamTokenResultEvent";
+    GetIamAccessTokenClaimsEvent => GetIamAccessTokenClaims, "GetIamAccessTokenClaimsResultEvent";
+    ClearIamTokenCacheEvent => ClearIamTokenCache, "ClearIamTokenCacheResultEvent";
+    DeleteIamTokenByAudienceEvent => DeleteIamTokenByAudience, "DeleteIamTokenByAudienceResultEvent";
+    GetInformationEvent => GetInformation, "GetInformationResultEvent";
+    DeleteUserEvent => DeleteUser, "DeleteUserResultEvent";
+    EnableAuthenticationModeEvent => EnableAuthenticationMode, "StatusResultEvent";
+    CreateHttpCommonRequest => CreateHttpCommon, "CreateHttpCommonResultEvent";
+    GetStateEvent => GetState, "GetStateResultEvent";
+}
+
+impl fmt::Display for RequestKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+const STARTED_STATES: &[SdkState] = &[
+    SdkState::ActivationRequired,
+    SdkState::LoginRequired,
+    SdkState::LoggedIn,
+    SdkState::Unidentified,
+];
+
+impl RequestKind {
+    /// The states in which this request is valid; in any other it is answered with
+    /// `InvalidStateEvent`. `UNINITIALISED` means "not started yet".
+    pub const fn valid_states(self) -> &'static [SdkState] {
+        match self {
+            RequestKind::Start => &[SdkState::Uninitialised],
+            RequestKind::EnrollAnonymousUser => &[
+                SdkState::ActivationRequired,
+                SdkState::LoginRequired,
+                SdkState::LoggedIn,
+            ],
+            RequestKind::OfflineLogin => &[SdkState::LoginRequired, SdkState::LoggedIn],
+            RequestKind::ExchangeIamToken
+            | RequestKind::GetIamAccessTokenClaims
+            | RequestKind::EnableAuthenticationMode
+            | RequestKind::CreateHttpCommon
+            | RequestKind::ClearIamTokenCache
+            | RequestKind::DeleteIamTokenByAudience => &[SdkState::LoggedIn],
+            RequestKind::GetInformation
+            | RequestKind::GetState
+            | RequestKind::Restart
+            | RequestKind::DeleteUser => STARTED_STATES,
+        }
+    }
+
+    /// Whether this request is valid in `state` (see [`RequestKind::valid_states`]).
+    pub fn is_valid_in(self, state: SdkState) -> bool {
+        self.valid_states().contains(&state)
+    }
+}
+
+impl RequestEvent {
+    /// The request's `"type"` name.
+    pub const fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+
+    /// Checks what types alone cannot: sizes, non-empty identifiers, at least one audience.
+    /// `Request::from_json` runs it; run it on requests built in Rust too (the runtime does).
+    pub fn validate(&self) -> Result<(), InvalidRequest> {
+        self.check().map_err(|(field, message)| InvalidRequest {
+            request_id: None,
+            trace_context: None,
+            kind: Some(self.kind()),
+            field: Some(field),
+            message,
+        })
+    }
+
+    fn check(&self) -> Result<(), (String, String)> {
+        match self {
+            RequestEvent::StartEvent(e) => check_app_name(e.app_name.as_deref()),
+            RequestEvent::RestartEvent(e) => check_app_name(e.app_name.as_deref()),
+            RequestEvent::EnrollAnonymousUserEvent(e) => {
+                check_identifier("tenantId", &e.tenant_id)?;
+                check_identifier("clientId", &e.client_id)
+            }
+            RequestEvent::OfflineLoginEvent(e) => check_user(e.user_identifier.as_ref()),
+            RequestEvent::ExchangeIamTokenEvent(e) => check_identifier("audience", &e.audience),
+            RequestEvent::ClearIamTokenCacheEvent(e) => check_user(e.user_identifier.as_ref()),
+            RequestEvent::DeleteIamTokenByAudienceEvent(e) => {
+                if e.audiences.is_empty() {
+                    return Err((
+                        "audiences".to_owned(),
+                        "give at least one audience".to_owned(),
+                    ));
+                }
+                for (index, audience) in e.audiences.iter().enumerate() {
+                    check_identifier(&format!("audiences[{index}]"), audience)?;
+                }
+                Ok(())
+            }
+            RequestEvent::DeleteUserEvent(e) => check_user(e.user_identifier.as_ref()),
+            RequestEvent::EnableAuthenticationModeEvent(e) => match &e.client_id {
+                Some(client_id) => check_identifier("clientId", client_id),
+                None => Ok(()),
+            },
+            RequestEvent::CreateHttpCommonRequest(e) => check_http(e),
+            RequestEvent::GetIamAccessTokenClaimsEvent(_)
+            | RequestEvent::GetInformationEvent(_)
+            | RequestEvent::GetStateEvent(_) => Ok(()),
+        }
+    }
+}
+
+fn check_app_name(app_name: Option<&str>) -> Result<(), (String, String)> {
+    match app_name {
+        Some(name) if name.len() > MAX_APP_NAME_BYTES => Err((
+            "appName".to_owned(),
+            format!(
+                "too long: {} bytes, at most {MAX_APP_NAME_BYTES} bytes of UTF-8",
+                name.len()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn check_identifier(field: &str, value: &str) -> Result<(), (String, String)> {
+    if value.is_empty() {
+        return Err((field.to_owned(), "must not be empty".to_owned()));
+    }
+    if value.len() > MAX_IDENTIFIER_BYTES {
+        return Err((
+            field.to_owned(),
+            format!(
+                "too long: {} bytes, at most {MAX_IDENTIFIER_BYTES}",
+                value.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_user(user: Option<&UserIdentifier>) -> Result<(), (String, String)> {
+    match user {
+        Some(user) => {
+            check_identifier("userIdentifier.tenantId", &user.tenant_id)?;
+            check_identifier("userIdentifier.userId", &user.user_id)
+        }
+        None => Ok(()),
+    }
+}
+
+fn check_http(request: &CreateHttpCommonRequest) -> Result<(), (String, String)> {
+    if request.full_url.is_empty() {
+        return Err(("fullUrl".to_owned(), "must not be empty".to_owned()));
+    }
+    if let Some(audience) = &request.audience {
+        check_identifier("audience", audience)?;
+    }
+    if let Some(identifier) = &request.access_token_identifier {
+        check_identifier("accessTokenIdentifier", identifier)?;
+        if request.audience.as_ref().is_some_and(|a| a != identifier) {
+            return Err((
+                "accessTokenIdentifier".to_owned(),
+                "differs from `audience`: give one of the two".to_owned(),
+            ));
+        }
+    }
+    if request.timeout == Some(0) {
+        return Err((
+            "timeout".to_owned(),
+            "must be at least 1 millisecond".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// A request as posted: the event, plus the id that ties its result to it and its trace context.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Request {
+    pub request_id: Option<RequestId>,
+    pub trace_context: Option<TraceContext>,
+    pub event: RequestEvent,
+}
+
+impl Request {
+    pub fn new(event: impl Into<RequestEvent>) -> Self {
+        Self {
+            request_id: None,
+            trace_context: None,
+            event: event.into(),
+        }
+    }
+
+    pub fn with_id(mut self, request_id: impl Into<RequestId>) -> Self {
+        self.request_id = Some(request_id.into());
+        self
+    }
+
+    pub fn with_trace_context(mut self, trace_context: TraceContext) -> Self {
+        self.trace_context = Some(trace_context);
+        self
+    }
+
+    pub const fn kind(&self) -> RequestKind {
+        self.event.kind()
+    }
+
+    /// [`RequestEvent::validate`] plus the request id and trace context checks, with the
+    /// error carrying this request's id.
+    pub fn validate(&self) -> Result<(), InvalidRequest> {
+        crate::parse::check_envelope(self.request_id.as_ref(), self.trace_context.as_ref())
+            .and_then(|()| self.event.validate())
+            .map_err(|mut err| {
+                err.kind = Some(self.kind());
+                if err.request_id.is_none() {
+                    err.request_id = self.request_id.clone();
+                }
+                let trace_is_at_fault = err
+                    .field
+                    .as_deref()
+                    .is_some_and(|field| field.starts_with("traceContext"));
+                if err.trace_context.is_none() && !trace_is_at_fault {
+                    err.trace_context = self.trace_context.clone().map(Box::new);
+                }
+                err
+            })
+    }
+
+    /// The JSON object: the event's fields plus `"type"`, and `requestId` / `traceContext` when set.
+    pub fn to_json_value(&self) -> serde_json::Value {
+        let mut value = crate::json::to_value_or_error(&self.event);
+        if let serde_json::Value::Object(object) = &mut value {
+            if let Some(id) = &self.request_id {
+                object.insert(
+                    "requestId".to_owned(),
+                    serde_json::Value::String(id.as_str().to_owned()),
+                );
+            }
+            if let Some(trace) = &self.trace_context {
+                object.insert(
+                    "traceContext".to_owned(),
+                    crate::json::to_value_or_error(trace),
+                );
+            }
+        }
+        value
+    }
+
+    /// The JSON text of [`Request::to_json_value`].
+    pub fn to_json(&self) -> String {
+        self.to_json_value().to_string()
+    }
+}
+
+impl From<RequestEvent> for Request {
+    fn from(event: RequestEvent) -> Self {
+        Request::new(event)
+    }
+}
+
+impl Serialize for Request {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.to_json_value().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Request {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        Request::from_json_value(value).map_err(serde::de::Error::custom)
+    }
+}
