@@ -1,0 +1,30 @@
+//! Encrypted embedded storage of enrolled users for mc-runtime.
+//!
+//! What it is for: keeping each enrolled user (its registration data and the device private
+//! key) across restarts, in an embedded database (redb by default), with every secret sealed
+//! by AES-256-GCM (ring) under a per-user data key that is itself wrapped by the key of the
+//! user's authentication mode. A stolen store file gives nothing without that key. A damaged
+//! record costs only its own user; writes are atomic and durable when they return.
+//!
+//! Layers: [`KvBackend`] (named byte tables with atomic batch commits: [`RedbBackend`],
+//! [`MemoryBackend`]), [`KeyProvider`] (the keystore stand-in: [`FileKeyProvider`],
+//! [`StaticKeyProvider`]) and [`UserStore`], the API the runtime uses.
+//!
+//! What it must not touch: no network, no async runtime, no protocol logic, and no logging of
+//! any secret (logs carry user ids and reasons only). Methods block briefly on disk I/O.
+
+mod backend;
+mod error;
+mod keys;
+mod seal;
+mod store;
+mod user;
+
+pub use backend::{KvBackend, MemoryBackend, RedbBackend, Write};
+pub use error::StoreError;
+pub use keys::{FileKeyProvider, KeyProvider, StaticKeyProvider, KEY_LEN};
+pub use store::{UserStore, DEFAULT_DB_FILE, DEFAULT_KEY_FILE, SCHEMA_VERSION};
+pub use user::{EnrolledUser, StoredAuthMode, UserId, UserSecrets, UserSummary};
+
+// Re-exported so callers build secrets without naming another crate.
+pub use mc_secret::{SecretBytes, SecretString};
