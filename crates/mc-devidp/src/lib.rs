@@ -1,0 +1,240 @@
+//! Development identity provider (IDP) for mc-runtime: the IDP side of our protocol profile
+//! (`docs/protocol.md`) served over real HTTP on a loopback port.
+//!
+//! What it is for: development, the event console's demo, tests and benchmarks. It speaks the same
+//! standards a production IDP does, at Keycloak-like paths so the runtime's default issuer template
+//! `{server}/realms/{tenant}` fits:
+//!
+//! - discovery (`{issuer}/.well-known/openid-configuration`) and JWKS (one ES256 key per tenant),
+//! - dynamic client registration (RFC 7591) and its management endpoint (RFC 7592: read, delete),
+//! - the token endpoint: `client_credentials` and token exchange (RFC 8693), client authentication
+//!   by `private_key_jwt` only,
+//! - a protected demo resource `{server}/demo/echo` that accepts only tokens for audience `demo-api`.
+//!
+//! [`Faults`] lets a test make the IDP misbehave on purpose (foreign signing key, wrong issuer, ...),
+//! and [`Stats`] counts the requests each endpoint received, so tests can tell whether a cache hit
+//! really did not call the IDP.
+//!
+//! What it must not be or touch: it is NOT a production IDP (production uses a real IDP such as
+//! Keycloak). It keeps its signing keys unencrypted (PKCS#8 in a 0600 file when `state_dir` is set).
+//! The runtime does not depend on this crate; only tests, the console and benches do. It never logs
+//! a token, an assertion, a key or a registration access token.
+
+mod faults;
+mod persist;
+mod server;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use faults::{Faults, Stats};
+
+/// The enrollment client that exists by default (the MC-SDK's default `clientId`).
+pub const DEFAULT_ENROLLMENT_CLIENT: &str = "AnonymousUserEnrollment";
+/// The exchange audience that exists by default; `/demo/echo` accepts only tokens for it.
+pub const DEMO_AUDIENCE: &str = "demo-api";
+/// The tenant that exists by default.
+pub const DEFAULT_TENANT: &str = "demo";
+
+/// What the development IDP serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DevIdpConfig {
+    /// Tenants (realms); each has its own issuer `{base}/realms/{tenant}`, key and clients.
+    pub tenants: Vec<String>,
+    /// Values accepted as `software_id` at registration (the MC-SDK `clientId`). Never an exchange audience.
+    pub enrollment_clients: Vec<String>,
+    /// Audiences a device may exchange its token for.
+    pub audiences: Vec<String>,
+    /// Lifetime of every issued access token, in seconds.
+    pub access_token_ttl_secs: u64,
+    /// At most this many registered clients per tenant (like Keycloak's "Max Clients" policy); `None`: no limit.
+    pub max_clients: Option<usize>,
+    /// Where keys and registrations are kept across restarts; `None`: in memory only.
+    pub state_dir: Option<PathBuf>,
+}
+
+impl Default for DevIdpConfig {
+    fn default() -> Self {
+        Self {
+            tenants: vec![DEFAULT_TENANT.to_owned()],
+            enrollment_clients: vec![DEFAULT_ENROLLMENT_CLIENT.to_owned()],
+            audiences: vec![DEMO_AUDIENCE.to_owned()],
+            access_token_ttl_secs: 300,
+            max_clients: None,
+            state_dir: None,
+        }
+    }
+}
+
+/// Why the development IDP could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DevIdpError {
+    #[error("invalid dev IDP configuration: {0}")]
+    InvalidConfig(String),
+    #[error("cannot listen on {addr}: {source}; choose a free port, or 127.0.0.1:0 for any")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "dev IDP state at {path}: {reason}; repair or remove that file to start with fresh state"
+    )]
+    State { path: PathBuf, reason: String },
+    #[error("dev IDP signing key: {0}")]
+    Key(#[from] mc_jose::JoseError),
+}
+
+/// A running development IDP. Dropping it, or [`DevIdp::shutdown`], stops it.
+pub struct DevIdp {
+    shared: Arc<server::Shared>,
+    local_addr: SocketAddr,
+    shutdown_tx: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for DevIdp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DevIdp")
+            .field("base_url", &self.base_url())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DevIdp {
+    /// Binds `addr` (use `127.0.0.1:0` in tests) and serves until dropped or shut down.
+    pub async fn start(addr: SocketAddr, config: DevIdpConfig) -> Result<DevIdp, DevIdpError> {
+        validate_config(&config)?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| DevIdpError::Bind { addr, source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| DevIdpError::Bind { addr, source })?;
+        let base_url = format!("http://{local_addr}");
+        let shared = Arc::new(server::Shared::new(base_url, config)?);
+        let router = server::router(Arc::clone(&shared));
+        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let serving = axum::serve(listener, router).with_graceful_shutdown(async move {
+                // A dropped sender also means "stop".
+                let _ = shutdown_rx.await;
+            });
+            if let Err(error) = serving.await {
+                tracing::error!(%error, "dev IDP server stopped with an error");
+            }
+        });
+        tracing::info!(base_url = %shared.base_url(), "dev IDP listening");
+        Ok(DevIdp {
+            shared,
+            local_addr,
+            shutdown_tx: Some(shutdown_tx),
+            task: Some(task),
+        })
+    }
+
+    /// `http://HOST:PORT`, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        self.shared.base_url().to_owned()
+    }
+
+    /// The socket address actually bound (the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// `{base}/realms/{tenant}` (also for a tenant that is not configured; such an issuer answers 404).
+    pub fn issuer(&self, tenant: &str) -> String {
+        server::issuer_for(self.shared.base_url(), tenant)
+    }
+
+    /// Requests received per endpoint so far (successful or not).
+    pub fn stats(&self) -> Stats {
+        self.shared.stats.snapshot()
+    }
+
+    /// Test knobs that make the IDP misbehave on purpose; they take effect on the next request.
+    pub fn faults(&self) -> &Faults {
+        &self.shared.faults
+    }
+
+    /// Whether `client_id` is currently registered in `tenant`.
+    pub fn client_exists(&self, tenant: &str, client_id: &str) -> bool {
+        self.shared.client_exists(tenant, client_id)
+    }
+
+    /// Stops accepting connections, lets requests in flight finish (at most 5 s), then returns.
+    /// The port is free again afterwards, so a test can restart on the same address.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown_tx.take() {
+            let _ = tx.send(());
+        }
+        if let Some(mut task) = self.task.take() {
+            if tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+                let _ = task.await;
+            }
+        }
+    }
+}
+
+impl Drop for DevIdp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown_tx.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Names end up in URLs and file contents: keep them to a safe alphabet.
+fn validate_config(config: &DevIdpConfig) -> Result<(), DevIdpError> {
+    fn check_names(what: &str, names: &[String]) -> Result<(), DevIdpError> {
+        if names.is_empty() {
+            return Err(DevIdpError::InvalidConfig(format!(
+                "no {what} configured; give at least one"
+            )));
+        }
+        for name in names {
+            let ok = name.len() <= 128
+                && name
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphanumeric())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if !ok {
+                return Err(DevIdpError::InvalidConfig(format!(
+                    "{what} {name:?} must be 1..=128 characters of A-Z a-z 0-9 - _ . starting with a letter or digit"
+                )));
+            }
+        }
+        Ok(())
+    }
+    check_names("tenant", &config.tenants)?;
+    check_names("enrollment client", &config.enrollment_clients)?;
+    check_names("audience", &config.audiences)?;
+    if let Some(clash) = config
+        .audiences
+        .iter()
+        .find(|a| config.enrollment_clients.contains(a))
+    {
+        return Err(DevIdpError::InvalidConfig(format!(
+            "{clash:?} is both an enrollment client and an exchange audience; an enrollment client is never a valid audience"
+        )));
+    }
+    if config.access_token_ttl_secs == 0 || config.access_token_ttl_secs > 86_400 {
+        return Err(DevIdpError::InvalidConfig(
+            "access_token_ttl_secs must be between 1 and 86400".to_owned(),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,1156 @@
+//! The HTTP side: routes, handlers and the in-memory registry behind them.
+//!
+//! Every error body is OAuth-style JSON `{"error", "error_description"}`. Descriptions are fixed
+//! texts or names the caller sent; they never contain a token, an assertion or a key.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::body::Bytes;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Path, State};
+use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use mc_jose::{
+    b64url_decode, b64url_encode, random_token, unix_now, verify_es256, ClaimChecks, JoseError,
+    Jwk, JwkSet, Jwt, SigningKey,
+};
+use mc_secret::{SecretBytes, SecretString};
+use serde_json::{json, Map, Value};
+
+use crate::faults::{Faults, StatsCounters};
+use crate::persist::{self, ClientRecord, StateFile, TenantFile};
+use crate::{DevIdpConfig, DevIdpError, DEMO_AUDIENCE};
+
+const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
+const GRANT_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ASSERTION_TYPE_JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+const TOKEN_TYPE_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
+const AUTH_METHOD_PRIVATE_KEY_JWT: &str = "private_key_jwt";
+const ALG_ES256: &str = "ES256";
+
+/// Clock tolerance for client assertions (their clock is not ours).
+const ASSERTION_LEEWAY_SECS: i64 = 60;
+/// A client assertion may live at most this long from now (plus the tolerance).
+const ASSERTION_MAX_LIFETIME_SECS: i64 = 300;
+/// Tokens we issued ourselves are checked against our own clock: no tolerance.
+const OWN_TOKEN_LEEWAY_SECS: i64 = 0;
+const MAX_JTI_LEN: usize = 256;
+const MAX_CLIENT_NAME_LEN: usize = 256;
+
+pub(crate) fn issuer_for(base_url: &str, tenant: &str) -> String {
+    format!("{base_url}/realms/{tenant}")
+}
+
+fn token_endpoint_for(issuer: &str) -> String {
+    format!("{issuer}/protocol/openid-connect/token")
+}
+
+fn registration_endpoint_for(issuer: &str) -> String {
+    format!("{issuer}/clients-registrations/openid-connect")
+}
+
+/// An issuer that is certainly not `issuer`, for the wrong-issuer faults.
+fn foreign_issuer(base_url: &str, tenant: &str) -> String {
+    issuer_for(base_url, &format!("not-{tenant}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared state
+
+pub(crate) struct Shared {
+    base_url: String,
+    config: DevIdpConfig,
+    pub stats: StatsCounters,
+    pub faults: Faults,
+    /// Signs tokens when `Faults::sign_with_foreign_key` is on; never published, never persisted.
+    foreign_key: SigningKey,
+    registry: Mutex<Registry>,
+}
+
+struct Registry {
+    /// Every tenant known: the configured ones, plus any others found in the state file (kept so
+    /// that saving does not drop them, but not served).
+    tenants: BTreeMap<String, TenantState>,
+    /// Client assertion ids already seen: (tenant, client_id, jti) → the assertion's `exp`.
+    used_jtis: HashMap<(String, String, String), i64>,
+}
+
+struct TenantState {
+    key: Arc<SigningKey>,
+    clients: BTreeMap<String, ClientRecord>,
+}
+
+impl Shared {
+    pub fn new(base_url: String, config: DevIdpConfig) -> Result<Self, DevIdpError> {
+        let mut tenants = BTreeMap::new();
+        let loaded = match &config.state_dir {
+            Some(dir) => persist::load(dir)?,
+            None => None,
+        };
+        let mut must_save = config.state_dir.is_some() && loaded.is_none();
+        if let (Some(state), Some(dir)) = (loaded, &config.state_dir) {
+            for (name, tenant) in state.tenants {
+                let key = decode_signing_key(&tenant.signing_key_pkcs8).map_err(|reason| {
+                    DevIdpError::State {
+                        path: persist::state_path(dir),
+                        reason: format!("signing key of tenant {name:?}: {reason}"),
+                    }
+                })?;
+                let clients = tenant
+                    .clients
+                    .into_iter()
+                    .map(|c| (c.client_id.clone(), c))
+                    .collect();
+                tenants.insert(
+                    name,
+                    TenantState {
+                        key: Arc::new(key),
+                        clients,
+                    },
+                );
+            }
+        }
+        for name in &config.tenants {
+            if !tenants.contains_key(name) {
+                tenants.insert(
+                    name.clone(),
+                    TenantState {
+                        key: Arc::new(SigningKey::generate()?),
+                        clients: BTreeMap::new(),
+                    },
+                );
+                must_save = true;
+            }
+        }
+        let shared = Self {
+            base_url,
+            config,
+            stats: StatsCounters::default(),
+            faults: Faults::default(),
+            foreign_key: SigningKey::generate()?,
+            registry: Mutex::new(Registry {
+                tenants,
+                used_jtis: HashMap::new(),
+            }),
+        };
+        if must_save {
+            let registry = shared.lock();
+            if let (Err(reason), Some(dir)) = (shared.persist(&registry), &shared.config.state_dir)
+            {
+                return Err(DevIdpError::State {
+                    path: persist::state_path(dir),
+                    reason,
+                });
+            }
+        }
+        Ok(shared)
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// A panic elsewhere while holding the lock leaves plain data behind, still consistent enough
+    /// for a development server: keep serving rather than poison every later request.
+    fn lock(&self) -> MutexGuard<'_, Registry> {
+        self.registry
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn is_served(&self, tenant: &str) -> bool {
+        self.config.tenants.iter().any(|t| t == tenant)
+    }
+
+    pub fn client_exists(&self, tenant: &str, client_id: &str) -> bool {
+        self.is_served(tenant)
+            && self
+                .lock()
+                .tenants
+                .get(tenant)
+                .is_some_and(|t| t.clients.contains_key(client_id))
+    }
+
+    /// The signing key of a served tenant, or the 404 to answer.
+    fn tenant_key(&self, tenant: &str) -> Result<Arc<SigningKey>, OAuthError> {
+        if !self.is_served(tenant) {
+            return Err(OAuthError::unknown_tenant(tenant));
+        }
+        self.lock()
+            .tenants
+            .get(tenant)
+            .map(|t| Arc::clone(&t.key))
+            .ok_or_else(|| OAuthError::unknown_tenant(tenant))
+    }
+
+    fn jwks(key: &SigningKey) -> JwkSet {
+        JwkSet {
+            keys: vec![key.public_jwk()],
+        }
+    }
+
+    /// Writes the whole registry to `state_dir`, if set. Called with the lock held so that writes
+    /// happen in the order of the changes.
+    fn persist(&self, registry: &Registry) -> Result<(), String> {
+        let Some(dir) = &self.config.state_dir else {
+            return Ok(());
+        };
+        let mut state = StateFile {
+            version: 1,
+            tenants: BTreeMap::new(),
+        };
+        for (name, tenant) in &registry.tenants {
+            let pkcs8 = tenant.key.to_pkcs8();
+            state.tenants.insert(
+                name.clone(),
+                TenantFile {
+                    signing_key_pkcs8: SecretString::new(b64url_encode(pkcs8.expose())),
+                    clients: tenant.clients.values().cloned().collect(),
+                },
+            );
+        }
+        persist::save(dir, &state)
+    }
+}
+
+fn decode_signing_key(pkcs8_b64: &SecretString) -> Result<SigningKey, String> {
+    let bytes = SecretBytes::new(
+        b64url_decode(pkcs8_b64.expose()).map_err(|_| "not base64url".to_owned())?,
+    );
+    SigningKey::from_pkcs8(&bytes).map_err(|_| "not a PKCS#8 ES256 key".to_owned())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/// An OAuth-style error answer.
+#[derive(Debug)]
+struct OAuthError {
+    status: StatusCode,
+    error: &'static str,
+    description: String,
+    /// For 401 answers of bearer-protected resources (RFC 6750).
+    www_authenticate: Option<String>,
+}
+
+impl OAuthError {
+    fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            status,
+            error,
+            description: description.into(),
+            www_authenticate: None,
+        }
+    }
+    fn bad_request(error: &'static str, description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, error, description)
+    }
+    fn invalid_request(description: impl Into<String>) -> Self {
+        Self::bad_request("invalid_request", description)
+    }
+    fn invalid_client(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_client", description)
+    }
+    fn invalid_client_metadata(description: impl Into<String>) -> Self {
+        Self::bad_request("invalid_client_metadata", description)
+    }
+    fn server_error(description: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            description,
+        )
+    }
+    fn unknown_tenant(tenant: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!(
+                "tenant {:?} does not exist at this dev IDP; start it with --tenant NAME",
+                shorten(tenant)
+            ),
+        )
+    }
+    /// 401 for a bearer-protected resource; `error` None when no credentials were sent at all.
+    fn bearer_challenge(realm: &str, error: Option<&'static str>, description: &str) -> Self {
+        let challenge = match error {
+            Some(code) => format!(
+                "Bearer realm=\"{realm}\", error=\"{code}\", error_description=\"{description}\""
+            ),
+            None => format!("Bearer realm=\"{realm}\""),
+        };
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            error: error.unwrap_or("invalid_request"),
+            description: description.to_owned(),
+            www_authenticate: Some(challenge),
+        }
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        tracing::debug!(status = %self.status, error = self.error, description = %self.description, "request refused");
+        let body = Json(json!({ "error": self.error, "error_description": self.description }));
+        let mut response = (self.status, no_store_headers(), body).into_response();
+        if let Some(challenge) = self.www_authenticate {
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, value);
+            }
+        }
+        response
+    }
+}
+
+/// Caller-sent names echoed in descriptions are cut short so an error never balloons.
+fn shorten(text: &str) -> String {
+    const MAX: usize = 64;
+    match text.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{}…", text.get(..end).unwrap_or_default()),
+        None => text.to_owned(),
+    }
+}
+
+/// Token and registration answers carry credentials: no caching anywhere (RFC 6749 §5.1).
+fn no_store_headers() -> [(HeaderName, HeaderValue); 2] {
+    [
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        (header::PRAGMA, HeaderValue::from_static("no-cache")),
+    ]
+}
+
+/// Fixed descriptions for JOSE failures, so no part of a token ever reaches an answer or a log.
+fn describe_jose(error: &JoseError) -> &'static str {
+    match error {
+        JoseError::Malformed(_) => "malformed JWT",
+        JoseError::UnsupportedAlgorithm(_) => "unsupported JWS algorithm; only ES256 is accepted",
+        JoseError::UnknownKey { .. } => "signed by an unknown key",
+        JoseError::BadSignature => "signature does not verify",
+        JoseError::Crypto(_) => "signature could not be checked",
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routes
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route(
+            "/realms/{tenant}/.well-known/openid-configuration",
+            get(discovery),
+        )
+        .route("/realms/{tenant}/protocol/openid-connect/certs", get(jwks))
+        .route(
+            "/realms/{tenant}/protocol/openid-connect/token",
+            post(token),
+        )
+        .route(
+            "/realms/{tenant}/clients-registrations/openid-connect",
+            post(register),
+        )
+        .route(
+            "/realms/{tenant}/clients-registrations/openid-connect/{client_id}",
+            get(read_registration).delete(delete_registration),
+        )
+        .route("/demo/echo", get(echo).post(echo))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(shared)
+}
+
+async fn not_found() -> OAuthError {
+    OAuthError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint; start from {base}/realms/{tenant}/.well-known/openid-configuration",
+    )
+}
+
+async fn method_not_allowed() -> OAuthError {
+    OAuthError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request",
+        "this endpoint does not accept that HTTP method",
+    )
+}
+
+type Shr = State<Arc<Shared>>;
+
+async fn discovery(State(s): Shr, Path(tenant): Path<String>) -> Result<Response, OAuthError> {
+    StatsCounters::bump(&s.stats.discovery);
+    s.tenant_key(&tenant)?;
+    let issuer = issuer_for(&s.base_url, &tenant);
+    let advertised_issuer = if s.faults.wrong_discovery_issuer() {
+        foreign_issuer(&s.base_url, &tenant)
+    } else {
+        issuer.clone()
+    };
+    let document = json!({
+        "issuer": advertised_issuer,
+        "token_endpoint": token_endpoint_for(&issuer),
+        "jwks_uri": format!("{issuer}/protocol/openid-connect/certs"),
+        "registration_endpoint": registration_endpoint_for(&issuer),
+        "grant_types_supported": [GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE],
+        "token_endpoint_auth_methods_supported": [AUTH_METHOD_PRIVATE_KEY_JWT],
+        "token_endpoint_auth_signing_alg_values_supported": [ALG_ES256],
+        "scopes_supported": ["openid"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [ALG_ES256],
+    });
+    Ok(Json(document).into_response())
+}
+
+async fn jwks(State(s): Shr, Path(tenant): Path<String>) -> Result<Response, OAuthError> {
+    StatsCounters::bump(&s.stats.jwks);
+    let key = s.tenant_key(&tenant)?;
+    Ok(Json(Shared::jwks(&key)).into_response())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registration (RFC 7591 / 7592)
+
+async fn register(
+    State(s): Shr,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
+    StatsCounters::bump(&s.stats.registration);
+    s.tenant_key(&tenant)?;
+    let metadata: Value = serde_json::from_slice(&body).map_err(|_| {
+        OAuthError::invalid_client_metadata("the body must be a JSON object of client metadata")
+    })?;
+    let metadata = metadata.as_object().ok_or_else(|| {
+        OAuthError::invalid_client_metadata("the body must be a JSON object of client metadata")
+    })?;
+    let request = validate_registration(&s.config, metadata)?;
+
+    let issuer = issuer_for(&s.base_url, &tenant);
+    let client_id = random_token(16);
+    let record = ClientRecord {
+        client_id: client_id.clone(),
+        sub: uuid::Uuid::new_v4().to_string(),
+        software_id: request.software_id,
+        client_name: request.client_name,
+        grant_types: request.grant_types,
+        jwk: request.jwk,
+        registration_access_token: SecretString::new(random_token(32)),
+        client_id_issued_at: unix_now(),
+    };
+    {
+        let mut registry = s.lock();
+        let clients = &mut registry
+            .tenants
+            .get_mut(&tenant)
+            .ok_or_else(|| OAuthError::unknown_tenant(&tenant))?
+            .clients;
+        if let Some(max) = s.config.max_clients {
+            if clients.len() >= max {
+                return Err(OAuthError::new(
+                    StatusCode::FORBIDDEN,
+                    "access_denied",
+                    format!(
+                        "tenant already has the maximum of {max} clients; delete one or raise max_clients"
+                    ),
+                ));
+            }
+        }
+        clients.insert(client_id.clone(), record.clone());
+        if let Err(reason) = s.persist(&registry) {
+            if let Some(t) = registry.tenants.get_mut(&tenant) {
+                t.clients.remove(&client_id);
+            }
+            tracing::error!(%reason, "could not save dev IDP state; registration undone");
+            return Err(OAuthError::server_error(
+                "the dev IDP could not save its state; check its state directory",
+            ));
+        }
+    }
+    tracing::info!(tenant = %tenant, client_id = %client_id, software_id = %record.software_id, "client registered");
+
+    let client_uri = format!("{}/{client_id}", registration_endpoint_for(&issuer));
+    let mut body = client_metadata(&record, &client_uri);
+    body.insert(
+        "registration_access_token".to_owned(),
+        Value::String(record.registration_access_token.expose().to_owned()),
+    );
+    let mut response = (StatusCode::CREATED, no_store_headers(), Json(body)).into_response();
+    if let Ok(location) = HeaderValue::from_str(&client_uri) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+struct RegistrationRequest {
+    software_id: String,
+    client_name: Option<String>,
+    grant_types: Vec<String>,
+    jwk: Jwk,
+}
+
+fn validate_registration(
+    config: &DevIdpConfig,
+    metadata: &Map<String, Value>,
+) -> Result<RegistrationRequest, OAuthError> {
+    let software_id = match metadata.get("software_id") {
+        Some(Value::String(id)) if config.enrollment_clients.contains(id) => id.clone(),
+        Some(Value::String(id)) => {
+            return Err(OAuthError::invalid_client_metadata(format!(
+                "software_id {:?} is not an enrollment client of this IDP",
+                shorten(id)
+            )))
+        }
+        _ => {
+            return Err(OAuthError::invalid_client_metadata(
+                "software_id (the enrollment client id) is required",
+            ))
+        }
+    };
+    match metadata.get("token_endpoint_auth_method") {
+        Some(Value::String(m)) if m == AUTH_METHOD_PRIVATE_KEY_JWT => {}
+        _ => {
+            return Err(OAuthError::invalid_client_metadata(
+                "token_endpoint_auth_method must be private_key_jwt",
+            ))
+        }
+    }
+    match metadata.get("token_endpoint_auth_signing_alg") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(alg)) if alg == ALG_ES256 => {}
+        Some(_) => {
+            return Err(OAuthError::invalid_client_metadata(
+                "token_endpoint_auth_signing_alg must be ES256",
+            ))
+        }
+    }
+    if metadata.get("dpop_bound_access_tokens") == Some(&Value::Bool(true)) {
+        return Err(OAuthError::invalid_client_metadata(
+            "dpop_bound_access_tokens is not supported by the dev IDP yet; register without it",
+        ));
+    }
+    if metadata.contains_key("jwks_uri") {
+        return Err(OAuthError::invalid_client_metadata(
+            "jwks_uri is not supported; send the public key inline in jwks",
+        ));
+    }
+    let jwk = validate_client_jwk(metadata.get("jwks"))?;
+
+    let grant_types = match metadata.get("grant_types") {
+        None | Some(Value::Null) => vec![GRANT_CLIENT_CREDENTIALS.to_owned()],
+        Some(Value::Array(items)) => {
+            let mut grants: Vec<String> = Vec::new();
+            for item in items {
+                match item.as_str() {
+                    Some(g) if g == GRANT_CLIENT_CREDENTIALS || g == GRANT_TOKEN_EXCHANGE => {
+                        if !grants.iter().any(|known| known == g) {
+                            grants.push(g.to_owned());
+                        }
+                    }
+                    _ => {
+                        return Err(OAuthError::invalid_client_metadata(
+                            "grant_types may only contain client_credentials and urn:ietf:params:oauth:grant-type:token-exchange",
+                        ))
+                    }
+                }
+            }
+            if grants.is_empty() {
+                return Err(OAuthError::invalid_client_metadata(
+                    "grant_types must not be empty",
+                ));
+            }
+            grants
+        }
+        Some(_) => {
+            return Err(OAuthError::invalid_client_metadata(
+                "grant_types must be an array of strings",
+            ))
+        }
+    };
+    let client_name = match metadata.get("client_name") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(name)) if name.chars().count() <= MAX_CLIENT_NAME_LEN => {
+            Some(name.clone())
+        }
+        Some(_) => {
+            return Err(OAuthError::invalid_client_metadata(format!(
+                "client_name must be a string of at most {MAX_CLIENT_NAME_LEN} characters"
+            )))
+        }
+    };
+    Ok(RegistrationRequest {
+        software_id,
+        client_name,
+        grant_types,
+        jwk,
+    })
+}
+
+/// Exactly one public EC P-256 key; stored with `kid` (its thumbprint unless given), `use` sig, `alg` ES256.
+fn validate_client_jwk(jwks: Option<&Value>) -> Result<Jwk, OAuthError> {
+    let bad = |why: &str| OAuthError::invalid_client_metadata(format!("jwks: {why}"));
+    let keys = jwks
+        .and_then(|j| j.get("keys"))
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("required, as {\"keys\": [one EC P-256 public key]}"))?;
+    let [raw] = keys.as_slice() else {
+        return Err(bad("must hold exactly one key"));
+    };
+    let object = raw
+        .as_object()
+        .ok_or_else(|| bad("the key must be a JSON object"))?;
+    if object.contains_key("d") {
+        return Err(bad(
+            "the key contains a private part (d); send only the public key, and treat this key as leaked",
+        ));
+    }
+    let mut jwk: Jwk =
+        serde_json::from_value(raw.clone()).map_err(|_| bad("the key is not a valid JWK"))?;
+    if jwk.kty != "EC" || jwk.crv.as_deref() != Some("P-256") {
+        return Err(bad("the key must be kty EC, crv P-256"));
+    }
+    for coordinate in [&jwk.x, &jwk.y] {
+        let valid = coordinate
+            .as_deref()
+            .and_then(|c| b64url_decode(c).ok())
+            .is_some_and(|bytes| bytes.len() == 32);
+        if !valid {
+            return Err(bad("x and y must be 32-byte base64url coordinates"));
+        }
+    }
+    if jwk.alg.as_deref().is_some_and(|alg| alg != ALG_ES256) {
+        return Err(bad("the key's alg must be ES256"));
+    }
+    if jwk.use_.as_deref().is_some_and(|u| u != "sig") {
+        return Err(bad("the key's use must be sig"));
+    }
+    if jwk.kid.is_none() {
+        jwk.kid = Some(
+            jwk.thumbprint()
+                .map_err(|_| bad("the key is not a valid EC public key"))?,
+        );
+    }
+    jwk.use_ = Some("sig".to_owned());
+    jwk.alg = Some(ALG_ES256.to_owned());
+    Ok(jwk)
+}
+
+/// The registration metadata as returned by RFC 7591/7592 (without the access token).
+fn client_metadata(record: &ClientRecord, client_uri: &str) -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert("client_id".into(), json!(record.client_id));
+    body.insert(
+        "client_id_issued_at".into(),
+        json!(record.client_id_issued_at),
+    );
+    if let Some(name) = &record.client_name {
+        body.insert("client_name".into(), json!(name));
+    }
+    body.insert("software_id".into(), json!(record.software_id));
+    body.insert("grant_types".into(), json!(record.grant_types));
+    body.insert(
+        "token_endpoint_auth_method".into(),
+        json!(AUTH_METHOD_PRIVATE_KEY_JWT),
+    );
+    body.insert("token_endpoint_auth_signing_alg".into(), json!(ALG_ES256));
+    body.insert("jwks".into(), json!({ "keys": [record.jwk] }));
+    body.insert("registration_client_uri".into(), json!(client_uri));
+    body
+}
+
+/// The `Bearer` credential of a request, if any.
+fn bearer_token(headers: &HeaderMap) -> Option<SecretString> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| SecretString::new(token))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The client record when `headers` carry its registration access token; 401 otherwise.
+fn authorize_management(
+    s: &Shared,
+    tenant: &str,
+    client_id: &str,
+    headers: &HeaderMap,
+) -> Result<ClientRecord, OAuthError> {
+    s.tenant_key(tenant)?;
+    let refused = |description: &str| {
+        OAuthError::bearer_challenge("registration", Some("invalid_token"), description)
+    };
+    let Some(presented) = bearer_token(headers) else {
+        return Err(OAuthError::bearer_challenge(
+            "registration",
+            None,
+            "send the registration access token as Authorization: Bearer",
+        ));
+    };
+    let registry = s.lock();
+    let record = registry
+        .tenants
+        .get(tenant)
+        .and_then(|t| t.clients.get(client_id))
+        .ok_or_else(|| refused("unknown client or wrong registration access token"))?;
+    if !constant_time_eq(
+        presented.expose().as_bytes(),
+        record.registration_access_token.expose().as_bytes(),
+    ) {
+        return Err(refused("unknown client or wrong registration access token"));
+    }
+    Ok(record.clone())
+}
+
+async fn read_registration(
+    State(s): Shr,
+    Path((tenant, client_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, OAuthError> {
+    StatsCounters::bump(&s.stats.registration_read);
+    let record = authorize_management(&s, &tenant, &client_id, &headers)?;
+    let client_uri = format!(
+        "{}/{client_id}",
+        registration_endpoint_for(&issuer_for(&s.base_url, &tenant))
+    );
+    Ok((
+        no_store_headers(),
+        Json(client_metadata(&record, &client_uri)),
+    )
+        .into_response())
+}
+
+async fn delete_registration(
+    State(s): Shr,
+    Path((tenant, client_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, OAuthError> {
+    StatsCounters::bump(&s.stats.registration_delete);
+    authorize_management(&s, &tenant, &client_id, &headers)?;
+    let mut registry = s.lock();
+    let removed = registry
+        .tenants
+        .get_mut(&tenant)
+        .and_then(|t| t.clients.remove(&client_id));
+    let Some(removed) = removed else {
+        // Deleted concurrently between the check and now: same answer as an unknown client.
+        return Err(OAuthError::bearer_challenge(
+            "registration",
+            Some("invalid_token"),
+            "unknown client or wrong registration access token",
+        ));
+    };
+    if let Err(reason) = s.persist(&registry) {
+        if let Some(t) = registry.tenants.get_mut(&tenant) {
+            t.clients.insert(client_id.clone(), removed);
+        }
+        tracing::error!(%reason, "could not save dev IDP state; deletion undone");
+        return Err(OAuthError::server_error(
+            "the dev IDP could not save its state; check its state directory",
+        ));
+    }
+    drop(registry);
+    tracing::info!(tenant = %tenant, client_id = %client_id, "client deleted");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Token endpoint
+
+async fn token(
+    State(s): Shr,
+    Path(tenant): Path<String>,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Result<Response, OAuthError> {
+    let key = match s.tenant_key(&tenant) {
+        Ok(key) => key,
+        Err(error) => {
+            StatsCounters::bump(&s.stats.token_other);
+            return Err(error);
+        }
+    };
+    let params = match form {
+        Ok(Form(pairs)) => TokenParams::new(pairs),
+        Err(_) => Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        )),
+    };
+    let params = match params {
+        Ok(params) => params,
+        Err(error) => {
+            StatsCounters::bump(&s.stats.token_other);
+            return Err(error);
+        }
+    };
+    let grant_type = params.get("grant_type").unwrap_or_default();
+    match grant_type {
+        GRANT_CLIENT_CREDENTIALS => StatsCounters::bump(&s.stats.token_client_credentials),
+        GRANT_TOKEN_EXCHANGE => StatsCounters::bump(&s.stats.token_exchange),
+        _ => StatsCounters::bump(&s.stats.token_other),
+    }
+    if s.faults.reject_all_tokens_with_invalid_client() {
+        return Err(OAuthError::invalid_client(
+            "client authentication failed (fault injected by the dev IDP)",
+        ));
+    }
+    if grant_type.is_empty() {
+        return Err(OAuthError::invalid_request("grant_type is required"));
+    }
+    if grant_type != GRANT_CLIENT_CREDENTIALS && grant_type != GRANT_TOKEN_EXCHANGE {
+        return Err(OAuthError::bad_request(
+            "unsupported_grant_type",
+            "only client_credentials and token exchange are supported",
+        ));
+    }
+
+    let issuer = issuer_for(&s.base_url, &tenant);
+    let client = authenticate_client(&s, &tenant, &issuer, &params)?;
+    if !client.grant_types.iter().any(|g| g == grant_type) {
+        return Err(OAuthError::bad_request(
+            "unauthorized_client",
+            "this client did not register that grant type",
+        ));
+    }
+
+    if grant_type == GRANT_CLIENT_CREDENTIALS {
+        let issued =
+            issue_access_token(&s, &tenant, &key, &client, &client.sub, &client.client_id)?;
+        tracing::info!(tenant = %tenant, client_id = %client.client_id, "client_credentials token issued");
+        return Ok(token_response(issued, false));
+    }
+
+    // Token exchange (RFC 8693).
+    let subject_token = params
+        .get("subject_token")
+        .ok_or_else(|| OAuthError::invalid_request("subject_token is required"))?;
+    if params.get("subject_token_type") != Some(TOKEN_TYPE_ACCESS_TOKEN) {
+        return Err(OAuthError::invalid_request(
+            "subject_token_type must be urn:ietf:params:oauth:token-type:access_token",
+        ));
+    }
+    if params
+        .get("requested_token_type")
+        .is_some_and(|t| t != TOKEN_TYPE_ACCESS_TOKEN)
+    {
+        return Err(OAuthError::invalid_request(
+            "requested_token_type must be urn:ietf:params:oauth:token-type:access_token",
+        ));
+    }
+    let audience = params
+        .get("audience")
+        .ok_or_else(|| OAuthError::invalid_request("audience is required"))?;
+    if s.config.enrollment_clients.iter().any(|c| c == audience)
+        || !s.config.audiences.iter().any(|a| a == audience)
+    {
+        return Err(OAuthError::bad_request(
+            "invalid_target",
+            format!(
+                "audience {:?} is not an exchange audience of this IDP",
+                shorten(audience)
+            ),
+        ));
+    }
+    let subject = verify_jwt_signed_by(subject_token, &key).map_err(|error| {
+        OAuthError::invalid_request(format!("subject_token: {}", describe_jose(&error)))
+    })?;
+    subject
+        .check(&ClaimChecks {
+            issuer: Some(&issuer),
+            audience: None,
+            now: unix_now(),
+            leeway: OWN_TOKEN_LEEWAY_SECS,
+        })
+        .map_err(|error| OAuthError::invalid_request(format!("subject_token: {error}")))?;
+    if subject.claim_str("azp") != Some(client.client_id.as_str()) {
+        return Err(OAuthError::invalid_request(
+            "subject_token was not issued to the requesting client",
+        ));
+    }
+    let sub = subject
+        .claim_str("sub")
+        .ok_or_else(|| OAuthError::invalid_request("subject_token has no sub"))?
+        .to_owned();
+    let issued = issue_access_token(&s, &tenant, &key, &client, &sub, audience)?;
+    tracing::info!(tenant = %tenant, client_id = %client.client_id, audience = %audience, "token exchanged");
+    Ok(token_response(issued, true))
+}
+
+/// The form parameters of a token request; a repeated parameter is refused (RFC 6749 §3.2).
+struct TokenParams(HashMap<String, String>);
+
+impl TokenParams {
+    fn new(pairs: Vec<(String, String)>) -> Result<Self, OAuthError> {
+        let mut map = HashMap::with_capacity(pairs.len());
+        for (name, value) in pairs {
+            if map.contains_key(&name) {
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter {:?} is repeated",
+                    shorten(&name)
+                )));
+            }
+            map.insert(name, value);
+        }
+        Ok(Self(map))
+    }
+
+    /// A parameter; an empty value counts as absent.
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+}
+
+fn verify_jwt_signed_by(token: &str, key: &SigningKey) -> Result<Jwt, JoseError> {
+    verify_es256(token, &Shared::jwks(key))
+}
+
+/// Client authentication by `private_key_jwt` only. Every failure is 401 `invalid_client`.
+fn authenticate_client(
+    s: &Shared,
+    tenant: &str,
+    issuer: &str,
+    params: &TokenParams,
+) -> Result<ClientRecord, OAuthError> {
+    if params.get("client_assertion_type") != Some(ASSERTION_TYPE_JWT_BEARER) {
+        return Err(OAuthError::invalid_client(
+            "authenticate with private_key_jwt: client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ));
+    }
+    let assertion = params
+        .get("client_assertion")
+        .ok_or_else(|| OAuthError::invalid_client("client_assertion is required"))?;
+    let unverified = Jwt::decode_unverified(assertion).map_err(|error| {
+        OAuthError::invalid_client(format!("client_assertion: {}", describe_jose(&error)))
+    })?;
+    let client_id = unverified
+        .claim_str("iss")
+        .ok_or_else(|| OAuthError::invalid_client("client_assertion has no iss"))?;
+    if params.get("client_id").is_some_and(|id| id != client_id) {
+        return Err(OAuthError::invalid_client(
+            "client_id differs from the client_assertion's iss",
+        ));
+    }
+    let client = s
+        .lock()
+        .tenants
+        .get(tenant)
+        .and_then(|t| t.clients.get(client_id))
+        .cloned()
+        .ok_or_else(|| {
+            OAuthError::invalid_client("unknown client; it may have been deleted: enroll again")
+        })?;
+    let keys = JwkSet {
+        keys: vec![client.jwk.clone()],
+    };
+    let assertion = verify_es256(assertion, &keys).map_err(|error| {
+        OAuthError::invalid_client(format!("client_assertion: {}", describe_jose(&error)))
+    })?;
+    if assertion.claim_str("iss") != Some(client.client_id.as_str())
+        || assertion.claim_str("sub") != Some(client.client_id.as_str())
+    {
+        return Err(OAuthError::invalid_client(
+            "client_assertion: iss and sub must both be the client_id",
+        ));
+    }
+    let token_endpoint = token_endpoint_for(issuer);
+    let audience_ok = match assertion.claims.get("aud") {
+        Some(Value::String(aud)) => aud == issuer || *aud == token_endpoint,
+        Some(Value::Array(auds)) => auds
+            .iter()
+            .filter_map(Value::as_str)
+            .any(|aud| aud == issuer || aud == token_endpoint),
+        _ => false,
+    };
+    if !audience_ok {
+        return Err(OAuthError::invalid_client(
+            "client_assertion: aud must be the issuer or the token endpoint",
+        ));
+    }
+    let now = unix_now();
+    assertion
+        .check(&ClaimChecks {
+            issuer: None,
+            audience: None,
+            now,
+            leeway: ASSERTION_LEEWAY_SECS,
+        })
+        .map_err(|error| OAuthError::invalid_client(format!("client_assertion: {error}")))?;
+    let exp = assertion
+        .claim_i64("exp")
+        .ok_or_else(|| OAuthError::invalid_client("client_assertion: exp is required"))?;
+    if exp > now + ASSERTION_MAX_LIFETIME_SECS + ASSERTION_LEEWAY_SECS {
+        return Err(OAuthError::invalid_client(
+            "client_assertion: exp is too far in the future (at most 5 minutes)",
+        ));
+    }
+    let jti = assertion
+        .claim_str("jti")
+        .filter(|j| !j.is_empty() && j.len() <= MAX_JTI_LEN)
+        .ok_or_else(|| OAuthError::invalid_client("client_assertion: jti is required"))?;
+    {
+        let mut registry = s.lock();
+        // Forget assertions that can no longer be replayed anyway: they have expired.
+        registry
+            .used_jtis
+            .retain(|_, expires| *expires + ASSERTION_LEEWAY_SECS >= now);
+        let key = (tenant.to_owned(), client.client_id.clone(), jti.to_owned());
+        if registry.used_jtis.contains_key(&key) {
+            return Err(OAuthError::invalid_client(
+                "client_assertion: jti was already used; make a fresh assertion per request",
+            ));
+        }
+        registry.used_jtis.insert(key, exp);
+    }
+    Ok(client)
+}
+
+struct IssuedToken {
+    access_token: SecretString,
+    expires_in: u64,
+}
+
+fn issue_access_token(
+    s: &Shared,
+    tenant: &str,
+    tenant_key: &SigningKey,
+    client: &ClientRecord,
+    sub: &str,
+    audience: &str,
+) -> Result<IssuedToken, OAuthError> {
+    let now = unix_now();
+    let ttl = s.config.access_token_ttl_secs;
+    let iss = if s.faults.wrong_token_issuer() {
+        foreign_issuer(&s.base_url, tenant)
+    } else {
+        issuer_for(&s.base_url, tenant)
+    };
+    let claims = json!({
+        "iss": iss,
+        "sub": sub,
+        "aud": audience,
+        "azp": client.client_id,
+        "client_id": client.client_id,
+        "acr": "0",
+        "scope": "openid",
+        "iat": now,
+        "exp": now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX)),
+        "jti": random_token(16),
+    });
+    let signer = if s.faults.sign_with_foreign_key() {
+        &s.foreign_key
+    } else {
+        tenant_key
+    };
+    let access_token = signer
+        .sign_jwt("at+jwt", Map::new(), &claims)
+        .map_err(|_| OAuthError::server_error("the dev IDP could not sign the token"))?;
+    Ok(IssuedToken {
+        access_token: SecretString::new(access_token),
+        expires_in: ttl,
+    })
+}
+
+fn token_response(issued: IssuedToken, exchanged: bool) -> Response {
+    let mut body = json!({
+        "access_token": issued.access_token.expose(),
+        "token_type": "Bearer",
+        "expires_in": issued.expires_in,
+    });
+    if exchanged {
+        body["issued_token_type"] = json!(TOKEN_TYPE_ACCESS_TOKEN);
+    }
+    (no_store_headers(), Json(body)).into_response()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Demo resource
+
+/// Request headers echoed back (besides every `x-…` header). Never Authorization or Cookie.
+const ECHOED_HEADERS: &[&str] = &[
+    "accept",
+    "content-type",
+    "user-agent",
+    "traceparent",
+    "tracestate",
+];
+
+async fn echo(
+    State(s): Shr,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
+    StatsCounters::bump(&s.stats.echo);
+    let refused = |description: &str| {
+        OAuthError::bearer_challenge(DEMO_AUDIENCE, Some("invalid_token"), description)
+    };
+    let Some(token) = bearer_token(&headers) else {
+        return Err(OAuthError::bearer_challenge(
+            DEMO_AUDIENCE,
+            None,
+            "send an access token for audience demo-api as Authorization: Bearer",
+        ));
+    };
+    let unverified =
+        Jwt::decode_unverified(token.expose()).map_err(|_| refused("malformed token"))?;
+    let tenant = unverified
+        .claim_str("iss")
+        .and_then(|iss| {
+            s.config
+                .tenants
+                .iter()
+                .find(|t| issuer_for(&s.base_url, t) == iss)
+        })
+        .ok_or_else(|| refused("token from an unknown issuer"))?
+        .clone();
+    let key = s
+        .tenant_key(&tenant)
+        .map_err(|_| refused("token from an unknown issuer"))?;
+    let verified = verify_jwt_signed_by(token.expose(), &key)
+        .map_err(|error| refused(describe_jose(&error)))?;
+    let issuer = issuer_for(&s.base_url, &tenant);
+    verified
+        .check(&ClaimChecks {
+            issuer: Some(&issuer),
+            audience: Some(DEMO_AUDIENCE),
+            now: unix_now(),
+            leeway: OWN_TOKEN_LEEWAY_SECS,
+        })
+        .map_err(|error| refused(&error.to_string()))?;
+
+    let mut echoed = Map::new();
+    for (name, value) in &headers {
+        let name = name.as_str();
+        if ECHOED_HEADERS.contains(&name) || name.starts_with("x-") {
+            if let Ok(text) = value.to_str() {
+                let entry = echoed
+                    .entry(name.to_owned())
+                    .or_insert_with(|| Value::String(String::new()));
+                if let Value::String(joined) = entry {
+                    if !joined.is_empty() {
+                        joined.push_str(", ");
+                    }
+                    joined.push_str(text);
+                }
+            }
+        }
+    }
+    let answer = json!({
+        "method": method.as_str(),
+        "path": uri.path(),
+        "query": uri.query(),
+        "body": String::from_utf8_lossy(&body),
+        "sub": verified.claim_str("sub"),
+        "aud": verified.claims.get("aud"),
+        "headers": echoed,
+    });
+    Ok(Json(answer).into_response())
+}
