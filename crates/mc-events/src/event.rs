@@ -634,9 +634,9 @@ impl Event {
         crate::json::to_value_or_error(self)
     }
 
-    /// The JSON text, one line.
+    /// The JSON text, one line, `"type"` first.
     pub fn to_json(&self) -> String {
-        self.to_json_value().to_string()
+        crate::json::to_string_or_error(self)
     }
 
     /// Reads an event from its JSON text (for hosts, consoles and tests that consume events).

@@ -692,29 +692,14 @@ impl Request {
             })
     }
 
-    /// The JSON object: the event's fields plus `"type"`, and `requestId` / `traceContext` when set.
+    /// The JSON object: `"type"`, `requestId` / `traceContext` when set, then the event's fields.
     pub fn to_json_value(&self) -> serde_json::Value {
-        let mut value = crate::json::to_value_or_error(&self.event);
-        if let serde_json::Value::Object(object) = &mut value {
-            if let Some(id) = &self.request_id {
-                object.insert(
-                    "requestId".to_owned(),
-                    serde_json::Value::String(id.as_str().to_owned()),
-                );
-            }
-            if let Some(trace) = &self.trace_context {
-                object.insert(
-                    "traceContext".to_owned(),
-                    crate::json::to_value_or_error(trace),
-                );
-            }
-        }
-        value
+        crate::json::to_value_or_error(self)
     }
 
-    /// The JSON text of [`Request::to_json_value`].
+    /// The JSON text, one line, `"type"` first.
     pub fn to_json(&self) -> String {
-        self.to_json_value().to_string()
+        crate::json::to_string_or_error(self)
     }
 }
 
@@ -726,7 +711,24 @@ impl From<RequestEvent> for Request {
 
 impl Serialize for Request {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.to_json_value().serialize(serializer)
+        use serde::ser::{Error as _, SerializeMap as _};
+
+        let fields = match serde_json::to_value(&self.event).map_err(S::Error::custom)? {
+            serde_json::Value::Object(fields) => fields,
+            _ => return Err(S::Error::custom("a request event is not a JSON object")),
+        };
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("type", self.event.name())?;
+        if let Some(id) = &self.request_id {
+            map.serialize_entry("requestId", id)?;
+        }
+        if let Some(trace) = &self.trace_context {
+            map.serialize_entry("traceContext", trace)?;
+        }
+        for (name, value) in fields.iter().filter(|(name, _)| name.as_str() != "type") {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
     }
 }
 
