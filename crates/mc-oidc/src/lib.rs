@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 pub use error::{OidcError, OidcErrorKind};
+pub use transport::tls_client_config;
 pub use verify::VerifiedToken;
 
 use transport::{error_from_answer, Answer, Endpoint, Transport};
@@ -397,7 +398,9 @@ impl OidcClient {
     }
 
     /// Step 9: deletes the registration (RFC 7592). Gone already (404) counts as done.
-    /// `InvalidClient` (401) means the IDP no longer accepts the registration access token.
+    /// `InvalidClient` (401) means the IDP does not accept the registration access token:
+    /// RFC 7592 answers so for a client that no longer exists, so the caller may wipe its
+    /// record anyway.
     pub async fn delete_registration(
         &self,
         registration_client_uri: &str,
@@ -412,10 +415,14 @@ impl OidcClient {
         let answer = transport
             .send(Endpoint::RegistrationClient, &url, request)
             .await?;
-        if answer.status.is_success() || answer.status == reqwest::StatusCode::NOT_FOUND {
-            return Ok(());
+        match answer.status {
+            status if status.is_success() => Ok(()),
+            reqwest::StatusCode::NOT_FOUND => Ok(()),
+            // RFC 7592 answers 401 both for a wrong token and for a client that no longer
+            // exists; the body then says `invalid_token`, which is not a token-endpoint code.
+            reqwest::StatusCode::UNAUTHORIZED => Err(OidcError::InvalidClient),
+            _ => Err(error_from_answer(&answer)),
         }
-        Err(error_from_answer(&answer))
     }
 
     /// Step 8: the headers for a resource call with `token`. `method` and `url` are what a

@@ -43,10 +43,8 @@ pub(crate) struct Answer {
 impl Answer {
     /// The body as a JSON value of type `T`, or `InvalidResponse` naming what was expected.
     pub(crate) fn json<T: serde::de::DeserializeOwned>(&self, what: &str) -> Result<T, OidcError> {
-        serde_json::from_slice(&self.body).map_err(|e| {
-            // serde_json's message names the field and position, never the value.
-            OidcError::InvalidResponse(format!("{what} is not the expected JSON ({e})"))
-        })
+        serde_json::from_slice(&self.body)
+            .map_err(|e| OidcError::InvalidResponse(format!("{what}: {}", describe_json_error(&e))))
     }
 
     /// The OAuth error code of an error body (RFC 6749 section 5.2), when it is one.
@@ -60,13 +58,40 @@ impl Answer {
     }
 }
 
-/// Keeps an OAuth error code printable and short: RFC 6749 allows only visible ASCII, and a
-/// hostile server must not be able to smuggle a long text into our messages.
+/// What is wrong with a JSON answer, without quoting it: serde_json's "invalid type" and
+/// "invalid value" messages repeat the offending value, which may be a token.
+fn describe_json_error(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    match error.classify() {
+        serde_json::error::Category::Data if message.starts_with("missing field") => {
+            // "missing field `name` at line L column C": names our field, not server data.
+            message
+        }
+        serde_json::error::Category::Data => format!(
+            "a field has the wrong type or value (line {} column {})",
+            error.line(),
+            error.column()
+        ),
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+            "not JSON (an HTML page or a truncated answer?)".into()
+        }
+        serde_json::error::Category::Io => "unreadable".into(),
+    }
+}
+
+/// An OAuth error code as we repeat it: RFC 6749 codes are short snake_case words, so
+/// anything else (a hostile or broken server echoing our request) is not repeated at all.
 fn sanitize_error_code(code: &str) -> String {
-    code.chars()
-        .filter(|c| c.is_ascii_graphic())
-        .take(64)
-        .collect()
+    let plain = !code.is_empty()
+        && code.len() <= 48
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if plain {
+        code.to_string()
+    } else {
+        "unreadable_error_code".to_string()
+    }
 }
 
 /// Server time as local time plus an offset learned from `Date` headers.
@@ -225,7 +250,7 @@ async fn read_limited(
 
 /// rustls on ring with the platform verifier (the OS trust store), the same verifier reqwest
 /// picks by default, so no other crypto library enters the binary.
-fn tls_client_config() -> Result<rustls::ClientConfig, OidcError> {
+pub fn tls_client_config() -> Result<rustls::ClientConfig, OidcError> {
     use rustls_platform_verifier::BuilderVerifierExt;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
@@ -267,36 +292,35 @@ fn map_transport_error(error: &reqwest::Error, origin: &str) -> OidcError {
     }
 }
 
+/// The causes of an error, outermost first. `io::Error::source` skips the error it wraps
+/// (and hyper nests io errors in io errors), so a wrapped error is followed explicitly.
 fn error_chain<'a>(
     error: &'a (dyn StdError + 'static),
 ) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
     std::iter::successors(Some(error), |e: &&'a (dyn StdError + 'static)| {
-        (*e).source()
+        let e: &'a (dyn StdError + 'static) = *e;
+        match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn StdError + 'static)),
+            None => e.source(),
+        }
     })
 }
 
-/// The rustls error in the chain, if any. `io::Error::source` skips the error it wraps, so
-/// each `io::Error` is opened explicitly.
+/// The rustls error in the chain, if any.
 fn tls_reason(error: &reqwest::Error) -> Option<String> {
-    for cause in error_chain(error) {
-        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
-            return Some(tls.to_string());
-        }
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            if let Some(tls) = io
-                .get_ref()
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            {
-                return Some(tls.to_string());
-            }
-        }
-    }
-    None
+    error_chain(error)
+        .find_map(|cause| cause.downcast_ref::<rustls::Error>())
+        .map(|tls| tls.to_string())
 }
 
+/// The kind of the innermost I/O error ("connection refused", ...): never a URL or data.
 fn io_reason(error: &reqwest::Error) -> Option<String> {
     error_chain(error)
-        .find_map(|cause| cause.downcast_ref::<std::io::Error>())
+        .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
+        .last()
         .map(|io| io.kind().to_string())
 }
 
@@ -383,10 +407,41 @@ mod tests {
     }
 
     #[test]
+    fn json_errors_do_not_repeat_server_values() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Wanted {
+            count: i64,
+            name: String,
+        }
+        let wrong_type = answer(200, r#"{"count":"secret-value","name":"n"}"#)
+            .json::<Wanted>("answer")
+            .unwrap_err();
+        assert!(
+            !wrong_type.to_string().contains("secret-value"),
+            "{wrong_type}"
+        );
+        let missing = answer(200, r#"{"count":1}"#)
+            .json::<Wanted>("answer")
+            .unwrap_err();
+        assert!(
+            missing.to_string().contains("missing field `name`"),
+            "{missing}"
+        );
+        let html = answer(200, "<html>").json::<Wanted>("answer").unwrap_err();
+        assert!(html.to_string().contains("not JSON"), "{html}");
+    }
+
+    #[test]
     fn oauth_error_codes_are_sanitized() {
         assert_eq!(sanitize_error_code("invalid_client"), "invalid_client");
-        assert_eq!(sanitize_error_code("a b\nc"), "abc");
-        assert_eq!(sanitize_error_code(&"x".repeat(500)).len(), 64);
+        assert_eq!(sanitize_error_code("a b"), "unreadable_error_code");
+        assert_eq!(sanitize_error_code("eyJ.x=1&y"), "unreadable_error_code");
+        assert_eq!(
+            sanitize_error_code(&"x".repeat(49)),
+            "unreadable_error_code"
+        );
+        assert_eq!(sanitize_error_code(""), "unreadable_error_code");
     }
 
     fn answer(status: u16, body: &str) -> Answer {

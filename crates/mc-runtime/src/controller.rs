@@ -1,0 +1,851 @@
+//! The controller actor: the one place that owns [`SdkState`] and the logged-in session.
+//!
+//! Every request enters here ([`Submit`]), is checked (fields, then state), and is routed to
+//! the actor that owns its type ([`Controller::route`] is the routing table). When the actor
+//! answers, the controller updates the state, pushes any events that follow from it, and
+//! finishes the request: the result goes to every listener and to the poster's future.
+//! Work runs as futures on the controller's context, so a slow enrollment does not hold up a
+//! GetInformationEvent posted meanwhile.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use mc_events::*;
+use mc_oidc::{OidcClient, TokenSet};
+use mc_store::{UserId, UserSummary};
+use tokio::sync::oneshot;
+use tracing::Instrument;
+
+use crate::actors::enrollment::{self, EnrollmentActor};
+use crate::actors::http_proxy::{HttpCall, HttpProxyActor};
+use crate::actors::login::{self, LoginActor};
+use crate::actors::storage::{self, ListUsers, RemoveUser, StorageActor};
+use crate::actors::token_exchange::{
+    ClearAll, ClearCache, DeleteAudiences, Exchange, IamToken, TokenExchangeActor,
+};
+use crate::config::RuntimeConfig;
+use crate::failure::Failure;
+use crate::listeners::Listeners;
+use crate::session::Session;
+use crate::state;
+
+/// The addresses of the worker actors.
+pub struct Workers {
+    pub storage: Addr<StorageActor>,
+    pub enrollment: Addr<EnrollmentActor>,
+    pub login: Addr<LoginActor>,
+    pub exchange: Addr<TokenExchangeActor>,
+    pub http: Addr<HttpProxyActor>,
+}
+
+/// A request on its way; the host side has already given it an id and a trace context.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Submit {
+    pub request: mc_events::Request,
+    pub reply: Option<oneshot::Sender<Event>>,
+    pub timeout: Option<Duration>,
+}
+
+struct Pending {
+    kind: RequestKind,
+    trace_context: Option<TraceContext>,
+    reply: Option<oneshot::Sender<Event>>,
+    span: tracing::Span,
+}
+
+pub struct Controller {
+    config: Arc<RuntimeConfig>,
+    oidc: OidcClient,
+    workers: Workers,
+    listeners: Listeners,
+    state: SdkState,
+    session: Option<Arc<Session>>,
+    users: Vec<UserSummary>,
+    last_user: Option<UserId>,
+    /// The state-changing request running now, if any; another one waits its turn.
+    busy: Option<RequestKind>,
+    server_reachable: bool,
+    pending: HashMap<RequestId, Pending>,
+}
+
+impl Actor for Controller {
+    type Context = Context<Self>;
+}
+
+/// Requests that change the state; only one of them runs at a time.
+fn changes_state(kind: RequestKind) -> bool {
+    matches!(
+        kind,
+        RequestKind::Start
+            | RequestKind::Restart
+            | RequestKind::EnrollAnonymousUser
+            | RequestKind::OfflineLogin
+            | RequestKind::DeleteUser
+            | RequestKind::EnableAuthenticationMode
+    )
+}
+
+fn user_identifier(id: &UserId) -> UserIdentifier {
+    UserIdentifier::new(&id.tenant_id, &id.user_id)
+}
+
+fn store_id(id: &UserIdentifier) -> UserId {
+    UserId::new(&id.tenant_id, &id.user_id)
+}
+
+impl Handler<Submit> for Controller {
+    type Result = ();
+
+    fn handle(&mut self, msg: Submit, ctx: &mut Self::Context) {
+        let Submit {
+            request,
+            reply,
+            timeout,
+        } = msg;
+        let kind = request.kind();
+        let id = request
+            .request_id
+            .clone()
+            .unwrap_or_else(|| RequestId::new(mc_jose::random_token(12)));
+        if self.pending.contains_key(&id) {
+            let mut event = Event::invalid_request(&InvalidRequest {
+                request_id: Some(id.clone()),
+                trace_context: request.trace_context.clone().map(Box::new),
+                kind: Some(kind),
+                field: Some("requestId".into()),
+                message: "a request with this id is still running; use a new id".into(),
+            });
+            event.set_request(Some(id), request.trace_context);
+            self.listeners.emit(event.clone());
+            if let Some(reply) = reply {
+                let _ = reply.send(event);
+            }
+            return;
+        }
+        let traceparent = request
+            .trace_context
+            .as_ref()
+            .map(|t| t.traceparent.as_str())
+            .unwrap_or_default();
+        let span = tracing::info_span!("request", request_id = %id.as_str(), traceparent = %traceparent, kind = kind.name());
+        span.in_scope(|| tracing::debug!("request received"));
+        self.pending.insert(
+            id.clone(),
+            Pending {
+                kind,
+                trace_context: request.trace_context.clone(),
+                reply,
+                span,
+            },
+        );
+        if let Some(timeout) = timeout {
+            let id = id.clone();
+            ctx.run_later(timeout, move |act, _| act.time_out(&id, timeout));
+        }
+
+        if let Err(invalid) = request.event.validate() {
+            return self.finish(&id, Event::invalid_request(&invalid));
+        }
+        if let Err(message) = state::check(self.state, kind) {
+            return self.finish_invalid_state(&id, kind, message);
+        }
+        if let Some(running) = self.busy {
+            let restarting = running == RequestKind::Restart;
+            if changes_state(kind) || (restarting && kind == RequestKind::CreateHttpCommon) {
+                let message = format!(
+                    "{} is not valid while {} is running; wait for its result",
+                    kind.name(),
+                    running.name()
+                );
+                return self.finish_invalid_state(&id, kind, message);
+            }
+        }
+        if changes_state(kind) {
+            self.busy = Some(kind);
+        }
+        self.route(id, request.event, ctx);
+    }
+}
+
+impl Controller {
+    pub fn new(
+        config: Arc<RuntimeConfig>,
+        oidc: OidcClient,
+        workers: Workers,
+        listeners: Listeners,
+    ) -> Self {
+        Self {
+            config,
+            oidc,
+            workers,
+            listeners,
+            state: SdkState::Uninitialised,
+            session: None,
+            users: Vec::new(),
+            last_user: None,
+            busy: None,
+            server_reachable: true,
+            pending: HashMap::new(),
+        }
+    }
+
+    /// The routing table: which actor handles which request.
+    fn route(&mut self, id: RequestId, event: RequestEvent, ctx: &mut Context<Self>) {
+        match event {
+            RequestEvent::StartEvent(_) => self.load_users(id, RequestKind::Start, ctx),
+            RequestEvent::RestartEvent(_) => {
+                self.session = None;
+                self.workers.exchange.do_send(ClearAll);
+                self.load_users(id, RequestKind::Restart, ctx)
+            }
+            RequestEvent::EnrollAnonymousUserEvent(e) => self.enroll(id, e, ctx),
+            RequestEvent::OfflineLoginEvent(e) => self.offline_login(id, e, ctx),
+            RequestEvent::ExchangeIamTokenEvent(e) => self.exchange(id, e, ctx),
+            RequestEvent::GetIamAccessTokenClaimsEvent(_) => {
+                let claims = self
+                    .session
+                    .as_ref()
+                    .map(|s| s.claims())
+                    .unwrap_or_default();
+                self.finish(
+                    &id,
+                    Event::GetIamAccessTokenClaimsResultEvent(GetIamAccessTokenClaimsResultEvent {
+                        info: ResultInfo::ok(),
+                        claims,
+                    }),
+                )
+            }
+            RequestEvent::ClearIamTokenCacheEvent(e) => self.clear_cache(id, e),
+            RequestEvent::DeleteIamTokenByAudienceEvent(e) => self.delete_audiences(id, e, ctx),
+            RequestEvent::GetInformationEvent(_) => {
+                let event = self.information();
+                self.finish(&id, event)
+            }
+            RequestEvent::DeleteUserEvent(e) => self.delete_user(id, e, ctx),
+            RequestEvent::EnableAuthenticationModeEvent(e) => self.enable_mode(id, e),
+            RequestEvent::CreateHttpCommonRequest(e) => self.http(id, e, ctx),
+            RequestEvent::GetStateEvent(_) => {
+                // Re-send what the runtime waits for, as the MC-SDK does.
+                if self.state == SdkState::LoginRequired {
+                    self.push_start_login();
+                }
+                let sdk_state = self.state;
+                self.finish(
+                    &id,
+                    Event::GetStateResultEvent(GetStateResultEvent {
+                        info: ResultInfo::ok(),
+                        sdk_state,
+                    }),
+                )
+            }
+        }
+    }
+
+    // ---- Start and Restart -------------------------------------------------------------
+
+    fn load_users(&mut self, id: RequestId, kind: RequestKind, ctx: &mut Context<Self>) {
+        let storage = self.workers.storage.clone();
+        let work = async move { storage::call(&storage, ListUsers).await };
+        self.then(ctx, self.span(&id), work, move |act, result, _| {
+            act.busy = None;
+            let info = match result {
+                Ok((users, last)) => {
+                    act.set_users(users, last);
+                    act.state = if act.users.is_empty() {
+                        SdkState::ActivationRequired
+                    } else {
+                        SdkState::LoginRequired
+                    };
+                    ResultInfo::ok()
+                }
+                Err(failure) => {
+                    act.state = SdkState::Unidentified;
+                    failure.info()
+                }
+            };
+            let user_details_list: Vec<UserDetails> = act
+                .users
+                .iter()
+                .map(|u| UserDetails::new(user_identifier(&u.id)))
+                .collect();
+            let supported_features = vec![
+                "ANONYMOUS_ENROLLMENT".to_string(),
+                "TOKEN_EXCHANGE".to_string(),
+                "HTTP_COMMON_REQUEST".to_string(),
+            ];
+            let sdk_state = act.state;
+            let event = if kind == RequestKind::Start {
+                Event::StartResultEvent(StartResultEvent {
+                    info,
+                    sdk_state,
+                    user_details_list,
+                    supported_features,
+                })
+            } else {
+                Event::RestartResultEvent(RestartResultEvent {
+                    info,
+                    sdk_state,
+                    user_details_list,
+                    supported_features,
+                })
+            };
+            act.finish(&id, event);
+            if act.state == SdkState::LoginRequired {
+                act.push_start_login();
+            }
+        });
+    }
+
+    fn set_users(&mut self, users: Vec<UserSummary>, last: Option<UserId>) {
+        self.users = users;
+        self.last_user = last;
+    }
+
+    /// The user an OfflineLogin without `userIdentifier` logs in: the last one used.
+    fn default_user(&self) -> Option<UserId> {
+        self.last_user
+            .clone()
+            .filter(|last| self.users.iter().any(|u| &u.id == last))
+            .or_else(|| self.users.first().map(|u| u.id.clone()))
+    }
+
+    fn push_start_login(&self) {
+        if let Some(user) = self.default_user() {
+            self.listeners.emit(Event::StartLoginEvent(StartLoginEvent {
+                user_identifier: user_identifier(&user),
+                user_list: self.users.iter().map(|u| user_identifier(&u.id)).collect(),
+            }));
+        }
+    }
+
+    fn state_after_user_change(&self) -> SdkState {
+        if self.session.is_some() {
+            SdkState::LoggedIn
+        } else if self.users.is_empty() {
+            SdkState::ActivationRequired
+        } else {
+            SdkState::LoginRequired
+        }
+    }
+
+    // ---- Enrollment and login -----------------------------------------------------------
+
+    fn enroll(&mut self, id: RequestId, e: EnrollAnonymousUserEvent, ctx: &mut Context<Self>) {
+        if e.authentication_mode != AuthenticationMode::No {
+            self.busy = None;
+            let failure = Failure::not_supported(
+                "authentication modes PASSWORD and BIOMETRIC are not available yet; enroll with NO",
+            );
+            return self.finish(
+                &id,
+                Event::failure(RequestKind::EnrollAnonymousUser, failure.info()),
+            );
+        }
+        // One user per tenant and enrollment client: a new enrollment replaces the old one.
+        let replaced: Vec<UserId> = self
+            .users
+            .iter()
+            .filter(|u| u.id.tenant_id == e.tenant_id && u.enrollment_client_id == e.client_id)
+            .map(|u| u.id.clone())
+            .collect();
+        let message = enrollment::Enroll {
+            server_url: self.config.server_url.clone(),
+            tenant_id: e.tenant_id,
+            enrollment_client_id: e.client_id,
+            span: self.span(&id),
+        };
+        let enrollment = self.workers.enrollment.clone();
+        let storage = self.workers.storage.clone();
+        let work = async move {
+            let session = match enrollment.send(message).await {
+                Ok(result) => result?,
+                Err(_) => return Err(Failure::internal("the enrollment actor stopped")),
+            };
+            for old in replaced {
+                if let Ok(Err(failure)) =
+                    enrollment.send(enrollment::DeleteUser { user: old }).await
+                {
+                    tracing::warn!(status = ?failure.status, "could not remove the replaced enrollment");
+                }
+            }
+            let users = storage::call(&storage, ListUsers).await?;
+            Ok((session, users))
+        };
+        self.then(ctx, self.span(&id), work, move |act, result, _| {
+            act.busy = None;
+            act.observe_server(result.as_ref().err());
+            match result {
+                Ok((session, (users, last))) => {
+                    act.set_users(users, last);
+                    act.log_in(session);
+                    act.finish(
+                        &id,
+                        Event::StatusResultEvent(StatusResultEvent {
+                            info: ResultInfo::ok(),
+                        }),
+                    );
+                }
+                Err(failure) => act.finish(
+                    &id,
+                    Event::failure_in_state(
+                        RequestKind::EnrollAnonymousUser,
+                        failure.info(),
+                        act.state,
+                    ),
+                ),
+            }
+        });
+    }
+
+    fn log_in(&mut self, session: Arc<Session>) {
+        let claims = session.claims();
+        self.last_user = Some(store_id(&session.user));
+        self.session = Some(session);
+        self.state = SdkState::LoggedIn;
+        self.listeners.emit(Event::LoginTokenClaimsAvailableEvent(
+            LoginTokenClaimsAvailableEvent { claims },
+        ));
+    }
+
+    fn offline_login(&mut self, id: RequestId, e: OfflineLoginEvent, ctx: &mut Context<Self>) {
+        let user = match e
+            .user_identifier
+            .as_ref()
+            .map(store_id)
+            .or_else(|| self.default_user())
+        {
+            Some(user) => user,
+            None => {
+                self.busy = None;
+                let failure = Failure::unknown_user("no enrolled user to log in; enroll first");
+                return self.finish(
+                    &id,
+                    Event::failure(RequestKind::OfflineLogin, failure.info()),
+                );
+            }
+        };
+        let login = self.workers.login.clone();
+        let storage = self.workers.storage.clone();
+        let span = self.span(&id);
+        let work = async move {
+            let result = match login.send(login::OfflineLogin { user, span }).await {
+                Ok(result) => result,
+                Err(_) => Err(Failure::internal("the login actor stopped")),
+            };
+            // The login actor may have removed a user whose registration is gone.
+            let users = storage::call(&storage, ListUsers).await;
+            (result, users)
+        };
+        self.then(ctx, self.span(&id), work, move |act, (result, users), _| {
+            act.busy = None;
+            act.observe_server(result.as_ref().err());
+            if let Ok((users, last)) = users {
+                act.set_users(users, last);
+            }
+            match result {
+                Ok(session) => {
+                    act.log_in(session);
+                    act.finish(
+                        &id,
+                        Event::OfflineLoginResultEvent(OfflineLoginResultEvent {
+                            info: ResultInfo::ok(),
+                            ..Default::default()
+                        }),
+                    );
+                }
+                Err(failure) => {
+                    if failure.status == StatusType::OfflineNotActivated {
+                        act.drop_session_if_gone();
+                    }
+                    act.finish(
+                        &id,
+                        Event::failure(RequestKind::OfflineLogin, failure.info()),
+                    );
+                }
+            }
+        });
+    }
+
+    /// After a user was removed: forget the session if it belonged to that user.
+    fn drop_session_if_gone(&mut self) {
+        if let Some(session) = &self.session {
+            let id = store_id(&session.user);
+            if !self.users.iter().any(|u| u.id == id) {
+                self.session = None;
+            }
+        }
+        self.state = self.state_after_user_change();
+    }
+
+    fn enable_mode(&mut self, id: RequestId, e: EnableAuthenticationModeEvent) {
+        self.busy = None;
+        let event = if e.authentication_mode == AuthenticationMode::No {
+            // Every user is in mode NO until PASSWORD and BIOMETRIC arrive: nothing to re-wrap.
+            Event::StatusResultEvent(StatusResultEvent {
+                info: ResultInfo::ok(),
+            })
+        } else {
+            let failure = Failure::not_supported(
+                "authentication modes PASSWORD and BIOMETRIC are not available yet",
+            );
+            Event::failure(RequestKind::EnableAuthenticationMode, failure.info())
+        };
+        self.finish(&id, event)
+    }
+
+    fn delete_user(&mut self, id: RequestId, e: DeleteUserEvent, ctx: &mut Context<Self>) {
+        let user = e
+            .user_identifier
+            .as_ref()
+            .map(store_id)
+            .or_else(|| self.session.as_ref().map(|s| store_id(&s.user)))
+            .or_else(|| self.default_user());
+        let Some(user) = user else {
+            self.busy = None;
+            let failure = Failure::unknown_user("no enrolled user to delete");
+            return self.finish(
+                &id,
+                Event::failure_in_state(RequestKind::DeleteUser, failure.info(), self.state),
+            );
+        };
+        let enrollment = self.workers.enrollment.clone();
+        let storage = self.workers.storage.clone();
+        let target = user.clone();
+        let work = async move {
+            match enrollment
+                .send(enrollment::DeleteUser { user: target })
+                .await
+            {
+                Ok(result) => result?,
+                Err(_) => return Err(Failure::internal("the enrollment actor stopped")),
+            };
+            storage::call(&storage, ListUsers).await
+        };
+        self.then(ctx, self.span(&id), work, move |act, result, _| {
+            act.busy = None;
+            act.observe_server(result.as_ref().err());
+            let info = match result {
+                Ok((users, last)) => {
+                    act.set_users(users, last);
+                    act.workers.exchange.do_send(ClearCache {
+                        tenant_id: user.tenant_id.clone(),
+                        user_id: user.user_id.clone(),
+                        behavior: ClearBehavior::ClearAll,
+                    });
+                    act.drop_session_if_gone();
+                    ResultInfo::ok()
+                }
+                Err(failure) => failure.info(),
+            };
+            let event = Event::DeleteUserResultEvent(DeleteUserResultEvent {
+                info,
+                sdk_state: act.state,
+                user_list: act.users.iter().map(|u| user_identifier(&u.id)).collect(),
+            });
+            act.finish(&id, event);
+        });
+    }
+
+    // ---- Tokens -------------------------------------------------------------------------
+
+    fn exchange(&mut self, id: RequestId, e: ExchangeIamTokenEvent, ctx: &mut Context<Self>) {
+        let Some(session) = self.session.clone() else {
+            return self.finish_no_session(&id, RequestKind::ExchangeIamToken);
+        };
+        let span = self.span(&id);
+        let request = self.workers.exchange.send(Exchange {
+            session,
+            audience: e.audience,
+            force_update: e.force_update,
+            span,
+        });
+        let work = async move {
+            match request.await {
+                Ok(result) => result,
+                Err(_) => Err(Failure::internal("the token-exchange actor stopped")),
+            }
+        };
+        self.then(
+            ctx,
+            self.span(&id),
+            work,
+            move |act, result: Result<IamToken, Failure>, _| {
+                act.observe_server(result.as_ref().err());
+                let event = match result {
+                    Ok(token) => Event::ExchangeIamTokenResultEvent(ExchangeIamTokenResultEvent {
+                        info: ResultInfo::ok(),
+                        audience: Some(token.audience),
+                        token: Some(token.token),
+                        expires_at: Some(token.expires_at),
+                    }),
+                    Err(failure) => {
+                        act.credential_failed(&failure);
+                        Event::failure(RequestKind::ExchangeIamToken, failure.info())
+                    }
+                };
+                act.finish(&id, event);
+            },
+        );
+    }
+
+    /// An IDP answer proved the logged-in user's registration gone: remove it and ask the app
+    /// to enroll again. Any other failure leaves the credential alone.
+    fn credential_failed(&mut self, failure: &Failure) {
+        if failure.status != StatusType::OfflineNotActivated {
+            return;
+        }
+        if let Some(session) = self.session.take() {
+            let user = store_id(&session.user);
+            self.workers.storage.do_send(RemoveUser(user.clone()));
+            self.users.retain(|u| u.id != user);
+            self.state = self.state_after_user_change();
+            self.listeners
+                .emit(Event::IdpLoginRequiredEvent(IdpLoginRequiredEvent {
+                    user_identifier: session.user.clone(),
+                }));
+        }
+    }
+
+    fn clear_cache(&mut self, id: RequestId, e: ClearIamTokenCacheEvent) {
+        let user = e
+            .user_identifier
+            .clone()
+            .or_else(|| self.session.as_ref().map(|s| s.user.clone()));
+        let Some(user) = user else {
+            return self.finish_no_session(&id, RequestKind::ClearIamTokenCache);
+        };
+        self.workers.exchange.do_send(ClearCache {
+            tenant_id: user.tenant_id,
+            user_id: user.user_id,
+            behavior: e.clear_behavior,
+        });
+        self.finish(
+            &id,
+            Event::ClearIamTokenCacheResultEvent(ClearIamTokenCacheResultEvent {
+                info: ResultInfo::ok(),
+            }),
+        )
+    }
+
+    fn delete_audiences(
+        &mut self,
+        id: RequestId,
+        e: DeleteIamTokenByAudienceEvent,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(session) = self.session.clone() else {
+            return self.finish_no_session(&id, RequestKind::DeleteIamTokenByAudience);
+        };
+        let request = self.workers.exchange.send(DeleteAudiences {
+            tenant_id: session.user.tenant_id.clone(),
+            user_id: session.user.user_id.clone(),
+            audiences: e.audiences,
+        });
+        self.then(ctx, self.span(&id), request, move |act, result, _| {
+            let info = match result {
+                Ok(_) => ResultInfo::ok(),
+                Err(_) => Failure::internal("the token-exchange actor stopped").info(),
+            };
+            act.finish(
+                &id,
+                Event::DeleteIamTokenByAudienceResultEvent(DeleteIamTokenByAudienceResultEvent {
+                    info,
+                }),
+            );
+        });
+    }
+
+    // ---- HTTP -----------------------------------------------------------------------------
+
+    fn http(&mut self, id: RequestId, request: CreateHttpCommonRequest, ctx: &mut Context<Self>) {
+        let audience = request.effective_audience().map(str::to_string);
+        let session = self.session.clone();
+        let exchange = self.workers.exchange.clone();
+        let http = self.workers.http.clone();
+        let oidc = self.oidc.clone();
+        let span = self.span(&id);
+        let work = async move {
+            let authorization = match (audience, session) {
+                (None, _) => None,
+                (Some(_), None) => {
+                    return Err(Failure::new(
+                        StatusType::LoginRequired,
+                        error_code::INVALID_STATE,
+                        "log in before sending a request with an audience",
+                    ))
+                }
+                (Some(audience), Some(session)) => {
+                    let token = match exchange
+                        .send(Exchange {
+                            session,
+                            audience,
+                            force_update: false,
+                            span,
+                        })
+                        .await
+                    {
+                        Ok(result) => result?,
+                        Err(_) => {
+                            return Err(Failure::internal("the token-exchange actor stopped"))
+                        }
+                    };
+                    let token_set = TokenSet {
+                        access_token: token.token,
+                        token_type: token.token_type,
+                        expires_at: token.expires_at,
+                        refresh_token: None,
+                        scope: None,
+                    };
+                    let auth = oidc
+                        .resource_authorization(
+                            &token_set,
+                            request.method.as_str(),
+                            &request.full_url,
+                        )
+                        .map_err(|e| Failure::invalid_parameter(format!("field `fullUrl`: {e}")))?;
+                    Some(auth.authorization)
+                }
+            };
+            http.send(HttpCall {
+                request,
+                authorization,
+            })
+            .await
+            .map_err(|_| Failure::internal("the HTTP proxy actor stopped"))
+        };
+        self.then(ctx, self.span(&id), work, move |act, result, _| {
+            let event = match result {
+                Ok(result) => Event::CreateHttpCommonResultEvent(result),
+                Err(failure) => {
+                    act.observe_server(Some(&failure));
+                    act.credential_failed(&failure);
+                    Event::failure(RequestKind::CreateHttpCommon, failure.info())
+                }
+            };
+            act.finish(&id, event);
+        });
+    }
+
+    // ---- Information ----------------------------------------------------------------------
+
+    fn information(&self) -> Event {
+        let logged_in = self.session.as_ref();
+        Event::GetInformationResultEvent(GetInformationResultEvent {
+            info: ResultInfo::ok(),
+            sdk_version: env!("CARGO_PKG_VERSION").to_string(),
+            sdk_state: self.state,
+            logged_in_user: logged_in.map(|s| s.user.clone()),
+            iam_configuration_data: logged_in.map(|s| IamConfigurationData {
+                client_id: s.enrollment_client_id.clone(),
+                server_url: s.server_url.clone(),
+                tenant_id: s.tenant_id.clone(),
+                issuer: Some(s.metadata.issuer.clone()),
+            }),
+        })
+    }
+
+    // ---- Plumbing ---------------------------------------------------------------------------
+
+    /// Runs `work` on this actor's context (without blocking other requests), then `done`
+    /// with access to the actor. The work is traced in the request's span.
+    fn then<F, T>(
+        &self,
+        ctx: &mut Context<Self>,
+        span: tracing::Span,
+        work: F,
+        done: impl FnOnce(&mut Self, T, &mut Context<Self>) + 'static,
+    ) where
+        F: std::future::Future<Output = T> + 'static,
+        T: 'static,
+    {
+        let work = work.instrument(span);
+        ctx.spawn(fut::wrap_future::<_, Self>(work).map(move |out, act, ctx| done(act, out, ctx)));
+    }
+
+    fn span(&self, id: &RequestId) -> tracing::Span {
+        self.pending
+            .get(id)
+            .map(|p| p.span.clone())
+            .unwrap_or_else(tracing::Span::none)
+    }
+
+    fn finish_no_session(&mut self, id: &RequestId, kind: RequestKind) {
+        let failure = Failure::new(
+            StatusType::LoginRequired,
+            error_code::INVALID_STATE,
+            "no user is logged in; send OfflineLoginEvent",
+        );
+        self.finish(id, Event::failure(kind, failure.info()))
+    }
+
+    fn finish_invalid_state(&mut self, id: &RequestId, kind: RequestKind, message: String) {
+        let event = Event::InvalidStateEvent(InvalidStateEvent {
+            request_id: None,
+            trace_context: None,
+            request_type: kind.name().to_string(),
+            sdk_state: self.state,
+            error_message: message,
+        });
+        self.finish(id, event)
+    }
+
+    /// Delivers the one result of request `id`: to every listener, and to the poster if it is
+    /// still waiting.
+    fn finish(&mut self, id: &RequestId, mut event: Event) {
+        let Some(pending) = self.pending.remove(id) else {
+            tracing::error!(request_id = %id.as_str(), "a request was answered twice; second answer dropped");
+            return;
+        };
+        event.set_request(Some(id.clone()), pending.trace_context);
+        pending.span.in_scope(|| {
+            tracing::info!(result = event.type_name(), status = ?event.status(), "request answered")
+        });
+        self.listeners.emit(event.clone());
+        if let Some(reply) = pending.reply {
+            let _ = reply.send(event);
+        }
+    }
+
+    /// The poster's wait ran out: it gets a TIMEOUT result now; the request goes on and its
+    /// real result still reaches the listeners.
+    fn time_out(&mut self, id: &RequestId, after: Duration) {
+        let Some(pending) = self.pending.get_mut(id) else {
+            return;
+        };
+        let Some(reply) = pending.reply.take() else {
+            return;
+        };
+        let info = ResultInfo::error(
+            StatusType::Timeout,
+            error_code::TIMEOUT,
+            format!(
+                "no result within {} ms; the request goes on and its result reaches the listeners",
+                after.as_millis()
+            ),
+        )
+        .with_request(Some(id.clone()), pending.trace_context.clone());
+        let _ = reply.send(Event::failure_in_state(pending.kind, info, self.state));
+    }
+
+    /// Pushes ServerConnectionEvent when the IDP becomes unreachable and when it is back.
+    fn observe_server(&mut self, failure: Option<&Failure>) {
+        let unreachable = failure.is_some_and(Failure::is_unreachable);
+        if unreachable == !self.server_reachable {
+            return;
+        }
+        self.server_reachable = !unreachable;
+        let connection_state = if unreachable {
+            ServerConnectionState::NotReachable
+        } else {
+            ServerConnectionState::Connected
+        };
+        self.listeners
+            .emit(Event::ServerConnectionEvent(ServerConnectionEvent {
+                connection_state,
+                server_url: self.config.server_url.clone(),
+            }));
+    }
+}

@@ -1,0 +1,309 @@
+//! mc-runtime: the MasterController of an app. The host posts request events; the runtime
+//! answers each with exactly one result event and pushes events of its own to listeners.
+//!
+//! What it is for: the typed event bus and its actors (enrollment, login, token exchange, HTTP
+//! proxy, storage) and the one controller that owns the SDK state. The flow of one event from
+//! [`MasterController::post_event`] to the listeners is drawn in `docs/architecture.md`; which
+//! actor handles which request is the table in [`actors`].
+//!
+//! What it must not touch: wire formats (mc-oidc), key and JWT handling (mc-jose), the store's
+//! file format (mc-store) and the JSON form of events (mc-events). It never logs a secret.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), mc_runtime::StartError> {
+//! use mc_events::{AuthenticationMode, EnrollAnonymousUserEvent, StartEvent};
+//! use mc_runtime::{MasterController, RuntimeConfig, StoreLocation};
+//!
+//! let runtime = MasterController::start(RuntimeConfig::new(
+//!     "http://127.0.0.1:8080",
+//!     StoreLocation::Directory("/tmp/mc-store".into()),
+//! ))?;
+//! runtime.add_event_listener(|event: &mc_events::Event| println!("{}", event.to_json()));
+//! runtime.post_event(StartEvent::new()).await;
+//! let result = runtime
+//!     .post_event(EnrollAnonymousUserEvent::new("demo", AuthenticationMode::No, "AnonymousUserEnrollment"))
+//!     .await;
+//! assert_eq!(result.status(), Some(mc_events::StatusType::Ok));
+//! # Ok(()) }
+//! ```
+
+pub mod actors;
+pub mod config;
+mod controller;
+pub mod failure;
+pub mod listeners;
+pub mod logging;
+mod session;
+pub mod state;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use actix::prelude::*;
+use mc_events::{error_code, Event, Request, RequestId, ResultInfo, StatusType, TraceContext};
+use mc_store::{MemoryBackend, StaticKeyProvider, StoreError, UserStore};
+use tokio::sync::oneshot;
+
+pub use config::{OidcConfig, RuntimeConfig, StoreLocation};
+pub use listeners::{EventListener, ListenerHandle, SynchronousEventHandler};
+
+use actors::enrollment::EnrollmentActor;
+use actors::http_proxy::HttpProxyActor;
+use actors::login::LoginActor;
+use actors::storage::StorageActor;
+use actors::token_exchange::TokenExchangeActor;
+use controller::{Controller, Submit, Workers};
+use listeners::Listeners;
+
+/// Why a runtime could not be created. Each says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("the store could not be opened: {0}")]
+    Store(#[from] StoreError),
+    #[error("the protocol client could not be set up: {0}")]
+    Protocol(#[from] mc_oidc::OidcError),
+    #[error("the HTTP proxy could not be set up: {0}")]
+    Http(String),
+    #[error("the runtime thread could not be started: {0}")]
+    Thread(String),
+}
+
+/// A running runtime. Cheap to clone; the runtime stops when the last clone is dropped (or
+/// on [`MasterController::shutdown`]).
+#[derive(Clone)]
+pub struct MasterController {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    controller: Addr<Controller>,
+    storage: Addr<StorageActor>,
+    listeners: Listeners,
+    system: actix::System,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    /// Request ids and trace ids are this random prefix plus a counter: unique, and cheap.
+    id_prefix: String,
+    trace_prefix: String,
+    next_id: AtomicU64,
+}
+
+impl Inner {
+    /// Closes the store first (so its file is free when this returns), then stops the actors.
+    fn stop(&self) {
+        let closing = self.storage.send(actors::storage::Close);
+        let _ = futures::executor::block_on(closing);
+        self.system.stop();
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop();
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
+            // Not from the runtime's own thread (a listener holding the last clone).
+            if thread.thread().id() != std::thread::current().id() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+fn open_store(location: &StoreLocation) -> Result<UserStore, StoreError> {
+    match location {
+        StoreLocation::Directory(dir) => UserStore::open_default(dir),
+        StoreLocation::Memory => UserStore::open(
+            Arc::new(MemoryBackend::new()),
+            Arc::new(StaticKeyProvider::random()?),
+        ),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl MasterController {
+    /// Opens the store and starts the actors on a thread of their own. Posting StartEvent is
+    /// the app's next step.
+    pub fn start(config: RuntimeConfig) -> Result<MasterController, StartError> {
+        let store = Arc::new(open_store(&config.store)?);
+        let oidc = mc_oidc::OidcClient::new(config.oidc.clone())?;
+        let http = HttpProxyActor::new(config.http_max_response_bytes, config.http_default_timeout)
+            .map_err(StartError::Http)?;
+        let config = Arc::new(config);
+        let listeners = Listeners::default();
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let actor_listeners = listeners.clone();
+        let thread = std::thread::Builder::new()
+            .name("mc-runtime".into())
+            .spawn(move || {
+                let system = actix::System::new();
+                system.block_on(async move {
+                    // The store moves into the one storage thread; Close drops it there.
+                    let slot = Mutex::new(Some(store));
+                    let storage = SyncArbiter::start(1, move || {
+                        StorageActor::new(
+                            slot.lock().unwrap_or_else(PoisonError::into_inner).take(),
+                        )
+                    });
+                    let workers = Workers {
+                        enrollment: EnrollmentActor::new(oidc.clone(), storage.clone()).start(),
+                        login: LoginActor::new(oidc.clone(), storage.clone()).start(),
+                        exchange: TokenExchangeActor::new(
+                            oidc.clone(),
+                            config.token_refresh_margin,
+                        )
+                        .start(),
+                        http: http.start(),
+                        storage: storage.clone(),
+                    };
+                    let storage_addr = storage;
+                    let controller =
+                        Controller::new(config, oidc, workers, actor_listeners).start();
+                    let _ = started_tx.send((controller, storage_addr, actix::System::current()));
+                });
+                let _ = system.run();
+            })
+            .map_err(|e| StartError::Thread(e.to_string()))?;
+        let (controller, storage, system) = started_rx
+            .recv()
+            .map_err(|_| StartError::Thread("the runtime thread ended while starting".into()))?;
+        let random = mc_jose::random_bytes(16).map_err(|e| StartError::Thread(e.to_string()))?;
+        Ok(MasterController {
+            inner: Arc::new(Inner {
+                controller,
+                storage,
+                listeners,
+                system,
+                thread: Mutex::new(Some(thread)),
+                id_prefix: mc_jose::b64url_encode(random.get(..6).unwrap_or_default()),
+                trace_prefix: hex(random.get(8..16).unwrap_or_default()),
+                next_id: AtomicU64::new(1),
+            }),
+        })
+    }
+
+    /// Posts a request and waits for its result event (which listeners receive too).
+    pub async fn post_event(&self, request: impl Into<Request>) -> Event {
+        self.post(request.into(), None).await
+    }
+
+    /// As [`post_event`](Self::post_event), but gives up waiting after `timeout`: the result is
+    /// then the request's result event with status TIMEOUT. The request goes on; its real
+    /// result still reaches the listeners.
+    pub async fn post_event_with_timeout(
+        &self,
+        request: impl Into<Request>,
+        timeout: Duration,
+    ) -> Event {
+        self.post(request.into(), Some(timeout)).await
+    }
+
+    /// Posts a request without waiting; its result reaches the listeners. Returns the request's
+    /// id, which the result carries.
+    pub fn forward_event(&self, request: impl Into<Request>) -> RequestId {
+        let request = self.prepare(request.into());
+        let id = request
+            .request_id
+            .clone()
+            .unwrap_or_else(|| RequestId::new(""));
+        self.inner.controller.do_send(Submit {
+            request,
+            reply: None,
+            timeout: None,
+        });
+        id
+    }
+
+    /// Posts a request in its JSON form (see `docs/events.md`). A line that is not a valid
+    /// request is answered with an INVALID_PARAMETER result naming the problem, which the
+    /// listeners receive too.
+    pub async fn post_json(&self, json: &str, timeout: Option<Duration>) -> Event {
+        match Request::from_json(json) {
+            Ok(request) => self.post(request, timeout).await,
+            Err(invalid) => {
+                let mut event = Event::invalid_request(&invalid);
+                let id = invalid.request_id.clone().unwrap_or_else(|| self.new_id());
+                event.set_request(Some(id), invalid.trace_context.clone().map(|t| *t));
+                self.inner.listeners.emit(event.clone());
+                event
+            }
+        }
+    }
+
+    /// Registers a listener for every event; returns the handle that removes it.
+    pub fn add_event_listener(&self, listener: impl EventListener) -> ListenerHandle {
+        self.inner.listeners.add(Arc::new(listener))
+    }
+
+    /// Stops delivery to a listener. Returns false if it was not registered.
+    pub fn remove_event_listener(&self, handle: ListenerHandle) -> bool {
+        self.inner.listeners.remove(handle)
+    }
+
+    /// Registers a handler for the events the runtime pushes on its own (not for results).
+    pub fn add_synchronous_event_handler(
+        &self,
+        handler: impl SynchronousEventHandler,
+    ) -> ListenerHandle {
+        self.inner.listeners.add_synchronous(Arc::new(handler))
+    }
+
+    /// Stops the actors. Requests still running are answered with INTERNAL_ERROR by their
+    /// futures; later posts too.
+    pub fn shutdown(&self) {
+        self.inner.stop();
+    }
+
+    async fn post(&self, request: Request, timeout: Option<Duration>) -> Event {
+        let request = self.prepare(request);
+        let kind = request.kind();
+        let id = request.request_id.clone();
+        let trace = request.trace_context.clone();
+        let (reply, answer) = oneshot::channel();
+        self.inner.controller.do_send(Submit {
+            request,
+            reply: Some(reply),
+            timeout,
+        });
+        match answer.await {
+            Ok(event) => event,
+            Err(_) => {
+                let info = ResultInfo::error(
+                    StatusType::InternalError,
+                    error_code::RUNTIME_STOPPED,
+                    "the runtime stopped before answering; start a new one",
+                )
+                .with_request(id, trace);
+                Event::failure(kind, info)
+            }
+        }
+    }
+
+    fn new_id(&self) -> RequestId {
+        let n = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        RequestId::new(format!("{}-{n}", self.inner.id_prefix))
+    }
+
+    /// Gives the request an id and a W3C trace context when it has none.
+    fn prepare(&self, mut request: Request) -> Request {
+        if request.request_id.is_none() {
+            request.request_id = Some(self.new_id());
+        }
+        if request.trace_context.is_none() {
+            let n = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+            request.trace_context = Some(TraceContext::new(format!(
+                "00-{}{n:016x}-{n:016x}-01",
+                self.inner.trace_prefix
+            )));
+        }
+        request
+    }
+}
