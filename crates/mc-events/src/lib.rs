@@ -16,6 +16,29 @@
 //! Secrets (passwords, tokens) are [`mc_secret::SecretString`]: present in JSON (the host needs
 //! its token), never in `Debug`. `docs/events.md` is the reference; a test keeps it in step.
 //!
+//! ```
+//! use mc_events::*;
+//!
+//! // Built in Rust, as in the MC-SDK's Kotlin samples ...
+//! let request: Request =
+//!     EnrollAnonymousUserEvent::new("demo", AuthenticationMode::No, "AnonymousUserEnrollment")
+//!         .into();
+//! // ... or read from its JSON form; both are the same request.
+//! let parsed = Request::from_json(
+//!     r#"{"type":"EnrollAnonymousUserEvent","tenantId":"demo","authenticationMode":"NO","clientId":"AnonymousUserEnrollment"}"#,
+//! )?;
+//! assert_eq!(parsed, request);
+//!
+//! // A bad request names the field, and gets the result type of its request.
+//! let err = Request::from_json(r#"{"type":"ExchangeIamTokenEvent","requestId":"r-1","audience":5}"#)
+//!     .unwrap_err();
+//! assert_eq!(err.to_string(), "field `audience`: expected a string");
+//! let answer = Event::invalid_request(&err);
+//! assert_eq!(answer.type_name(), "ExchangeIamTokenResultEvent");
+//! assert_eq!(answer.status(), Some(StatusType::InvalidParameter));
+//! # Ok::<(), InvalidRequest>(())
+//! ```
+//!
 //! What it must not touch: no I/O, no async runtime, no logging, no crypto. It decides what
 //! an event looks like, not what the runtime does with it.
 
