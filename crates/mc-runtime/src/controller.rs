@@ -833,7 +833,7 @@ impl Controller {
     /// Pushes ServerConnectionEvent when the IDP becomes unreachable and when it is back.
     fn observe_server(&mut self, failure: Option<&Failure>) {
         let unreachable = failure.is_some_and(Failure::is_unreachable);
-        if unreachable == !self.server_reachable {
+        if unreachable != self.server_reachable {
             return;
         }
         self.server_reachable = !unreachable;

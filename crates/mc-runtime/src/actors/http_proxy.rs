@@ -92,7 +92,7 @@ impl Handler<HttpCall> for HttpProxyActor {
         Box::pin(async move {
             let client = match client {
                 Ok(client) => client,
-                Err(failure) => return failure,
+                Err(failure) => return *failure,
             };
             send(client, msg, timeout, max_body).await
         })
@@ -113,14 +113,17 @@ fn failed(
     result
 }
 
-fn pinned_client(pem: &str, follow: bool) -> Result<reqwest::Client, CreateHttpCommonResultEvent> {
+fn pinned_client(
+    pem: &str,
+    follow: bool,
+) -> Result<reqwest::Client, Box<CreateHttpCommonResultEvent>> {
     use rustls::pki_types::{pem::PemObject, CertificateDer};
     let invalid = |what: String| {
-        failed(
+        Box::new(failed(
             HttpCommonStatus::Failed,
             error_code::INVALID_PARAMETER,
             format!("field `certificateChain`: {what}; give the PEM certificates to trust"),
-        )
+        ))
     };
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
@@ -137,8 +140,13 @@ fn pinned_client(pem: &str, follow: bool) -> Result<reqwest::Client, CreateHttpC
     } else {
         reqwest::redirect::Policy::none()
     };
-    client(Some(roots), policy)
-        .map_err(|e| failed(HttpCommonStatus::Failed, error_code::INTERNAL_ERROR, e))
+    client(Some(roots), policy).map_err(|e| {
+        Box::new(failed(
+            HttpCommonStatus::Failed,
+            error_code::INTERNAL_ERROR,
+            e,
+        ))
+    })
 }
 
 async fn send(
