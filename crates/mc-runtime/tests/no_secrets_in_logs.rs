@@ -43,9 +43,14 @@ async fn trace_logs_of_a_whole_lifecycle_hold_no_secret() {
     start(&runtime).await;
     assert_status(&enroll(&runtime).await, StatusType::Ok);
     for force in [false, true] {
-        let answer =
-            post(&runtime, ExchangeIamTokenEvent::new(AUDIENCE).with_force_update(force)).await;
-        let Event::ExchangeIamTokenResultEvent(answer) = answer else { panic!("{answer:#?}") };
+        let answer = post(
+            &runtime,
+            ExchangeIamTokenEvent::new(AUDIENCE).with_force_update(force),
+        )
+        .await;
+        let Event::ExchangeIamTokenResultEvent(answer) = answer else {
+            panic!("{answer:#?}")
+        };
         tokens.push(answer.token.expect("token").expose().to_string());
     }
     let http = post(
@@ -62,19 +67,35 @@ async fn trace_logs_of_a_whole_lifecycle_hold_no_secret() {
         assert!(!bytes.windows(8).any(|w| w == &tokens[0].as_bytes()[..8]));
     }
     post(&runtime, RestartEvent::new()).await;
-    assert_status(&post(&runtime, OfflineLoginEvent::new()).await, StatusType::Ok);
-    assert_status(&post(&runtime, DeleteUserEvent::new()).await, StatusType::Ok);
+    assert_status(
+        &post(&runtime, OfflineLoginEvent::new()).await,
+        StatusType::Ok,
+    );
+    assert_status(
+        &post(&runtime, DeleteUserEvent::new()).await,
+        StatusType::Ok,
+    );
     drop(runtime);
 
     let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).to_string();
-    assert!(log.contains("request answered"), "the capture works: {}", &log[..log.len().min(2000)]);
+    assert!(
+        log.contains("request answered"),
+        "the capture works: {}",
+        &log[..log.len().min(2000)]
+    );
     assert!(log.contains("request_id="), "spans carry the request id");
-    assert!(log.contains("traceparent=00-"), "spans carry the traceparent");
+    assert!(
+        log.contains("traceparent=00-"),
+        "spans carry the traceparent"
+    );
     for token in &tokens {
         let signature = token.rsplit('.').next().unwrap();
         assert!(!log.contains(signature), "an IAM token reached the log");
     }
     if let Some(at) = log.find("eyJ") {
-        panic!("something JWT-like reached the log: …{}…", &log[at.saturating_sub(200)..(at + 100).min(log.len())]);
+        panic!(
+            "something JWT-like reached the log: …{}…",
+            &log[at.saturating_sub(200)..(at + 100).min(log.len())]
+        );
     }
 }
