@@ -1,0 +1,397 @@
+//! Runs the real `event-console` binary: demo, JSON lines, a kept store, the prompt on a pipe.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use mc_devidp::{DevIdp, DevIdpConfig};
+use mc_events::{Event, SdkState, StatusType};
+use serde_json::Value;
+
+const CONSOLE: &str = env!("CARGO_BIN_EXE_event-console");
+/// Every run must end well within this; the demo is meant to take well under a second.
+const RUN_LIMIT: Duration = Duration::from_secs(60);
+
+/// Runs the console with `args`, writes `stdin` and closes it, and waits (at most RUN_LIMIT).
+fn run_console(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(CONSOLE)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("event-console starts");
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).unwrap();
+    drop(input);
+    let started = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if started.elapsed() > RUN_LIMIT {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "event-console {args:?} did not finish in {RUN_LIMIT:?}; stdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Same, off the async workers so the test's dev IDP keeps serving.
+async fn run_console_async(args: Vec<String>, stdin: String) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_console(&args, &stdin)
+    })
+    .await
+    .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Every stdout line must be one JSON event.
+fn events_of(output: &Output) -> Vec<Event> {
+    let stdout = text(&output.stdout);
+    stdout
+        .lines()
+        .map(|line| {
+            let value: Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
+            assert!(value.get("type").is_some(), "no type: {line}");
+            Event::from_json(line).unwrap_or_else(|e| panic!("not an event ({e}): {line}"))
+        })
+        .collect()
+}
+
+/// The one result per request id; fails if a request got none or more than one.
+fn results_by_id(events: &[Event]) -> HashMap<String, Event> {
+    let mut by_id: HashMap<String, Event> = HashMap::new();
+    for event in events.iter().filter(|e| e.is_result()) {
+        let id = event
+            .request_id()
+            .unwrap_or_else(|| panic!("a result without requestId: {}", event.to_json()))
+            .to_string();
+        if let Some(earlier) = by_id.insert(id.clone(), event.clone()) {
+            panic!(
+                "two results for {id}: {} and {}",
+                earlier.to_json(),
+                event.to_json()
+            );
+        }
+    }
+    by_id
+}
+
+fn result<'a>(results: &'a HashMap<String, Event>, id: &str) -> &'a Event {
+    results
+        .get(id)
+        .unwrap_or_else(|| panic!("no result for request {id}"))
+}
+
+fn json_args(base: &str, extra: &[&str]) -> Vec<String> {
+    let mut args = vec![
+        "--json".to_owned(),
+        "--server-url".to_owned(),
+        base.to_owned(),
+    ];
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    args
+}
+
+const START: &str = r#"{"type":"StartEvent","requestId":"start-1"}"#;
+const ENROLL: &str = r#"{"type":"EnrollAnonymousUserEvent","requestId":"enroll-1","tenantId":"demo","authenticationMode":"NO","clientId":"AnonymousUserEnrollment"}"#;
+const EXCHANGE: &str =
+    r#"{"type":"ExchangeIamTokenEvent","requestId":"exchange-1","audience":"demo-api"}"#;
+
+#[test]
+fn demo_runs_every_step_and_exits_0() {
+    let started = Instant::now();
+    let output = run_console(&["demo"], "");
+    let stdout = text(&output.stdout);
+    assert!(
+        output.status.success(),
+        "demo failed: {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        output.status,
+        text(&output.stderr)
+    );
+    for step in [
+        "[1/8] Start",
+        "[2/8] Enroll demo",
+        "[3/8] Exchange demo-api",
+        "[4/8] HTTP GET /demo/echo",
+        "[5/8] Restart",
+        "[6/8] OfflineLogin",
+        "[7/8] Exchange demo-api (cached)",
+        "[8/8] Delete",
+    ] {
+        let line = stdout
+            .lines()
+            .find(|line| line.starts_with(step))
+            .unwrap_or_else(|| panic!("step {step} not printed:\n{stdout}"));
+        assert!(line.contains(" OK "), "step not OK: {line}");
+        assert!(line.contains(" ms"), "no duration: {line}");
+    }
+    assert!(stdout.contains("httpStatus 200, echo sub "), "{stdout}");
+    assert!(stdout.contains("sdkState LOGIN_REQUIRED"), "{stdout}");
+    assert!(
+        stdout.contains("all 8 steps gave the expected status"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains('\u{1b}'), "NO_COLOR must disable colour");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the demo must finish in seconds, took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_mode_answers_every_line_once_and_goes_on_after_bad_lines() {
+    let idp = DevIdp::start("127.0.0.1:0".parse().unwrap(), DevIdpConfig::default())
+        .await
+        .unwrap();
+    let base = idp.base_url();
+    let http = format!(
+        r#"{{"type":"CreateHttpCommonRequest","requestId":"http-1","fullUrl":"{base}/demo/echo","method":"GET","audience":"demo-api"}}"#
+    );
+    let script = [
+        START,
+        ENROLL,
+        "this is not json",
+        r#"{"type":"NoSuchEvent","requestId":"unknown-1"}"#,
+        "   ",
+        EXCHANGE,
+        &http,
+    ]
+    .join("\n");
+    let output = run_console_async(json_args(&base, &[]), script + "\n").await;
+    assert!(
+        output.status.success(),
+        "exit {:?}, stderr:\n{}",
+        output.status,
+        text(&output.stderr)
+    );
+    let events = events_of(&output);
+    let results = results_by_id(&events);
+    // Five requests with ids, and the malformed line (answered under an id the runtime chose).
+    assert_eq!(results.len(), 6, "{}", text(&output.stdout));
+
+    match result(&results, "start-1") {
+        Event::StartResultEvent(e) => {
+            assert_eq!(e.info.status, StatusType::Ok);
+            assert_eq!(e.sdk_state, SdkState::ActivationRequired);
+        }
+        other => panic!("start: {}", other.to_json()),
+    }
+    assert_eq!(result(&results, "enroll-1").status(), Some(StatusType::Ok));
+    match result(&results, "exchange-1") {
+        Event::ExchangeIamTokenResultEvent(e) => {
+            assert_eq!(e.info.status, StatusType::Ok);
+            // JSON mode gives the script its token whole.
+            assert!(e
+                .token
+                .as_ref()
+                .is_some_and(|t| t.expose().split('.').count() == 3));
+        }
+        other => panic!("exchange: {}", other.to_json()),
+    }
+    match result(&results, "http-1") {
+        Event::CreateHttpCommonResultEvent(e) => {
+            assert_eq!(e.http_status, Some(200), "{}", e.error_description);
+            let body: Value = serde_json::from_slice(&e.response).unwrap();
+            assert!(
+                body["sub"].as_str().is_some_and(|s| !s.is_empty()),
+                "{body}"
+            );
+            assert_eq!(body["aud"], "demo-api");
+        }
+        other => panic!("http: {}", other.to_json()),
+    }
+    let invalid: Vec<&Event> = results
+        .values()
+        .filter(|e| e.status() == Some(StatusType::InvalidParameter))
+        .collect();
+    assert_eq!(invalid.len(), 2, "malformed line and unknown type");
+    let unknown = result(&results, "unknown-1");
+    assert_eq!(unknown.status(), Some(StatusType::InvalidParameter));
+    assert!(
+        unknown.to_json().contains("NoSuchEvent"),
+        "names the problem"
+    );
+
+    // The console used the IDP it was given.
+    let stats = idp.stats();
+    assert_eq!(stats.registration, 1);
+    assert_eq!(stats.echo, 1);
+    assert!(stats.token_exchange >= 1);
+    idp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_store_needs_offline_login_in_the_next_run() {
+    let idp = DevIdp::start("127.0.0.1:0".parse().unwrap(), DevIdpConfig::default())
+        .await
+        .unwrap();
+    let base = idp.base_url();
+    let store = tempfile::tempdir().unwrap();
+    let store_arg = store.path().to_str().unwrap().to_owned();
+
+    let first = run_console_async(
+        json_args(&base, &["--store", &store_arg]),
+        format!("{START}\n{ENROLL}\n"),
+    )
+    .await;
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let first_results = results_by_id(&events_of(&first));
+    assert_eq!(
+        result(&first_results, "enroll-1").status(),
+        Some(StatusType::Ok)
+    );
+
+    let login = r#"{"type":"OfflineLoginEvent","requestId":"login-1"}"#;
+    let second = run_console_async(
+        json_args(&base, &["--store", &store_arg]),
+        format!("{START}\n{login}\n{EXCHANGE}\n"),
+    )
+    .await;
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    let events = events_of(&second);
+    let results = results_by_id(&events);
+    match result(&results, "start-1") {
+        Event::StartResultEvent(e) => {
+            assert_eq!(e.info.status, StatusType::Ok);
+            assert_eq!(e.sdk_state, SdkState::LoginRequired);
+            assert_eq!(e.user_details_list.len(), 1);
+        }
+        other => panic!("start: {}", other.to_json()),
+    }
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::StartLoginEvent(_))),
+        "StartLoginEvent pushed"
+    );
+    assert_eq!(result(&results, "login-1").status(), Some(StatusType::Ok));
+    assert_eq!(
+        result(&results, "exchange-1").status(),
+        Some(StatusType::Ok)
+    );
+    // One registration in all: the second run reused the stored enrollment.
+    assert_eq!(idp.stats().registration, 1);
+    idp.shutdown().await;
+}
+
+#[test]
+fn the_prompt_on_a_pipe_prints_events_and_usage_hints_without_colour() {
+    let script = [
+        "help",
+        "start",
+        "enroll",
+        "exchange",
+        "http GET /demo/echo",
+        "frobnicate now",
+        "login nouser",
+        "json {broken",
+        "state",
+        "quit",
+    ]
+    .join("\n");
+    let output = run_console(&[], &(script + "\n"));
+    let stdout = text(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{:?}\n{stdout}\n{}",
+        output.status,
+        text(&output.stderr)
+    );
+    for expected in [
+        "delete-audience AUD...",
+        "StartResultEvent OK",
+        "sdkState: ACTIVATION_REQUIRED",
+        "LoginTokenClaimsAvailableEvent pushed",
+        "ExchangeIamTokenResultEvent OK",
+        "CreateHttpCommonResultEvent success HTTP 200",
+        "unknown command `frobnicate`",
+        "a user is TENANT/USER",
+        "StatusResultEvent INVALID_PARAMETER",
+        "sdkState: LOGGED_IN",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
+    }
+    // Tokens only shortened: the token line ends in "…", and no whole JWT is anywhere.
+    let token_line = stdout
+        .lines()
+        .find(|line| line.trim_start().starts_with("token: "))
+        .expect("a token line");
+    assert!(token_line.ends_with('…'), "{token_line}");
+    assert!(token_line.len() < 40, "{token_line}");
+    assert!(
+        !contains_jwt(&stdout),
+        "a whole token was printed:\n{stdout}"
+    );
+    assert!(!stdout.contains('\u{1b}'), "no colour on a pipe");
+    // The results come in the order of the commands (each printed before the next prompt).
+    let start = stdout.find("StartResultEvent OK").unwrap();
+    let exchange = stdout.find("ExchangeIamTokenResultEvent OK").unwrap();
+    let state = stdout.find("GetStateResultEvent OK").unwrap();
+    assert!(start < exchange && exchange < state);
+}
+
+#[test]
+fn bad_flags_fail_with_a_message() {
+    let output = run_console(&["--server-url", "not a url", "--json"], "");
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("--server-url"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(output.stdout.is_empty());
+
+    let output = run_console(&["--json", "demo"], "");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("--json"));
+}
+
+/// Any `xxx.yyy.zzz` word whose first two parts decode to JSON objects, as JWS do.
+fn contains_jwt(text: &str) -> bool {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'))
+        .any(|word| {
+            let parts: Vec<&str> = word.split('.').collect();
+            parts.len() == 3
+                && parts.iter().take(2).all(|part| {
+                    URL_SAFE_NO_PAD
+                        .decode(part)
+                        .ok()
+                        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+                        .is_some_and(|v| v.is_object())
+                })
+        })
+}
+
+#[test]
+fn jwt_detector_finds_a_token() {
+    let part = |json: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
+    let token = format!(
+        "{}.{}.c2ln",
+        part(r#"{"alg":"ES256"}"#),
+        part(r#"{"sub":"x"}"#)
+    );
+    assert!(contains_jwt(&format!("token: {token}\n")));
+    assert!(!contains_jwt("token: eyJhbGciOiJF…"));
+}
