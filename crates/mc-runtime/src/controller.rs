@@ -23,7 +23,7 @@ use crate::actors::http_proxy::{HttpCall, HttpProxyActor};
 use crate::actors::login::{self, LoginActor};
 use crate::actors::storage::{self, ListUsers, RemoveUser, StorageActor};
 use crate::actors::token_exchange::{
-    ClearAll, ClearCache, DeleteAudiences, Exchange, IamToken, TokenExchangeActor,
+    ClearCache, DeleteAudiences, Exchange, IamToken, TokenExchangeActor,
 };
 use crate::config::RuntimeConfig;
 use crate::failure::Failure;
@@ -197,8 +197,9 @@ impl Controller {
         match event {
             RequestEvent::StartEvent(_) => self.load_users(id, RequestKind::Start, ctx),
             RequestEvent::RestartEvent(_) => {
+                // A restart is not a logout: the IAM token cache survives (logout is
+                // ClearIamTokenCache then Restart); the session must be unlocked again.
                 self.session = None;
-                self.workers.exchange.do_send(ClearAll);
                 self.load_users(id, RequestKind::Restart, ctx)
             }
             RequestEvent::EnrollAnonymousUserEvent(e) => self.enroll(id, e, ctx),
@@ -705,7 +706,11 @@ impl Controller {
                             request.method.as_str(),
                             &request.full_url,
                         )
-                        .map_err(|e| Failure::invalid_parameter(format!("field `fullUrl`: {e}")))?;
+                        .map_err(|e| {
+                            Failure::invalid_parameter(format!(
+                                "field `fullUrl`: {e}; give an absolute http(s) URL"
+                            ))
+                        })?;
                     Some(auth.authorization)
                 }
             };

@@ -156,8 +156,28 @@ async fn enroll_exchange_http_restart_login_delete() {
     assert_status(&login, StatusType::Ok);
     assert!(matches!(login, Event::OfflineLoginResultEvent(_)));
     assert_eq!(idp.stats().token_client_credentials, logins_before + 1);
+    let exchanges = idp.stats().token_exchange;
     let again = post(&runtime, ExchangeIamTokenEvent::new(AUDIENCE)).await;
     assert_status(&again, StatusType::Ok);
+    assert_eq!(
+        idp.stats().token_exchange,
+        exchanges + 1,
+        "a new process starts with an empty cache"
+    );
+
+    // Restart is not a logout: after it and a login, the cached IAM token is served.
+    post(&runtime, RestartEvent::new()).await;
+    assert_status(
+        &post(&runtime, OfflineLoginEvent::new()).await,
+        StatusType::Ok,
+    );
+    let cached = post(&runtime, ExchangeIamTokenEvent::new(AUDIENCE)).await;
+    assert_status(&cached, StatusType::Ok);
+    assert_eq!(
+        idp.stats().token_exchange,
+        exchanges + 1,
+        "served from the cache"
+    );
 
     // Delete: gone at the IDP and locally.
     let deleted = post(&runtime, DeleteUserEvent::new()).await;

@@ -167,18 +167,6 @@ impl Handler<ClearCache> for TokenExchangeActor {
     }
 }
 
-/// Drops every cached IAM token (Restart, user deletion).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ClearAll;
-
-impl Handler<ClearAll> for TokenExchangeActor {
-    type Result = ();
-    fn handle(&mut self, _: ClearAll, _: &mut Self::Context) {
-        self.cache.clear();
-    }
-}
-
 /// Drops the cached IAM tokens for these audiences. Answers how many were removed.
 #[derive(Message)]
 #[rtype(result = "usize")]
