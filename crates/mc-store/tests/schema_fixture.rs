@@ -1,0 +1,109 @@
+//! Writes the schema fixture of the CURRENT version into `tests/fixtures/schema-v{N}/`, where a
+//! later version's test (`schema_migration.rs`) checks that it still opens it.
+//!
+//! Run by hand, once per schema version, and commit the output:
+//! `cargo test -p mc-store --test schema_fixture -- --ignored`
+//! It writes `users.redb`, `store.key` (0600 here, but git does not keep modes: readers copy
+//! and chmod it) and `expected.json`: the users' ids and metadata and the SHA-256 of each
+//! secret, never a secret itself.
+
+use std::path::PathBuf;
+
+use mc_store::{
+    EnrolledUser, SecretBytes, SecretString, StoredAuthMode, UserId, UserSecrets, UserStore,
+    DEFAULT_DB_FILE, DEFAULT_KEY_FILE, SCHEMA_VERSION,
+};
+use ring::digest::{digest, SHA256};
+use ring::rand::SystemRandom;
+use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex(digest(&SHA256, bytes).as_ref())
+}
+
+fn user(tenant: &str, client: &str, created_at: i64) -> EnrolledUser {
+    let pkcs8 =
+        EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+            .unwrap();
+    EnrolledUser {
+        id: UserId::new(tenant, client),
+        enrollment_client_id: "AnonymousUserEnrollment".into(),
+        server_url: "http://127.0.0.1:8080".into(),
+        issuer: format!("http://127.0.0.1:8080/realms/{tenant}"),
+        registration_client_uri: Some(format!("http://127.0.0.1:8080/register/{client}")),
+        authentication_mode: StoredAuthMode::No,
+        subject: Some(format!("sub-{client}")),
+        created_at,
+        last_login_at: None,
+        secrets: UserSecrets {
+            device_key_pkcs8: SecretBytes::new(pkcs8.as_ref().to_vec()),
+            registration_access_token: Some(SecretString::new(format!(
+                "rat-{client}-{}",
+                hex(&digest(&SHA256, pkcs8.as_ref()).as_ref()[..8])
+            ))),
+        },
+    }
+}
+
+#[test]
+#[ignore = "writes the committed fixture; run by hand once per schema version"]
+fn write_schema_fixture_of_the_current_version() {
+    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(format!("schema-v{SCHEMA_VERSION}"));
+    assert!(
+        !out.exists(),
+        "{} exists: a committed fixture is never rewritten",
+        out.display()
+    );
+    let users = [
+        user("demo", "device-a", 1_700_000_000),
+        user("other-tenant", "device-b", 1_700_000_500),
+    ];
+    {
+        let store = UserStore::open_default(&out).unwrap();
+        for u in &users {
+            store.put_user(u).unwrap();
+        }
+        store.record_login(&users[0].id, 1_700_000_100).unwrap();
+    }
+    let expected: Vec<serde_json::Value> = users
+        .iter()
+        .map(|u| {
+            let last_login_at = (u.id == users[0].id).then_some(1_700_000_100i64);
+            serde_json::json!({
+                "tenant_id": u.id.tenant_id,
+                "user_id": u.id.user_id,
+                "enrollment_client_id": u.enrollment_client_id,
+                "server_url": u.server_url,
+                "issuer": u.issuer,
+                "registration_client_uri": u.registration_client_uri,
+                "authentication_mode": u.authentication_mode.as_str(),
+                "subject": u.subject,
+                "created_at": u.created_at,
+                "last_login_at": last_login_at,
+                "device_key_sha256": sha256_hex(u.secrets.device_key_pkcs8.expose()),
+                "registration_access_token_sha256": u
+                    .secrets
+                    .registration_access_token
+                    .as_ref()
+                    .map(|t| sha256_hex(t.expose().as_bytes())),
+            })
+        })
+        .collect();
+    let document = serde_json::json!({
+        "schema_version": SCHEMA_VERSION,
+        "files": [DEFAULT_DB_FILE, DEFAULT_KEY_FILE],
+        "last_user": { "tenant_id": users[0].id.tenant_id, "user_id": users[0].id.user_id },
+        "users": expected,
+    });
+    std::fs::write(
+        out.join("expected.json"),
+        serde_json::to_string_pretty(&document).unwrap() + "\n",
+    )
+    .unwrap();
+}
