@@ -20,6 +20,8 @@ mod seal;
 mod store;
 mod user;
 
+#[cfg(feature = "sled")]
+pub use backend::SledBackend;
 pub use backend::{KvBackend, MemoryBackend, RedbBackend, Write};
 pub use error::StoreError;
 pub use keys::{FileKeyProvider, KeyProvider, StaticKeyProvider, KEY_LEN};

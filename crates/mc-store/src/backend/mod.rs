@@ -7,12 +7,20 @@
 
 mod memory;
 mod redb_backend;
+#[cfg(feature = "sled")]
+mod sled_backend;
 
 #[cfg(test)]
+#[macro_use] // so that backends outside conformance.rs (sled, below) can run the suite
 pub(crate) mod conformance;
 
 pub use memory::MemoryBackend;
 pub use redb_backend::RedbBackend;
+#[cfg(feature = "sled")]
+pub use sled_backend::SledBackend;
+
+#[cfg(all(test, feature = "sled"))]
+backend_conformance!(sled_conformance, sled_backend::TempSled::new());
 
 use crate::error::StoreError;
 
