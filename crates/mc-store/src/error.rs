@@ -1,7 +1,9 @@
-//! The one error type of the store. Each variant says what the caller should do next.
-//! No variant ever carries a secret: messages hold paths, lengths, user ids and static reasons.
+//! The errors of the store: [`StoreError`] for storage, [`UnlockError`] for unlocking a user.
+//! Each variant says what the caller should do next. No variant ever carries a secret:
+//! messages hold paths, lengths, user ids, counters and static reasons.
 
-use crate::user::UserId;
+use crate::biometric::BiometricError;
+use crate::user::{StoredAuthMode, UserId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -39,9 +41,68 @@ pub enum StoreError {
     #[error("user {user} is not enrolled; enroll it first")]
     NotFound { user: UserId },
 
-    /// The caller passed a value the store cannot hold (empty id, empty table name).
+    /// The caller passed a value the store cannot hold (empty id, empty table name, empty
+    /// password, settings below the minimum).
     #[error("invalid input: {reason}; fix the value and retry")]
     InvalidInput { reason: &'static str },
+
+    /// The user is protected by PASSWORD or BIOMETRIC: a read without an unlock cannot open it.
+    #[error("user {user} is protected by mode {}; unlock it with its {}", .mode.as_str(), unlock_hint(*.mode))]
+    NeedsUnlock { user: UserId, mode: StoredAuthMode },
+
+    /// The platform refused to create or use a biometric key while storing a user
+    /// (`Cancelled`: the user dismissed the prompt; nothing was stored).
+    #[error("{0}")]
+    Biometric(BiometricError),
+}
+
+fn unlock_hint(mode: StoredAuthMode) -> &'static str {
+    match mode {
+        StoredAuthMode::No => "platform key",
+        StoredAuthMode::Password => "password",
+        StoredAuthMode::Biometric => "biometric prompt",
+    }
+}
+
+/// Why a user could not be unlocked (or its protection changed).
+#[derive(Debug, thiserror::Error)]
+pub enum UnlockError {
+    /// The password did not open the wrapped key. The failure is already counted and durable.
+    #[error("wrong password ({failed_attempts} failed in a row, {attempts_left_before_block} left before the key is destroyed){}", retry_hint(*.retry_after_secs))]
+    WrongPassword {
+        failed_attempts: u32,
+        attempts_left_before_block: u32,
+        /// Set when this failure started a temporary lock.
+        retry_after_secs: Option<u64>,
+    },
+    /// Too many failures: no password is tried until the wait is over.
+    #[error(
+        "temporarily locked after {failed_attempts} wrong passwords; retry in {retry_after_secs} s"
+    )]
+    TemporarilyLocked {
+        retry_after_secs: u64,
+        failed_attempts: u32,
+    },
+    /// The wrapped key was destroyed (the policy reached `attempts_before_block`): delete the
+    /// registration at the IDP (its management secrets are still readable) and enroll again.
+    #[error("the credential was destroyed after too many wrong passwords; delete this user and enroll again")]
+    Blocked,
+    /// The mode needs a secret the caller did not give (or gave for another mode).
+    #[error("this user is protected by mode {}; unlock it with its {}", .mode.as_str(), unlock_hint(*.mode))]
+    WrongUnlockMethod { mode: StoredAuthMode },
+    /// The platform refused. `KeyInvalidated`: this user must use a fallback or enroll again.
+    #[error("{0}")]
+    Biometric(#[from] BiometricError),
+    /// Storage failed, or the user is not enrolled ([`StoreError::NotFound`]).
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+fn retry_hint(retry_after_secs: Option<u64>) -> String {
+    match retry_after_secs {
+        Some(secs) => format!("; locked, retry in {secs} s"),
+        None => String::new(),
+    }
 }
 
 fn corrupt_message(user: &Option<UserId>) -> String {

@@ -14,18 +14,29 @@
 //! any secret (logs carry user ids and reasons only). Methods block briefly on disk I/O.
 
 mod backend;
+mod biometric;
 mod error;
 mod keys;
+mod protect;
 mod seal;
+mod settings;
 mod store;
 mod user;
 
 #[cfg(feature = "sled")]
 pub use backend::SledBackend;
 pub use backend::{KvBackend, MemoryBackend, RedbBackend, Write};
-pub use error::StoreError;
+pub use biometric::{
+    BiometricError, BiometricKeyProvider, ScriptedOutcome, SoftwareBiometric,
+    BIOMETRIC_SETUP_PROMPT,
+};
+pub use error::{StoreError, UnlockError};
 pub use keys::{FileKeyProvider, KeyProvider, StaticKeyProvider, KEY_LEN};
-pub use store::{UserStore, DEFAULT_DB_FILE, DEFAULT_KEY_FILE, SCHEMA_VERSION};
+pub use protect::{Protection, Unlock};
+pub use settings::{KdfSettings, LockoutPolicy, StoreSettings, MIN_PBKDF2_ITERATIONS};
+pub use store::{
+    LockoutState, ManagementSecrets, UserStore, DEFAULT_DB_FILE, DEFAULT_KEY_FILE, SCHEMA_VERSION,
+};
 pub use user::{EnrolledUser, StoredAuthMode, UserId, UserSecrets, UserSummary};
 
 // Re-exported so callers build secrets without naming another crate.

@@ -98,32 +98,40 @@ pub(crate) fn open(
 }
 
 /// Bytes as lowercase hex in JSON: readable in a dump, and no extra dependency.
-mod hex {
+pub(crate) mod hex {
     use serde::{de::Error, Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        decode(&text).map_err(D::Error::custom)
+    }
+
+    pub(crate) fn encode(bytes: &[u8]) -> String {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut text = String::with_capacity(bytes.len() * 2);
         for byte in bytes {
             text.push(char::from(DIGITS[usize::from(byte >> 4)]));
             text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
         }
-        serializer.serialize_str(&text)
+        text
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        if text.len() % 2 != 0 {
-            return Err(D::Error::custom("odd number of hex digits"));
+    pub(crate) fn decode(text: &str) -> Result<Vec<u8>, &'static str> {
+        let pairs = text.as_bytes().chunks_exact(2);
+        if !pairs.remainder().is_empty() {
+            return Err("odd number of hex digits");
         }
-        text.as_bytes()
-            .chunks_exact(2)
+        pairs
             .map(|pair| match pair {
                 [high, low] => match (digit(*high), digit(*low)) {
                     (Some(high), Some(low)) => Ok(high << 4 | low),
-                    _ => Err(D::Error::custom("invalid hex digit")),
+                    _ => Err("invalid hex digit"),
                 },
-                _ => Err(D::Error::custom("odd number of hex digits")),
+                _ => Err("odd number of hex digits"),
             })
             .collect()
     }

@@ -1,162 +1,93 @@
 //! [`UserStore`]: enrolled users over a [`KvBackend`], with every secret sealed.
 //!
-//! Layout (schema version 1), three tables:
+//! Layout (schema version 2), five tables, every value JSON unless said otherwise:
 //! - `meta`: `schema_version` (decimal text) and `last_user` (a user key);
-//! - `users`: user key -> JSON metadata, no secret, readable without any key;
-//! - `user_secrets`: user key -> JSON `{format, data_key, secrets}` where `secrets` is the
-//!   secrets payload sealed with a random per-user AES-256-GCM data key, and `data_key` is that
-//!   key sealed by the user's mode: `{mode, algorithm, nonce, ciphertext}`. Mode NO wraps with
-//!   the [`KeyProvider`] key; PASSWORD will store its KDF parameters beside (`kdf`, optional, so
-//!   old records still read) and BIOMETRIC its keystore reference, without a format break.
+//! - `users`: user key -> metadata, no secret, readable without any key;
+//! - `user_secrets`: user key -> `{format, data_key, secrets}`: `secrets` is the device key
+//!   sealed (AES-256-GCM) under a random per-user data key; `data_key` is that key wrapped by
+//!   the user's mode, tagged by `mode`: `NO` sealed under the [`KeyProvider`] key, `PASSWORD`
+//!   sealed under a PBKDF2 key with its `kdf` `{name, iterations, salt}` beside it,
+//!   `BIOMETRIC` the opaque output of the host's [`BiometricKeyProvider`]. Absent once blocked;
+//! - `user_management`: user key -> the registration access token sealed under the
+//!   [`KeyProvider`] key, whatever the mode (needed to delete a blocked user at the IDP);
+//! - `user_lockout`: user key -> failed password attempts, last attempt, lock end, blocked.
 //!
-//! The additional authenticated data of each ciphertext names its purpose, table, user and
-//! mode, and the secrets' AAD also covers the stable metadata (server, issuer, clients,
-//! created_at): a record moved to another user, or metadata pointed at another server, fails to
-//! open instead of being used.
+//! The additional authenticated data of each ciphertext names the schema, its purpose and its
+//! user; the data key's AAD also names the mode, and the secrets' and management AAD cover the
+//! stable metadata (server, issuer, clients, created_at): a record moved to another user, or
+//! metadata pointed at another server, fails to open instead of being used.
+//!
+//! Concurrency: every write and every unlock holds one lock for its whole read-check-commit
+//! sequence (including a KDF run or a biometric prompt), so a lockout counter or a mode switch
+//! is never raced. Plain reads (`list_users`, `lockout_state`) do not wait for it.
+
+mod migrate;
+mod records;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use mc_secret::{SecretBytes, SecretString};
 use serde::{Deserialize, Serialize};
-use zeroize::Zeroizing;
 
 use crate::backend::{KvBackend, RedbBackend, Write};
-use crate::error::StoreError;
-use crate::keys::{random_key, FileKeyProvider, KeyProvider};
-use crate::seal::{self, OpenError, Sealed};
+use crate::biometric::{BiometricError, BiometricKeyProvider, BIOMETRIC_SETUP_PROMPT};
+use crate::error::{StoreError, UnlockError};
+use crate::keys::{random_key, FileKeyProvider, KeyProvider, KEY_LEN};
+use crate::protect::{KdfParams, Protection, Unlock};
+use crate::seal::{self, OpenError};
+use crate::settings::StoreSettings;
 use crate::user::{EnrolledUser, StoredAuthMode, UserId, UserSecrets, UserSummary};
+use records::{
+    decode_management_payload, decode_secrets_payload, encode_management_payload,
+    encode_secrets_payload, LockoutRecord, ManagementRecord, SecretsRecord, UserRecord, WrappedKey,
+    RECORD_FORMAT,
+};
 
-/// The schema this version writes and reads. Opening a store with a higher one is refused.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The schema this version writes and reads. A store at schema 1 is migrated when opened;
+/// one with a higher version is refused.
+pub const SCHEMA_VERSION: u32 = 2;
 
 pub(crate) const META_TABLE: &str = "meta";
 pub(crate) const USERS_TABLE: &str = "users";
 pub(crate) const SECRETS_TABLE: &str = "user_secrets";
+pub(crate) const MANAGEMENT_TABLE: &str = "user_management";
+pub(crate) const LOCKOUT_TABLE: &str = "user_lockout";
 const SCHEMA_VERSION_KEY: &[u8] = b"schema_version";
 const LAST_USER_KEY: &[u8] = b"last_user";
-/// Version of one record's own encoding, checked on read.
-const RECORD_FORMAT: u32 = 1;
-/// Version byte at the start of the sealed secrets payload.
-const PAYLOAD_FORMAT: u8 = 1;
 
 /// File names inside the directory given to [`UserStore::open_default`].
 pub const DEFAULT_DB_FILE: &str = "users.redb";
 pub const DEFAULT_KEY_FILE: &str = "store.key";
 
-#[derive(Debug, Serialize, Deserialize)]
-struct UserRecord {
-    format: u32,
-    tenant_id: String,
-    user_id: String,
-    enrollment_client_id: String,
-    server_url: String,
-    issuer: String,
-    #[serde(default)]
-    registration_client_uri: Option<String>,
-    authentication_mode: StoredAuthMode,
-    #[serde(default)]
-    subject: Option<String>,
-    created_at: i64,
-    #[serde(default)]
-    last_login_at: Option<i64>,
+/// What is needed to delete a user's registration at the IDP (RFC 7592), readable without the
+/// user's password or biometrics. `Debug` hides the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagementSecrets {
+    pub registration_client_uri: Option<String>,
+    pub registration_access_token: Option<SecretString>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct SecretsRecord {
-    format: u32,
-    data_key: WrappedKey,
-    secrets: Sealed,
-}
-
-/// A data key sealed by an authentication mode.
-#[derive(Debug, Serialize, Deserialize)]
-struct WrappedKey {
-    mode: StoredAuthMode,
-    #[serde(flatten)]
-    sealed: Sealed,
-}
-
-/// What the additional authenticated data of a ciphertext says about where it belongs.
-#[derive(Serialize)]
-struct SealContext<'a> {
-    purpose: &'static str,
-    table: &'static str,
-    tenant_id: &'a str,
-    user_id: &'a str,
-    mode: StoredAuthMode,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    bound: Option<BoundMetadata<'a>>,
-}
-
-#[derive(Serialize)]
-struct BoundMetadata<'a> {
-    enrollment_client_id: &'a str,
-    server_url: &'a str,
-    issuer: &'a str,
-    registration_client_uri: Option<&'a str>,
-    created_at: i64,
-}
-
-impl UserRecord {
-    fn id(&self) -> UserId {
-        UserId::new(self.tenant_id.clone(), self.user_id.clone())
-    }
-
-    fn summary(self) -> UserSummary {
-        UserSummary {
-            id: UserId::new(self.tenant_id, self.user_id),
-            enrollment_client_id: self.enrollment_client_id,
-            server_url: self.server_url,
-            issuer: self.issuer,
-            authentication_mode: self.authentication_mode,
-            subject: self.subject,
-            created_at: self.created_at,
-            last_login_at: self.last_login_at,
-        }
-    }
-
-    fn data_key_aad(&self, mode: StoredAuthMode) -> Result<Vec<u8>, StoreError> {
-        aad(&SealContext {
-            purpose: "data-key",
-            table: SECRETS_TABLE,
-            tenant_id: &self.tenant_id,
-            user_id: &self.user_id,
-            mode,
-            bound: None,
-        })
-    }
-
-    fn secrets_aad(&self) -> Result<Vec<u8>, StoreError> {
-        aad(&SealContext {
-            purpose: "secrets",
-            table: SECRETS_TABLE,
-            tenant_id: &self.tenant_id,
-            user_id: &self.user_id,
-            mode: self.authentication_mode,
-            bound: Some(BoundMetadata {
-                enrollment_client_id: &self.enrollment_client_id,
-                server_url: &self.server_url,
-                issuer: &self.issuer,
-                registration_client_uri: self.registration_client_uri.as_deref(),
-                created_at: self.created_at,
-            }),
-        })
-    }
-}
-
-fn aad(context: &SealContext<'_>) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(context)
-        .map_err(|error| StoreError::Backend(format!("cannot encode the record context: {error}")))
+/// The password lockout state of one user (all zero for modes NO and BIOMETRIC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockoutState {
+    /// Consecutive wrong passwords; only a correct password (or a delete) lowers it.
+    pub failed_attempts: u32,
+    /// Unix seconds before which no password is tried (may be in the past).
+    pub locked_until: Option<i64>,
+    /// The wrapped key was destroyed: delete the user at the IDP and enroll again.
+    pub blocked: bool,
 }
 
 /// The enrolled users of this device. Cheap to share behind an `Arc`; every method is a short
-/// blocking call (run it off the async executor, e.g. in `spawn_blocking` or a sync actor).
+/// blocking call (run it off the async executor, e.g. in `spawn_blocking` or a sync actor),
+/// except a PASSWORD unlock, which runs the slow KDF, and a BIOMETRIC one, which waits for the
+/// user.
 pub struct UserStore {
     backend: Arc<dyn KvBackend>,
     keys: Arc<dyn KeyProvider>,
-    // Serialises read-modify-write sequences (record_login, delete_user) within this process;
-    // the backend already makes each commit atomic.
+    biometric: Option<Arc<dyn BiometricKeyProvider>>,
+    settings: StoreSettings,
     write_lock: Mutex<()>,
 }
 
@@ -166,43 +97,70 @@ impl std::fmt::Debug for UserStore {
     }
 }
 
+/// One user's records, read together under the write lock.
+struct Loaded {
+    id: UserId,
+    key: Vec<u8>,
+    record: UserRecord,
+    /// `None` only when blocked (the wrapped key was destroyed).
+    secrets: Option<SecretsRecord>,
+    lockout: LockoutRecord,
+}
+
+/// An unwrapped data key, and what a correct password leaves to commit.
+struct Opened {
+    data_key: SecretBytes,
+    /// A PASSWORD unlock succeeded: its pre-counted attempt must be reset.
+    password_ok: bool,
+    /// The data key wrapped again under the current (stronger) KDF settings.
+    rewrapped: Option<WrappedKey>,
+}
+
 impl UserStore {
-    /// Opens a store over `backend`, writing the schema version into a new store and refusing
-    /// one written by a newer version ([`StoreError::NewerSchema`]). The key is not read here:
-    /// listing users works even while the key provider is locked.
+    /// [`UserStore::open_with`] without biometrics and with the default settings.
     pub fn open(
         backend: Arc<dyn KvBackend>,
         keys: Arc<dyn KeyProvider>,
     ) -> Result<Self, StoreError> {
-        match backend.get(META_TABLE, SCHEMA_VERSION_KEY)? {
-            None => backend.commit(vec![Write::put(
-                META_TABLE,
-                SCHEMA_VERSION_KEY,
-                SCHEMA_VERSION.to_string(),
-            )])?,
-            Some(raw) => {
-                let found = std::str::from_utf8(&raw)
-                    .ok()
-                    .and_then(|text| text.parse::<u32>().ok())
-                    .ok_or(StoreError::Corrupt { user: None })?;
-                if found > SCHEMA_VERSION {
-                    return Err(StoreError::NewerSchema {
-                        found,
-                        supported: SCHEMA_VERSION,
-                    });
-                }
-            }
-        }
-        Ok(Self {
+        Self::open_with(backend, keys, None, StoreSettings::default())
+    }
+
+    /// Opens a store over `backend`: writes the schema version into a new store, migrates a
+    /// schema 1 store (one transaction; needs the `keys` key, see `store/migrate.rs`), and
+    /// refuses one written by a newer version ([`StoreError::NewerSchema`]) or settings below
+    /// the minimum ([`StoreError::InvalidInput`]). A schema 2 store is opened without reading
+    /// the key: listing users works even while the key provider is locked.
+    pub fn open_with(
+        backend: Arc<dyn KvBackend>,
+        keys: Arc<dyn KeyProvider>,
+        biometric: Option<Arc<dyn BiometricKeyProvider>>,
+        settings: StoreSettings,
+    ) -> Result<Self, StoreError> {
+        settings.validate()?;
+        let store = Self {
             backend,
             keys,
+            biometric,
+            settings,
             write_lock: Mutex::new(()),
-        })
+        };
+        store.prepare_schema()?;
+        Ok(store)
+    }
+
+    /// [`UserStore::open_default_with`] without biometrics and with the default settings.
+    pub fn open_default(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_default_with(dir, None, StoreSettings::default())
     }
 
     /// The default store in `dir`: a redb file (`users.redb`) and a 0600 key file
     /// (`store.key`). Creates `dir` (0700 on Unix) when absent. Only one process can hold it.
-    pub fn open_default(dir: &Path) -> Result<Self, StoreError> {
+    pub fn open_default_with(
+        dir: &Path,
+        biometric: Option<Arc<dyn BiometricKeyProvider>>,
+        settings: StoreSettings,
+    ) -> Result<Self, StoreError> {
+        settings.validate()?;
         let mut builder = std::fs::DirBuilder::new();
         builder.recursive(true);
         #[cfg(unix)]
@@ -212,7 +170,12 @@ impl UserStore {
         // while this one may be creating it.
         let backend = RedbBackend::open(&dir.join(DEFAULT_DB_FILE))?;
         let keys = FileKeyProvider::open_or_create(dir.join(DEFAULT_KEY_FILE))?;
-        Self::open(Arc::new(backend), Arc::new(keys))
+        Self::open_with(Arc::new(backend), Arc::new(keys), biometric, settings)
+    }
+
+    /// The settings this store was opened with.
+    pub fn settings(&self) -> &StoreSettings {
+        &self.settings
     }
 
     fn lock(&self) -> MutexGuard<'_, ()> {
@@ -222,74 +185,281 @@ impl UserStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Inserts or replaces `user` in one atomic commit and makes it the last user. Secrets are
-    /// sealed under a new data key each time. Only [`StoredAuthMode::No`] is supported yet.
-    pub fn put_user(&self, user: &EnrolledUser) -> Result<(), StoreError> {
-        user.id.validate()?;
-        if user.authentication_mode != StoredAuthMode::No {
-            return Err(StoreError::Unsupported {
-                what: format!(
-                    "storing a user with authentication mode {}",
-                    user.authentication_mode.as_str()
-                ),
-            });
-        }
-        let record = UserRecord {
-            format: RECORD_FORMAT,
-            tenant_id: user.id.tenant_id.clone(),
-            user_id: user.id.user_id.clone(),
-            enrollment_client_id: user.enrollment_client_id.clone(),
-            server_url: user.server_url.clone(),
-            issuer: user.issuer.clone(),
-            registration_client_uri: user.registration_client_uri.clone(),
-            authentication_mode: user.authentication_mode,
-            subject: user.subject.clone(),
-            created_at: user.created_at,
-            last_login_at: user.last_login_at,
+    fn prepare_schema(&self) -> Result<(), StoreError> {
+        let _guard = self.lock();
+        let Some(raw) = self.backend.get(META_TABLE, SCHEMA_VERSION_KEY)? else {
+            // Users without a schema version were not written by this library.
+            if !self.backend.keys(USERS_TABLE)?.is_empty()
+                || !self.backend.keys(SECRETS_TABLE)?.is_empty()
+            {
+                return Err(StoreError::Corrupt { user: None });
+            }
+            return self.backend.commit(vec![Write::put(
+                META_TABLE,
+                SCHEMA_VERSION_KEY,
+                SCHEMA_VERSION.to_string(),
+            )]);
         };
-        let secrets = self.seal_secrets(&record, &user.secrets)?;
+        let found = std::str::from_utf8(&raw)
+            .ok()
+            .and_then(|text| text.parse::<u32>().ok())
+            .ok_or(StoreError::Corrupt { user: None })?;
+        match found {
+            SCHEMA_VERSION => Ok(()),
+            1 => {
+                let wrapping_key = self.keys.wrapping_key()?;
+                let batch = migrate::v1_to_v2_batch(self.backend.as_ref(), &wrapping_key)?;
+                self.backend.commit(batch)
+            }
+            0 => Err(StoreError::Corrupt { user: None }),
+            found => Err(StoreError::NewerSchema {
+                found,
+                supported: SCHEMA_VERSION,
+            }),
+        }
+    }
+
+    /// Inserts or replaces `user` in one atomic commit and makes it the last user. The
+    /// secrets are sealed under a new data key, wrapped as `protection` says (its mode is
+    /// stored; `user.authentication_mode` is ignored). BIOMETRIC creates the user's platform
+    /// key (replacing any old one) and shows [`BIOMETRIC_SETUP_PROMPT`]; a refusal is
+    /// [`StoreError::Biometric`] and stores nothing. A replaced user's lockout starts over.
+    pub fn put_user(&self, user: &EnrolledUser, protection: &Protection) -> Result<(), StoreError> {
+        user.id.validate()?;
+        protection.validate()?;
+        let record = UserRecord::new(user, protection.mode());
+        let data_key = random_key()?;
+        let secrets = seal::seal(
+            data_key.expose(),
+            &record.secrets_aad()?,
+            &encode_secrets_payload(user.secrets.device_key_pkcs8.expose()),
+        )?;
+        let management = self.seal_management(
+            &record,
+            user.secrets
+                .registration_access_token
+                .as_ref()
+                .map(SecretString::expose),
+        )?;
         let key = user.id.to_key();
+
+        let _guard = self.lock();
+        let previous_mode = self
+            .read_record(&user.id, &key)
+            .ok()
+            .flatten()
+            .map(|previous| previous.authentication_mode);
+        let data_key_wrapped = self.wrap_data_key(&record, &data_key, protection)?;
         let batch = vec![
             Write::put(USERS_TABLE, key.clone(), encode_json(&record)?),
-            Write::put(SECRETS_TABLE, key.clone(), encode_json(&secrets)?),
+            Write::put(
+                SECRETS_TABLE,
+                key.clone(),
+                encode_json(&SecretsRecord {
+                    format: RECORD_FORMAT,
+                    data_key: data_key_wrapped,
+                    secrets,
+                })?,
+            ),
+            Write::put(MANAGEMENT_TABLE, key.clone(), encode_json(&management)?),
+            Write::delete(LOCKOUT_TABLE, key.clone()),
             Write::put(META_TABLE, LAST_USER_KEY, key),
         ];
-        let _guard = self.lock();
-        self.backend.commit(batch)?;
-        tracing::debug!(user = %user.id, "stored enrolled user");
+        if let Err(error) = self.backend.commit(batch) {
+            if *protection == Protection::Biometric {
+                // Nothing refers to the key just created.
+                self.delete_platform_key(&user.id);
+            }
+            return Err(error);
+        }
+        if previous_mode == Some(StoredAuthMode::Biometric) && *protection != Protection::Biometric
+        {
+            self.delete_platform_key(&user.id);
+        }
+        tracing::debug!(user = %user.id, mode = protection.mode().as_str(), "stored enrolled user");
         Ok(())
     }
 
-    /// The user with all secrets decrypted, or `None` when not enrolled.
+    /// The user with all secrets decrypted, for mode NO (`unlock_user(id, Unlock::No, _)`);
+    /// `None` when not enrolled, [`StoreError::NeedsUnlock`] for the other modes.
     pub fn get_user(&self, id: &UserId) -> Result<Option<EnrolledUser>, StoreError> {
-        let key = id.to_key();
-        let Some(record) = self.read_record(id, &key)? else {
-            return Ok(None);
-        };
-        let Some(raw) = self.backend.get(SECRETS_TABLE, &key)? else {
-            tracing::warn!(user = %id, "user metadata has no secrets record");
-            return Err(StoreError::Corrupt {
-                user: Some(id.clone()),
-            });
-        };
-        let sealed: SecretsRecord = decode_json(&raw, id, "secrets record")?;
-        let secrets = self.open_secrets(&record, &sealed, id)?;
-        Ok(Some(EnrolledUser {
-            id: record.id(),
-            enrollment_client_id: record.enrollment_client_id,
-            server_url: record.server_url,
-            issuer: record.issuer,
-            registration_client_uri: record.registration_client_uri,
-            authentication_mode: record.authentication_mode,
-            subject: record.subject,
-            created_at: record.created_at,
-            last_login_at: record.last_login_at,
-            secrets,
-        }))
+        match self.unlock_user(id, Unlock::No, 0) {
+            Ok(user) => Ok(Some(user)),
+            Err(UnlockError::Store(StoreError::NotFound { .. })) => Ok(None),
+            Err(UnlockError::Store(error)) => Err(error),
+            Err(UnlockError::WrongUnlockMethod { mode }) => Err(StoreError::NeedsUnlock {
+                user: id.clone(),
+                mode,
+            }),
+            // Only PASSWORD users lock or block; the rest cannot come from `Unlock::No`.
+            Err(_) => Err(StoreError::NeedsUnlock {
+                user: id.clone(),
+                mode: StoredAuthMode::Password,
+            }),
+        }
     }
 
-    /// The metadata of every enrolled user, ordered by tenant then user. Needs no key. A record
-    /// that cannot be decoded is left out (and logged), so one damaged user hides no other.
+    /// Unlocks the device key and returns the user with its secrets.
+    ///
+    /// PASSWORD: unless the user is locked (then [`UnlockError::TemporarilyLocked`], and the
+    /// password is not tried), the failed-attempt counter is incremented and COMMITTED
+    /// (durable) BEFORE the password is checked, so killing the process during a try does not
+    /// undo it; a correct password resets it (and re-wraps under the current KDF settings if
+    /// the stored ones are weaker). Locks and blocks follow the [`crate::LockoutPolicy`] at
+    /// `now` (Unix seconds); a clock set back never ends a lock early. BIOMETRIC shows
+    /// `prompt`. NO ignores `now`.
+    pub fn unlock_user(
+        &self,
+        id: &UserId,
+        unlock: Unlock<'_>,
+        now: i64,
+    ) -> Result<EnrolledUser, UnlockError> {
+        let _guard = self.lock();
+        let loaded = self.load(id)?;
+        let opened = self.open_data_key(&loaded, &unlock, now)?;
+        let user = match self.open_user(&loaded, &opened.data_key) {
+            Ok(user) => user,
+            Err(error) => {
+                if opened.password_ok {
+                    // The password was right: its attempt must not stay counted.
+                    self.reset_lockout_best_effort(&loaded);
+                }
+                return Err(error.into());
+            }
+        };
+        if opened.password_ok {
+            let mut batch = vec![Write::delete(LOCKOUT_TABLE, loaded.key.clone())];
+            if let (Some(rewrapped), Some(secrets)) = (opened.rewrapped, &loaded.secrets) {
+                let record = SecretsRecord {
+                    format: RECORD_FORMAT,
+                    data_key: rewrapped,
+                    secrets: secrets.secrets.clone(),
+                };
+                batch.push(Write::put(
+                    SECRETS_TABLE,
+                    loaded.key.clone(),
+                    encode_json(&record)?,
+                ));
+                tracing::info!(user = %id, "re-wrapped a password key under the current KDF settings");
+            }
+            self.backend.commit(batch)?;
+        }
+        Ok(user)
+    }
+
+    /// Re-wraps the data key under `new` in ONE transaction, after unlocking it with
+    /// `current` (a PASSWORD unlock counts like [`UserStore::unlock_user`]). The old mode's key
+    /// material is overwritten by the same commit; a BIOMETRIC platform key is deleted only
+    /// after that commit succeeded. A crash at any instant leaves the old mode or the new one
+    /// working, never neither. The device key and its ciphertext are unchanged.
+    /// PASSWORD -> PASSWORD changes the password; BIOMETRIC -> BIOMETRIC is refused (it would
+    /// replace the platform key before the commit).
+    pub fn change_protection(
+        &self,
+        id: &UserId,
+        current: Unlock<'_>,
+        new: &Protection,
+        now: i64,
+    ) -> Result<(), UnlockError> {
+        new.validate()?;
+        let _guard = self.lock();
+        let loaded = self.load(id)?;
+        let old_mode = loaded.record.authentication_mode;
+        if old_mode == StoredAuthMode::Biometric && *new == Protection::Biometric {
+            return Err(StoreError::InvalidInput {
+                reason: "the user is already protected by BIOMETRIC",
+            }
+            .into());
+        }
+        if *new == Protection::Biometric && self.biometric.is_none() {
+            return Err(no_biometric_provider().into());
+        }
+        let opened = self.open_data_key(&loaded, &current, now)?;
+        let result = self.switch(&loaded, &opened, new);
+        if result.is_err() && opened.password_ok {
+            self.reset_lockout_best_effort(&loaded);
+        }
+        result?;
+        if old_mode == StoredAuthMode::Biometric {
+            // Only now: until the commit above, the old mode had to keep working.
+            self.delete_platform_key(id);
+        }
+        tracing::info!(user = %id, from = old_mode.as_str(), to = new.mode().as_str(), "changed protection");
+        Ok(())
+    }
+
+    fn switch(
+        &self,
+        loaded: &Loaded,
+        opened: &Opened,
+        new: &Protection,
+    ) -> Result<(), UnlockError> {
+        let Some(secrets) = &loaded.secrets else {
+            return Err(UnlockError::Blocked);
+        };
+        // Proves the data key is the one the secrets are sealed with before re-wrapping it.
+        self.open_device_key(loaded, secrets, &opened.data_key)?;
+        let mut record = loaded.record.clone();
+        record.authentication_mode = new.mode();
+        let data_key = self
+            .wrap_data_key(&record, &opened.data_key, new)
+            .map_err(|error| match error {
+                StoreError::Biometric(error) => UnlockError::Biometric(error),
+                other => UnlockError::Store(other),
+            })?;
+        let batch = vec![
+            Write::put(USERS_TABLE, loaded.key.clone(), encode_json(&record)?),
+            Write::put(
+                SECRETS_TABLE,
+                loaded.key.clone(),
+                encode_json(&SecretsRecord {
+                    format: RECORD_FORMAT,
+                    data_key,
+                    secrets: secrets.secrets.clone(),
+                })?,
+            ),
+            Write::delete(LOCKOUT_TABLE, loaded.key.clone()),
+        ];
+        if let Err(error) = self.backend.commit(batch) {
+            if *new == Protection::Biometric {
+                self.delete_platform_key(&loaded.id);
+            }
+            return Err(error.into());
+        }
+        Ok(())
+    }
+
+    /// The registration URI and access token, readable WITHOUT the user's unlock (sealed under
+    /// the platform [`KeyProvider`] key, not the password), so a blocked or forgotten user can
+    /// still be deleted at the IDP.
+    pub fn management_secrets(&self, id: &UserId) -> Result<ManagementSecrets, StoreError> {
+        let record = self
+            .read_record(id, &id.to_key())?
+            .ok_or_else(|| StoreError::NotFound { user: id.clone() })?;
+        let token = self.open_management(id, &record)?;
+        Ok(ManagementSecrets {
+            registration_client_uri: record.registration_client_uri,
+            registration_access_token: token,
+        })
+    }
+
+    /// The password lockout state of `id`, as stored ([`StoreError::NotFound`] if absent).
+    pub fn lockout_state(&self, id: &UserId) -> Result<LockoutState, StoreError> {
+        let key = id.to_key();
+        if self.read_record(id, &key)?.is_none() {
+            return Err(StoreError::NotFound { user: id.clone() });
+        }
+        let lockout = self.read_lockout(id, &key)?;
+        Ok(LockoutState {
+            failed_attempts: lockout.failed_attempts,
+            locked_until: lockout.locked_until,
+            blocked: lockout.blocked,
+        })
+    }
+
+    /// The metadata of every enrolled user (blocked ones included, so they can be deleted),
+    /// ordered by tenant then user. Needs no key. A record that cannot be decoded is left out
+    /// (and logged), so one damaged user hides no other.
     pub fn list_users(&self) -> Result<Vec<UserSummary>, StoreError> {
         let mut users = Vec::new();
         for key in self.backend.keys(USERS_TABLE)? {
@@ -310,24 +480,31 @@ impl UserStore {
         Ok(users)
     }
 
-    /// Removes the user and its secrets in one atomic commit, and clears the last user if it
-    /// was this one. `false` when the user was not enrolled.
+    /// Removes the user, its secrets, management secrets and lockout state in one atomic
+    /// commit, clears the last user if it was this one, then deletes its platform biometric
+    /// key (if a provider is configured). `false` when the user was not enrolled.
     pub fn delete_user(&self, id: &UserId) -> Result<bool, StoreError> {
         let key = id.to_key();
         let _guard = self.lock();
-        let existed = self.backend.get(USERS_TABLE, &key)?.is_some()
-            || self.backend.get(SECRETS_TABLE, &key)?.is_some();
+        let tables = [USERS_TABLE, SECRETS_TABLE, MANAGEMENT_TABLE, LOCKOUT_TABLE];
+        let mut existed = false;
+        for table in tables {
+            existed |= self.backend.get(table, &key)?.is_some();
+        }
         if !existed {
             return Ok(false);
         }
-        let mut batch = vec![
-            Write::delete(USERS_TABLE, key.clone()),
-            Write::delete(SECRETS_TABLE, key.clone()),
-        ];
+        let mut batch: Vec<Write> = tables
+            .iter()
+            .map(|table| Write::delete(table, key.clone()))
+            .collect();
         if self.backend.get(META_TABLE, LAST_USER_KEY)?.as_deref() == Some(key.as_slice()) {
             batch.push(Write::delete(META_TABLE, LAST_USER_KEY));
         }
         self.backend.commit(batch)?;
+        // After the commit: a crash before it leaves a usable user, after it an orphan
+        // platform key that the next create_key replaces.
+        self.delete_platform_key(id);
         tracing::debug!(user = %id, "deleted enrolled user");
         Ok(true)
     }
@@ -368,94 +545,425 @@ impl UserStore {
         ])
     }
 
+    // ---- reading records ----
+
     fn read_record(&self, id: &UserId, key: &[u8]) -> Result<Option<UserRecord>, StoreError> {
         let Some(raw) = self.backend.get(USERS_TABLE, key)? else {
             return Ok(None);
         };
         let record: UserRecord = decode_json(&raw, id, "user record")?;
-        // A record copied under another user's key must not pass as that user.
+        // A record copied under another user's key must not pass as that user; a format 1
+        // record here is one the schema migration could not read.
         if record.format != RECORD_FORMAT
             || record.tenant_id != id.tenant_id
             || record.user_id != id.user_id
         {
             tracing::warn!(user = %id, "user record does not match its key or format");
-            return Err(StoreError::Corrupt {
-                user: Some(id.clone()),
-            });
+            return Err(corrupt(id));
         }
         Ok(Some(record))
     }
 
-    fn seal_secrets(
-        &self,
-        record: &UserRecord,
-        secrets: &UserSecrets,
-    ) -> Result<SecretsRecord, StoreError> {
-        let payload = encode_secrets(secrets)?;
-        let data_key = random_key()?;
-        let sealed_secrets = seal::seal(data_key.expose(), &record.secrets_aad()?, &payload)?;
-        let wrapping_key = self.keys.wrapping_key()?;
-        let mode = StoredAuthMode::No;
-        let sealed_key = seal::seal(
-            wrapping_key.expose(),
-            &record.data_key_aad(mode)?,
-            data_key.expose(),
-        )?;
-        Ok(SecretsRecord {
-            format: RECORD_FORMAT,
-            data_key: WrappedKey {
-                mode,
-                sealed: sealed_key,
-            },
-            secrets: sealed_secrets,
+    fn read_lockout(&self, id: &UserId, key: &[u8]) -> Result<LockoutRecord, StoreError> {
+        match self.backend.get(LOCKOUT_TABLE, key)? {
+            None => Ok(LockoutRecord::default()),
+            // A damaged counter fails closed (the user cannot be unlocked) rather than reset.
+            Some(raw) => {
+                let lockout: LockoutRecord = decode_json(&raw, id, "lockout record")?;
+                if lockout.format != RECORD_FORMAT {
+                    return Err(corrupt(id));
+                }
+                Ok(lockout)
+            }
+        }
+    }
+
+    fn load(&self, id: &UserId) -> Result<Loaded, StoreError> {
+        let key = id.to_key();
+        let record = self
+            .read_record(id, &key)?
+            .ok_or_else(|| StoreError::NotFound { user: id.clone() })?;
+        let lockout = self.read_lockout(id, &key)?;
+        let secrets = match self.backend.get(SECRETS_TABLE, &key)? {
+            None if lockout.blocked => None,
+            None => {
+                tracing::warn!(user = %id, "user metadata has no secrets record");
+                return Err(corrupt(id));
+            }
+            Some(raw) => {
+                let secrets: SecretsRecord = decode_json(&raw, id, "secrets record")?;
+                if secrets.format != RECORD_FORMAT
+                    || secrets.data_key.mode() != record.authentication_mode
+                {
+                    tracing::warn!(user = %id, "secrets record does not match its user record");
+                    return Err(corrupt(id));
+                }
+                Some(secrets)
+            }
+        };
+        Ok(Loaded {
+            id: id.clone(),
+            key,
+            record,
+            secrets,
+            lockout,
         })
     }
 
-    fn open_secrets(
+    // ---- unwrapping ----
+
+    fn open_data_key(
         &self,
-        record: &UserRecord,
-        sealed: &SecretsRecord,
-        id: &UserId,
-    ) -> Result<UserSecrets, StoreError> {
-        let corrupt = || StoreError::Corrupt {
-            user: Some(id.clone()),
-        };
-        if sealed.format != RECORD_FORMAT || sealed.data_key.mode != record.authentication_mode {
-            tracing::warn!(user = %id, "secrets record does not match its user record");
-            return Err(corrupt());
+        loaded: &Loaded,
+        unlock: &Unlock<'_>,
+        now: i64,
+    ) -> Result<Opened, UnlockError> {
+        let policy = &self.settings.lockout;
+        if loaded.lockout.blocked {
+            return Err(UnlockError::Blocked);
         }
-        if sealed.data_key.mode != StoredAuthMode::No {
-            return Err(StoreError::Unsupported {
-                what: format!(
-                    "opening a user protected by authentication mode {}",
-                    sealed.data_key.mode.as_str()
-                ),
+        let mode = loaded.record.authentication_mode;
+        if mode == StoredAuthMode::Password
+            && loaded.lockout.failed_attempts >= policy.attempts_before_block
+        {
+            // The last allowed attempt was counted but the process died before its outcome
+            // was written: finish the block now (the counter never goes back).
+            self.destroy_wrapped_key(loaded, &loaded.lockout)?;
+            return Err(UnlockError::Blocked);
+        }
+        if unlock.mode() != mode {
+            return Err(UnlockError::WrongUnlockMethod { mode });
+        }
+        let Some(secrets) = &loaded.secrets else {
+            return Err(UnlockError::Blocked);
+        };
+        let aad = loaded.record.data_key_aad(mode)?;
+        let plain = |data_key: SecretBytes| Opened {
+            data_key,
+            password_ok: false,
+            rewrapped: None,
+        };
+        match (&secrets.data_key, unlock) {
+            (WrappedKey::No { sealed }, Unlock::No) => {
+                let wrapping_key = self.keys.wrapping_key()?;
+                let data_key = seal::open(wrapping_key.expose(), &aad, sealed)?
+                    .map_err(|error| rejected(&loaded.id, "data key", error))?;
+                Ok(plain(SecretBytes::new(data_key.to_vec())))
+            }
+            (WrappedKey::Password { kdf, sealed }, Unlock::Password(password)) => {
+                self.password_attempt(loaded, kdf, sealed, &aad, password, now)
+            }
+            (
+                WrappedKey::Biometric {
+                    platform_ciphertext,
+                },
+                Unlock::Biometric { prompt },
+            ) => {
+                let provider = self.biometric.as_ref().ok_or_else(no_biometric_provider)?;
+                let data_key = provider.unwrap(&loaded.id, platform_ciphertext, prompt)?;
+                Ok(plain(data_key))
+            }
+            // `load` checked that the wrapped key's mode is the record's.
+            _ => Err(UnlockError::WrongUnlockMethod { mode }),
+        }
+    }
+
+    fn password_attempt(
+        &self,
+        loaded: &Loaded,
+        kdf: &KdfParams,
+        sealed: &seal::Sealed,
+        aad: &[u8],
+        password: &SecretString,
+        now: i64,
+    ) -> Result<Opened, UnlockError> {
+        let policy = &self.settings.lockout;
+        let state = &loaded.lockout;
+        if let Some(until) = state.locked_until {
+            // `now` before the last attempt (clock set back) is before `until` too.
+            if now < until {
+                return Err(UnlockError::TemporarilyLocked {
+                    retry_after_secs: secs_between(now, until),
+                    failed_attempts: state.failed_attempts,
+                });
+            }
+        }
+        // A clock set back does not move the attempt time back: later locks start from the
+        // latest time seen.
+        let at = state.last_attempt_at.map_or(now, |last| last.max(now));
+        let failed_attempts = state.failed_attempts.saturating_add(1);
+        let counted = LockoutRecord {
+            format: RECORD_FORMAT,
+            failed_attempts,
+            last_attempt_at: Some(at),
+            locked_until: policy
+                .delay_after(failed_attempts)
+                .map(|delay| at.saturating_add(i64::try_from(delay).unwrap_or(i64::MAX))),
+            blocked: false,
+        };
+        // Durable BEFORE the check: a kill during the KDF keeps this attempt counted.
+        self.backend.commit(vec![Write::put(
+            LOCKOUT_TABLE,
+            loaded.key.clone(),
+            encode_json(&counted)?,
+        )])?;
+        let derived = kdf.derive(password).ok_or_else(|| {
+            tracing::warn!(user = %loaded.id, "stored KDF parameters are out of range");
+            corrupt(&loaded.id)
+        })?;
+        match seal::open(derived.as_ref(), aad, sealed)? {
+            Ok(data_key) => {
+                let data_key = SecretBytes::new(data_key.to_vec());
+                let target = self.settings.kdf.pbkdf2_iterations;
+                let rewrapped = if kdf.is_outdated(target) {
+                    Some(self.wrap_with_password(&loaded.record, &data_key, password)?)
+                } else {
+                    None
+                };
+                Ok(Opened {
+                    data_key,
+                    password_ok: true,
+                    rewrapped,
+                })
+            }
+            Err(OpenError::Malformed) => {
+                Err(rejected(&loaded.id, "data key", OpenError::Malformed).into())
+            }
+            Err(OpenError::Rejected) => {
+                tracing::info!(user = %loaded.id, failed_attempts, "wrong password");
+                if failed_attempts >= policy.attempts_before_block {
+                    self.destroy_wrapped_key(loaded, &counted)?;
+                    return Err(UnlockError::Blocked);
+                }
+                Err(UnlockError::WrongPassword {
+                    failed_attempts,
+                    attempts_left_before_block: policy
+                        .attempts_before_block
+                        .saturating_sub(failed_attempts),
+                    retry_after_secs: counted.locked_until.map(|until| secs_between(now, until)),
+                })
+            }
+        }
+    }
+
+    /// Blocks the user: the wrapped key and the secrets sealed under it are deleted in the
+    /// same commit that marks the lockout record blocked. Metadata and management secrets stay,
+    /// for the deletion at the IDP.
+    fn destroy_wrapped_key(
+        &self,
+        loaded: &Loaded,
+        lockout: &LockoutRecord,
+    ) -> Result<(), StoreError> {
+        let blocked = LockoutRecord {
+            blocked: true,
+            locked_until: None,
+            ..lockout.clone()
+        };
+        self.backend.commit(vec![
+            Write::delete(SECRETS_TABLE, loaded.key.clone()),
+            Write::put(LOCKOUT_TABLE, loaded.key.clone(), encode_json(&blocked)?),
+        ])?;
+        tracing::warn!(user = %loaded.id, "too many wrong passwords: the credential was destroyed");
+        Ok(())
+    }
+
+    fn reset_lockout_best_effort(&self, loaded: &Loaded) {
+        if let Err(error) = self
+            .backend
+            .commit(vec![Write::delete(LOCKOUT_TABLE, loaded.key.clone())])
+        {
+            tracing::warn!(user = %loaded.id, %error, "cannot reset the failed-attempt counter");
+        }
+    }
+
+    fn open_device_key(
+        &self,
+        loaded: &Loaded,
+        secrets: &SecretsRecord,
+        data_key: &SecretBytes,
+    ) -> Result<SecretBytes, StoreError> {
+        if data_key.len() != KEY_LEN {
+            tracing::warn!(user = %loaded.id, "unwrapped data key has the wrong length");
+            return Err(StoreError::DecryptionFailed {
+                user: loaded.id.clone(),
             });
         }
-        let rejected = |stage: &'static str, error: OpenError| match error {
-            OpenError::Malformed => {
-                tracing::warn!(user = %id, stage, "sealed value is malformed");
-                corrupt()
-            }
-            OpenError::Rejected => {
-                tracing::warn!(user = %id, stage, "sealed value failed authentication");
-                StoreError::DecryptionFailed { user: id.clone() }
-            }
-        };
-        let wrapping_key = self.keys.wrapping_key()?;
-        let data_key = seal::open(
-            wrapping_key.expose(),
-            &record.data_key_aad(sealed.data_key.mode)?,
-            &sealed.data_key.sealed,
+        let payload = seal::open(
+            data_key.expose(),
+            &loaded.record.secrets_aad()?,
+            &secrets.secrets,
         )?
-        .map_err(|error| rejected("data key", error))?;
-        let payload = seal::open(&data_key, &record.secrets_aad()?, &sealed.secrets)?
-            .map_err(|error| rejected("secrets", error))?;
-        decode_secrets(&payload).ok_or_else(|| {
-            tracing::warn!(user = %id, "decrypted secrets have an unknown layout");
-            corrupt()
+        .map_err(|error| rejected(&loaded.id, "secrets", error))?;
+        let device_key = decode_secrets_payload(&payload).ok_or_else(|| {
+            tracing::warn!(user = %loaded.id, "decrypted secrets have an unknown layout");
+            corrupt(&loaded.id)
+        })?;
+        Ok(SecretBytes::new(device_key.to_vec()))
+    }
+
+    fn open_user(
+        &self,
+        loaded: &Loaded,
+        data_key: &SecretBytes,
+    ) -> Result<EnrolledUser, StoreError> {
+        let Some(secrets) = &loaded.secrets else {
+            return Err(corrupt(&loaded.id));
+        };
+        let device_key = self.open_device_key(loaded, secrets, data_key)?;
+        let token = self.open_management(&loaded.id, &loaded.record)?;
+        let record = &loaded.record;
+        Ok(EnrolledUser {
+            id: record.id(),
+            enrollment_client_id: record.enrollment_client_id.clone(),
+            server_url: record.server_url.clone(),
+            issuer: record.issuer.clone(),
+            registration_client_uri: record.registration_client_uri.clone(),
+            authentication_mode: record.authentication_mode,
+            subject: record.subject.clone(),
+            created_at: record.created_at,
+            last_login_at: record.last_login_at,
+            secrets: UserSecrets {
+                device_key_pkcs8: device_key,
+                registration_access_token: token,
+            },
         })
     }
+
+    fn open_management(
+        &self,
+        id: &UserId,
+        record: &UserRecord,
+    ) -> Result<Option<SecretString>, StoreError> {
+        let Some(raw) = self.backend.get(MANAGEMENT_TABLE, &id.to_key())? else {
+            tracing::warn!(user = %id, "user has no management record");
+            return Err(corrupt(id));
+        };
+        let management: ManagementRecord = decode_json(&raw, id, "management record")?;
+        if management.format != RECORD_FORMAT {
+            return Err(corrupt(id));
+        }
+        let wrapping_key = self.keys.wrapping_key()?;
+        let payload = seal::open(
+            wrapping_key.expose(),
+            &record.management_aad()?,
+            &management.sealed,
+        )?
+        .map_err(|error| rejected(id, "management", error))?;
+        let token = decode_management_payload(&payload).ok_or_else(|| {
+            tracing::warn!(user = %id, "decrypted management secrets have an unknown layout");
+            corrupt(id)
+        })?;
+        Ok(token.map(SecretString::new))
+    }
+
+    // ---- wrapping ----
+
+    fn seal_management(
+        &self,
+        record: &UserRecord,
+        token: Option<&str>,
+    ) -> Result<ManagementRecord, StoreError> {
+        let wrapping_key = self.keys.wrapping_key()?;
+        Ok(ManagementRecord {
+            format: RECORD_FORMAT,
+            sealed: seal::seal(
+                wrapping_key.expose(),
+                &record.management_aad()?,
+                &encode_management_payload(token),
+            )?,
+        })
+    }
+
+    /// Wraps `data_key` for `record` (whose `authentication_mode` is `protection`'s).
+    fn wrap_data_key(
+        &self,
+        record: &UserRecord,
+        data_key: &SecretBytes,
+        protection: &Protection,
+    ) -> Result<WrappedKey, StoreError> {
+        match protection {
+            Protection::No => {
+                let wrapping_key = self.keys.wrapping_key()?;
+                Ok(WrappedKey::No {
+                    sealed: seal::seal(
+                        wrapping_key.expose(),
+                        &record.data_key_aad(StoredAuthMode::No)?,
+                        data_key.expose(),
+                    )?,
+                })
+            }
+            Protection::Password(password) => self.wrap_with_password(record, data_key, password),
+            Protection::Biometric => {
+                let provider = self
+                    .biometric
+                    .as_ref()
+                    .ok_or_else(|| StoreError::Biometric(no_biometric_provider()))?;
+                let id = record.id();
+                provider.create_key(&id).map_err(StoreError::Biometric)?;
+                match provider.wrap(&id, data_key, BIOMETRIC_SETUP_PROMPT) {
+                    Ok(platform_ciphertext) => Ok(WrappedKey::Biometric {
+                        platform_ciphertext,
+                    }),
+                    Err(error) => {
+                        provider.delete_key(&id);
+                        Err(StoreError::Biometric(error))
+                    }
+                }
+            }
+        }
+    }
+
+    fn wrap_with_password(
+        &self,
+        record: &UserRecord,
+        data_key: &SecretBytes,
+        password: &SecretString,
+    ) -> Result<WrappedKey, StoreError> {
+        let kdf = KdfParams::new(self.settings.kdf.pbkdf2_iterations)?;
+        let derived = kdf.derive(password).ok_or(StoreError::InvalidInput {
+            reason: "the KDF settings are out of range",
+        })?;
+        let sealed = seal::seal(
+            derived.as_ref(),
+            &record.data_key_aad(StoredAuthMode::Password)?,
+            data_key.expose(),
+        )?;
+        Ok(WrappedKey::Password { kdf, sealed })
+    }
+
+    fn delete_platform_key(&self, id: &UserId) {
+        if let Some(provider) = &self.biometric {
+            provider.delete_key(id);
+        }
+    }
+}
+
+fn no_biometric_provider() -> BiometricError {
+    BiometricError::NotAvailable("no biometric provider is configured in this runtime".to_string())
+}
+
+fn corrupt(id: &UserId) -> StoreError {
+    StoreError::Corrupt {
+        user: Some(id.clone()),
+    }
+}
+
+fn rejected(id: &UserId, stage: &'static str, error: OpenError) -> StoreError {
+    match error {
+        OpenError::Malformed => {
+            tracing::warn!(user = %id, stage, "sealed value is malformed");
+            corrupt(id)
+        }
+        OpenError::Rejected => {
+            tracing::warn!(user = %id, stage, "sealed value failed authentication");
+            StoreError::DecryptionFailed { user: id.clone() }
+        }
+    }
+}
+
+/// Whole seconds from `now` to `until`, at least 1 while `now < until`.
+fn secs_between(now: i64, until: i64) -> u64 {
+    u64::try_from(until.saturating_sub(now)).unwrap_or(0).max(1)
 }
 
 fn encode_json<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
@@ -471,69 +979,7 @@ fn decode_json<T: for<'de> Deserialize<'de>>(
     // The serde message is not logged: it can quote parts of the record.
     serde_json::from_slice(raw).map_err(|_| {
         tracing::warn!(user = %id, what, "stored record cannot be decoded");
-        StoreError::Corrupt {
-            user: Some(id.clone()),
-        }
-    })
-}
-
-/// Secrets payload: `[format][u32 BE len][device key][0 | 1 [u32 BE len][token]]`. Built in a
-/// buffer of exact size that is wiped on drop, so no copy of a secret is left behind.
-fn encode_secrets(secrets: &UserSecrets) -> Result<Zeroizing<Vec<u8>>, StoreError> {
-    let device_key = secrets.device_key_pkcs8.expose();
-    let token = secrets
-        .registration_access_token
-        .as_ref()
-        .map(|token| token.expose().as_bytes());
-    let too_long = || StoreError::InvalidInput {
-        reason: "a secret is longer than 4 GiB",
-    };
-    let key_len = u32::try_from(device_key.len()).map_err(|_| too_long())?;
-    let size = 1 + 4 + device_key.len() + 1 + token.map_or(0, |token| 4 + token.len());
-    let mut payload = Zeroizing::new(Vec::with_capacity(size));
-    payload.push(PAYLOAD_FORMAT);
-    payload.extend_from_slice(&key_len.to_be_bytes());
-    payload.extend_from_slice(device_key);
-    match token {
-        None => payload.push(0),
-        Some(token) => {
-            let token_len = u32::try_from(token.len()).map_err(|_| too_long())?;
-            payload.push(1);
-            payload.extend_from_slice(&token_len.to_be_bytes());
-            payload.extend_from_slice(token);
-        }
-    }
-    Ok(payload)
-}
-
-fn decode_secrets(payload: &[u8]) -> Option<UserSecrets> {
-    fn take_sized(input: &[u8]) -> Option<(&[u8], &[u8])> {
-        let (len, rest) = input.split_first_chunk::<4>()?;
-        let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
-        (rest.len() >= len).then(|| rest.split_at(len))
-    }
-    let (&format, rest) = payload.split_first()?;
-    if format != PAYLOAD_FORMAT {
-        return None;
-    }
-    let (device_key, rest) = take_sized(rest)?;
-    let (&has_token, rest) = rest.split_first()?;
-    let (token, rest) = match has_token {
-        0 => (None, rest),
-        1 => {
-            let (token, rest) = take_sized(rest)?;
-            // Validated in place, then copied once straight into the zeroizing string.
-            let token = std::str::from_utf8(token).ok()?;
-            (Some(SecretString::new(token)), rest)
-        }
-        _ => return None,
-    };
-    if !rest.is_empty() {
-        return None;
-    }
-    Some(UserSecrets {
-        device_key_pkcs8: SecretBytes::new(device_key.to_vec()),
-        registration_access_token: token,
+        corrupt(id)
     })
 }
 

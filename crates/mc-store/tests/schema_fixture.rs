@@ -10,8 +10,8 @@
 use std::path::PathBuf;
 
 use mc_store::{
-    EnrolledUser, SecretBytes, SecretString, StoredAuthMode, UserId, UserSecrets, UserStore,
-    DEFAULT_DB_FILE, DEFAULT_KEY_FILE, SCHEMA_VERSION,
+    EnrolledUser, Protection, SecretBytes, SecretString, StoredAuthMode, UserId, UserSecrets,
+    UserStore, DEFAULT_DB_FILE, DEFAULT_KEY_FILE, SCHEMA_VERSION,
 };
 use ring::digest::{digest, SHA256};
 use ring::rand::SystemRandom;
@@ -67,7 +67,7 @@ fn write_schema_fixture_of_the_current_version() {
     {
         let store = UserStore::open_default(&out).unwrap();
         for u in &users {
-            store.put_user(u).unwrap();
+            store.put_user(u, &Protection::No).unwrap();
         }
         store.record_login(&users[0].id, 1_700_000_100).unwrap();
     }

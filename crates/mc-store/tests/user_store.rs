@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use mc_store::{
-    EnrolledUser, SecretBytes, SecretString, StoreError, StoredAuthMode, UserId, UserSecrets,
-    UserStore, DEFAULT_DB_FILE, DEFAULT_KEY_FILE,
+    EnrolledUser, Protection, SecretBytes, SecretString, StoreError, StoredAuthMode, UserId,
+    UserSecrets, UserStore, DEFAULT_DB_FILE, DEFAULT_KEY_FILE,
 };
 
 const KEY_MARKER: &[u8] = b"0\x81\x87PKCS8-DEVICE-PRIVATE-KEY-MARKER";
@@ -42,9 +42,9 @@ fn users_and_last_user_survive_reopening_the_file() {
     let (a, b, c) = (user("demo", "a"), user("demo", "b"), user("other", "c"));
     {
         let store = UserStore::open_default(dir.path()).unwrap();
-        store.put_user(&a).unwrap();
-        store.put_user(&b).unwrap();
-        store.put_user(&c).unwrap();
+        store.put_user(&a, &Protection::No).unwrap();
+        store.put_user(&b, &Protection::No).unwrap();
+        store.put_user(&c, &Protection::No).unwrap();
         store.record_login(&b.id, 1_700_000_100).unwrap();
         assert!(store.delete_user(&c.id).unwrap());
     }
@@ -78,10 +78,10 @@ fn the_raw_files_hold_no_plaintext_secret() {
     {
         let store = UserStore::open_default(dir.path()).unwrap();
         for u in &users {
-            store.put_user(u).unwrap();
+            store.put_user(u, &Protection::No).unwrap();
         }
         // a replacement and a login leave old pages behind in the file: they are sealed too
-        store.put_user(&users[0]).unwrap();
+        store.put_user(&users[0], &Protection::No).unwrap();
         store.record_login(&users[1].id, 5).unwrap();
     }
     let db = std::fs::read(dir.path().join(DEFAULT_DB_FILE)).unwrap();
@@ -105,7 +105,7 @@ fn a_replaced_key_file_cannot_open_the_secrets() {
     let a = user("demo", "a");
     UserStore::open_default(dir.path())
         .unwrap()
-        .put_user(&a)
+        .put_user(&a, &Protection::No)
         .unwrap();
     std::fs::remove_file(dir.path().join(DEFAULT_KEY_FILE)).unwrap();
     // a new key file is created on open; the old user's secrets stay sealed
@@ -117,7 +117,7 @@ fn a_replaced_key_file_cannot_open_the_secrets() {
     );
     assert_eq!(store.list_users().unwrap().len(), 1);
     // the user can be enrolled again under the new key
-    store.put_user(&a).unwrap();
+    store.put_user(&a, &Protection::No).unwrap();
     assert_eq!(store.get_user(&a.id).unwrap().unwrap(), a);
 }
 

@@ -1,0 +1,213 @@
+//! The committed schema 1 store (written by the first release, see `schema_fixture.rs`) opens
+//! with this version: migrated once, in one transaction, with every user unlockable.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use mc_store::{
+    KeyProvider, KvBackend, Protection, RedbBackend, SecretBytes, SecretString, StoreError,
+    StoreSettings, Unlock, UserId, UserStore, Write, DEFAULT_DB_FILE, DEFAULT_KEY_FILE,
+    SCHEMA_VERSION,
+};
+use ring::digest::{digest, SHA256};
+use serde_json::Value;
+
+fn fixture_dir(version: u32) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/schema-v{version}"))
+}
+
+/// A private copy of the fixture: git keeps no file modes, and the key file must be 0600.
+fn copy_fixture(version: u32) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for name in [DEFAULT_DB_FILE, DEFAULT_KEY_FILE] {
+        std::fs::copy(fixture_dir(version).join(name), dir.path().join(name)).unwrap();
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for (path, mode) in [
+            (dir.path().join(DEFAULT_KEY_FILE), 0o600),
+            (dir.path().join(DEFAULT_DB_FILE), 0o600),
+            (dir.path().to_path_buf(), 0o700),
+        ] {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+    }
+    dir
+}
+
+fn expected(version: u32) -> Value {
+    let text = std::fs::read_to_string(fixture_dir(version).join("expected.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    digest(&SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn id_of(user: &Value) -> UserId {
+    UserId::new(
+        user["tenant_id"].as_str().unwrap(),
+        user["user_id"].as_str().unwrap(),
+    )
+}
+
+fn raw_schema_version(dir: &Path) -> String {
+    let backend = RedbBackend::open(&dir.join(DEFAULT_DB_FILE)).unwrap();
+    String::from_utf8(backend.get("meta", b"schema_version").unwrap().unwrap()).unwrap()
+}
+
+#[test]
+fn the_schema_1_fixture_opens_and_both_users_unlock_with_the_same_keys() {
+    let expected = expected(1);
+    assert_eq!(expected["schema_version"], 1);
+    let dir = copy_fixture(1);
+    assert_eq!(raw_schema_version(dir.path()), "1");
+    let users = expected["users"].as_array().unwrap();
+    assert_eq!(users.len(), 2);
+
+    for round in 0..2 {
+        // round 0 migrates; round 1 reopens the migrated store
+        let store = UserStore::open_default(dir.path()).unwrap();
+        let listed = store.list_users().unwrap();
+        assert_eq!(listed.len(), 2, "round {round}");
+        for want in users {
+            let id = id_of(want);
+            let user = store
+                .unlock_user(&id, Unlock::No, 1_800_000_000)
+                .unwrap_or_else(|error| panic!("round {round}: {id}: {error}"));
+            assert_eq!(user.enrollment_client_id, want["enrollment_client_id"]);
+            assert_eq!(user.server_url, want["server_url"]);
+            assert_eq!(user.issuer, want["issuer"]);
+            assert_eq!(
+                user.registration_client_uri.as_deref(),
+                want["registration_client_uri"].as_str()
+            );
+            assert_eq!(
+                user.authentication_mode.as_str(),
+                want["authentication_mode"]
+            );
+            assert_eq!(user.subject.as_deref(), want["subject"].as_str());
+            assert_eq!(user.created_at, want["created_at"].as_i64().unwrap());
+            assert_eq!(user.last_login_at, want["last_login_at"].as_i64());
+            assert_eq!(
+                sha256_hex(user.secrets.device_key_pkcs8.expose()),
+                want["device_key_sha256"],
+                "round {round}: {id}"
+            );
+            let token = user.secrets.registration_access_token.as_ref().unwrap();
+            assert_eq!(
+                sha256_hex(token.expose().as_bytes()),
+                want["registration_access_token_sha256"]
+            );
+            // the device key is a real ES256 key that still signs
+            ring::signature::EcdsaKeyPair::from_pkcs8(
+                &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                user.secrets.device_key_pkcs8.expose(),
+                &ring::rand::SystemRandom::new(),
+            )
+            .unwrap();
+            // the token moved to the management record, readable without an unlock
+            let management = store.management_secrets(&id).unwrap();
+            assert_eq!(management.registration_access_token.as_ref(), Some(token));
+            assert_eq!(store.lockout_state(&id).unwrap().failed_attempts, 0);
+        }
+        let last = &expected["last_user"];
+        assert_eq!(store.last_user().unwrap(), Some(id_of(last)));
+        drop(store);
+        assert_eq!(raw_schema_version(dir.path()), SCHEMA_VERSION.to_string());
+    }
+
+    // a migrated user can take the new modes
+    let settings = StoreSettings {
+        kdf: mc_store::KdfSettings::for_tests(1_000),
+        ..StoreSettings::default()
+    };
+    let store = UserStore::open_default_with(dir.path(), None, settings).unwrap();
+    let id = id_of(&users[0]);
+    let password = SecretString::new("migrated-password");
+    store
+        .change_protection(&id, Unlock::No, &Protection::Password(password.clone()), 1)
+        .unwrap();
+    let user = store
+        .unlock_user(&id, Unlock::Password(&password), 2)
+        .unwrap();
+    assert_eq!(
+        sha256_hex(user.secrets.device_key_pkcs8.expose()),
+        users[0]["device_key_sha256"]
+    );
+}
+
+#[test]
+fn without_the_key_the_schema_1_store_is_left_untouched() {
+    struct Locked;
+    impl KeyProvider for Locked {
+        fn wrapping_key(&self) -> Result<SecretBytes, StoreError> {
+            Err(StoreError::KeyUnavailable {
+                reason: "keystore locked".into(),
+            })
+        }
+    }
+    let dir = copy_fixture(1);
+    {
+        let backend = Arc::new(RedbBackend::open(&dir.path().join(DEFAULT_DB_FILE)).unwrap());
+        let result = UserStore::open(backend, Arc::new(Locked));
+        assert!(
+            matches!(result, Err(StoreError::KeyUnavailable { .. })),
+            "{result:?}"
+        );
+    }
+    assert_eq!(raw_schema_version(dir.path()), "1");
+    // the next open, with the key, migrates
+    let store = UserStore::open_default(dir.path()).unwrap();
+    for want in expected(1)["users"].as_array().unwrap() {
+        store.get_user(&id_of(want)).unwrap().unwrap();
+    }
+}
+
+#[test]
+fn a_damaged_schema_1_user_stays_unusable_and_the_other_migrates() {
+    let dir = copy_fixture(1);
+    let expected = expected(1);
+    let users = expected["users"].as_array().unwrap();
+    let (damaged, intact) = (id_of(&users[0]), id_of(&users[1]));
+    {
+        let backend = RedbBackend::open(&dir.path().join(DEFAULT_DB_FILE)).unwrap();
+        let key = {
+            let mut key = (damaged.tenant_id.len() as u32).to_be_bytes().to_vec();
+            key.extend_from_slice(damaged.tenant_id.as_bytes());
+            key.extend_from_slice(damaged.user_id.as_bytes());
+            key
+        };
+        let mut raw = backend.get("user_secrets", &key).unwrap().unwrap();
+        let text = String::from_utf8(raw.clone()).unwrap();
+        // flip one hex digit inside the sealed secrets
+        let at = text.rfind("\"ciphertext\":\"").unwrap() + 20;
+        raw[at] = if raw[at] == b'0' { b'1' } else { b'0' };
+        backend
+            .commit(vec![Write::put("user_secrets", key, raw)])
+            .unwrap();
+    }
+    let store = UserStore::open_default(dir.path()).unwrap();
+    let result = store.get_user(&damaged);
+    assert!(
+        matches!(&result, Err(StoreError::Corrupt { user: Some(user) }) if *user == damaged),
+        "{result:?}"
+    );
+    store.get_user(&intact).unwrap().unwrap();
+    // left out of the listing like any undecodable record, but deletable by id
+    let listed: Vec<UserId> = store
+        .list_users()
+        .unwrap()
+        .into_iter()
+        .map(|u| u.id)
+        .collect();
+    assert_eq!(listed, vec![intact.clone()]);
+    assert!(store.delete_user(&damaged).unwrap());
+    drop(store);
+    assert_eq!(raw_schema_version(dir.path()), "2");
+}
