@@ -1,0 +1,210 @@
+//! The check must be able to fail: each test breaks one guarantee on purpose and expects the
+//! driver's check to name it. Without these, a harness that checks nothing would pass too.
+
+use std::path::Path;
+use std::process::Command;
+
+use mc_crashtest::check::{check_store, CheckReport};
+use mc_crashtest::journal::{self, Cred, Entry, JournalWriter};
+use mc_crashtest::model;
+use mc_crashtest::store_ops::{sha256_hex, virtual_now, BackendKind, HarnessStore};
+use mc_jose::SigningKey;
+
+const WORKER: &str = env!("CARGO_BIN_EXE_mc-crash-worker");
+
+fn check(dir: &Path, journal: &Path) -> CheckReport {
+    let entries = journal::read(journal).unwrap();
+    let model = model::replay(&entries);
+    check_store(
+        dir,
+        BackendKind::Redb,
+        &model,
+        virtual_now(entries.len() as u64 + 1),
+    )
+}
+
+/// Enrolls `id` the way the worker does: intent, operation, acknowledgement.
+fn enroll(store: &HarnessStore, journal: &mut JournalWriter, id: &str, cred: Cred) {
+    let key = SigningKey::generate().unwrap();
+    let key_hash = sha256_hex(key.to_pkcs8().expose());
+    journal
+        .append(&Entry::Enrolling {
+            id: id.into(),
+            cred: cred.clone(),
+            key_hash: key_hash.clone(),
+        })
+        .unwrap();
+    store
+        .enroll(id, &cred, &key, virtual_now(journal.lines()))
+        .unwrap();
+    journal
+        .append(&Entry::Enrolled {
+            id: id.into(),
+            cred,
+            key_hash,
+        })
+        .unwrap();
+}
+
+#[test]
+fn worker_store_checks_clean_then_a_lost_user_is_reported() {
+    let root = tempfile::tempdir().unwrap();
+    let (dir, journal) = (root.path().join("store"), root.path().join("journal"));
+    let status = Command::new(WORKER)
+        .arg("--dir")
+        .arg(&dir)
+        .arg("--journal")
+        .arg(&journal)
+        .args(["--seed", "7", "--max-ops", "80"])
+        .status()
+        .unwrap();
+    assert!(status.success(), "{status}");
+    let report = check(&dir, &journal);
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+    assert!(report.unlocks >= 2, "{report:?}");
+
+    // Remove one acknowledged user behind the journal's back.
+    let model = model::replay(&journal::read(&journal).unwrap());
+    let (victim, _) = model
+        .iter()
+        .find(|(_, user)| matches!(user.state, model::UserState::Present(_)))
+        .unwrap();
+    HarnessStore::open(&dir, BackendKind::Redb)
+        .unwrap()
+        .delete(victim)
+        .unwrap();
+    let report = check(&dir, &journal);
+    assert!(
+        report
+            .violations
+            .iter()
+            .any(|v| v.contains(victim.as_str()) && v.contains("credential was lost")),
+        "{:?}",
+        report.violations
+    );
+}
+
+#[test]
+fn a_user_the_journal_never_acknowledged_is_reported() {
+    let root = tempfile::tempdir().unwrap();
+    let (dir, journal) = (root.path().join("store"), root.path().join("journal"));
+    let store = HarnessStore::open(&dir, BackendKind::Redb).unwrap();
+    let mut writer = JournalWriter::open(&journal).unwrap();
+    enroll(&store, &mut writer, "u1", Cred::password("correct-horse"));
+    let key = SigningKey::generate().unwrap();
+    store.enroll("ghost", &Cred::no(), &key, 1).unwrap();
+    drop(store);
+    let report = check(&dir, &journal);
+    assert_eq!(report.violations.len(), 1, "{:?}", report.violations);
+    assert!(report.violations[0].contains("ghost"));
+}
+
+#[test]
+fn a_counter_below_the_acknowledged_count_is_reported() {
+    let root = tempfile::tempdir().unwrap();
+    let (dir, journal) = (root.path().join("store"), root.path().join("journal"));
+    let store = HarnessStore::open(&dir, BackendKind::Redb).unwrap();
+    let mut writer = JournalWriter::open(&journal).unwrap();
+    enroll(&store, &mut writer, "u1", Cred::password("correct-horse"));
+    drop(store);
+    // The journal claims 3 acknowledged failures the store never counted.
+    writer
+        .append(&Entry::FailedAttempts {
+            id: "u1".into(),
+            count: 3,
+        })
+        .unwrap();
+    let report = check(&dir, &journal);
+    assert!(
+        report
+            .violations
+            .iter()
+            .any(|v| v.contains("counter went down")),
+        "{:?}",
+        report.violations
+    );
+}
+
+#[test]
+fn a_record_that_no_longer_decrypts_is_reported() {
+    let root = tempfile::tempdir().unwrap();
+    let (dir, journal) = (root.path().join("store"), root.path().join("journal"));
+    let store = HarnessStore::open(&dir, BackendKind::Redb).unwrap();
+    let mut writer = JournalWriter::open(&journal).unwrap();
+    enroll(&store, &mut writer, "u1", Cred::no());
+    drop(store);
+    // Another platform key: the mode-NO wrap no longer opens.
+    let key_file = dir.join(mc_store::DEFAULT_KEY_FILE);
+    let mut key = std::fs::read(&key_file).unwrap();
+    key[0] ^= 0xff;
+    std::fs::write(&key_file, key).unwrap();
+    let report = check(&dir, &journal);
+    assert!(
+        report
+            .violations
+            .iter()
+            .any(|v| v.contains("u1") && v.contains("does not decrypt")),
+        "{:?}",
+        report.violations
+    );
+}
+
+#[test]
+fn an_interrupted_switch_may_end_in_either_mode_but_not_elsewhere() {
+    let root = tempfile::tempdir().unwrap();
+    let (dir, journal) = (root.path().join("store"), root.path().join("journal"));
+    let store = HarnessStore::open(&dir, BackendKind::Redb).unwrap();
+    let mut writer = JournalWriter::open(&journal).unwrap();
+    enroll(&store, &mut writer, "u1", Cred::password("old-password"));
+    // Intent written, switch done, acknowledgement "lost" in the kill: new mode is fine.
+    writer
+        .append(&Entry::Switching {
+            id: "u1".into(),
+            cred: Cred::biometric(),
+        })
+        .unwrap();
+    store
+        .switch(
+            "u1",
+            &Cred::password("old-password"),
+            &Cred::biometric(),
+            virtual_now(writer.lines()),
+        )
+        .unwrap();
+    drop(store);
+    let report = check(&dir, &journal);
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+    assert!(report.resolutions.contains(&Entry::ResolvedPresent {
+        id: "u1".into(),
+        cred: Cred::biometric()
+    }));
+    // But a mode the journal never mentioned is a violation.
+    writer
+        .append(&Entry::Switched {
+            id: "u1".into(),
+            cred: Cred::biometric(),
+        })
+        .unwrap();
+    writer
+        .append(&Entry::Switching {
+            id: "u1".into(),
+            cred: Cred::password("new-password"),
+        })
+        .unwrap();
+    let store = HarnessStore::open(&dir, BackendKind::Redb).unwrap();
+    store
+        .switch(
+            "u1",
+            &Cred::biometric(),
+            &Cred::no(),
+            virtual_now(writer.lines()),
+        )
+        .unwrap();
+    drop(store);
+    let report = check(&dir, &journal);
+    assert!(
+        report.violations.iter().any(|v| v.contains("listed as NO")),
+        "{:?}",
+        report.violations
+    );
+}
