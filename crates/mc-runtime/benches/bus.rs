@@ -10,8 +10,10 @@
 //! - `bus/baseline_mpsc_oneshot`: a tokio mpsc send to a task on another thread that answers
 //!   a clone of a struct shaped like GetInformationResultEvent over a oneshot.
 //!
-//! - `bus_batch64/*`: the same two round trips with 64 requests in flight at once (joined),
-//!   which takes the thread wake-up latency mostly out and shows the per-request CPU cost.
+//! - `bus_batch64/*`: the same round trips with 64 requests in flight at once (joined), which
+//!   takes the thread wake-up latency mostly out and shows the per-request cost. A single round
+//!   trip on an otherwise idle VM is dominated by waking the idle CPU (tens of µs, for the
+//!   baseline too); see docs/benchmarks.md.
 //!
 //! Both sides await on a current-thread tokio runtime on the bench thread; the answering side
 //! runs on a thread of its own in both cases.
@@ -151,6 +153,14 @@ fn bench_bus(c: &mut Criterion) {
         b.to_async(&host)
             .iter(|| join_all((0..BATCH).map(|_| runtime.post_event(GetInformationEvent::new()))))
     });
+    batch.bench_function("runtime_exchange_cached", |b| {
+        b.to_async(&host).iter(|| {
+            join_all(
+                (0..BATCH)
+                    .map(|_| runtime.post_event(ExchangeIamTokenEvent::new(common::AUDIENCE))),
+            )
+        })
+    });
     batch.finish();
 
     let last = host.block_on(runtime.post_event(ExchangeIamTokenEvent::new(common::AUDIENCE)));
@@ -184,6 +194,12 @@ fn main() {
                 goal_ratio: None,
             },
             Comparison {
+                what: "cached Exchange, 64 in flight",
+                runtime_id: "bus_batch64/runtime_exchange_cached",
+                baseline_id: "bus_batch64/baseline_mpsc_oneshot",
+                goal_ratio: None,
+            },
+            Comparison {
                 what: "cached ExchangeIamTokenEvent",
                 runtime_id: "bus/runtime_exchange_cached",
                 baseline_id: "bus/baseline_mpsc_oneshot",
@@ -193,12 +209,23 @@ fn main() {
         ],
         since,
     );
-    match common::estimate_ns("bus/runtime_exchange_cached", since) {
-        Some(ns) => println!(
-            "cached ExchangeIamTokenEvent: {} (goal: under 5 µs: {})",
-            common::format_ns(ns),
-            if ns < 5_000.0 { "met" } else { "MISSED" }
+    // The goal is absolute: under 5 µs.
+    let single = common::estimate_ns("bus/runtime_exchange_cached", since);
+    let batched = common::estimate_ns("bus_batch64/runtime_exchange_cached", since);
+    for (what, ns) in [
+        ("one at a time", single),
+        (
+            "per request, 64 in flight",
+            batched.map(|ns| ns / BATCH as f64),
         ),
-        None => println!("cached ExchangeIamTokenEvent: not measured in this run"),
+    ] {
+        match ns {
+            Some(ns) => println!(
+                "cached ExchangeIamTokenEvent, {what}: {} (goal under 5 µs: {})",
+                common::format_ns(ns),
+                if ns < 5_000.0 { "met" } else { "MISSED" }
+            ),
+            None => println!("cached ExchangeIamTokenEvent, {what}: not measured in this run"),
+        }
     }
 }
