@@ -27,6 +27,8 @@ pub const MALFORMED_REQUEST: u32 = 100_000_004;
 pub const NOT_SUPPORTED: u32 = 100_000_005;
 /// The runtime stopped before it answered the request.
 pub const RUNTIME_STOPPED: u32 = 100_000_006;
+/// The user cancelled a prompt (biometric).
+pub const USER_CANCELLED: u32 = 100_000_008;
 /// No enrolled user matches the given `userIdentifier`.
 pub const UNKNOWN_USER: u32 = 100_000_007;
 
@@ -43,6 +45,8 @@ pub const KEY_UNAVAILABLE: u32 = 500_000_004;
 pub const STORE_FORMAT_UNSUPPORTED: u32 = 500_000_005;
 /// No usable stored credential for the user: enroll again.
 pub const NO_STORED_CREDENTIAL: u32 = 500_000_006;
+/// The platform key behind BIOMETRIC was invalidated: use another way to log in, or enroll again.
+pub const BIOMETRIC_KEY_INVALIDATED: u32 = 500_000_007;
 /// Too many wrong passwords: retries exceeded.
 pub const RETRIES_EXCEEDED: u32 = 500_000_030;
 /// The user is locked.
@@ -118,12 +122,14 @@ catalog! {
     NOT_SUPPORTED: "the request asks for something this version does not support",
     RUNTIME_STOPPED: "the runtime stopped before it answered the request",
     UNKNOWN_USER: "no enrolled user matches the given userIdentifier",
+    USER_CANCELLED: "the user cancelled a prompt (biometric)",
     STORE_READ_FAILED: "the local store could not be read",
     STORE_WRITE_FAILED: "the local store could not be written; nothing was changed",
     DECRYPTION_FAILED: "a stored secret could not be decrypted",
     KEY_UNAVAILABLE: "the key that protects the store is missing or was invalidated",
     STORE_FORMAT_UNSUPPORTED: "the store was written by a newer, unknown format version",
     NO_STORED_CREDENTIAL: "no usable stored credential for the user: enroll again",
+    BIOMETRIC_KEY_INVALIDATED: "the biometric platform key was invalidated: log in another way or enroll again",
     RETRIES_EXCEEDED: "too many wrong passwords: retries exceeded",
     USER_LOCKED: "the user is locked",
     WRONG_PASSWORD: "the password is wrong; retries remain",

@@ -107,6 +107,9 @@ named_enum! {
         Uninitialized => "UNINITIALIZED",
         /// Ours: the request was not answered in time (a post with a timeout).
         Timeout => "TIMEOUT",
+        /// Ours: the platform key behind BIOMETRIC was invalidated (a new fingerprint, a
+        /// lock-screen change): this user must log in another way or enroll again.
+        BiometricKeyInvalidated => "BIOMETRIC_KEY_INVALIDATED",
     }
 }
 

@@ -1,9 +1,11 @@
 //! How a runtime is set up: where the IDP is, where the store lives, and protocol settings.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use mc_oidc::OidcConfig;
+pub use mc_store::{BiometricKeyProvider, KdfSettings, LockoutPolicy, StoreSettings};
 
 /// Where enrolled users are kept.
 #[derive(Clone, Debug)]
@@ -15,7 +17,7 @@ pub enum StoreLocation {
 }
 
 /// Settings of one runtime.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RuntimeConfig {
     /// Base URL of the IDP, e.g. `https://idp.example.com` (Keycloak: without `/realms/...`).
     pub server_url: String,
@@ -28,6 +30,26 @@ pub struct RuntimeConfig {
     pub http_max_response_bytes: usize,
     /// Timeout of a CreateHttpCommonRequest that names none.
     pub http_default_timeout: Duration,
+    /// The password KDF and the lockout policy (see docs/security.md).
+    pub store_settings: StoreSettings,
+    /// The platform key behind mode BIOMETRIC (Android Keystore, Secure Enclave). Without one,
+    /// BIOMETRIC answers NOT_SUPPORTED.
+    pub biometric: Option<Arc<dyn BiometricKeyProvider>>,
+    /// The text of the biometric prompt.
+    pub biometric_prompt: String,
+}
+
+impl std::fmt::Debug for RuntimeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuntimeConfig")
+            .field("server_url", &self.server_url)
+            .field("store", &self.store)
+            .field("oidc", &self.oidc)
+            .field("token_refresh_margin", &self.token_refresh_margin)
+            .field("store_settings", &self.store_settings)
+            .field("biometric", &self.biometric.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl RuntimeConfig {
@@ -39,6 +61,9 @@ impl RuntimeConfig {
             token_refresh_margin: Duration::from_secs(30),
             http_max_response_bytes: 10 * 1024 * 1024,
             http_default_timeout: Duration::from_secs(30),
+            store_settings: StoreSettings::default(),
+            biometric: None,
+            biometric_prompt: "Unlock your device identity".into(),
         }
     }
 }

@@ -14,14 +14,16 @@ use std::time::Duration;
 use actix::prelude::*;
 use mc_events::*;
 use mc_oidc::{OidcClient, TokenSet};
-use mc_store::{UserId, UserSummary};
+use mc_store::{Protection, StoredAuthMode, UserId, UserSummary};
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
 use crate::actors::enrollment::{self, EnrollmentActor};
 use crate::actors::http_proxy::{HttpCall, HttpProxyActor};
 use crate::actors::login::{self, LoginActor};
-use crate::actors::storage::{self, ListUsers, RemoveUser, StorageActor};
+use crate::actors::storage::{
+    self, ChangeProtection, ListUsers, RemoveUser, StorageActor, UnlockWith,
+};
 use crate::actors::token_exchange::{
     ClearCache, DeleteAudiences, Exchange, IamToken, TokenExchangeActor,
 };
@@ -226,7 +228,7 @@ impl Controller {
                 self.finish(&id, event)
             }
             RequestEvent::DeleteUserEvent(e) => self.delete_user(id, e, ctx),
-            RequestEvent::EnableAuthenticationModeEvent(e) => self.enable_mode(id, e),
+            RequestEvent::EnableAuthenticationModeEvent(e) => self.enable_mode(id, e, ctx),
             RequestEvent::CreateHttpCommonRequest(e) => self.http(id, e, ctx),
             RequestEvent::GetStateEvent(_) => {
                 // Re-send what the runtime waits for, as the MC-SDK does.
@@ -335,16 +337,16 @@ impl Controller {
     // ---- Enrollment and login -----------------------------------------------------------
 
     fn enroll(&mut self, id: RequestId, e: EnrollAnonymousUserEvent, ctx: &mut Context<Self>) {
-        if e.authentication_mode != AuthenticationMode::No {
-            self.busy = None;
-            let failure = Failure::not_supported(
-                "authentication modes PASSWORD and BIOMETRIC are not available yet; enroll with NO",
-            );
-            return self.finish(
-                &id,
-                Event::failure(RequestKind::EnrollAnonymousUser, failure.info()),
-            );
-        }
+        let protection = match self.protection_for(e.authentication_mode, e.password.clone()) {
+            Ok(protection) => protection,
+            Err(failure) => {
+                self.busy = None;
+                return self.finish(
+                    &id,
+                    Event::failure(RequestKind::EnrollAnonymousUser, failure.info()),
+                );
+            }
+        };
         // One user per tenant and enrollment client: a new enrollment replaces the old one.
         let replaced: Vec<UserId> = self
             .users
@@ -356,6 +358,7 @@ impl Controller {
             server_url: self.config.server_url.clone(),
             tenant_id: e.tenant_id,
             enrollment_client_id: e.client_id,
+            protection,
             span: self.span(&id),
         };
         let enrollment = self.workers.enrollment.clone();
@@ -428,11 +431,19 @@ impl Controller {
                 );
             }
         };
+        let unlock = match self.unlock_for(&user, e.password.clone(), "password") {
+            Ok(unlock) => unlock,
+            Err(failure) => {
+                self.busy = None;
+                return self.finish(&id, failure_event(RequestKind::OfflineLogin, &failure));
+            }
+        };
         let login = self.workers.login.clone();
         let storage = self.workers.storage.clone();
         let span = self.span(&id);
         let work = async move {
-            let result = match login.send(login::OfflineLogin { user, span }).await {
+            let message = login::OfflineLogin { user, unlock, span };
+            let result = match login.send(message).await {
                 Ok(result) => result,
                 Err(_) => Err(Failure::internal("the login actor stopped")),
             };
@@ -461,10 +472,10 @@ impl Controller {
                     if failure.status == StatusType::OfflineNotActivated {
                         act.drop_session_if_gone();
                     }
-                    act.finish(
-                        &id,
-                        Event::failure(RequestKind::OfflineLogin, failure.info()),
-                    );
+                    if failure.status == StatusType::PasswordBlocked {
+                        act.drop_session_if_gone();
+                    }
+                    act.finish(&id, failure_event(RequestKind::OfflineLogin, &failure));
                 }
             }
         });
@@ -481,20 +492,126 @@ impl Controller {
         self.state = self.state_after_user_change();
     }
 
-    fn enable_mode(&mut self, id: RequestId, e: EnableAuthenticationModeEvent) {
-        self.busy = None;
-        let event = if e.authentication_mode == AuthenticationMode::No {
-            // Every user is in mode NO until PASSWORD and BIOMETRIC arrive: nothing to re-wrap.
-            Event::StatusResultEvent(StatusResultEvent {
-                info: ResultInfo::ok(),
-            })
-        } else {
-            let failure = Failure::not_supported(
-                "authentication modes PASSWORD and BIOMETRIC are not available yet",
-            );
-            Event::failure(RequestKind::EnableAuthenticationMode, failure.info())
+    /// Re-wraps the logged-in user's credential under another mode in one transaction.
+    /// `password` unlocks the current PASSWORD mode; `newPassword` protects a new one.
+    fn enable_mode(
+        &mut self,
+        id: RequestId,
+        e: EnableAuthenticationModeEvent,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(session) = self.session.clone() else {
+            self.busy = None;
+            return self.finish_no_session(&id, RequestKind::EnableAuthenticationMode);
         };
-        self.finish(&id, event)
+        let user = store_id(&session.user);
+        let prepared = self
+            .unlock_for(&user, e.password.clone(), "password")
+            .and_then(|current| {
+                let new = self.protection_for(e.authentication_mode, e.new_password.clone())?;
+                Ok((current, new))
+            });
+        let (current, new) = match prepared {
+            Ok(prepared) => prepared,
+            Err(failure) => {
+                self.busy = None;
+                return self.finish(
+                    &id,
+                    Event::failure(RequestKind::EnableAuthenticationMode, failure.info()),
+                );
+            }
+        };
+        let current_mode = self.mode_of(&user);
+        if current_mode == Some(new.mode()) && new.mode() != StoredAuthMode::Password {
+            // Already protected so: nothing to re-wrap.
+            self.busy = None;
+            return self.finish(
+                &id,
+                Event::StatusResultEvent(StatusResultEvent {
+                    info: ResultInfo::ok(),
+                }),
+            );
+        }
+        let storage = self.workers.storage.clone();
+        let work = async move {
+            let change = ChangeProtection {
+                user,
+                current,
+                new,
+                now: mc_jose::unix_now(),
+            };
+            storage::unlock_call(&storage, change).await?;
+            storage::call(&storage, ListUsers).await
+        };
+        self.then(ctx, self.span(&id), work, move |act, result, _| {
+            act.busy = None;
+            let event = match result {
+                Ok((users, last)) => {
+                    act.set_users(users, last);
+                    Event::StatusResultEvent(StatusResultEvent {
+                        info: ResultInfo::ok(),
+                    })
+                }
+                Err(failure) => failure_event(RequestKind::EnableAuthenticationMode, &failure),
+            };
+            act.finish(&id, event);
+        });
+    }
+
+    fn mode_of(&self, user: &UserId) -> Option<StoredAuthMode> {
+        self.users
+            .iter()
+            .find(|u| &u.id == user)
+            .map(|u| u.authentication_mode)
+    }
+
+    /// How a new credential is protected in `mode`; PASSWORD needs `password`, BIOMETRIC a
+    /// platform key provider.
+    fn protection_for(
+        &self,
+        mode: AuthenticationMode,
+        password: Option<mc_secret::SecretString>,
+    ) -> Result<Protection, Failure> {
+        match mode {
+            AuthenticationMode::No => Ok(Protection::No),
+            AuthenticationMode::Password => match password {
+                Some(password) if !password.is_empty() => Ok(Protection::Password(password)),
+                _ => Err(Failure::invalid_parameter(
+                    "field `password`: mode PASSWORD needs a non-empty password",
+                )),
+            },
+            AuthenticationMode::Biometric if self.config.biometric.is_some() => {
+                Ok(Protection::Biometric)
+            }
+            AuthenticationMode::Biometric => Err(Failure::not_supported(
+                "mode BIOMETRIC needs a platform key provider; configure one or use NO or PASSWORD",
+            )),
+        }
+    }
+
+    /// What unlocks `user` in its stored mode: nothing (NO), the password (PASSWORD; named
+    /// `field` in the error when missing), or a biometric prompt (BIOMETRIC).
+    fn unlock_for(
+        &self,
+        user: &UserId,
+        password: Option<mc_secret::SecretString>,
+        field: &str,
+    ) -> Result<UnlockWith, Failure> {
+        match self.mode_of(user) {
+            None => Err(Failure::unknown_user(format!(
+                "user {user} is not enrolled; enroll it or pick one from StartResultEvent"
+            ))),
+            Some(StoredAuthMode::No) => Ok(UnlockWith::No),
+            Some(StoredAuthMode::Password) => match password {
+                Some(password) if !password.is_empty() => Ok(UnlockWith::Password(password)),
+                _ => Err(Failure::invalid_parameter(format!(
+                    "field `{field}`: this user is protected by a password; send it"
+                ))),
+            },
+            Some(StoredAuthMode::Biometric) => Ok(UnlockWith::Biometric {
+                prompt: self.config.biometric_prompt.clone(),
+            }),
+        }
     }
 
     fn delete_user(&mut self, id: RequestId, e: DeleteUserEvent, ctx: &mut Context<Self>) {
@@ -853,4 +970,14 @@ impl Controller {
                 server_url: self.config.server_url.clone(),
             }));
     }
+}
+
+/// The result event of `kind` for `failure`; OfflineLogin's carries the retry counter and delay.
+fn failure_event(kind: RequestKind, failure: &Failure) -> Event {
+    let mut event = Event::failure(kind, failure.info());
+    if let (Event::OfflineLoginResultEvent(result), Some(retry)) = (&mut event, failure.retry) {
+        result.retry_counter = retry.attempts_left;
+        result.retry_delay = retry.delay_secs;
+    }
+    event
 }

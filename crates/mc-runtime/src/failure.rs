@@ -4,7 +4,7 @@
 
 use mc_events::{error_code, ResultInfo, StatusType};
 use mc_oidc::{OidcError, OidcErrorKind};
-use mc_store::StoreError;
+use mc_store::{BiometricError, StoreError, UnlockError};
 
 /// A failed request: what the app sees, and what it should do next (in `description`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -12,6 +12,16 @@ pub struct Failure {
     pub status: StatusType,
     pub code: u32,
     pub description: String,
+    /// For wrong passwords and locks: what OfflineLoginResultEvent reports as
+    /// `retryCounter` (attempts left before the credential is destroyed) and `retryDelay`.
+    pub retry: Option<Retry>,
+}
+
+/// The retry counter and delay of a failed password or biometric unlock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retry {
+    pub attempts_left: Option<u32>,
+    pub delay_secs: Option<u64>,
 }
 
 /// The protocol step a failure happened in; the same IDP answer means different things in
@@ -31,6 +41,7 @@ impl Failure {
             status,
             code,
             description: description.into(),
+            retry: None,
         }
     }
 
@@ -128,7 +139,89 @@ impl Failure {
                 error_code::STORE_FORMAT_UNSUPPORTED,
             ),
             StoreError::Unsupported { .. } => (StatusType::NotSupported, error_code::NOT_SUPPORTED),
+            StoreError::NotFound { .. } => (StatusType::InvalidUserId, error_code::UNKNOWN_USER),
+            StoreError::InvalidInput { .. } => {
+                (StatusType::InvalidParameter, error_code::INVALID_PARAMETER)
+            }
             _ => (StatusType::InternalError, error_code::STORE_WRITE_FAILED),
+        };
+        Self::new(status, code, description)
+    }
+}
+
+impl Failure {
+    /// Maps a failed unlock (password, biometric, store) to the status the app gets.
+    pub fn from_unlock(error: &UnlockError) -> Self {
+        let description = error.to_string();
+        match error {
+            UnlockError::WrongPassword {
+                attempts_left_before_block,
+                retry_after_secs,
+                ..
+            } => {
+                // The failure that starts a lock is reported as the lock.
+                let (status, code) = match retry_after_secs {
+                    Some(_) => (StatusType::TemporaryLocked, error_code::TEMPORARILY_LOCKED),
+                    None => (StatusType::InvalidPassword, error_code::WRONG_PASSWORD),
+                };
+                Self {
+                    retry: Some(Retry {
+                        attempts_left: Some(*attempts_left_before_block),
+                        delay_secs: *retry_after_secs,
+                    }),
+                    ..Self::new(status, code, description)
+                }
+            }
+            UnlockError::TemporarilyLocked {
+                retry_after_secs, ..
+            } => Self {
+                retry: Some(Retry {
+                    attempts_left: None,
+                    delay_secs: Some(*retry_after_secs),
+                }),
+                ..Self::new(
+                    StatusType::TemporaryLocked,
+                    error_code::TEMPORARILY_LOCKED,
+                    description,
+                )
+            },
+            UnlockError::Blocked => Self {
+                retry: Some(Retry {
+                    attempts_left: Some(0),
+                    delay_secs: None,
+                }),
+                ..Self::new(
+                    StatusType::PasswordBlocked,
+                    error_code::RETRIES_EXCEEDED,
+                    description,
+                )
+            },
+            UnlockError::WrongUnlockMethod { .. } => {
+                Self::invalid_parameter(format!("field `password`: {description}"))
+            }
+            UnlockError::Biometric(biometric) => Self::from_biometric(biometric),
+            UnlockError::Store(store) => Self::from_store(store),
+        }
+    }
+
+    fn from_biometric(error: &BiometricError) -> Self {
+        let description = error.to_string();
+        let (status, code) = match error {
+            BiometricError::Cancelled => (StatusType::UserCancel, error_code::USER_CANCELLED),
+            BiometricError::Lockout { platform_code } => (
+                StatusType::TemporaryLocked,
+                error_code::biometric(*platform_code),
+            ),
+            BiometricError::KeyInvalidated => (
+                StatusType::BiometricKeyInvalidated,
+                error_code::BIOMETRIC_KEY_INVALIDATED,
+            ),
+            BiometricError::NotAvailable(_) => {
+                (StatusType::NotSupported, error_code::NOT_SUPPORTED)
+            }
+            BiometricError::Failed { platform_code, .. } => {
+                (StatusType::Failed, error_code::biometric(*platform_code))
+            }
         };
         Self::new(status, code, description)
     }

@@ -115,12 +115,16 @@ impl Drop for Inner {
     }
 }
 
-fn open_store(location: &StoreLocation) -> Result<UserStore, StoreError> {
-    match location {
-        StoreLocation::Directory(dir) => UserStore::open_default(dir),
-        StoreLocation::Memory => UserStore::open(
+fn open_store(config: &RuntimeConfig) -> Result<UserStore, StoreError> {
+    let biometric = config.biometric.clone();
+    let settings = config.store_settings.clone();
+    match &config.store {
+        StoreLocation::Directory(dir) => UserStore::open_default_with(dir, biometric, settings),
+        StoreLocation::Memory => UserStore::open_with(
             Arc::new(MemoryBackend::new()),
             Arc::new(StaticKeyProvider::random()?),
+            biometric,
+            settings,
         ),
     }
 }
@@ -133,7 +137,7 @@ impl MasterController {
     /// Opens the store and starts the actors on a thread of their own. Posting StartEvent is
     /// the app's next step.
     pub fn start(config: RuntimeConfig) -> Result<MasterController, StartError> {
-        let store = Arc::new(open_store(&config.store)?);
+        let store = Arc::new(open_store(&config)?);
         let oidc = mc_oidc::OidcClient::new(config.oidc.clone())?;
         let http = HttpProxyActor::new(config.http_max_response_bytes, config.http_default_timeout)
             .map_err(StartError::Http)?;

@@ -103,22 +103,6 @@ async fn bad_input_is_invalid_parameter_naming_the_field() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn password_and_biometric_are_not_supported_yet() {
-    let idp = idp().await;
-    let runtime = memory_runtime(&idp);
-    start(&runtime).await;
-    for mode in [AuthenticationMode::Password, AuthenticationMode::Biometric] {
-        let answer = post(
-            &runtime,
-            EnrollAnonymousUserEvent::new(TENANT, mode, CLIENT).with_password("correct horse"),
-        )
-        .await;
-        assert_status(&answer, StatusType::NotSupported);
-    }
-    assert_eq!(idp.stats().registration, 0);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idp_down_is_not_reachable_and_stores_nothing() {
     // A port that was just free: nothing listens there.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

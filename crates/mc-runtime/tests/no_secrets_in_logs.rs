@@ -1,6 +1,7 @@
-//! With TRACE logging on for every crate, a whole lifecycle writes no token, key or
-//! registration secret into the log. A JWT always starts with `eyJ` (base64 of `{"`), so any
-//! token, assertion or ID token that slipped into a log line would show as that prefix.
+//! With TRACE logging on for every crate, a whole lifecycle in each authentication mode writes
+//! no token, key, password or registration secret into the log, and the store's files hold none
+//! of them in clear. A JWT always starts with `eyJ` (base64 of `{"`), so any token, assertion or
+//! ID token that slipped into a log line would show as that prefix.
 
 mod common;
 
@@ -9,6 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 use mc_events::*;
+use mc_runtime::{MasterController, StoreLocation};
+use mc_store::SoftwareBiometric;
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -23,8 +26,21 @@ impl Write for Captured {
     }
 }
 
+const PASSWORD: &str = "Tr0ub4dor&3-unique-marker";
+
+fn files_of(dir: &std::path::Path) -> Vec<Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| std::fs::read(entry.unwrap().path()).unwrap())
+        .collect()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn trace_logs_of_a_whole_lifecycle_hold_no_secret() {
+async fn trace_logs_and_store_files_hold_no_secret_in_any_mode() {
     let captured = Captured::default();
     let writer = captured.clone();
     tracing_subscriber::fmt()
@@ -34,48 +50,71 @@ async fn trace_logs_of_a_whole_lifecycle_hold_no_secret() {
         .init();
 
     let idp = idp().await;
-    let store = tempfile::tempdir().unwrap();
-    let runtime = runtime_at(
-        &idp.base_url(),
-        mc_runtime::StoreLocation::Directory(store.path().into()),
-    );
     let mut tokens = Vec::new();
-    start(&runtime).await;
-    assert_status(&enroll(&runtime).await, StatusType::Ok);
-    for force in [false, true] {
-        let answer = post(
+    for mode in [
+        AuthenticationMode::No,
+        AuthenticationMode::Password,
+        AuthenticationMode::Biometric,
+    ] {
+        let store = tempfile::tempdir().unwrap();
+        let mut config = fast_config(
+            &idp.base_url(),
+            StoreLocation::Directory(store.path().into()),
+        );
+        config.biometric = Some(Arc::new(SoftwareBiometric::in_memory()));
+        let runtime = MasterController::start(config).unwrap();
+        let password = (mode == AuthenticationMode::Password).then_some(PASSWORD);
+
+        start(&runtime).await;
+        let mut enroll = EnrollAnonymousUserEvent::new(TENANT, mode, CLIENT);
+        let mut login = OfflineLoginEvent::new();
+        if let Some(password) = password {
+            enroll = enroll.with_password(password);
+            login = login.with_password(password);
+        }
+        assert_status(&post(&runtime, enroll).await, StatusType::Ok);
+        for force in [false, true] {
+            let answer = post(
+                &runtime,
+                ExchangeIamTokenEvent::new(AUDIENCE).with_force_update(force),
+            )
+            .await;
+            let Event::ExchangeIamTokenResultEvent(answer) = answer else {
+                panic!("{answer:#?}")
+            };
+            tokens.push(answer.token.expect("token").expose().to_string());
+        }
+        let http = post(
             &runtime,
-            ExchangeIamTokenEvent::new(AUDIENCE).with_force_update(force),
+            CreateHttpCommonRequest::new(format!("{}/demo/echo", idp.base_url()), HttpMethod::Get)
+                .with_audience(AUDIENCE),
         )
         .await;
-        let Event::ExchangeIamTokenResultEvent(answer) = answer else {
-            panic!("{answer:#?}")
-        };
-        tokens.push(answer.token.expect("token").expose().to_string());
+        assert_status(&http, StatusType::Ok);
+        // While the user is enrolled, the store's files hold no token or password in clear.
+        for bytes in files_of(store.path()) {
+            assert!(!contains(&bytes, b"eyJ"), "{mode:?}: a JWT in the store");
+            assert!(
+                !contains(&bytes, PASSWORD.as_bytes()),
+                "{mode:?}: the password in the store"
+            );
+            assert!(!contains(&bytes, &tokens[0].as_bytes()[..16]));
+        }
+        post(&runtime, RestartEvent::new()).await;
+        if mode == AuthenticationMode::Password {
+            let wrong = post(
+                &runtime,
+                OfflineLoginEvent::new().with_password("wrong-guess-marker"),
+            )
+            .await;
+            assert_status(&wrong, StatusType::InvalidPassword);
+        }
+        assert_status(&post(&runtime, login).await, StatusType::Ok);
+        assert_status(
+            &post(&runtime, DeleteUserEvent::new()).await,
+            StatusType::Ok,
+        );
     }
-    let http = post(
-        &runtime,
-        CreateHttpCommonRequest::new(format!("{}/demo/echo", idp.base_url()), HttpMethod::Get)
-            .with_audience(AUDIENCE),
-    )
-    .await;
-    assert_status(&http, StatusType::Ok);
-    // While the user is enrolled, the store's files hold no token in clear.
-    for entry in std::fs::read_dir(store.path()).unwrap() {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-        assert!(!bytes.windows(3).any(|w| w == b"eyJ"));
-        assert!(!bytes.windows(8).any(|w| w == &tokens[0].as_bytes()[..8]));
-    }
-    post(&runtime, RestartEvent::new()).await;
-    assert_status(
-        &post(&runtime, OfflineLoginEvent::new()).await,
-        StatusType::Ok,
-    );
-    assert_status(
-        &post(&runtime, DeleteUserEvent::new()).await,
-        StatusType::Ok,
-    );
-    drop(runtime);
 
     let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).to_string();
     assert!(
@@ -92,6 +131,11 @@ async fn trace_logs_of_a_whole_lifecycle_hold_no_secret() {
         let signature = token.rsplit('.').next().unwrap();
         assert!(!log.contains(signature), "an IAM token reached the log");
     }
+    assert!(!log.contains(PASSWORD), "the password reached the log");
+    assert!(
+        !log.contains("wrong-guess-marker"),
+        "a wrong password reached the log"
+    );
     if let Some(at) = log.find("eyJ") {
         panic!(
             "something JWT-like reached the log: …{}…",

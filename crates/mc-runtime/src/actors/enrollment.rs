@@ -12,10 +12,10 @@ use actix::prelude::*;
 use mc_events::UserIdentifier;
 use mc_jose::SigningKey;
 use mc_oidc::{OidcClient, RegistrationRequest};
-use mc_store::{EnrolledUser, StoredAuthMode, UserId, UserSecrets, UserSummary};
+use mc_store::{EnrolledUser, Protection, UserId, UserSecrets, UserSummary};
 use tracing::Instrument;
 
-use super::storage::{self, LoadUser, RemoveUser, SaveUser, StorageActor};
+use super::storage::{self, LoadManagementSecrets, RemoveUser, SaveUser, StorageActor};
 use crate::failure::{Failure, Step};
 use crate::session::{Session, SessionParts};
 
@@ -41,6 +41,8 @@ pub struct Enroll {
     pub server_url: String,
     pub tenant_id: String,
     pub enrollment_client_id: String,
+    /// How the device key is protected at rest (the mode's secret included).
+    pub protection: Protection,
     /// The request's span, so the protocol steps are traced under it.
     pub span: tracing::Span,
 }
@@ -97,7 +99,7 @@ async fn enroll(
             server_url: msg.server_url.clone(),
             issuer: issuer.clone(),
             registration_client_uri: registration.registration_client_uri.clone(),
-            authentication_mode: StoredAuthMode::No,
+            authentication_mode: msg.protection.mode(),
             subject: verified.subject.clone(),
             created_at: oidc.now(),
             last_login_at: Some(oidc.now()),
@@ -106,7 +108,14 @@ async fn enroll(
                 registration_access_token: registration.registration_access_token.clone(),
             },
         };
-        storage::call(storage, SaveUser(record)).await?;
+        storage::call(
+            storage,
+            SaveUser {
+                user: record,
+                protection: msg.protection.clone(),
+            },
+        )
+        .await?;
         Ok(session)
     }
     .await;
@@ -142,28 +151,31 @@ impl Handler<DeleteUser> for EnrollmentActor {
         let oidc = self.oidc.clone();
         let storage = self.storage.clone();
         Box::pin(async move {
-            let record = storage::call(&storage, LoadUser(msg.user.clone()))
-                .await?
-                .ok_or_else(|| {
-                    Failure::unknown_user(format!(
-                        "user {} is not enrolled; list users with StartEvent or GetInformationEvent",
-                        msg.user
-                    ))
-                })?;
-            if let (Some(uri), Some(token)) = (
-                record.registration_client_uri.as_deref(),
-                record.secrets.registration_access_token.as_ref(),
-            ) {
-                match oidc.delete_registration(uri, token).await {
-                    Ok(()) => {}
-                    // Already gone at the IDP: nothing left to undo there.
-                    Err(e) if e.kind() == mc_oidc::OidcErrorKind::InvalidClient => {}
-                    // Keep the local record so the app can retry; deleting it now would leave
-                    // a client at the IDP that nobody can remove.
-                    Err(e) => return Err(Failure::from_oidc(&e, Step::DeleteRegistration)),
-                }
-            }
+            delete_registration(&oidc, &storage, &msg.user).await?;
             storage::call(&storage, RemoveUser(msg.user)).await
         })
     }
+}
+
+/// Deletes the registration of `user` at the IDP (RFC 7592) with its management secrets,
+/// which the store keeps readable without the user's password. "Already gone" counts as done.
+pub async fn delete_registration(
+    oidc: &OidcClient,
+    storage: &Addr<StorageActor>,
+    user: &UserId,
+) -> Result<(), Failure> {
+    let secrets = storage::call(storage, LoadManagementSecrets(user.clone())).await?;
+    if let (Some(uri), Some(token)) = (
+        secrets.registration_client_uri.as_deref(),
+        secrets.registration_access_token.as_ref(),
+    ) {
+        match oidc.delete_registration(uri, token).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == mc_oidc::OidcErrorKind::InvalidClient => {}
+            // Keep the local record so the app can retry; deleting it now would leave
+            // a client at the IDP that nobody can remove.
+            Err(e) => return Err(Failure::from_oidc(&e, Step::DeleteRegistration)),
+        }
+    }
+    Ok(())
 }

@@ -4,7 +4,11 @@
 use std::sync::Arc;
 
 use actix::prelude::*;
-use mc_store::{EnrolledUser, StoreError, UserId, UserStore, UserSummary};
+use mc_secret::SecretString;
+use mc_store::{
+    EnrolledUser, ManagementSecrets, Protection, StoreError, Unlock, UnlockError, UserId,
+    UserStore, UserSummary,
+};
 
 pub struct StorageActor {
     /// `None` once closed: the file is released for the next runtime on the same directory.
@@ -53,26 +57,83 @@ impl Handler<ListUsers> for StorageActor {
     }
 }
 
-#[derive(Message)]
-#[rtype(result = "Result<Option<EnrolledUser>, StoreError>")]
-pub struct LoadUser(pub UserId);
-
-impl Handler<LoadUser> for StorageActor {
-    type Result = Result<Option<EnrolledUser>, StoreError>;
-    fn handle(&mut self, msg: LoadUser, _: &mut Self::Context) -> Self::Result {
-        self.store()?.get_user(&msg.0)
-    }
-}
-
-/// Inserts or replaces a user in one transaction, and makes it the last user.
+/// Inserts or replaces a user in one transaction, protected as asked, and makes it the last user.
 #[derive(Message)]
 #[rtype(result = "Result<(), StoreError>")]
-pub struct SaveUser(pub EnrolledUser);
+pub struct SaveUser {
+    pub user: EnrolledUser,
+    pub protection: Protection,
+}
 
 impl Handler<SaveUser> for StorageActor {
     type Result = Result<(), StoreError>;
     fn handle(&mut self, msg: SaveUser, _: &mut Self::Context) -> Self::Result {
-        self.store()?.put_user(&msg.0)
+        self.store()?.put_user(&msg.user, &msg.protection)
+    }
+}
+
+/// What the app offered to unlock a user: an owned [`Unlock`], so it can travel in a message.
+#[derive(Clone, Debug)]
+pub enum UnlockWith {
+    No,
+    Password(SecretString),
+    Biometric { prompt: String },
+}
+
+impl UnlockWith {
+    fn as_unlock(&self) -> Unlock<'_> {
+        match self {
+            UnlockWith::No => Unlock::No,
+            UnlockWith::Password(password) => Unlock::Password(password),
+            UnlockWith::Biometric { prompt } => Unlock::Biometric { prompt },
+        }
+    }
+}
+
+/// Unlocks a user's device key (counting wrong passwords durably before checking them).
+#[derive(Message)]
+#[rtype(result = "Result<EnrolledUser, UnlockError>")]
+pub struct UnlockUser {
+    pub user: UserId,
+    pub unlock: UnlockWith,
+    pub now: i64,
+}
+
+impl Handler<UnlockUser> for StorageActor {
+    type Result = Result<EnrolledUser, UnlockError>;
+    fn handle(&mut self, msg: UnlockUser, _: &mut Self::Context) -> Self::Result {
+        self.store()?
+            .unlock_user(&msg.user, msg.unlock.as_unlock(), msg.now)
+    }
+}
+
+/// Re-wraps a user's credential under another mode, in one transaction.
+#[derive(Message)]
+#[rtype(result = "Result<(), UnlockError>")]
+pub struct ChangeProtection {
+    pub user: UserId,
+    pub current: UnlockWith,
+    pub new: Protection,
+    pub now: i64,
+}
+
+impl Handler<ChangeProtection> for StorageActor {
+    type Result = Result<(), UnlockError>;
+    fn handle(&mut self, msg: ChangeProtection, _: &mut Self::Context) -> Self::Result {
+        self.store()?
+            .change_protection(&msg.user, msg.current.as_unlock(), &msg.new, msg.now)
+    }
+}
+
+/// The registration's management secrets, readable without the user's unlock.
+#[derive(Message)]
+#[rtype(result = "Result<ManagementSecrets, StoreError>")]
+pub struct LoadManagementSecrets(pub UserId);
+
+impl Handler<LoadManagementSecrets> for StorageActor {
+    type Result = Result<ManagementSecrets, StoreError>;
+    fn handle(&mut self, msg: LoadManagementSecrets, _: &mut Self::Context) -> Self::Result {
+        self.store()?.management_secrets(&msg.0)
     }
 }
 
@@ -121,6 +182,25 @@ where
     match storage.send(message).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => Err(crate::failure::Failure::from_store(&error)),
+        Err(_) => Err(crate::failure::Failure::internal(
+            "the storage actor stopped; restart the runtime",
+        )),
+    }
+}
+
+/// As [`call`], for the unlock messages: maps an [`UnlockError`] with its retry information.
+pub async fn unlock_call<M, T>(
+    storage: &Addr<StorageActor>,
+    message: M,
+) -> Result<T, crate::failure::Failure>
+where
+    M: Message<Result = Result<T, UnlockError>> + Send + 'static,
+    T: Send + 'static,
+    StorageActor: Handler<M>,
+{
+    match storage.send(message).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(crate::failure::Failure::from_unlock(&error)),
         Err(_) => Err(crate::failure::Failure::internal(
             "the storage actor stopped; restart the runtime",
         )),

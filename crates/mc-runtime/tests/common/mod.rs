@@ -28,6 +28,14 @@ pub fn memory_runtime(idp: &DevIdp) -> MasterController {
     runtime_at(&idp.base_url(), StoreLocation::Memory)
 }
 
+/// A config whose password KDF is cheap: the lockout logic does not depend on the count, and
+/// the real 600,000 iterations are measured in benches/, not paid in every test.
+pub fn fast_config(server_url: &str, store: StoreLocation) -> RuntimeConfig {
+    let mut config = RuntimeConfig::new(server_url, store);
+    config.store_settings.kdf = mc_store::KdfSettings::for_tests(1_000);
+    config
+}
+
 /// Records every event a listener receives.
 #[derive(Clone, Default)]
 pub struct Recorder(pub Arc<Mutex<Vec<Event>>>);
