@@ -122,6 +122,11 @@ impl From<redb::Error> for StoreError {
                 "the database file is already open by another process or handle; close it first"
                     .to_string(),
             ),
+            redb::Error::Corrupted(_) => StoreError::Backend(
+                "the database file is damaged; restore the store directory from a backup, or \
+                 delete it and enroll again"
+                    .to_string(),
+            ),
             other => StoreError::Backend(other.to_string()),
         }
     }
