@@ -4,18 +4,26 @@
 //! Run by hand, once per schema version, and commit the output:
 //! `cargo test -p mc-store --test schema_fixture -- --ignored`
 //! It writes `users.redb`, `store.key` (0600 here, but git does not keep modes: readers copy
-//! and chmod it) and `expected.json`: the users' ids and metadata and the SHA-256 of each
-//! secret, never a secret itself.
+//! and chmod it), from schema 2 on `biometric-keys.json` (the `SoftwareBiometric` keys), and
+//! `expected.json`: the users' ids, metadata, protection and the SHA-256 of each secret, never
+//! a secret itself. The PASSWORD user's password is a fixture value written in the JSON, and
+//! its KDF runs 1,000 iterations (test settings) so the test that reads it stays fast.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use mc_store::{
-    EnrolledUser, Protection, SecretBytes, SecretString, StoredAuthMode, UserId, UserSecrets,
-    UserStore, DEFAULT_DB_FILE, DEFAULT_KEY_FILE, SCHEMA_VERSION,
+    EnrolledUser, KdfSettings, Protection, SecretBytes, SecretString, SoftwareBiometric,
+    StoreSettings, StoredAuthMode, UserId, UserSecrets, UserStore, DEFAULT_DB_FILE,
+    DEFAULT_KEY_FILE, SCHEMA_VERSION,
 };
 use ring::digest::{digest, SHA256};
 use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+
+const FIXTURE_PASSWORD: &str = "fixture-password-not-a-secret";
+const FIXTURE_ITERATIONS: u32 = 1_000;
+const BIOMETRIC_FILE: &str = "biometric-keys.json";
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -60,21 +68,53 @@ fn write_schema_fixture_of_the_current_version() {
         "{} exists: a committed fixture is never rewritten",
         out.display()
     );
-    let users = [
-        user("demo", "device-a", 1_700_000_000),
-        user("other-tenant", "device-b", 1_700_000_500),
+    let mut users = vec![
+        (user("demo", "device-a", 1_700_000_000), Protection::No),
+        (
+            user("other-tenant", "device-b", 1_700_000_500),
+            Protection::No,
+        ),
     ];
+    // Schema 1 knew mode NO only.
+    if SCHEMA_VERSION >= 2 {
+        users.push((
+            user("demo", "device-c", 1_700_001_000),
+            Protection::Password(SecretString::new(FIXTURE_PASSWORD)),
+        ));
+        users.push((
+            user("demo", "device-d", 1_700_002_000),
+            Protection::Biometric,
+        ));
+    }
+    let mut files = vec![DEFAULT_DB_FILE, DEFAULT_KEY_FILE];
     {
-        let store = UserStore::open_default(&out).unwrap();
-        for u in &users {
-            store.put_user(u, &Protection::No).unwrap();
+        std::fs::create_dir_all(&out).unwrap();
+        let biometric = if SCHEMA_VERSION >= 2 {
+            files.push(BIOMETRIC_FILE);
+            let provider = SoftwareBiometric::open_file(out.join(BIOMETRIC_FILE)).unwrap();
+            Some(Arc::new(provider) as Arc<dyn mc_store::BiometricKeyProvider>)
+        } else {
+            None
+        };
+        let settings = StoreSettings {
+            kdf: KdfSettings::for_tests(FIXTURE_ITERATIONS),
+            ..StoreSettings::default()
+        };
+        let store = UserStore::open_default_with(&out, biometric, settings).unwrap();
+        for (u, protection) in &users {
+            store.put_user(u, protection).unwrap();
         }
-        store.record_login(&users[0].id, 1_700_000_100).unwrap();
+        store.set_last_user(&users[0].0.id).unwrap();
+        store.record_login(&users[0].0.id, 1_700_000_100).unwrap();
     }
     let expected: Vec<serde_json::Value> = users
         .iter()
-        .map(|u| {
-            let last_login_at = (u.id == users[0].id).then_some(1_700_000_100i64);
+        .map(|(u, protection)| {
+            let last_login_at = (u.id == users[0].0.id).then_some(1_700_000_100i64);
+            let password = match protection {
+                Protection::Password(password) => Some(password.expose().to_string()),
+                _ => None,
+            };
             serde_json::json!({
                 "tenant_id": u.id.tenant_id,
                 "user_id": u.id.user_id,
@@ -82,7 +122,8 @@ fn write_schema_fixture_of_the_current_version() {
                 "server_url": u.server_url,
                 "issuer": u.issuer,
                 "registration_client_uri": u.registration_client_uri,
-                "authentication_mode": u.authentication_mode.as_str(),
+                "authentication_mode": protection.mode().as_str(),
+                "fixture_password": password,
                 "subject": u.subject,
                 "created_at": u.created_at,
                 "last_login_at": last_login_at,
@@ -97,8 +138,9 @@ fn write_schema_fixture_of_the_current_version() {
         .collect();
     let document = serde_json::json!({
         "schema_version": SCHEMA_VERSION,
-        "files": [DEFAULT_DB_FILE, DEFAULT_KEY_FILE],
-        "last_user": { "tenant_id": users[0].id.tenant_id, "user_id": users[0].id.user_id },
+        "files": files,
+        "kdf_iterations": FIXTURE_ITERATIONS,
+        "last_user": { "tenant_id": users[0].0.id.tenant_id, "user_id": users[0].0.id.user_id },
         "users": expected,
     });
     std::fs::write(

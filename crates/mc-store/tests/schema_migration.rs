@@ -1,5 +1,7 @@
-//! The committed schema 1 store (written by the first release, see `schema_fixture.rs`) opens
-//! with this version: migrated once, in one transaction, with every user unlockable.
+//! The committed stores of earlier schema versions (written by `schema_fixture.rs` with the
+//! code of their time) open with this version, with every user unlockable: schema 1 (the first
+//! release, mode NO only) is migrated once, in one transaction; schema 2 (this version, users
+//! in all three modes) guards the next format change.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,7 +21,8 @@ fn fixture_dir(version: u32) -> PathBuf {
 /// A private copy of the fixture: git keeps no file modes, and the key file must be 0600.
 fn copy_fixture(version: u32) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    for name in [DEFAULT_DB_FILE, DEFAULT_KEY_FILE] {
+    for name in expected(version)["files"].as_array().unwrap() {
+        let name = name.as_str().unwrap();
         std::fs::copy(fixture_dir(version).join(name), dir.path().join(name)).unwrap();
     }
     #[cfg(unix)]
@@ -210,4 +213,64 @@ fn a_damaged_schema_1_user_stays_unusable_and_the_other_migrates() {
     assert!(store.delete_user(&damaged).unwrap());
     drop(store);
     assert_eq!(raw_schema_version(dir.path()), "2");
+}
+
+#[test]
+fn the_schema_2_fixture_opens_and_every_mode_unlocks() {
+    let expected = expected(2);
+    let dir = copy_fixture(2);
+    let bio_file = dir.path().join("biometric-keys.json");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&bio_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let bio = Arc::new(mc_store::SoftwareBiometric::open_file(&bio_file).unwrap());
+    let iterations = u32::try_from(expected["kdf_iterations"].as_u64().unwrap()).unwrap();
+    let settings = StoreSettings {
+        kdf: mc_store::KdfSettings::for_tests(iterations),
+        ..StoreSettings::default()
+    };
+    let store = UserStore::open_default_with(dir.path(), Some(bio), settings).unwrap();
+    let users = expected["users"].as_array().unwrap();
+    let modes: Vec<&str> = users
+        .iter()
+        .map(|u| u["authentication_mode"].as_str().unwrap())
+        .collect();
+    assert_eq!(modes, ["NO", "NO", "PASSWORD", "BIOMETRIC"]);
+    assert_eq!(store.list_users().unwrap().len(), users.len());
+    for want in users {
+        let id = id_of(want);
+        let password = want["fixture_password"].as_str().map(SecretString::new);
+        let unlock = match (want["authentication_mode"].as_str().unwrap(), &password) {
+            ("PASSWORD", Some(password)) => Unlock::Password(password),
+            ("BIOMETRIC", _) => Unlock::Biometric { prompt: "fixture" },
+            _ => Unlock::No,
+        };
+        let user = store
+            .unlock_user(&id, unlock, 1_800_000_000)
+            .unwrap_or_else(|error| panic!("{id}: {error}"));
+        assert_eq!(
+            user.authentication_mode.as_str(),
+            want["authentication_mode"]
+        );
+        assert_eq!(user.last_login_at, want["last_login_at"].as_i64());
+        assert_eq!(
+            sha256_hex(user.secrets.device_key_pkcs8.expose()),
+            want["device_key_sha256"],
+            "{id}"
+        );
+        let token = store
+            .management_secrets(&id)
+            .unwrap()
+            .registration_access_token;
+        assert_eq!(
+            sha256_hex(token.unwrap().expose().as_bytes()),
+            want["registration_access_token_sha256"]
+        );
+    }
+    assert_eq!(
+        store.last_user().unwrap(),
+        Some(id_of(&expected["last_user"]))
+    );
 }
