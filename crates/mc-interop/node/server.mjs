@@ -1,0 +1,154 @@
+// node-oidc-provider for the mc-runtime interoperability test.
+//
+//   node server.mjs [--port N]     (N = 0, the default, picks a free port)
+//
+// Listens on 127.0.0.1 only. Prints one JSON line {"issuer": "..."} on stdout once it
+// listens, so the caller learns the port without racing for it. Exits when stdin closes,
+// so a test process that dies without killing us does not leave a provider behind.
+//
+// Besides the provider, one test-only route: GET /_test/clients/<client_id> answers 200
+// when the client is registered and 404 when it is not (the test's "deleted at the IDP"
+// check; the runtime holds the registration access token, the test does not).
+
+import { createServer } from 'node:http';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+
+import Provider, { errors } from 'oidc-provider';
+import { createLocalJWKSet, jwtVerify } from 'jose';
+
+import { configuration, RESOURCE_SERVERS, DEVICE_RESOURCE, CLOCK_TOLERANCE_SECS } from './config.mjs';
+
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+
+function portFromArgs(argv) {
+  const at = argv.indexOf('--port');
+  if (at === -1) return 0;
+  const port = Number(argv[at + 1]);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error('--port needs a number from 0 to 65535');
+    process.exit(2);
+  }
+  return port;
+}
+
+// A fresh EC P-256 key per run: nothing secret is committed, and ES256 is all the runtime
+// accepts. With only EC keys, clients must register id_token_signed_response_alg ES256 (the
+// default, RS256, has no key); mc-oidc's registration sends it.
+function signingKey() {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const jwk = privateKey.export({ format: 'jwk' });
+  return { ...jwk, kid: randomUUID(), use: 'sig', alg: 'ES256' };
+}
+
+function publicPart({ d, ...publicJwk }) {
+  return publicJwk;
+}
+
+function oneOrMany(value) {
+  if (value === undefined) return [];
+  return Array.isArray(value) ? value : [value];
+}
+
+// RFC 8693 token exchange, which oidc-provider does not ship: the requesting client trades
+// its own device token (subject_token) for a JWT for one registered audience. The new token
+// has the device as `sub` and the requester as `client_id`; a subject token of another
+// client, a foreign or expired token, or an unknown audience is refused.
+function tokenExchangeGrant(provider, subjectKeys) {
+  const { InvalidRequest, InvalidGrant, InvalidTarget } = errors;
+  return async function tokenExchange(ctx, next) {
+    const { client, params } = ctx.oidc;
+    if (!params.subject_token) {
+      throw new InvalidRequest('missing required parameter subject_token');
+    }
+    if (params.subject_token_type !== ACCESS_TOKEN_TYPE) {
+      throw new InvalidRequest(`subject_token_type must be ${ACCESS_TOKEN_TYPE}`);
+    }
+    if (params.requested_token_type && params.requested_token_type !== ACCESS_TOKEN_TYPE) {
+      throw new InvalidRequest(`requested_token_type must be ${ACCESS_TOKEN_TYPE}`);
+    }
+    if (params.actor_token) {
+      throw new InvalidRequest('delegation (actor_token) is not supported');
+    }
+
+    const targets = new Set();
+    for (const audience of oneOrMany(params.audience)) {
+      const resource = Object.keys(RESOURCE_SERVERS)
+        .find((id) => RESOURCE_SERVERS[id].exchangeable && RESOURCE_SERVERS[id].audience === audience);
+      if (!resource) throw new InvalidTarget(`unknown audience ${audience}`);
+      targets.add(resource);
+    }
+    for (const resource of oneOrMany(params.resource)) {
+      if (!RESOURCE_SERVERS[resource]?.exchangeable) throw new InvalidTarget(`unknown resource ${resource}`);
+      targets.add(resource);
+    }
+    if (targets.size !== 1) {
+      throw new InvalidTarget('exactly one audience or resource is supported');
+    }
+    const [target] = targets;
+
+    let subject;
+    try {
+      ({ payload: subject } = await jwtVerify(params.subject_token, subjectKeys, {
+        issuer: provider.issuer,
+        audience: RESOURCE_SERVERS[DEVICE_RESOURCE].audience,
+        algorithms: ['ES256'],
+        typ: 'at+jwt',
+        clockTolerance: CLOCK_TOLERANCE_SECS,
+      }));
+    } catch {
+      throw new InvalidGrant('subject_token is invalid or expired');
+    }
+    // The device token of a client has that client as both client_id and sub.
+    if (subject.client_id !== client.clientId || subject.sub !== client.clientId) {
+      throw new InvalidGrant('subject_token was not issued to this client');
+    }
+
+    // A ClientCredentials token is what oidc-provider issues to a client for itself: its
+    // JWT has sub = client_id = the device, as the subject token does. DPoP (later) binds it
+    // here with token.setThumbprint('jkt', ...).
+    const token = new provider.ClientCredentials({ client });
+    token.resourceServer = new provider.ResourceServer(target, RESOURCE_SERVERS[target]);
+    ctx.oidc.entity('ClientCredentials', token);
+    const value = await token.save();
+    ctx.body = {
+      access_token: value,
+      issued_token_type: ACCESS_TOKEN_TYPE,
+      token_type: token.tokenType,
+      expires_in: token.expiration,
+    };
+    await next();
+  };
+}
+
+const port = portFromArgs(process.argv);
+const server = createServer();
+server.listen(port, '127.0.0.1', () => {
+  const issuer = `http://127.0.0.1:${server.address().port}`;
+  const key = signingKey();
+  const provider = new Provider(issuer, configuration({ keys: [key] }));
+  provider.registerGrantType(
+    TOKEN_EXCHANGE,
+    tokenExchangeGrant(provider, createLocalJWKSet({ keys: [publicPart(key)] })),
+    ['subject_token', 'subject_token_type', 'requested_token_type', 'audience', 'resource', 'actor_token', 'actor_token_type', 'scope'],
+    ['audience', 'resource'],
+  );
+  provider.on('server_error', (ctx, err) => console.error('server_error', err));
+
+  const callback = provider.callback();
+  server.on('request', async (req, res) => {
+    const testRoute = /^\/_test\/clients\/([^/?]+)$/.exec(req.url ?? '');
+    if (req.method === 'GET' && testRoute) {
+      const client = await provider.Client.find(decodeURIComponent(testRoute[1])).catch(() => undefined);
+      res.writeHead(client ? 200 : 404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ registered: Boolean(client) }));
+      return;
+    }
+    callback(req, res);
+  });
+  process.stdout.write(`${JSON.stringify({ issuer })}\n`);
+});
+
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();
+process.on('SIGTERM', () => process.exit(0));
