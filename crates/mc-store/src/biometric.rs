@@ -31,7 +31,10 @@ pub enum BiometricError {
     Cancelled,
     /// Too many failed biometric tries: the platform refuses for a while (its code says how).
     #[error("biometrics are locked by the platform (code {platform_code}); wait, or unlock the device with its PIN first")]
-    Lockout { platform_code: u32 },
+    Lockout {
+        /// The platform's own error code, for the 802xxxxxx status code.
+        platform_code: u32,
+    },
     /// The platform key is gone for good (for example a new fingerprint was enrolled): this
     /// user must log in another way or enroll again.
     #[error("the biometric key was invalidated (biometric set changed); enroll this user again")]
@@ -41,7 +44,12 @@ pub enum BiometricError {
     NotAvailable(String),
     /// Any other platform failure.
     #[error("the biometric platform failed (code {platform_code}): {message}")]
-    Failed { platform_code: u32, message: String },
+    Failed {
+        /// The platform's own error code.
+        platform_code: u32,
+        /// The platform's explanation (never key material).
+        message: String,
+    },
 }
 
 /// Host-implemented platform key (Android Keystore / Secure Enclave) gated by a biometric

@@ -5,6 +5,7 @@
 use crate::biometric::BiometricError;
 use crate::user::{StoredAuthMode, UserId};
 
+/// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The file system failed (disk full, permissions, missing directory).
@@ -29,7 +30,7 @@ pub enum StoreError {
     #[error("secrets of user {user} cannot be decrypted (wrong key or tampered record); enroll this user again")]
     DecryptionFailed { user: UserId },
 
-    /// The request needs a feature this version does not have yet (PASSWORD, BIOMETRIC).
+    /// The request needs a feature this version does not have.
     #[error("not supported yet: {what}")]
     Unsupported { what: String },
 

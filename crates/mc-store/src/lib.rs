@@ -3,15 +3,21 @@
 //! What it is for: keeping each enrolled user (its registration data and the device private
 //! key) across restarts, in an embedded database (redb by default), with every secret sealed
 //! by AES-256-GCM (ring) under a per-user data key that is itself wrapped by the key of the
-//! user's authentication mode. A stolen store file gives nothing without that key. A damaged
-//! record costs only its own user; writes are atomic and durable when they return.
+//! user's authentication mode ([`Protection`]): NO (the [`KeyProvider`] key), PASSWORD (a
+//! PBKDF2-HMAC-SHA256 key, with the lockout of [`LockoutPolicy`]) or BIOMETRIC (the host's
+//! [`BiometricKeyProvider`]). A stolen store file gives nothing without that key. A damaged
+//! record or file costs only the affected users and never panics; writes, including a mode
+//! switch ([`UserStore::change_protection`]), are atomic and durable when they return. Older
+//! schema versions are migrated when opened. The threat model is in docs/security.md.
 //!
 //! Layers: [`KvBackend`] (named byte tables with atomic batch commits: [`RedbBackend`],
 //! [`MemoryBackend`]), [`KeyProvider`] (the keystore stand-in: [`FileKeyProvider`],
-//! [`StaticKeyProvider`]) and [`UserStore`], the API the runtime uses.
+//! [`StaticKeyProvider`]), [`BiometricKeyProvider`] ([`SoftwareBiometric`] for tests and
+//! desktops) and [`UserStore`], the API the runtime uses.
 //!
 //! What it must not touch: no network, no async runtime, no protocol logic, and no logging of
-//! any secret (logs carry user ids and reasons only). Methods block briefly on disk I/O.
+//! any secret (logs carry user ids and reasons only). Methods block on disk I/O, on the slow
+//! KDF of a PASSWORD unlock and on the prompt of a BIOMETRIC one.
 
 mod backend;
 mod biometric;

@@ -27,6 +27,7 @@ pub enum Protection {
 }
 
 impl Protection {
+    /// The mode stored for this protection.
     pub fn mode(&self) -> StoredAuthMode {
         match self {
             Protection::No => StoredAuthMode::No,
@@ -50,7 +51,9 @@ impl Protection {
 /// What the caller offers to unlock a user now. `Debug` never shows the password.
 #[derive(Debug, Clone, Copy)]
 pub enum Unlock<'a> {
+    /// Mode NO: nothing to ask.
     No,
+    /// Mode PASSWORD: the password the user typed.
     Password(&'a SecretString),
     /// The text of the biometric prompt the platform shows.
     Biometric {
@@ -59,6 +62,7 @@ pub enum Unlock<'a> {
 }
 
 impl Unlock<'_> {
+    /// The mode this unlock is meant for.
     pub fn mode(&self) -> StoredAuthMode {
         match self {
             Unlock::No => StoredAuthMode::No,

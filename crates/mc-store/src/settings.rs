@@ -81,7 +81,9 @@ impl LockoutPolicy {
 /// Everything a [`crate::UserStore`] can be tuned with. `Default` is the product policy.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoreSettings {
+    /// Cost of the password KDF for new wraps.
     pub kdf: KdfSettings,
+    /// Locks and block after wrong passwords.
     pub lockout: LockoutPolicy,
 }
 

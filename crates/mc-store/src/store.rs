@@ -58,13 +58,16 @@ const LAST_USER_KEY: &[u8] = b"last_user";
 
 /// File names inside the directory given to [`UserStore::open_default`].
 pub const DEFAULT_DB_FILE: &str = "users.redb";
+/// The [`FileKeyProvider`] key file inside the directory given to [`UserStore::open_default`].
 pub const DEFAULT_KEY_FILE: &str = "store.key";
 
 /// What is needed to delete a user's registration at the IDP (RFC 7592), readable without the
 /// user's password or biometrics. `Debug` hides the token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManagementSecrets {
+    /// RFC 7592 client configuration endpoint (not secret; bound to the token by the AAD).
     pub registration_client_uri: Option<String>,
+    /// RFC 7592 bearer token for that endpoint.
     pub registration_access_token: Option<SecretString>,
 }
 

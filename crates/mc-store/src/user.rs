@@ -73,13 +73,15 @@ impl fmt::Display for UserId {
     }
 }
 
-/// How a user's secrets are unlocked. Only `No` can be stored in this version; `Password` and
-/// `Biometric` come with their key derivation and keystore binding (issue 3).
+/// How a user's secrets are unlocked: which key wraps its data key (see docs/security.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum StoredAuthMode {
+    /// Wrapped by the platform `KeyProvider` key.
     No,
+    /// Wrapped by a key derived from the user's password.
     Password,
+    /// Wrapped by the host's biometric-gated platform key.
     Biometric,
 }
 
