@@ -56,9 +56,7 @@ pub enum Unlock<'a> {
     /// Mode PASSWORD: the password the user typed.
     Password(&'a SecretString),
     /// The text of the biometric prompt the platform shows.
-    Biometric {
-        prompt: &'a str,
-    },
+    Biometric { prompt: &'a str },
 }
 
 impl Unlock<'_> {
