@@ -140,6 +140,11 @@ impl Failure {
             ),
             StoreError::Unsupported { .. } => (StatusType::NotSupported, error_code::NOT_SUPPORTED),
             StoreError::NotFound { .. } => (StatusType::InvalidUserId, error_code::UNKNOWN_USER),
+            // A biometric prompt while storing (enrollment, mode switch) was refused.
+            StoreError::Biometric(biometric) => return Self::from_biometric(biometric),
+            StoreError::NeedsUnlock { .. } => {
+                (StatusType::InvalidParameter, error_code::INVALID_PARAMETER)
+            }
             StoreError::InvalidInput { .. } => {
                 (StatusType::InvalidParameter, error_code::INVALID_PARAMETER)
             }

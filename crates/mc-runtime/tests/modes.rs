@@ -302,3 +302,17 @@ async fn switching_modes_keeps_the_same_credential() {
         "no new enrollment was needed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_biometric_enrollment_stores_nothing_and_undoes_the_registration() {
+    let idp = idp().await;
+    let platform = Arc::new(SoftwareBiometric::in_memory());
+    let runtime = biometric_runtime(&idp, &platform);
+    start(&runtime).await;
+    platform.script_next(ScriptedOutcome::Cancel);
+    let answer = post(&runtime, enroll_with(AuthenticationMode::Biometric, None)).await;
+    assert_status(&answer, StatusType::UserCancel);
+    assert_eq!(state_of(&runtime).await, SdkState::ActivationRequired);
+    let stats = idp.stats();
+    assert_eq!((stats.registration, stats.registration_delete), (1, 1));
+}
