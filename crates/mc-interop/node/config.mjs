@@ -50,6 +50,10 @@ export function configuration({ keys }) {
       token_endpoint_auth_method: 'private_key_jwt',
     },
     // Devices authenticate with their key only; no shared secrets are handed out.
+    // Token lifetimes come from the resource server (device 600 s, demo-api 300 s).
+    ttl: {
+      ClientCredentials: (ctx, token) => token.resourceServer?.accessTokenTTL ?? 600,
+    },
     clientAuthMethods: ['private_key_jwt'],
     enabledJWA: {
       clientAuthSigningAlgValues: ['ES256'],

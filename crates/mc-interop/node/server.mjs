@@ -6,9 +6,11 @@
 // listens, so the caller learns the port without racing for it. Exits when stdin closes,
 // so a test process that dies without killing us does not leave a provider behind.
 //
-// Besides the provider, one test-only route: GET /_test/clients/<client_id> answers 200
-// when the client is registered and 404 when it is not (the test's "deleted at the IDP"
-// check; the runtime holds the registration access token, the test does not).
+// Besides the provider, two test-only routes:
+// - GET /_test/clients/<client_id>: 200 when the client is registered, 404 when not (the
+//   test's "deleted at the IDP" check; the runtime holds the registration access token).
+// - GET /_test/grants: {"<grant_type>": <count of tokens issued>} (the test's "a cache hit
+//   does not reach the IDP" check).
 
 import { createServer } from 'node:http';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
@@ -134,6 +136,11 @@ server.listen(port, '127.0.0.1', () => {
     ['audience', 'resource'],
   );
   provider.on('server_error', (ctx, err) => console.error('server_error', err));
+  const grants = {};
+  provider.on('grant.success', (ctx) => {
+    const grantType = ctx.oidc.params.grant_type;
+    grants[grantType] = (grants[grantType] ?? 0) + 1;
+  });
 
   const callback = provider.callback();
   server.on('request', async (req, res) => {
@@ -142,6 +149,11 @@ server.listen(port, '127.0.0.1', () => {
       const client = await provider.Client.find(decodeURIComponent(testRoute[1])).catch(() => undefined);
       res.writeHead(client ? 200 : 404, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ registered: Boolean(client) }));
+      return;
+    }
+    if (req.method === 'GET' && req.url === '/_test/grants') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(grants));
       return;
     }
     callback(req, res);

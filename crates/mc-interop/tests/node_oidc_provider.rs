@@ -1,0 +1,410 @@
+//! The runtime against node-oidc-provider 8.x (`crates/mc-interop/node`), a stock IDP we did
+//! not write: the whole lifecycle in each authentication mode, and the provider's
+//! token-exchange grant refusing what it must. The only runtime differences from Keycloak are
+//! settings: issuer template `{server}` and a clock tolerance of 15 s.
+//!
+//! Timings go to stderr: `cargo test -p mc-interop --test node_oidc_provider -- --nocapture`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::Json;
+use mc_events::*;
+use mc_interop::node::NodeOidcProvider;
+use mc_jose::{ClaimChecks, JwkSet, SigningKey};
+use mc_oidc::{OidcClient, OidcConfig, OidcError, RegistrationRequest};
+use mc_runtime::{MasterController, RuntimeConfig, StoreLocation};
+use mc_secret::SecretString;
+use serde_json::{json, Value};
+
+const TENANT: &str = "demo";
+const CLIENT: &str = "AnonymousUserEnrollment";
+const AUDIENCE: &str = "demo-api";
+/// The audience of device tokens (config.mjs, DEVICE_RESOURCE).
+const DEVICE_AUDIENCE: &str = "urn:mc-runtime:device";
+const PASSWORD: &str = "correct horse battery staple";
+const CLOCK_TOLERANCE_SECS: i64 = 15;
+const WAIT: Duration = Duration::from_secs(30);
+const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(mc_oidc::tls_client_config().unwrap())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+/// A resource server on 127.0.0.1 that accepts only a Bearer JWT signed by the provider's
+/// JWKS, issued by it, unexpired, for `demo-api`; it echoes who called.
+#[derive(Clone)]
+struct Resource {
+    issuer: String,
+    jwks_uri: String,
+    http: reqwest::Client,
+}
+
+async fn start_resource(provider: &NodeOidcProvider) -> String {
+    let resource = Resource {
+        issuer: provider.issuer().to_string(),
+        jwks_uri: format!("{}/jwks", provider.issuer()),
+        http: http_client(),
+    };
+    let app = axum::Router::new()
+        .route("/demo/echo", axum::routing::any(echo))
+        .with_state(resource);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/demo/echo", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+async fn echo(
+    State(resource): State<Resource>,
+    method: Method,
+    headers: HeaderMap,
+    body: String,
+) -> (StatusCode, Json<Value>) {
+    let refuse = |why: &str| (StatusCode::UNAUTHORIZED, Json(json!({ "error": why })));
+    let Some(token) = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return refuse("no bearer token");
+    };
+    // Fetched per call: a test resource may be slow but must not trust a stale key set.
+    let Ok(answer) = resource.http.get(&resource.jwks_uri).send().await else {
+        return refuse("JWKS not reachable");
+    };
+    let Ok(keys) = answer.json::<JwkSet>().await else {
+        return refuse("JWKS not readable");
+    };
+    let Ok(jwt) = mc_jose::verify_es256(token, &keys) else {
+        return refuse("signature");
+    };
+    let checks = ClaimChecks {
+        issuer: Some(&resource.issuer),
+        audience: Some(AUDIENCE),
+        now: mc_jose::unix_now(),
+        leeway: CLOCK_TOLERANCE_SECS,
+    };
+    if let Err(e) = jwt.check(&checks) {
+        return refuse(&e.to_string());
+    }
+    (
+        StatusCode::OK,
+        Json(json!({
+            "sub": jwt.claim_str("sub"),
+            "client_id": jwt.claim_str("client_id"),
+            "method": method.as_str(),
+            "body": body,
+        })),
+    )
+}
+
+/// The runtime's settings for node-oidc-provider: one issuer (no realms) and its clock
+/// tolerance. Nothing else differs from Keycloak.
+fn runtime_config(provider: &NodeOidcProvider, mode: AuthenticationMode) -> RuntimeConfig {
+    let mut config = RuntimeConfig::new(provider.issuer(), StoreLocation::Memory);
+    config.oidc.issuer_template = "{server}".into();
+    config.oidc.clock_tolerance_secs = CLOCK_TOLERANCE_SECS;
+    config.store_settings.kdf = mc_store::KdfSettings::for_tests(1_000);
+    if mode == AuthenticationMode::Biometric {
+        config.biometric = Some(Arc::new(mc_store::SoftwareBiometric::in_memory()));
+    }
+    config
+}
+
+async fn post(runtime: &MasterController, request: impl Into<Request>) -> Event {
+    runtime.post_event_with_timeout(request, WAIT).await
+}
+
+fn assert_ok(event: &Event) {
+    assert_eq!(event.status(), Some(StatusType::Ok), "{event:#?}");
+}
+
+fn password_for(mode: AuthenticationMode) -> Option<&'static str> {
+    (mode == AuthenticationMode::Password).then_some(PASSWORD)
+}
+
+/// Start, Enroll, claims, Restart + OfflineLogin, exchange (then a cache hit), an
+/// authenticated resource call, DeleteUser: all against the provider.
+async fn lifecycle(provider: &NodeOidcProvider, resource_url: &str, mode: AuthenticationMode) {
+    let runtime = MasterController::start(runtime_config(provider, mode)).unwrap();
+
+    let started = post(&runtime, StartEvent::new()).await;
+    assert_ok(&started);
+    let Event::StartResultEvent(started) = started else {
+        unreachable!()
+    };
+    assert_eq!(started.sdk_state, SdkState::ActivationRequired);
+
+    let mut enroll = EnrollAnonymousUserEvent::new(TENANT, mode, CLIENT);
+    if let Some(password) = password_for(mode) {
+        enroll = enroll.with_password(password);
+    }
+    assert_ok(&post(&runtime, enroll).await);
+    let info = post(&runtime, GetInformationEvent::new()).await;
+    let Event::GetInformationResultEvent(info) = info else {
+        panic!("{info:#?}")
+    };
+    assert_eq!(info.sdk_state, SdkState::LoggedIn);
+    let device = info.logged_in_user.expect("a logged-in user").user_id;
+    assert!(
+        provider.client_registered(&device).await.unwrap(),
+        "the device registered itself as a client at the provider"
+    );
+    let iam = info.iam_configuration_data.expect("configuration data");
+    assert_eq!(iam.issuer.as_deref(), Some(provider.issuer()));
+
+    // The device token, verified by the runtime against the provider's JWKS.
+    let claims = post(&runtime, GetIamAccessTokenClaimsEvent::new()).await;
+    let Event::GetIamAccessTokenClaimsResultEvent(claims) = claims else {
+        panic!("{claims:#?}")
+    };
+    let claim = |name: &str| claims.claims.get(name).map(String::as_str);
+    assert_eq!(claim("sub"), Some(device.as_str()));
+    assert_eq!(claim("client_id"), Some(device.as_str()));
+    assert_eq!(claim("iss"), Some(provider.issuer()));
+    assert_eq!(claim("aud"), Some(DEVICE_AUDIENCE));
+
+    // Restart keeps the enrollment; the offline login uses the stored key.
+    let restarted = post(&runtime, RestartEvent::new()).await;
+    let Event::RestartResultEvent(restarted) = restarted else {
+        panic!("{restarted:#?}")
+    };
+    assert_eq!(restarted.sdk_state, SdkState::LoginRequired);
+    let logins = provider.grants_issued("client_credentials").await.unwrap();
+    let mut login = OfflineLoginEvent::new();
+    if let Some(password) = password_for(mode) {
+        login = login.with_password(password);
+    }
+    assert_ok(&post(&runtime, login).await);
+    assert_eq!(
+        provider.grants_issued("client_credentials").await.unwrap(),
+        logins + 1,
+        "the offline login fetched a new device token"
+    );
+
+    // Token exchange (RFC 8693), then a cache hit that does not reach the provider.
+    let exchanges = provider.grants_issued(TOKEN_EXCHANGE).await.unwrap();
+    let first = post(&runtime, ExchangeIamTokenEvent::new(AUDIENCE)).await;
+    assert_ok(&first);
+    let Event::ExchangeIamTokenResultEvent(first) = first else {
+        unreachable!()
+    };
+    let token = first.token.clone().expect("an IAM token");
+    let jwt = mc_jose::Jwt::decode_unverified(token.expose()).unwrap();
+    assert_eq!(jwt.claim_str("aud"), Some(AUDIENCE));
+    assert_eq!(jwt.claim_str("sub"), Some(device.as_str()));
+    assert_eq!(jwt.claim_str("client_id"), Some(device.as_str()));
+    assert_eq!(jwt.alg(), Some("ES256"));
+    assert_eq!(
+        provider.grants_issued(TOKEN_EXCHANGE).await.unwrap(),
+        exchanges + 1
+    );
+    let cached = post(&runtime, ExchangeIamTokenEvent::new(AUDIENCE)).await;
+    let Event::ExchangeIamTokenResultEvent(cached) = cached else {
+        panic!("{cached:#?}")
+    };
+    assert_eq!(
+        cached.token, first.token,
+        "a cache hit returns the same token"
+    );
+    assert_eq!(
+        provider.grants_issued(TOKEN_EXCHANGE).await.unwrap(),
+        exchanges + 1,
+        "a cache hit must not call the provider"
+    );
+
+    // An authenticated call through the runtime to a resource that checks the token.
+    let call = post(
+        &runtime,
+        CreateHttpCommonRequest::new(resource_url, HttpMethod::Post)
+            .with_audience(AUDIENCE)
+            .with_content("hello", "text/plain"),
+    )
+    .await;
+    let Event::CreateHttpCommonResultEvent(call) = call else {
+        panic!("{call:#?}")
+    };
+    assert_eq!(call.http_status, Some(200), "{call:#?}");
+    let echo: Value = serde_json::from_slice(&call.response).unwrap();
+    assert_eq!(echo["sub"], device.as_str());
+    assert_eq!(echo["client_id"], device.as_str());
+    assert_eq!(echo["body"], "hello");
+    // Without an audience no token is sent, and the resource refuses.
+    let anonymous = post(
+        &runtime,
+        CreateHttpCommonRequest::new(resource_url, HttpMethod::Get),
+    )
+    .await;
+    let Event::CreateHttpCommonResultEvent(anonymous) = anonymous else {
+        panic!("{anonymous:#?}")
+    };
+    assert_eq!(anonymous.http_status, Some(401));
+
+    // RFC 7592 delete: the client is gone at the provider, the user gone locally.
+    let deleted = post(&runtime, DeleteUserEvent::new()).await;
+    let Event::DeleteUserResultEvent(deleted) = deleted else {
+        panic!("{deleted:#?}")
+    };
+    assert_eq!(deleted.info.status, StatusType::Ok, "{deleted:#?}");
+    assert_eq!(deleted.sdk_state, SdkState::ActivationRequired);
+    assert!(deleted.user_list.is_empty());
+    assert!(
+        !provider.client_registered(&device).await.unwrap(),
+        "the registration was deleted at the provider"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_in_every_mode_against_node_oidc_provider() {
+    let suite = Instant::now();
+    let provider = NodeOidcProvider::start().await.unwrap();
+    let timings = provider.timings();
+    let resource_url = start_resource(&provider).await;
+    for mode in [
+        AuthenticationMode::No,
+        AuthenticationMode::Password,
+        AuthenticationMode::Biometric,
+    ] {
+        let started = Instant::now();
+        lifecycle(&provider, &resource_url, mode).await;
+        eprintln!(
+            "node-oidc-provider lifecycle {mode:?}: {:?}",
+            started.elapsed()
+        );
+    }
+    eprintln!(
+        "node-oidc-provider: npm install {:?}, startup {:?}, suite {:?}",
+        timings.npm_install,
+        timings.startup,
+        suite.elapsed()
+    );
+}
+
+fn protocol_client() -> OidcClient {
+    OidcClient::new(OidcConfig {
+        issuer_template: "{server}".into(),
+        clock_tolerance_secs: CLOCK_TOLERANCE_SECS,
+        ..OidcConfig::default()
+    })
+    .unwrap()
+}
+
+fn registration(name: &str) -> RegistrationRequest {
+    RegistrationRequest {
+        client_name: name.into(),
+        software_id: CLIENT.into(),
+        initial_access_token: None,
+    }
+}
+
+/// The provider's exchange grant is ours (config.mjs, server.mjs): it must not be a hole.
+/// Also checks what the runtime relies on at this IDP: `invalid_client` once deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_exchange_grant_refuses_foreign_and_wrong_tokens() {
+    let provider = NodeOidcProvider::start().await.unwrap();
+    let resource_url = start_resource(&provider).await;
+    let oidc = protocol_client();
+    let meta = oidc.discover(provider.issuer()).await.unwrap();
+
+    let key_a = SigningKey::generate().unwrap();
+    let key_b = SigningKey::generate().unwrap();
+    let a = oidc
+        .register(&meta, &key_a, &registration("device a"))
+        .await
+        .unwrap();
+    let b = oidc
+        .register(&meta, &key_b, &registration("device b"))
+        .await
+        .unwrap();
+    let token_a = oidc
+        .client_credentials(&meta, &a.client_id, &key_a)
+        .await
+        .unwrap();
+    let verified = oidc
+        .verify_access_token(&meta, &token_a.access_token)
+        .await
+        .unwrap();
+    assert_eq!(verified.subject.as_deref(), Some(a.client_id.as_str()));
+
+    // Someone else's key cannot log in as A.
+    assert_eq!(
+        oidc.client_credentials(&meta, &a.client_id, &key_b)
+            .await
+            .unwrap_err(),
+        OidcError::InvalidClient
+    );
+
+    let exchanged = oidc
+        .exchange(&meta, &a.client_id, &key_a, &token_a.access_token, AUDIENCE)
+        .await
+        .unwrap();
+    // B cannot trade A's token.
+    assert_eq!(
+        oidc.exchange(&meta, &b.client_id, &key_b, &token_a.access_token, AUDIENCE)
+            .await
+            .unwrap_err(),
+        OidcError::InvalidGrant
+    );
+    // Only device tokens are subject tokens: not an exchanged token, not garbage.
+    assert_eq!(
+        oidc.exchange(
+            &meta,
+            &a.client_id,
+            &key_a,
+            &exchanged.access_token,
+            AUDIENCE
+        )
+        .await
+        .unwrap_err(),
+        OidcError::InvalidGrant
+    );
+    assert_eq!(
+        oidc.exchange(&meta, &a.client_id, &key_a, &"not.a.token".into(), AUDIENCE)
+            .await
+            .unwrap_err(),
+        OidcError::InvalidGrant
+    );
+    // Only registered exchange audiences.
+    for audience in ["other-api", DEVICE_AUDIENCE] {
+        assert_eq!(
+            oidc.exchange(&meta, &a.client_id, &key_a, &token_a.access_token, audience)
+                .await
+                .unwrap_err(),
+            OidcError::InvalidTarget,
+            "{audience}"
+        );
+    }
+
+    // The resource takes the exchanged token and refuses the device token (wrong audience).
+    let http = http_client();
+    let call = |token: &SecretString| http.get(&resource_url).bearer_auth(token.expose()).send();
+    assert_eq!(call(&exchanged.access_token).await.unwrap().status(), 200);
+    assert_eq!(call(&token_a.access_token).await.unwrap().status(), 401);
+
+    // Deleted by RFC 7592: the next login is invalid_client, which the runtime reads as
+    // "enroll again".
+    let (uri, rat) = (
+        a.registration_client_uri
+            .clone()
+            .expect("registration_client_uri"),
+        a.registration_access_token
+            .clone()
+            .expect("registration_access_token"),
+    );
+    oidc.delete_registration(&uri, &rat).await.unwrap();
+    assert!(!provider.client_registered(&a.client_id).await.unwrap());
+    assert!(provider.client_registered(&b.client_id).await.unwrap());
+    assert_eq!(
+        oidc.client_credentials(&meta, &a.client_id, &key_a)
+            .await
+            .unwrap_err(),
+        OidcError::InvalidClient
+    );
+}
