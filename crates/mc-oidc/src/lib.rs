@@ -471,7 +471,7 @@ impl OidcClient {
         let request = transport.http().post(url.clone()).form(&form);
         let answer = transport.send(Endpoint::Token, &url, request).await?;
         if !answer.status.is_success() {
-            return Err(error_from_answer(&answer));
+            return Err(token_error(&answer, grant));
         }
         parse_token_answer(&answer, self.now())
     }
@@ -527,6 +527,22 @@ impl OidcClient {
         let keys: mc_jose::JwkSet = answer.json("JWKS")?;
         Ok(cache.put(jwks_uri, keys))
     }
+}
+
+/// The error of a failed token-endpoint answer. Keycloak answers an unknown `audience` of a
+/// token exchange with HTTP 400 `invalid_client` ("Audience not found"), while a failed client
+/// authentication is 401. Only the 401 proves the registration gone (the runtime then removes
+/// the user), so a 400 `invalid_client` to an exchange is reported as a refused audience.
+fn token_error(answer: &Answer, grant: &[(&str, &str)]) -> OidcError {
+    let error = error_from_answer(answer);
+    let is_exchange = grant.contains(&("grant_type", GRANT_TOKEN_EXCHANGE));
+    if error == OidcError::InvalidClient
+        && is_exchange
+        && answer.status == reqwest::StatusCode::BAD_REQUEST
+    {
+        return OidcError::InvalidTarget;
+    }
+    error
 }
 
 fn unknown_key() -> OidcError {
@@ -687,6 +703,27 @@ mod tests {
             let e = parse_token_answer(&token_answer(bad), 0).unwrap_err();
             assert!(matches!(e, OidcError::InvalidResponse(_)), "{bad}: {e:?}");
         }
+    }
+
+    #[test]
+    fn keycloak_unknown_audience_is_not_a_lost_registration() {
+        let answer = |status: u16| Answer {
+            status: reqwest::StatusCode::from_u16(status).unwrap(),
+            body: br#"{"error":"invalid_client","error_description":"Audience not found"}"#
+                .to_vec(),
+        };
+        let exchange = [("grant_type", GRANT_TOKEN_EXCHANGE), ("audience", "nope")];
+        let login = [("grant_type", GRANT_CLIENT_CREDENTIALS)];
+        assert_eq!(
+            token_error(&answer(400), &exchange),
+            OidcError::InvalidTarget
+        );
+        assert_eq!(
+            token_error(&answer(401), &exchange),
+            OidcError::InvalidClient
+        );
+        assert_eq!(token_error(&answer(400), &login), OidcError::InvalidClient);
+        assert_eq!(token_error(&answer(401), &login), OidcError::InvalidClient);
     }
 
     #[test]
