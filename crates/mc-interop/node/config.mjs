@@ -49,6 +49,9 @@ export function configuration({ keys }) {
       id_token_signed_response_alg: 'ES256',
       token_endpoint_auth_method: 'private_key_jwt',
     },
+    // Keep software_id (the enrollment client of EnrollAnonymousUserEvent), which
+    // oidc-provider would otherwise drop as unrecognised metadata.
+    extraClientMetadata: { properties: ['software_id'] },
     // Devices authenticate with their key only; no shared secrets are handed out.
     // Token lifetimes come from the resource server (device 600 s, demo-api 300 s).
     ttl: {

@@ -7,8 +7,9 @@
 // so a test process that dies without killing us does not leave a provider behind.
 //
 // Besides the provider, two test-only routes:
-// - GET /_test/clients/<client_id>: 200 when the client is registered, 404 when not (the
-//   test's "deleted at the IDP" check; the runtime holds the registration access token).
+// - GET /_test/clients/<client_id>: 200 with the client's metadata when it is registered,
+//   404 when not (the test's "deleted at the IDP" check; the runtime holds the registration
+//   access token, the test does not). Devices use private_key_jwt: no secret is shown.
 // - GET /_test/grants: {"<grant_type>": <count of tokens issued>} (the test's "a cache hit
 //   does not reach the IDP" check).
 
@@ -148,7 +149,7 @@ server.listen(port, '127.0.0.1', () => {
     if (req.method === 'GET' && testRoute) {
       const client = await provider.Client.find(decodeURIComponent(testRoute[1])).catch(() => undefined);
       res.writeHead(client ? 200 : 404, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ registered: Boolean(client) }));
+      res.end(JSON.stringify(client ? client.metadata() : { error: 'not registered' }));
       return;
     }
     if (req.method === 'GET' && req.url === '/_test/grants') {

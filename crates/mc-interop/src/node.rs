@@ -144,6 +144,15 @@ impl NodeOidcProvider {
 
     /// Whether `client_id` is registered now (the server script's test-only route).
     pub async fn client_registered(&self, client_id: &str) -> Result<bool, NodeError> {
+        Ok(self.client_metadata(client_id).await?.is_some())
+    }
+
+    /// The metadata the provider holds for `client_id` (its RFC 7591 fields, no secret:
+    /// devices use `private_key_jwt`), or `None` when no such client is registered.
+    pub async fn client_metadata(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<serde_json::Value>, NodeError> {
         let url = format!(
             "{}/_test/clients/{}",
             self.issuer,
@@ -156,8 +165,12 @@ impl NodeOidcProvider {
             .await
             .map_err(|e| NodeError::Http(e.without_url().to_string()))?;
         match answer.status().as_u16() {
-            200 => Ok(true),
-            404 => Ok(false),
+            200 => answer
+                .json()
+                .await
+                .map(Some)
+                .map_err(|e| NodeError::Http(format!("client metadata is not JSON: {e}"))),
+            404 => Ok(None),
             other => Err(NodeError::Http(format!(
                 "client lookup answered HTTP {other}"
             ))),

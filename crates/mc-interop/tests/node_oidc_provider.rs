@@ -153,10 +153,18 @@ async fn lifecycle(provider: &NodeOidcProvider, resource_url: &str, mode: Authen
     };
     assert_eq!(info.sdk_state, SdkState::LoggedIn);
     let device = info.logged_in_user.expect("a logged-in user").user_id;
-    assert!(
-        provider.client_registered(&device).await.unwrap(),
-        "the device registered itself as a client at the provider"
+    let registered = provider
+        .client_metadata(&device)
+        .await
+        .unwrap()
+        .expect("the device registered itself as a client at the provider");
+    assert_eq!(registered["software_id"], CLIENT);
+    assert_eq!(registered["token_endpoint_auth_method"], "private_key_jwt");
+    assert_eq!(
+        registered["grant_types"],
+        json!(["client_credentials", TOKEN_EXCHANGE])
     );
+    assert!(registered.get("client_secret").is_none());
     let iam = info.iam_configuration_data.expect("configuration data");
     assert_eq!(iam.issuer.as_deref(), Some(provider.issuer()));
 
