@@ -7,4 +7,5 @@
 //! What it must not touch: the runtime's code. Differences between IDPs are settings of the
 //! runtime (issuer template, clock tolerance, DPoP), never forks.
 
+pub mod keycloak;
 pub mod node;
