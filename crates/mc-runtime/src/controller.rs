@@ -447,14 +447,18 @@ impl Controller {
                 Ok(result) => result,
                 Err(_) => Err(Failure::internal("the login actor stopped")),
             };
-            // The login actor may have removed a user whose registration is gone.
-            let users = storage::call(&storage, ListUsers).await;
+            // A failed login may have removed a user (registration gone, password blocked);
+            // a successful one changes no user but the last one, which log_in records.
+            let users = match result {
+                Ok(_) => None,
+                Err(_) => storage::call(&storage, ListUsers).await.ok(),
+            };
             (result, users)
         };
         self.then(ctx, self.span(&id), work, move |act, (result, users), _| {
             act.busy = None;
             act.observe_server(result.as_ref().err());
-            if let Ok((users, last)) = users {
+            if let Some((users, last)) = users {
                 act.set_users(users, last);
             }
             match result {
