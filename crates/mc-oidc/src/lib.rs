@@ -11,9 +11,12 @@
 //! in as arguments; typed results and [`OidcError`]s go out. Tokens and assertions never
 //! reach a log line, a `Debug` print or an error message.
 //!
-//! DPoP (issue 4) slots in at two places: [`OidcClient`]'s private `token_request` (every
-//! token-endpoint POST) and [`OidcClient::resource_authorization`] (every resource call).
+//! DPoP (RFC 9449, [`DpopMode`]) lives at two places: [`OidcClient`]'s private
+//! `token_request` (every token-endpoint POST carries a proof, retried once on
+//! `use_dpop_nonce`) and [`OidcClient::resource_authorization`] (every resource call), with
+//! [`OidcClient::observe_resource_answer`] for a resource's nonce challenge.
 
+mod dpop;
 mod error;
 mod transport;
 mod verify;
@@ -28,6 +31,7 @@ use reqwest::header::AUTHORIZATION;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+pub use dpop::{DpopMode, DPOP_HEADER, DPOP_NONCE_HEADER};
 pub use error::{OidcError, OidcErrorKind};
 pub use transport::tls_client_config;
 pub use verify::VerifiedToken;
@@ -65,6 +69,12 @@ pub struct OidcConfig {
     pub jwks_max_age: Duration,
     /// An unknown `kid` triggers a refetch only if the cached JWKS is at least this old.
     pub jwks_min_refetch_interval: Duration,
+    /// When to bind tokens to the device key with DPoP (RFC 9449). `Auto` (default): when
+    /// the IDP advertises ES256 in `dpop_signing_alg_values_supported`.
+    pub dpop: DpopMode,
+    /// TEST ONLY: shifts the device's local clock by this many seconds, to play a device
+    /// whose clock is wrong (server time is still learned from `Date` headers). Keep 0.
+    pub clock_skew_for_tests_secs: i64,
 }
 
 impl Default for OidcConfig {
@@ -78,6 +88,8 @@ impl Default for OidcConfig {
             allow_insecure_http: false,
             jwks_max_age: Duration::from_secs(600),
             jwks_min_refetch_interval: Duration::from_secs(30),
+            dpop: DpopMode::Auto,
+            clock_skew_for_tests_secs: 0,
         }
     }
 }
@@ -155,11 +167,14 @@ pub struct TokenSet {
     pub scope: Option<String>,
 }
 
-/// Headers that authorise one resource call. DPoP will add its proof header here.
+/// Headers that authorise one resource call. Valid for one request only: a DPoP proof is
+/// single-use, so a retry asks [`OidcClient::resource_authorization`] again.
 #[derive(Debug, Clone)]
 pub struct ResourceAuthorization {
-    /// Value of the `Authorization` header, e.g. `Bearer <token>`.
+    /// Value of the `Authorization` header: `Bearer <token>` or `DPoP <token>`.
     pub authorization: SecretString,
+    /// Value of the `DPoP` header (the proof), for a DPoP-bound token.
+    pub dpop: Option<SecretString>,
 }
 
 /// The protocol client. Cheap to clone; clones share the HTTP connection pool, the JWKS
@@ -226,6 +241,19 @@ impl OidcClient {
         self.inner.transport.clock.now()
     }
 
+    /// Whether requests to this IDP carry DPoP proofs: [`DpopMode::Auto`] follows the IDP's
+    /// `dpop_signing_alg_values_supported` (ES256 must be in it).
+    pub fn uses_dpop(&self, meta: &ProviderMetadata) -> bool {
+        match self.inner.config.dpop {
+            DpopMode::Always => true,
+            DpopMode::Never => false,
+            DpopMode::Auto => meta
+                .dpop_signing_alg_values_supported
+                .iter()
+                .any(|alg| alg == dpop::PROOF_ALG),
+        }
+    }
+
     /// Step 1: fetches `{issuer}/.well-known/openid-configuration`; the `issuer` of the
     /// answer must equal `issuer` byte for byte.
     pub async fn discover(&self, issuer: &str) -> Result<ProviderMetadata, OidcError> {
@@ -281,6 +309,12 @@ impl OidcClient {
             "id_token_signed_response_alg": "ES256",
             "jwks": { "keys": [key.public_jwk()] },
         });
+        let mut body = body;
+        if self.uses_dpop(meta) {
+            // The IDP then refuses token requests of this client without a proof, so every
+            // token it issues to the device is bound to the device key.
+            body["dpop_bound_access_tokens"] = Value::Bool(true);
+        }
         let mut http_request = transport.http().post(url.clone()).json(&body);
         if let Some(iat) = &request.initial_access_token {
             http_request = http_request.header(AUTHORIZATION, bearer_header(iat)?);
@@ -397,6 +431,20 @@ impl OidcClient {
         }
     }
 
+    /// Step 5 for the device's own token: [`OidcClient::verify_access_token`], then the DPoP
+    /// binding: a `cnf.jkt` must be the thumbprint of `key`, and a `DPoP` token must have
+    /// one. A token bound to another key is `InvalidToken`.
+    pub async fn verify_device_token(
+        &self,
+        meta: &ProviderMetadata,
+        tokens: &TokenSet,
+        key: &SigningKey,
+    ) -> Result<VerifiedToken, OidcError> {
+        let verified = self.verify_access_token(meta, &tokens.access_token).await?;
+        dpop::check_binding(&tokens.token_type, &verified.claims, key)?;
+        Ok(verified)
+    }
+
     /// Step 9: deletes the registration (RFC 7592). Gone already (404) counts as done.
     /// `InvalidClient` (401) means the IDP does not accept the registration access token:
     /// RFC 7592 answers so for a client that no longer exists, so the caller may wipe its
@@ -425,12 +473,13 @@ impl OidcClient {
         }
     }
 
-    /// Step 8: the headers for a resource call with `token`. `method` and `url` are what a
-    /// DPoP proof will sign; for now they are checked only (no token over plain http to a
-    /// remote host).
+    /// Step 8: the headers for one resource call with `token` (`method` on `url`): `Bearer`,
+    /// or for a DPoP token `DPoP` plus a fresh proof signed by `key` with `ath` and the
+    /// origin's latest nonce. No token travels over plain http to a remote host.
     pub fn resource_authorization(
         &self,
         token: &TokenSet,
+        key: &SigningKey,
         method: &str,
         url: &str,
     ) -> Result<ResourceAuthorization, OidcError> {
@@ -439,17 +488,69 @@ impl OidcClient {
                 "HTTP method must be a plain token".into(),
             ));
         }
-        self.inner.transport.endpoint_url(url, "resource URL")?;
+        let url = self.inner.transport.endpoint_url(url, "resource URL")?;
         if token.token_type.eq_ignore_ascii_case("bearer") {
             Ok(ResourceAuthorization {
                 authorization: SecretString::new(format!("Bearer {}", token.access_token.expose())),
+                dpop: None,
+            })
+        } else if token.token_type.eq_ignore_ascii_case("dpop") {
+            let nonce = self
+                .inner
+                .transport
+                .dpop_nonces
+                .get(&transport::origin_of(&url));
+            let proof = dpop::proof(
+                key,
+                &method.to_ascii_uppercase(),
+                &url,
+                self.now(),
+                nonce.as_deref(),
+                Some(&token.access_token),
+            )?;
+            Ok(ResourceAuthorization {
+                authorization: SecretString::new(format!("DPoP {}", token.access_token.expose())),
+                dpop: Some(proof),
             })
         } else {
             Err(OidcError::Config(format!(
-                "token type `{}` is not supported yet; only Bearer",
+                "token type `{}` is not supported; only Bearer and DPoP",
                 token.token_type.chars().take(32).collect::<String>()
             )))
         }
+    }
+
+    /// Tells the client what a resource answered to a call authorised by
+    /// [`OidcClient::resource_authorization`]: its `DPoP-Nonce` is remembered for the origin.
+    /// True when the answer is a nonce challenge (401 with `WWW-Authenticate: DPoP
+    /// error="use_dpop_nonce"` and a new nonce): repeat the call ONCE with a fresh
+    /// authorization; a second challenge is the answer.
+    pub fn observe_resource_answer(
+        &self,
+        url: &str,
+        status: u16,
+        headers: &reqwest::header::HeaderMap,
+    ) -> bool {
+        let Ok(url) = url::Url::parse(url) else {
+            return false;
+        };
+        let origin = transport::origin_of(&url);
+        let Some(nonce) = headers
+            .get(DPOP_NONCE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+        else {
+            return false;
+        };
+        let nonces = &self.inner.transport.dpop_nonces;
+        nonces.observe(&origin, nonce);
+        status == 401
+            && nonces.get(&origin).as_deref() == Some(nonce)
+            && headers
+                .get_all(reqwest::header::WWW_AUTHENTICATE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .any(dpop::is_resource_nonce_challenge)
     }
 
     /// The one place that builds token-endpoint requests: grant parameters plus client
@@ -463,17 +564,40 @@ impl OidcClient {
     ) -> Result<TokenSet, OidcError> {
         let transport = &self.inner.transport;
         let url = transport.endpoint_url(&meta.token_endpoint, "token_endpoint")?;
-        let assertion = self.client_assertion(meta, client_id, key)?;
-        let mut form: Vec<(&str, &str)> = grant.to_vec();
-        form.push(("client_id", client_id));
-        form.push(("client_assertion_type", CLIENT_ASSERTION_TYPE));
-        form.push(("client_assertion", assertion.expose()));
-        let request = transport.http().post(url.clone()).form(&form);
-        let answer = transport.send(Endpoint::Token, &url, request).await?;
-        if !answer.status.is_success() {
+        let use_dpop = self.uses_dpop(meta);
+        let origin = transport::origin_of(&url);
+        let mut nonce_retried = false;
+        loop {
+            // Assertion and proof are single-use (their jti): fresh ones for a retry too.
+            let assertion = self.client_assertion(meta, client_id, key)?;
+            let mut form: Vec<(&str, &str)> = grant.to_vec();
+            form.push(("client_id", client_id));
+            form.push(("client_assertion_type", CLIENT_ASSERTION_TYPE));
+            form.push(("client_assertion", assertion.expose()));
+            let mut request = transport.http().post(url.clone()).form(&form);
+            let sent_nonce = transport.dpop_nonces.get(&origin);
+            if use_dpop {
+                let proof =
+                    dpop::proof(key, "POST", &url, self.now(), sent_nonce.as_deref(), None)?;
+                request = request.header(DPOP_HEADER, sensitive_header(&proof)?);
+            }
+            let answer = transport.send(Endpoint::Token, &url, request).await?;
+            if answer.status.is_success() {
+                return parse_token_answer(&answer, self.now());
+            }
+            // RFC 9449 §8: 400 `use_dpop_nonce` with a `DPoP-Nonce` (which `send` stored).
+            // Retried once only: a server that keeps asking gets its error back.
+            let wants_nonce = use_dpop
+                && answer.status == reqwest::StatusCode::BAD_REQUEST
+                && answer.oauth_error_code().as_deref() == Some(dpop::USE_DPOP_NONCE);
+            let new_nonce = transport.dpop_nonces.get(&origin);
+            if wants_nonce && !nonce_retried && new_nonce.is_some() && new_nonce != sent_nonce {
+                nonce_retried = true;
+                tracing::debug!(%origin, "token endpoint asked for a DPoP nonce; retrying once");
+                continue;
+            }
             return Err(token_error(&answer, grant));
         }
-        parse_token_answer(&answer, self.now())
     }
 
     /// ES256 client assertion (RFC 7523): iss = sub = client_id, aud = issuer (one string,
@@ -560,6 +684,15 @@ fn non_success(answer: &Answer) -> OidcError {
     } else {
         OidcError::InvalidResponse(format!("HTTP status {}", status.as_u16()))
     }
+}
+
+/// A header value that holds a secret (a proof): marked sensitive so it is never logged.
+fn sensitive_header(secret: &SecretString) -> Result<reqwest::header::HeaderValue, OidcError> {
+    let mut value = reqwest::header::HeaderValue::from_str(secret.expose()).map_err(|_| {
+        OidcError::Config("a DPoP proof contains characters not allowed in a header".into())
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 fn bearer_header(token: &SecretString) -> Result<reqwest::header::HeaderValue, OidcError> {
@@ -750,16 +883,32 @@ mod tests {
             !shown.contains("at-secret") && !shown.contains("rt-secret"),
             "{shown}"
         );
+        let key = SigningKey::generate().unwrap();
         let auth = client("{server}")
-            .resource_authorization(&tokens, "GET", "http://127.0.0.1:9/demo/echo")
+            .resource_authorization(&tokens, &key, "GET", "http://127.0.0.1:9/demo/echo")
             .unwrap();
         assert_eq!(auth.authorization.expose(), "Bearer at-secret");
+        assert!(auth.dpop.is_none());
         assert!(!format!("{auth:?}").contains("at-secret"));
+        let bound = TokenSet {
+            token_type: "DPoP".into(),
+            ..tokens
+        };
+        let auth = client("{server}")
+            .resource_authorization(&bound, &key, "GET", "http://127.0.0.1:9/demo/echo")
+            .unwrap();
+        assert_eq!(auth.authorization.expose(), "DPoP at-secret");
+        let shown = format!("{auth:?}");
+        assert!(
+            !shown.contains("at-secret") && !shown.contains("eyJ"),
+            "{shown}"
+        );
     }
 
     #[test]
     fn resource_authorization_refuses_plain_http_to_remote_hosts() {
         let c = client("{server}");
+        let key = SigningKey::generate().unwrap();
         let tokens = TokenSet {
             access_token: "t".into(),
             token_type: "bearer".into(),
@@ -768,18 +917,29 @@ mod tests {
             scope: None,
         };
         assert!(c
-            .resource_authorization(&tokens, "POST", "https://api.example/x")
+            .resource_authorization(&tokens, &key, "POST", "https://api.example/x")
             .is_ok());
         assert!(matches!(
-            c.resource_authorization(&tokens, "POST", "http://api.example/x"),
+            c.resource_authorization(&tokens, &key, "POST", "http://api.example/x"),
             Err(OidcError::Config(_))
         ));
         let dpop = TokenSet {
             token_type: "DPoP".into(),
             ..tokens
         };
+        assert!(c
+            .resource_authorization(&dpop, &key, "GET", "https://api.example/x")
+            .is_ok());
         assert!(matches!(
-            c.resource_authorization(&dpop, "GET", "https://api.example/x"),
+            c.resource_authorization(&dpop, &key, "GET", "http://api.example/x"),
+            Err(OidcError::Config(_))
+        ));
+        let mac = TokenSet {
+            token_type: "MAC".into(),
+            ..dpop
+        };
+        assert!(matches!(
+            c.resource_authorization(&mac, &key, "GET", "https://api.example/x"),
             Err(OidcError::Config(_))
         ));
     }

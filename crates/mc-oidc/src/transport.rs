@@ -10,6 +10,7 @@ use reqwest::{RequestBuilder, StatusCode};
 use serde::Deserialize;
 use url::Url;
 
+use crate::dpop::{NonceStore, DPOP_NONCE_HEADER};
 use crate::{OidcConfig, OidcError};
 
 /// Which IDP endpoint a request goes to; named in debug logs instead of the URL.
@@ -98,11 +99,27 @@ fn sanitize_error_code(code: &str) -> String {
 #[derive(Debug, Default)]
 pub(crate) struct ServerClock {
     offset_secs: AtomicI64,
+    /// Test-only shift of the local clock (`OidcConfig::clock_skew_for_tests_secs`): plays a
+    /// device whose clock is wrong. 0 in production.
+    local_skew_secs: i64,
 }
 
 impl ServerClock {
+    pub(crate) fn with_local_skew(local_skew_secs: i64) -> Self {
+        Self {
+            offset_secs: AtomicI64::new(0),
+            local_skew_secs,
+        }
+    }
+
+    /// The device's own clock (shifted by the test skew).
+    fn local_now(&self) -> i64 {
+        mc_jose::unix_now().saturating_add(self.local_skew_secs)
+    }
+
     pub(crate) fn now(&self) -> i64 {
-        mc_jose::unix_now().saturating_add(self.offset_secs.load(Ordering::Relaxed))
+        self.local_now()
+            .saturating_add(self.offset_secs.load(Ordering::Relaxed))
     }
 
     pub(crate) fn offset(&self) -> i64 {
@@ -111,7 +128,7 @@ impl ServerClock {
 
     /// Learns the offset from one `Date` header; an unreadable header changes nothing.
     pub(crate) fn observe_date(&self, date_header: &str) {
-        if let Some(offset) = offset_from_date(date_header, mc_jose::unix_now()) {
+        if let Some(offset) = offset_from_date(date_header, self.local_now()) {
             self.offset_secs.store(offset, Ordering::Relaxed);
         }
     }
@@ -149,6 +166,8 @@ pub(crate) struct Transport {
     max_response_bytes: usize,
     allow_insecure_http: bool,
     pub(crate) clock: Arc<ServerClock>,
+    /// The latest `DPoP-Nonce` of each origin, learned from every answer.
+    pub(crate) dpop_nonces: Arc<NonceStore>,
 }
 
 impl Transport {
@@ -168,7 +187,10 @@ impl Transport {
             http,
             max_response_bytes: config.max_response_bytes,
             allow_insecure_http: config.allow_insecure_http,
-            clock: Arc::new(ServerClock::default()),
+            clock: Arc::new(ServerClock::with_local_skew(
+                config.clock_skew_for_tests_secs,
+            )),
+            dpop_nonces: Arc::new(NonceStore::default()),
         })
     }
 
@@ -215,6 +237,13 @@ impl Transport {
             .and_then(|v| v.to_str().ok())
         {
             self.clock.observe_date(date);
+        }
+        if let Some(nonce) = response
+            .headers()
+            .get(DPOP_NONCE_HEADER)
+            .and_then(|v| v.to_str().ok())
+        {
+            self.dpop_nonces.observe(&origin, nonce);
         }
         let body = read_limited(response, self.max_response_bytes, &origin).await?;
         Ok(Answer { status, body })
@@ -393,6 +422,15 @@ mod tests {
         );
         clock.observe_date("garbage");
         assert_eq!(clock.offset(), learned, "garbage must not reset the offset");
+    }
+
+    #[test]
+    fn a_skewed_device_clock_is_corrected_by_the_servers_date() {
+        let clock = ServerClock::with_local_skew(-600);
+        assert!((clock.now() - (mc_jose::unix_now() - 600)).abs() <= 1);
+        clock.observe_date(&httpdate::fmt_http_date(std::time::SystemTime::now()));
+        assert!((clock.offset() - 600).abs() <= 1);
+        assert!((clock.now() - mc_jose::unix_now()).abs() <= 1);
     }
 
     #[test]
