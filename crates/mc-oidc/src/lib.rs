@@ -326,6 +326,9 @@ impl OidcClient {
             return Err(match error_from_answer(&answer) {
                 // Without a client yet, a 401 means the initial access token was refused.
                 OidcError::InvalidClient => OidcError::AccessDenied,
+                // A registration policy said no, whatever the code: Keycloak answers its
+                // Trusted Hosts and Max Clients policies with 403 `insufficient_scope`.
+                _ if answer.status == reqwest::StatusCode::FORBIDDEN => OidcError::AccessDenied,
                 other => other,
             });
         }

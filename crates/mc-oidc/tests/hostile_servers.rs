@@ -461,3 +461,22 @@ async fn an_error_body_echoing_the_request_never_reaches_the_error_message() {
     assert!(!shown.contains("eyJ"), "no JWT in the message: {shown}");
     assert!(shown.len() < 400, "{shown}");
 }
+
+#[tokio::test]
+async fn a_registration_refused_by_policy_is_access_denied() {
+    // What Keycloak answers when its anonymous Trusted Hosts or Max Clients policy says no.
+    let body = r#"{"error":"insufficient_scope","error_description":"Policy 'Trusted Hosts' rejected request to client-registration service. Details: Host not trusted."}"#;
+    let addr = serve_fixed(format!(
+        "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    ))
+    .await;
+    let refused = client(Duration::from_secs(5))
+        .register(
+            &metadata_for(addr),
+            &SigningKey::generate().unwrap(),
+            &mc_oidc::RegistrationRequest::default(),
+        )
+        .await;
+    assert_eq!(refused.unwrap_err(), OidcError::AccessDenied);
+}
