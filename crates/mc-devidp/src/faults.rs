@@ -1,10 +1,56 @@
 //! Test knobs ([`Faults`]) and request counters ([`Stats`]).
 //!
 //! Adding a fault: one atomic field, a `set_…`/getter pair, a line in `clear_all`, and the check in
-//! the handler it affects. Faults that are not booleans (a delay, a status code, a body size) fit the
-//! same shape with an `AtomicU64`/`AtomicU16` where 0 means "off".
+//! the handler it affects. Faults of the HTTP answer itself (a status, a broken body, a delay) are
+//! one [`HttpFault`] aimed at one endpoint ([`FaultTarget`]), answered by a layer in front of every
+//! handler, optionally for a limited number of requests (to test that a client retries and then
+//! succeeds).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// The endpoints an [`HttpFault`] can be aimed at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultTarget {
+    /// Every endpoint, the demo resource included.
+    Any,
+    Discovery,
+    Jwks,
+    /// `POST` to the registration endpoint (RFC 7591).
+    Registration,
+    /// `GET`/`DELETE` of a registered client (RFC 7592).
+    RegistrationManagement,
+    Token,
+}
+
+/// An answer the dev IDP gives instead of the real one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HttpFault {
+    /// This status with an OAuth JSON error body (`temporarily_unavailable` for 503,
+    /// `server_error` otherwise), and `Retry-After: retry_after_secs` when set.
+    Status {
+        status: u16,
+        retry_after_secs: Option<u64>,
+    },
+    /// 200 `application/json` whose body breaks off in the middle of an object.
+    MalformedJson,
+    /// This status with an HTML page, as a reverse proxy or a misrouted URL answers.
+    HtmlPage { status: u16 },
+    /// 200 `application/json` streaming `bytes` bytes in chunks without a `Content-Length`, so
+    /// only a client that stops reading at its limit finishes early. [`Faults::oversized_bytes_streamed`]
+    /// tells how much was actually produced.
+    OversizedBody { bytes: u64 },
+    /// The real answer, after this many milliseconds (a client with a shorter timeout gives up).
+    Delay { millis: u64 },
+}
+
+#[derive(Debug)]
+struct ArmedHttpFault {
+    target: FaultTarget,
+    fault: HttpFault,
+    /// Requests still to be answered so; `None`: until cleared.
+    remaining: Option<u32>,
+}
 
 /// Ways to make the development IDP misbehave on purpose, switched at run time from a test.
 /// All are off by default and take effect on the next request.
@@ -14,6 +60,11 @@ pub struct Faults {
     wrong_token_issuer: AtomicBool,
     wrong_discovery_issuer: AtomicBool,
     reject_all_tokens_with_invalid_client: AtomicBool,
+    issue_expired_tokens: AtomicBool,
+    exchange_for_another_audience: AtomicBool,
+    http_fault: Mutex<Option<ArmedHttpFault>>,
+    injected: AtomicU64,
+    oversized_bytes_streamed: AtomicU64,
 }
 
 impl Faults {
@@ -52,12 +103,98 @@ impl Faults {
             .load(Ordering::SeqCst)
     }
 
-    /// Switches every fault off.
+    /// Issued tokens expired ten minutes ago (longer than any sane clock tolerance); the
+    /// answer's `expires_in` still claims the usual lifetime, so only a client that checks `exp`
+    /// notices.
+    pub fn set_issue_expired_tokens(&self, on: bool) {
+        self.issue_expired_tokens.store(on, Ordering::SeqCst);
+    }
+    pub fn issue_expired_tokens(&self) -> bool {
+        self.issue_expired_tokens.load(Ordering::SeqCst)
+    }
+
+    /// A token exchange answers a token whose `aud` is not the audience asked for (signed by the
+    /// right key), so a client must compare the two.
+    pub fn set_exchange_for_another_audience(&self, on: bool) {
+        self.exchange_for_another_audience
+            .store(on, Ordering::SeqCst);
+    }
+    pub fn exchange_for_another_audience(&self) -> bool {
+        self.exchange_for_another_audience.load(Ordering::SeqCst)
+    }
+
+    /// Answers requests to `target` with `fault` instead of the real answer: the next `times`
+    /// of them, or all until cleared (`None`). Replaces any HTTP fault set before.
+    pub fn set_http_fault(&self, target: FaultTarget, fault: HttpFault, times: Option<u32>) {
+        *self.lock_http_fault() = Some(ArmedHttpFault {
+            target,
+            fault,
+            remaining: times,
+        });
+    }
+
+    /// Switches the HTTP fault off.
+    pub fn clear_http_fault(&self) {
+        *self.lock_http_fault() = None;
+    }
+
+    /// How many requests were answered by an HTTP fault (a delayed one included) since start.
+    pub fn injected_count(&self) -> u64 {
+        self.injected.load(Ordering::SeqCst)
+    }
+
+    /// Bytes of [`HttpFault::OversizedBody`] answers produced so far (the client's reading
+    /// pace limits this: a client that hangs up stops the stream).
+    pub fn oversized_bytes_streamed(&self) -> u64 {
+        self.oversized_bytes_streamed.load(Ordering::SeqCst)
+    }
+
+    /// The fault to answer a request to `target` with, counting it down.
+    pub(crate) fn take_http_fault(&self, target: FaultTarget) -> Option<HttpFault> {
+        let mut armed = self.lock_http_fault();
+        let current = armed.as_mut()?;
+        if current.target != FaultTarget::Any && current.target != target {
+            return None;
+        }
+        let fault = current.fault.clone();
+        match &mut current.remaining {
+            Some(0) => {
+                *armed = None;
+                return None;
+            }
+            Some(left) => {
+                *left -= 1;
+                if *left == 0 {
+                    *armed = None;
+                }
+            }
+            None => {}
+        }
+        self.injected.fetch_add(1, Ordering::SeqCst);
+        Some(fault)
+    }
+
+    pub(crate) fn count_oversized_bytes(&self, bytes: u64) {
+        self.oversized_bytes_streamed
+            .fetch_add(bytes, Ordering::SeqCst);
+    }
+
+    fn lock_http_fault(&self) -> std::sync::MutexGuard<'_, Option<ArmedHttpFault>> {
+        // Plain data: a panic while holding it cannot leave it half-written.
+        self.http_fault
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Switches every fault off (the counters stay).
     pub fn clear_all(&self) {
         self.set_sign_with_foreign_key(false);
         self.set_wrong_token_issuer(false);
         self.set_wrong_discovery_issuer(false);
         self.set_reject_all_tokens_with_invalid_client(false);
+        self.set_issue_expired_tokens(false);
+        self.set_exchange_for_another_audience(false);
+        self.clear_http_fault();
     }
 }
 

@@ -32,7 +32,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use faults::{Faults, Stats};
+pub use faults::{FaultTarget, Faults, HttpFault, Stats};
 
 /// The enrollment client that exists by default (the MC-SDK's default `clientId`).
 pub const DEFAULT_ENROLLMENT_CLIENT: &str = "AnonymousUserEnrollment";
@@ -166,6 +166,12 @@ impl DevIdp {
     /// Whether `client_id` is currently registered in `tenant`.
     pub fn client_exists(&self, tenant: &str, client_id: &str) -> bool {
         self.shared.client_exists(tenant, client_id)
+    }
+
+    /// Removes a registered client as an administrator would (RFC 7592 is not involved): its next
+    /// token request gets `invalid_client`. False when there was no such client.
+    pub fn delete_client(&self, tenant: &str, client_id: &str) -> bool {
+        self.shared.remove_client(tenant, client_id)
     }
 
     /// Stops accepting connections, lets requests in flight finish (at most 5 s), then returns.

@@ -21,7 +21,7 @@ use mc_jose::{
 use mc_secret::{SecretBytes, SecretString};
 use serde_json::{json, Map, Value};
 
-use crate::faults::{Faults, StatsCounters};
+use crate::faults::{FaultTarget, Faults, HttpFault, StatsCounters};
 use crate::persist::{self, ClientRecord, StateFile, TenantFile};
 use crate::{DevIdpConfig, DevIdpError, DEMO_AUDIENCE};
 
@@ -173,6 +173,23 @@ impl Shared {
                 .tenants
                 .get(tenant)
                 .is_some_and(|t| t.clients.contains_key(client_id))
+    }
+
+    /// Removes a client without RFC 7592 (an administrator's deletion). The state file is
+    /// rewritten when there is one; a failed write is logged (a development server).
+    pub fn remove_client(&self, tenant: &str, client_id: &str) -> bool {
+        let mut registry = self.lock();
+        let removed = registry
+            .tenants
+            .get_mut(tenant)
+            .and_then(|t| t.clients.remove(client_id))
+            .is_some();
+        if removed {
+            if let Err(reason) = self.persist(&registry) {
+                tracing::error!(%reason, "could not save dev IDP state after removing a client");
+            }
+        }
+        removed
     }
 
     /// The signing key of a served tenant, or the 404 to answer.
@@ -361,7 +378,115 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/demo/echo", get(echo).post(echo))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            inject_http_fault,
+        ))
         .with_state(shared)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Injected HTTP faults (see `Faults::set_http_fault`)
+
+/// Answers a request with the armed [`HttpFault`] when it is aimed at this endpoint; otherwise
+/// (and after a `Delay`) the real handler answers.
+async fn inject_http_fault(
+    State(s): Shr,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let target = fault_target(request.method(), request.uri().path());
+    let Some(fault) = s.faults.take_http_fault(target) else {
+        return next.run(request).await;
+    };
+    tracing::debug!(?target, ?fault, "answering with an injected fault");
+    match fault {
+        HttpFault::Status {
+            status,
+            retry_after_secs,
+        } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let error = if status == StatusCode::SERVICE_UNAVAILABLE {
+                "temporarily_unavailable"
+            } else {
+                "server_error"
+            };
+            let mut response =
+                OAuthError::new(status, error, "fault injected by the dev IDP").into_response();
+            if let Some(secs) = retry_after_secs {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            response
+        }
+        HttpFault::MalformedJson => (
+            [(header::CONTENT_TYPE, "application/json")],
+            r#"{"issuer":"http://127.0.0.1/realms/demo","token_endpoint":"#,
+        )
+            .into_response(),
+        HttpFault::HtmlPage { status } => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+            [(header::CONTENT_TYPE, "text/html")],
+            "<!DOCTYPE html><html><head><title>Bad Gateway</title></head>\
+             <body><h1>Bad Gateway</h1><p>The upstream server did not answer.</p></body></html>",
+        )
+            .into_response(),
+        HttpFault::OversizedBody { bytes } => oversized_answer(s, bytes),
+        HttpFault::Delay { millis } => {
+            tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+            next.run(request).await
+        }
+    }
+}
+
+/// Which endpoint a request is for, as far as faults are concerned.
+fn fault_target(method: &Method, path: &str) -> FaultTarget {
+    const REGISTRATIONS: &str = "/clients-registrations/openid-connect";
+    if path.ends_with("/.well-known/openid-configuration") {
+        FaultTarget::Discovery
+    } else if path.ends_with("/protocol/openid-connect/certs") {
+        FaultTarget::Jwks
+    } else if path.ends_with("/protocol/openid-connect/token") {
+        FaultTarget::Token
+    } else if path.ends_with(REGISTRATIONS) && method == Method::POST {
+        FaultTarget::Registration
+    } else if path.contains(&format!("{REGISTRATIONS}/")) {
+        FaultTarget::RegistrationManagement
+    } else {
+        FaultTarget::Any
+    }
+}
+
+/// 200 JSON of `bytes` bytes, produced 64 KiB at a time as the client reads: a client that
+/// stops at its limit and hangs up ends the stream early.
+fn oversized_answer(s: Arc<Shared>, bytes: u64) -> Response {
+    const CHUNK: u64 = 64 * 1024;
+    let chunks = futures::stream::unfold(0u64, move |sent| {
+        let s = Arc::clone(&s);
+        async move {
+            if sent >= bytes {
+                return None;
+            }
+            let len = CHUNK.min(bytes - sent);
+            s.faults.count_oversized_bytes(len);
+            let mut chunk = vec![b' '; usize::try_from(len).unwrap_or(0)];
+            if sent == 0 {
+                if let Some(first) = chunk.first_mut() {
+                    *first = b'[';
+                }
+            }
+            Some((
+                Ok::<_, std::convert::Infallible>(Bytes::from(chunk)),
+                sent + len,
+            ))
+        }
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::from_stream(chunks),
+    )
+        .into_response()
 }
 
 async fn not_found() -> OAuthError {
@@ -875,7 +1000,12 @@ async fn token(
         .claim_str("sub")
         .ok_or_else(|| OAuthError::invalid_request("subject_token has no sub"))?
         .to_owned();
-    let issued = issue_access_token(&s, &tenant, &key, &client, &sub, audience)?;
+    let audience = if s.faults.exchange_for_another_audience() {
+        format!("not-{audience}")
+    } else {
+        audience.to_owned()
+    };
+    let issued = issue_access_token(&s, &tenant, &key, &client, &sub, &audience)?;
     tracing::info!(tenant = %tenant, client_id = %client.client_id, audience = %audience, "token exchanged");
     Ok(token_response(issued, true))
 }
@@ -1024,8 +1154,15 @@ fn issue_access_token(
     sub: &str,
     audience: &str,
 ) -> Result<IssuedToken, OAuthError> {
-    let now = unix_now();
     let ttl = s.config.access_token_ttl_secs;
+    let now = if s.faults.issue_expired_tokens() {
+        // Issued so long ago that it expired ten minutes before now.
+        unix_now()
+            .saturating_sub(i64::try_from(ttl).unwrap_or(i64::MAX))
+            .saturating_sub(600)
+    } else {
+        unix_now()
+    };
     let iss = if s.faults.wrong_token_issuer() {
         foreign_issuer(&s.base_url, tenant)
     } else {
