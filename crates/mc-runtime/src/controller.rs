@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 use tracing::Instrument;
 
 use crate::actors::enrollment::{self, EnrollmentActor};
-use crate::actors::http_proxy::{HttpCall, HttpProxyActor};
+use crate::actors::http_proxy::{HttpCall, HttpProxyActor, ResourceAuth};
 use crate::actors::login::{self, LoginActor};
 use crate::actors::storage::{
     self, ChangeProtection, ListUsers, RemoveUser, StorageActor, UnlockWith,
@@ -790,7 +790,7 @@ impl Controller {
         let oidc = self.oidc.clone();
         let span = self.span(&id);
         let work = async move {
-            let authorization = match (audience, session) {
+            let auth = match (audience, session) {
                 (None, _) => None,
                 (Some(_), None) => {
                     return Err(Failure::new(
@@ -800,6 +800,7 @@ impl Controller {
                     ))
                 }
                 (Some(audience), Some(session)) => {
+                    let key = Arc::clone(&session.key);
                     let token = match exchange
                         .send(Exchange {
                             session,
@@ -821,9 +822,10 @@ impl Controller {
                         refresh_token: None,
                         scope: None,
                     };
-                    let auth = oidc
+                    let first = oidc
                         .resource_authorization(
                             &token_set,
+                            &key,
                             request.method.as_str(),
                             &request.full_url,
                         )
@@ -832,15 +834,17 @@ impl Controller {
                                 "field `fullUrl`: {e}; give an absolute http(s) URL"
                             ))
                         })?;
-                    Some(auth.authorization)
+                    Some(ResourceAuth {
+                        oidc: oidc.clone(),
+                        token: token_set,
+                        key,
+                        first,
+                    })
                 }
             };
-            http.send(HttpCall {
-                request,
-                authorization,
-            })
-            .await
-            .map_err(|_| Failure::internal("the HTTP proxy actor stopped"))
+            http.send(HttpCall { request, auth })
+                .await
+                .map_err(|_| Failure::internal("the HTTP proxy actor stopped"))
         };
         self.then(ctx, self.span(&id), work, move |act, result, _| {
             let event = match result {

@@ -117,8 +117,9 @@ async fn login(
         .client_credentials(metadata, client_id, key)
         .await
         .map_err(|e| Failure::from_oidc(&e, step))?;
+    // Also checks that a DPoP-bound token is bound to this device's key (cnf.jkt).
     let verified = oidc
-        .verify_access_token(metadata, &tokens.access_token)
+        .verify_device_token(metadata, &tokens, key)
         .await
         .map_err(|e| Failure::from_oidc(&e, step))?;
     Ok((tokens, verified))

@@ -2,6 +2,10 @@
 //! of its audience attached (the controller fetches the token through the token-exchange actor
 //! first) and answers the server's status, headers and body.
 //!
+//! A DPoP-bound IAM token goes out as `Authorization: DPoP` with a fresh proof from the device
+//! key; a resource that answers with a DPoP nonce challenge gets the call once more with a new
+//! proof carrying its nonce (never more: a second challenge is the answer).
+//!
 //! Transport failures are reported in `status` (serverNotReachable, timeout,
 //! sslHandshakeFailed, failed); any answer of the server, 4xx and 5xx included, is `success`
 //! with its `httpStatus`. Bodies are read up to a limit and never buffered beyond it.
@@ -16,6 +20,8 @@ use mc_events::{
     error_code, CreateHttpCommonRequest, CreateHttpCommonResultEvent, HttpCommonStatus, HttpMethod,
     ResultInfo,
 };
+use mc_jose::SigningKey;
+use mc_oidc::{OidcClient, ResourceAuthorization, TokenSet};
 use mc_secret::SecretString;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 
@@ -66,12 +72,23 @@ impl Actor for HttpProxyActor {
     type Context = Context<Self>;
 }
 
-/// Send `request`, with `authorization` (e.g. `Bearer <IAM token>`) when its audience named one.
+/// Send `request`, authorised with the IAM token of its audience when it named one.
 #[derive(Message)]
 #[rtype(result = "CreateHttpCommonResultEvent")]
 pub struct HttpCall {
     pub request: CreateHttpCommonRequest,
-    pub authorization: Option<SecretString>,
+    pub auth: Option<ResourceAuth>,
+}
+
+/// The IAM token of a call and what makes a new proof for a retry.
+pub struct ResourceAuth {
+    pub oidc: OidcClient,
+    pub token: TokenSet,
+    /// The device key: DPoP proofs are signed with it.
+    pub key: Arc<SigningKey>,
+    /// The headers of the first attempt (the controller builds them, to report a bad URL
+    /// before anything is sent).
+    pub first: ResourceAuthorization,
 }
 
 impl Handler<HttpCall> for HttpProxyActor {
@@ -149,13 +166,39 @@ fn pinned_client(
     })
 }
 
+/// `Authorization` (and `DPoP`) headers, marked sensitive so they are never logged.
+fn add_authorization(
+    headers: &mut HeaderMap,
+    authorization: &ResourceAuthorization,
+) -> Result<(), Box<CreateHttpCommonResultEvent>> {
+    let sensitive = |secret: &SecretString| {
+        HeaderValue::from_str(secret.expose())
+            .map(|mut value| {
+                value.set_sensitive(true);
+                value
+            })
+            .map_err(|_| {
+                Box::new(failed(
+                    HttpCommonStatus::Failed,
+                    error_code::INVALID_TOKEN,
+                    "the IAM token cannot be sent in a header; exchange it again",
+                ))
+            })
+    };
+    headers.insert(AUTHORIZATION, sensitive(&authorization.authorization)?);
+    if let Some(proof) = &authorization.dpop {
+        headers.insert(HeaderName::from_static("dpop"), sensitive(proof)?);
+    }
+    Ok(())
+}
+
 async fn send(
     client: reqwest::Client,
     msg: HttpCall,
     timeout: Duration,
     max_body: usize,
 ) -> CreateHttpCommonResultEvent {
-    let request = msg.request;
+    let request = &msg.request;
     let url = match reqwest::Url::parse(&request.full_url) {
         Ok(url) if matches!(url.scheme(), "http" | "https") => url,
         _ => {
@@ -209,31 +252,47 @@ async fn send(
             }
         }
     }
-    if let Some(authorization) = &msg.authorization {
-        match HeaderValue::from_str(authorization.expose()) {
-            Ok(mut value) => {
-                value.set_sensitive(true);
-                headers.insert(AUTHORIZATION, value);
-            }
-            Err(_) => {
-                return failed(
-                    HttpCommonStatus::Failed,
-                    error_code::INVALID_TOKEN,
-                    "the IAM token cannot be sent in a header; exchange it again",
-                )
+    let method_name = method.as_str().to_string();
+    let mut authorization = msg.auth.as_ref().map(|auth| auth.first.clone());
+    let mut nonce_retried = false;
+    let mut response = loop {
+        let mut headers = headers.clone();
+        if let Some(authorization) = &authorization {
+            if let Err(failure) = add_authorization(&mut headers, authorization) {
+                return *failure;
             }
         }
-    }
-    let mut builder = client
-        .request(method, url)
-        .headers(headers)
-        .timeout(timeout);
-    if let Some(content) = request.content {
-        builder = builder.body(content);
-    }
-    let mut response = match builder.send().await {
-        Ok(response) => response,
-        Err(error) => return transport_failure(&error),
+        let mut builder = client
+            .request(method.clone(), url.clone())
+            .headers(headers)
+            .timeout(timeout);
+        if let Some(content) = &request.content {
+            builder = builder.body(content.clone());
+        }
+        let response = match builder.send().await {
+            Ok(response) => response,
+            Err(error) => return transport_failure(&error),
+        };
+        let Some(auth) = &msg.auth else {
+            break response;
+        };
+        let challenged = auth.oidc.observe_resource_answer(
+            url.as_str(),
+            response.status().as_u16(),
+            response.headers(),
+        );
+        if !challenged || nonce_retried {
+            break response;
+        }
+        nonce_retried = true;
+        tracing::debug!("the resource asked for a DPoP nonce; sending once more");
+        match auth
+            .oidc
+            .resource_authorization(&auth.token, &auth.key, &method_name, url.as_str())
+        {
+            Ok(fresh) => authorization = Some(fresh),
+            Err(_) => break response,
+        }
     };
     let http_status = response.status().as_u16();
     let response_headers: BTreeMap<String, String> = response
