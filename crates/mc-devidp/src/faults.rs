@@ -62,6 +62,7 @@ pub struct Faults {
     reject_all_tokens_with_invalid_client: AtomicBool,
     issue_expired_tokens: AtomicBool,
     exchange_for_another_audience: AtomicBool,
+    require_dpop_nonce: AtomicBool,
     http_fault: Mutex<Option<ArmedHttpFault>>,
     injected: AtomicU64,
     oversized_bytes_streamed: AtomicU64,
@@ -121,6 +122,16 @@ impl Faults {
     }
     pub fn exchange_for_another_audience(&self) -> bool {
         self.exchange_for_another_audience.load(Ordering::SeqCst)
+    }
+
+    /// DPoP proofs must carry the IDP's current nonce (RFC 9449 §8, §9): a proof without it
+    /// is answered `use_dpop_nonce` with a `DPoP-Nonce` header (400 at the token endpoint,
+    /// 401 at `/demo/echo`), as Keycloak and node-oidc-provider can be configured to do.
+    pub fn set_require_dpop_nonce(&self, on: bool) {
+        self.require_dpop_nonce.store(on, Ordering::SeqCst);
+    }
+    pub fn require_dpop_nonce(&self) -> bool {
+        self.require_dpop_nonce.load(Ordering::SeqCst)
     }
 
     /// Answers requests to `target` with `fault` instead of the real answer: the next `times`
@@ -194,6 +205,7 @@ impl Faults {
         self.set_reject_all_tokens_with_invalid_client(false);
         self.set_issue_expired_tokens(false);
         self.set_exchange_for_another_audience(false);
+        self.set_require_dpop_nonce(false);
         self.clear_http_fault();
     }
 }
