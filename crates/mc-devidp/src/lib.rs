@@ -9,7 +9,13 @@
 //! - dynamic client registration (RFC 7591) and its management endpoint (RFC 7592: read, delete),
 //! - the token endpoint: `client_credentials` and token exchange (RFC 8693), client authentication
 //!   by `private_key_jwt` only,
-//! - a protected demo resource `{server}/demo/echo` that accepts only tokens for audience `demo-api`.
+//! - a protected demo resource `{server}/demo/echo` that accepts only tokens for audience `demo-api`,
+//! - DPoP (RFC 9449) as real IDPs enforce it: advertised in discovery, a token request with a valid
+//!   proof gets a `DPoP` token bound by `cnf.jkt`, a client registered with
+//!   `dpop_bound_access_tokens` must send proofs, and `/demo/echo` accepts a bound token only with a
+//!   proof of its key (`ath`, `htm`, `htu`, `iat` against this server's clock, single-use `jti`).
+//!
+//! [`DevIdp::rotate_signing_key`] rotates a tenant's signing key (JWKS rotation tests).
 //!
 //! [`Faults`] lets a test make the IDP misbehave on purpose (foreign signing key, wrong issuer, ...),
 //! and [`Stats`] counts the requests each endpoint received, so tests can tell whether a cache hit
@@ -20,6 +26,7 @@
 //! The runtime does not depend on this crate; only tests, the console and benches do. It never logs
 //! a token, an assertion, a key or a registration access token.
 
+mod dpop;
 mod faults;
 mod persist;
 mod server;
@@ -172,6 +179,14 @@ impl DevIdp {
     /// token request gets `invalid_client`. False when there was no such client.
     pub fn delete_client(&self, tenant: &str, client_id: &str) -> bool {
         self.shared.remove_client(tenant, client_id)
+    }
+
+    /// Gives `tenant` a new signing key (a new `kid` in the JWKS, used for every token from
+    /// now on). With `keep_old` the previous key stays published and accepted; without, it
+    /// (and any key kept earlier) is dropped, so its tokens no longer verify. Answers the new
+    /// `kid`, or `None` for a tenant that is not served. Retired keys are not persisted.
+    pub fn rotate_signing_key(&self, tenant: &str, keep_old: bool) -> Option<String> {
+        self.shared.rotate_signing_key(tenant, keep_old)
     }
 
     /// Stops accepting connections, lets requests in flight finish (at most 5 s), then returns.

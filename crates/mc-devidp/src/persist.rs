@@ -46,6 +46,9 @@ pub(crate) struct ClientRecord {
     pub jwk: Jwk,
     pub registration_access_token: SecretString,
     pub client_id_issued_at: i64,
+    /// RFC 9449 §5.2: every token request of this client must carry a DPoP proof.
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
 }
 
 pub(crate) fn state_path(dir: &Path) -> PathBuf {

@@ -21,6 +21,7 @@ use mc_jose::{
 use mc_secret::{SecretBytes, SecretString};
 use serde_json::{json, Map, Value};
 
+use crate::dpop::{bound_jkt, DpopState, Expected, ProofError};
 use crate::faults::{FaultTarget, Faults, HttpFault, StatsCounters};
 use crate::persist::{self, ClientRecord, StateFile, TenantFile};
 use crate::{DevIdpConfig, DevIdpError, DEMO_AUDIENCE};
@@ -69,6 +70,8 @@ pub(crate) struct Shared {
     /// Signs tokens when `Faults::sign_with_foreign_key` is on; never published, never persisted.
     foreign_key: SigningKey,
     registry: Mutex<Registry>,
+    /// DPoP nonce and proof replay store.
+    dpop: DpopState,
 }
 
 struct Registry {
@@ -81,6 +84,9 @@ struct Registry {
 
 struct TenantState {
     key: Arc<SigningKey>,
+    /// Keys rotated out but still published (and accepted) until the next rotation drops
+    /// them; not persisted.
+    retired_keys: Vec<Arc<SigningKey>>,
     clients: BTreeMap<String, ClientRecord>,
 }
 
@@ -109,6 +115,7 @@ impl Shared {
                     name,
                     TenantState {
                         key: Arc::new(key),
+                        retired_keys: Vec::new(),
                         clients,
                     },
                 );
@@ -120,6 +127,7 @@ impl Shared {
                     name.clone(),
                     TenantState {
                         key: Arc::new(SigningKey::generate()?),
+                        retired_keys: Vec::new(),
                         clients: BTreeMap::new(),
                     },
                 );
@@ -136,6 +144,7 @@ impl Shared {
                 tenants,
                 used_jtis: HashMap::new(),
             }),
+            dpop: DpopState::new(),
         };
         if must_save {
             let registry = shared.lock();
@@ -204,10 +213,43 @@ impl Shared {
             .ok_or_else(|| OAuthError::unknown_tenant(tenant))
     }
 
-    fn jwks(key: &SigningKey) -> JwkSet {
-        JwkSet {
-            keys: vec![key.public_jwk()],
+    /// The keys a served tenant publishes: the current one first, then retired ones kept.
+    fn tenant_jwks(&self, tenant: &str) -> Result<JwkSet, OAuthError> {
+        if !self.is_served(tenant) {
+            return Err(OAuthError::unknown_tenant(tenant));
         }
+        let registry = self.lock();
+        let state = registry
+            .tenants
+            .get(tenant)
+            .ok_or_else(|| OAuthError::unknown_tenant(tenant))?;
+        Ok(JwkSet {
+            keys: std::iter::once(&state.key)
+                .chain(&state.retired_keys)
+                .map(|key| key.public_jwk())
+                .collect(),
+        })
+    }
+
+    /// Gives a served tenant a new signing key (new `kid`). The old key stays published when
+    /// `keep_old`, else it is dropped with any earlier retired keys. Answers the new `kid`.
+    pub fn rotate_signing_key(&self, tenant: &str, keep_old: bool) -> Option<String> {
+        if !self.is_served(tenant) {
+            return None;
+        }
+        let fresh = Arc::new(SigningKey::generate().ok()?);
+        let mut registry = self.lock();
+        let state = registry.tenants.get_mut(tenant)?;
+        let old = std::mem::replace(&mut state.key, Arc::clone(&fresh));
+        if keep_old {
+            state.retired_keys.insert(0, old);
+        } else {
+            state.retired_keys.clear();
+        }
+        if let Err(reason) = self.persist(&registry) {
+            tracing::error!(%reason, "could not save dev IDP state after a key rotation");
+        }
+        Some(fresh.kid().to_owned())
     }
 
     /// Writes the whole registry to `state_dir`, if set. Called with the lock held so that writes
@@ -252,6 +294,8 @@ struct OAuthError {
     description: String,
     /// For 401 answers of bearer-protected resources (RFC 6750).
     www_authenticate: Option<String>,
+    /// A `DPoP-Nonce` header to send (RFC 9449 §8, §9).
+    dpop_nonce: Option<String>,
 }
 
 impl OAuthError {
@@ -261,6 +305,7 @@ impl OAuthError {
             error,
             description: description.into(),
             www_authenticate: None,
+            dpop_nonce: None,
         }
     }
     fn bad_request(error: &'static str, description: impl Into<String>) -> Self {
@@ -305,6 +350,35 @@ impl OAuthError {
             error: error.unwrap_or("invalid_request"),
             description: description.to_owned(),
             www_authenticate: Some(challenge),
+            dpop_nonce: None,
+        }
+    }
+    /// A refused DPoP proof at the token endpoint (RFC 9449 §5): 400, or `use_dpop_nonce`
+    /// with our nonce.
+    fn token_proof_refused(error: ProofError, nonce: &str) -> Self {
+        match error {
+            ProofError::Invalid(description) => {
+                Self::bad_request("invalid_dpop_proof", description)
+            }
+            ProofError::NonceRequired => Self {
+                dpop_nonce: Some(nonce.to_owned()),
+                ..Self::bad_request(
+                    "use_dpop_nonce",
+                    "the DPoP proof must carry the nonce of the DPoP-Nonce header",
+                )
+            },
+        }
+    }
+    /// 401 of a DPoP-protected resource (RFC 9449 §7.1).
+    fn dpop_challenge(error: &'static str, description: &str, nonce: Option<&str>) -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            error,
+            description: description.to_owned(),
+            www_authenticate: Some(format!(
+                "DPoP algs=\"{ALG_ES256}\", error=\"{error}\", error_description=\"{description}\""
+            )),
+            dpop_nonce: nonce.map(str::to_owned),
         }
     }
 }
@@ -319,6 +393,11 @@ impl IntoResponse for OAuthError {
                 response
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, value);
+            }
+        }
+        if let Some(nonce) = self.dpop_nonce {
+            if let Ok(value) = HeaderValue::from_str(&nonce) {
+                response.headers_mut().insert("dpop-nonce", value);
             }
         }
         response
@@ -527,14 +606,14 @@ async fn discovery(State(s): Shr, Path(tenant): Path<String>) -> Result<Response
         "scopes_supported": ["openid"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [ALG_ES256],
+        "dpop_signing_alg_values_supported": [ALG_ES256],
     });
     Ok(Json(document).into_response())
 }
 
 async fn jwks(State(s): Shr, Path(tenant): Path<String>) -> Result<Response, OAuthError> {
     StatsCounters::bump(&s.stats.jwks);
-    let key = s.tenant_key(&tenant)?;
-    Ok(Json(Shared::jwks(&key)).into_response())
+    Ok(Json(s.tenant_jwks(&tenant)?).into_response())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -566,6 +645,7 @@ async fn register(
         jwk: request.jwk,
         registration_access_token: SecretString::new(random_token(32)),
         client_id_issued_at: unix_now(),
+        dpop_bound_access_tokens: request.dpop_bound_access_tokens,
     };
     {
         let mut registry = s.lock();
@@ -616,6 +696,7 @@ struct RegistrationRequest {
     client_name: Option<String>,
     grant_types: Vec<String>,
     jwk: Jwk,
+    dpop_bound_access_tokens: bool,
 }
 
 fn validate_registration(
@@ -653,11 +734,15 @@ fn validate_registration(
             ))
         }
     }
-    if metadata.get("dpop_bound_access_tokens") == Some(&Value::Bool(true)) {
-        return Err(OAuthError::invalid_client_metadata(
-            "dpop_bound_access_tokens is not supported by the dev IDP yet; register without it",
-        ));
-    }
+    let dpop_bound_access_tokens = match metadata.get("dpop_bound_access_tokens") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(bound)) => *bound,
+        Some(_) => {
+            return Err(OAuthError::invalid_client_metadata(
+                "dpop_bound_access_tokens must be true or false",
+            ))
+        }
+    };
     if metadata.contains_key("jwks_uri") {
         return Err(OAuthError::invalid_client_metadata(
             "jwks_uri is not supported; send the public key inline in jwks",
@@ -712,6 +797,7 @@ fn validate_registration(
         client_name,
         grant_types,
         jwk,
+        dpop_bound_access_tokens,
     })
 }
 
@@ -783,16 +869,28 @@ fn client_metadata(record: &ClientRecord, client_uri: &str) -> Map<String, Value
     );
     body.insert("token_endpoint_auth_signing_alg".into(), json!(ALG_ES256));
     body.insert("jwks".into(), json!({ "keys": [record.jwk] }));
+    if record.dpop_bound_access_tokens {
+        body.insert("dpop_bound_access_tokens".into(), json!(true));
+    }
     body.insert("registration_client_uri".into(), json!(client_uri));
     body
 }
 
 /// The `Bearer` credential of a request, if any.
 fn bearer_token(headers: &HeaderMap) -> Option<SecretString> {
+    credential_of_scheme(headers, "bearer")
+}
+
+/// The `DPoP` credential of a request (RFC 9449 §7.1), if any.
+fn dpop_token(headers: &HeaderMap) -> Option<SecretString> {
+    credential_of_scheme(headers, "dpop")
+}
+
+fn credential_of_scheme(headers: &HeaderMap, wanted: &str) -> Option<SecretString> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| SecretString::new(token))
+    (scheme.eq_ignore_ascii_case(wanted) && !token.is_empty()).then(|| SecretString::new(token))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -890,6 +988,7 @@ async fn delete_registration(
 async fn token(
     State(s): Shr,
     Path(tenant): Path<String>,
+    headers: HeaderMap,
     form: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> Result<Response, OAuthError> {
     let key = match s.tenant_key(&tenant) {
@@ -934,6 +1033,20 @@ async fn token(
     }
 
     let issuer = issuer_for(&s.base_url, &tenant);
+    // The proof first: a nonce challenge must not burn the client assertion's jti.
+    let proof_jkt = s
+        .dpop
+        .check(
+            &headers,
+            &Expected {
+                method: "POST",
+                htu: &token_endpoint_for(&issuer),
+                access_token: None,
+            },
+            s.faults.require_dpop_nonce(),
+            unix_now(),
+        )
+        .map_err(|error| OAuthError::token_proof_refused(error, s.dpop.nonce()))?;
     let client = authenticate_client(&s, &tenant, &issuer, &params)?;
     if !client.grant_types.iter().any(|g| g == grant_type) {
         return Err(OAuthError::bad_request(
@@ -941,10 +1054,23 @@ async fn token(
             "this client did not register that grant type",
         ));
     }
+    if client.dpop_bound_access_tokens && proof_jkt.is_none() {
+        return Err(OAuthError::bad_request(
+            "invalid_dpop_proof",
+            "this client registered dpop_bound_access_tokens: send a DPoP proof",
+        ));
+    }
 
     if grant_type == GRANT_CLIENT_CREDENTIALS {
-        let issued =
-            issue_access_token(&s, &tenant, &key, &client, &client.sub, &client.client_id)?;
+        let issued = issue_access_token(
+            &s,
+            &tenant,
+            &key,
+            &client,
+            &client.sub,
+            &client.client_id,
+            proof_jkt.as_deref(),
+        )?;
         tracing::info!(tenant = %tenant, client_id = %client.client_id, "client_credentials token issued");
         return Ok(token_response(issued, false));
     }
@@ -980,7 +1106,7 @@ async fn token(
             ),
         ));
     }
-    let subject = verify_jwt_signed_by(subject_token, &key).map_err(|error| {
+    let subject = verify_es256(subject_token, &s.tenant_jwks(&tenant)?).map_err(|error| {
         OAuthError::invalid_request(format!("subject_token: {}", describe_jose(&error)))
     })?;
     subject
@@ -996,6 +1122,15 @@ async fn token(
             "subject_token was not issued to the requesting client",
         ));
     }
+    // A DPoP-bound subject token is exchanged only by the holder of its key (RFC 9449 §6).
+    if let Some(jkt) = bound_jkt(&subject.claims) {
+        if proof_jkt.as_deref() != Some(jkt) {
+            return Err(OAuthError::bad_request(
+                "invalid_grant",
+                "subject_token is DPoP-bound: prove possession of its key with a DPoP proof",
+            ));
+        }
+    }
     let sub = subject
         .claim_str("sub")
         .ok_or_else(|| OAuthError::invalid_request("subject_token has no sub"))?
@@ -1005,7 +1140,15 @@ async fn token(
     } else {
         audience.to_owned()
     };
-    let issued = issue_access_token(&s, &tenant, &key, &client, &sub, &audience)?;
+    let issued = issue_access_token(
+        &s,
+        &tenant,
+        &key,
+        &client,
+        &sub,
+        &audience,
+        proof_jkt.as_deref(),
+    )?;
     tracing::info!(tenant = %tenant, client_id = %client.client_id, audience = %audience, "token exchanged");
     Ok(token_response(issued, true))
 }
@@ -1035,10 +1178,6 @@ impl TokenParams {
             .map(String::as_str)
             .filter(|v| !v.is_empty())
     }
-}
-
-fn verify_jwt_signed_by(token: &str, key: &SigningKey) -> Result<Jwt, JoseError> {
-    verify_es256(token, &Shared::jwks(key))
 }
 
 /// Client authentication by `private_key_jwt` only. Every failure is 401 `invalid_client`.
@@ -1144,6 +1283,8 @@ fn authenticate_client(
 struct IssuedToken {
     access_token: SecretString,
     expires_in: u64,
+    /// Bound to this key thumbprint (DPoP): token type `DPoP`.
+    dpop_bound: bool,
 }
 
 fn issue_access_token(
@@ -1153,6 +1294,7 @@ fn issue_access_token(
     client: &ClientRecord,
     sub: &str,
     audience: &str,
+    dpop_jkt: Option<&str>,
 ) -> Result<IssuedToken, OAuthError> {
     let ttl = s.config.access_token_ttl_secs;
     let now = if s.faults.issue_expired_tokens() {
@@ -1168,7 +1310,7 @@ fn issue_access_token(
     } else {
         issuer_for(&s.base_url, tenant)
     };
-    let claims = json!({
+    let mut claims = json!({
         "iss": iss,
         "sub": sub,
         "aud": audience,
@@ -1180,6 +1322,9 @@ fn issue_access_token(
         "exp": now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX)),
         "jti": random_token(16),
     });
+    if let Some(jkt) = dpop_jkt {
+        claims["cnf"] = json!({ "jkt": jkt });
+    }
     let signer = if s.faults.sign_with_foreign_key() {
         &s.foreign_key
     } else {
@@ -1191,13 +1336,14 @@ fn issue_access_token(
     Ok(IssuedToken {
         access_token: SecretString::new(access_token),
         expires_in: ttl,
+        dpop_bound: dpop_jkt.is_some(),
     })
 }
 
 fn token_response(issued: IssuedToken, exchanged: bool) -> Response {
     let mut body = json!({
         "access_token": issued.access_token.expose(),
-        "token_type": "Bearer",
+        "token_type": if issued.dpop_bound { "DPoP" } else { "Bearer" },
         "expires_in": issued.expires_in,
     });
     if exchanged {
@@ -1226,15 +1372,23 @@ async fn echo(
     body: Bytes,
 ) -> Result<Response, OAuthError> {
     StatsCounters::bump(&s.stats.echo);
-    let refused = |description: &str| {
-        OAuthError::bearer_challenge(DEMO_AUDIENCE, Some("invalid_token"), description)
+    let (token, is_dpop) = match (bearer_token(&headers), dpop_token(&headers)) {
+        (Some(token), None) => (token, false),
+        (None, Some(token)) => (token, true),
+        _ => {
+            return Err(OAuthError::bearer_challenge(
+                DEMO_AUDIENCE,
+                None,
+                "send an access token for audience demo-api as Authorization: Bearer, or DPoP with a proof",
+            ))
+        }
     };
-    let Some(token) = bearer_token(&headers) else {
-        return Err(OAuthError::bearer_challenge(
-            DEMO_AUDIENCE,
-            None,
-            "send an access token for audience demo-api as Authorization: Bearer",
-        ));
+    let refused = |description: &str| {
+        if is_dpop {
+            OAuthError::dpop_challenge("invalid_token", description, None)
+        } else {
+            OAuthError::bearer_challenge(DEMO_AUDIENCE, Some("invalid_token"), description)
+        }
     };
     let unverified =
         Jwt::decode_unverified(token.expose()).map_err(|_| refused("malformed token"))?;
@@ -1248,11 +1402,11 @@ async fn echo(
         })
         .ok_or_else(|| refused("token from an unknown issuer"))?
         .clone();
-    let key = s
-        .tenant_key(&tenant)
+    let keys = s
+        .tenant_jwks(&tenant)
         .map_err(|_| refused("token from an unknown issuer"))?;
-    let verified = verify_jwt_signed_by(token.expose(), &key)
-        .map_err(|error| refused(describe_jose(&error)))?;
+    let verified =
+        verify_es256(token.expose(), &keys).map_err(|error| refused(describe_jose(&error)))?;
     let issuer = issuer_for(&s.base_url, &tenant);
     verified
         .check(&ClaimChecks {
@@ -1262,6 +1416,60 @@ async fn echo(
             leeway: OWN_TOKEN_LEEWAY_SECS,
         })
         .map_err(|error| refused(&error.to_string()))?;
+    // Sender constraint (RFC 9449 §7): a bound token is worth nothing without its key.
+    match (bound_jkt(&verified.claims), is_dpop) {
+        (None, false) => {}
+        (Some(_), false) => {
+            return Err(OAuthError::dpop_challenge(
+                "invalid_token",
+                "this token is DPoP-bound: send it as Authorization: DPoP with a proof of its key",
+                None,
+            ))
+        }
+        (None, true) => return Err(refused("this token is not DPoP-bound; send it as Bearer")),
+        (Some(jkt), true) => {
+            let htu = format!("{}{}", s.base_url, uri.path());
+            let proven = s
+                .dpop
+                .check(
+                    &headers,
+                    &Expected {
+                        method: method.as_str(),
+                        htu: &htu,
+                        access_token: Some(token.expose()),
+                    },
+                    s.faults.require_dpop_nonce(),
+                    unix_now(),
+                )
+                .map_err(|error| match error {
+                    ProofError::Invalid(description) => {
+                        OAuthError::dpop_challenge("invalid_dpop_proof", description, None)
+                    }
+                    ProofError::NonceRequired => OAuthError::dpop_challenge(
+                        "use_dpop_nonce",
+                        "the DPoP proof must carry the nonce of the DPoP-Nonce header",
+                        Some(s.dpop.nonce()),
+                    ),
+                })?;
+            match proven {
+                Some(proof_jkt) if proof_jkt == jkt => {}
+                Some(_) => {
+                    return Err(OAuthError::dpop_challenge(
+                        "invalid_dpop_proof",
+                        "the DPoP proof is signed by another key than the token is bound to",
+                        None,
+                    ))
+                }
+                None => {
+                    return Err(OAuthError::dpop_challenge(
+                        "invalid_dpop_proof",
+                        "send a DPoP proof header with a DPoP token",
+                        None,
+                    ))
+                }
+            }
+        }
+    }
 
     let mut echoed = Map::new();
     for (name, value) in &headers {
@@ -1287,6 +1495,7 @@ async fn echo(
         "body": String::from_utf8_lossy(&body),
         "sub": verified.claim_str("sub"),
         "aud": verified.claims.get("aud"),
+        "token_type": if is_dpop { "DPoP" } else { "Bearer" },
         "headers": echoed,
     });
     Ok(Json(answer).into_response())

@@ -68,7 +68,8 @@ async fn full_lifecycle_from_discovery_to_deletion() {
         .client_credentials(&meta, &registration.client_id, &key)
         .await
         .unwrap();
-    assert!(device.token_type.eq_ignore_ascii_case("bearer"));
+    // The dev IDP advertises DPoP: by default (DpopMode::Auto) tokens are bound to the key.
+    assert_eq!(device.token_type, "DPoP");
     let now = oidc.now();
     assert!(device.expires_at > now && device.expires_at <= now + 301);
 
