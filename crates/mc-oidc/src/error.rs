@@ -8,6 +8,10 @@ pub enum OidcError {
     /// Connection refused, DNS failure, connection reset: the IDP is not reachable now.
     #[error("identity provider at {origin} is not reachable ({reason}); retry later")]
     NotReachable { origin: String, reason: String },
+    /// The connection broke after the request was sent (reset, closed mid-answer): the IDP
+    /// may have processed it, so it is not repeated unless it is safe to repeat.
+    #[error("the connection to the identity provider at {origin} broke after the request was sent ({reason}); retry later")]
+    ConnectionLost { origin: String, reason: String },
     /// The IDP did not answer within the configured HTTP timeout.
     #[error("identity provider at {origin} did not answer in time; retry later")]
     Timeout { origin: String },
@@ -36,7 +40,14 @@ pub enum OidcError {
     /// `invalid_client_metadata`, ...): the request or the IDP configuration must be fixed.
     #[error("the identity provider rejected the request with OAuth error `{code}`; fix the request or the IDP configuration")]
     Rejected { code: String },
-    /// 5xx, 429 or `temporarily_unavailable`/`server_error`: the IDP has a problem now.
+    /// 503, 429 or `temporarily_unavailable`: the IDP did not process the request and asks
+    /// to come back later (after `retry_after_secs`, from its `Retry-After`, when given).
+    #[error("the identity provider is unavailable (HTTP {status}){}; retry later", retry_hint(.retry_after_secs))]
+    Unavailable {
+        status: u16,
+        retry_after_secs: Option<u64>,
+    },
+    /// Other 5xx or `server_error`: the IDP has a problem now.
     #[error("the identity provider failed (HTTP {status}); retry later")]
     ServerError { status: u16 },
     /// The answer is not what the protocol requires: not JSON, HTML, too large, a required
@@ -75,7 +86,9 @@ pub enum OidcErrorKind {
 impl OidcError {
     pub fn kind(&self) -> OidcErrorKind {
         match self {
-            OidcError::NotReachable { .. } => OidcErrorKind::NotReachable,
+            OidcError::NotReachable { .. } | OidcError::ConnectionLost { .. } => {
+                OidcErrorKind::NotReachable
+            }
             OidcError::Timeout { .. } => OidcErrorKind::Timeout,
             OidcError::Tls { .. } => OidcErrorKind::Tls,
             OidcError::InvalidClient => OidcErrorKind::InvalidClient,
@@ -83,7 +96,9 @@ impl OidcError {
             OidcError::InvalidGrant | OidcError::InvalidTarget | OidcError::Rejected { .. } => {
                 OidcErrorKind::BadRequest
             }
-            OidcError::ServerError { .. } => OidcErrorKind::ServerError,
+            OidcError::ServerError { .. } | OidcError::Unavailable { .. } => {
+                OidcErrorKind::ServerError
+            }
             OidcError::InvalidResponse(_) => OidcErrorKind::InvalidResponse,
             OidcError::IssuerMismatch { .. } => OidcErrorKind::IssuerMismatch,
             OidcError::InvalidToken(_) => OidcErrorKind::InvalidToken,
@@ -98,5 +113,13 @@ impl OidcError {
             self.kind(),
             OidcErrorKind::NotReachable | OidcErrorKind::Timeout | OidcErrorKind::ServerError
         )
+    }
+}
+
+/// ", asks to retry after N s" when the IDP named a delay.
+fn retry_hint(retry_after_secs: &Option<u64>) -> String {
+    match retry_after_secs {
+        Some(secs) => format!(", it asks to retry after {secs} s"),
+        None => String::new(),
     }
 }

@@ -18,6 +18,7 @@
 
 mod dpop;
 mod error;
+mod retry;
 mod transport;
 mod verify;
 
@@ -33,9 +34,11 @@ use serde_json::{json, Map, Value};
 
 pub use dpop::{DpopMode, DPOP_HEADER, DPOP_NONCE_HEADER};
 pub use error::{OidcError, OidcErrorKind};
-pub use transport::tls_client_config;
+pub use retry::RetryPolicy;
+pub use transport::{tls_client_config, Reachability};
 pub use verify::VerifiedToken;
 
+use retry::{with_retries, Repeatable};
 use transport::{error_from_answer, Answer, Endpoint, Transport};
 use verify::{check_token, is_fresh, may_refetch, JwksCache, SignatureFailure};
 
@@ -69,6 +72,10 @@ pub struct OidcConfig {
     pub jwks_max_age: Duration,
     /// An unknown `kid` triggers a refetch only if the cached JWKS is at least this old.
     pub jwks_min_refetch_interval: Duration,
+    /// Bounded retries of the requests that are safe to repeat: discovery and JWKS on any
+    /// transient failure; the token endpoint and registration DELETE only when the request was
+    /// certainly not processed (no connection, or 503/429). Registration is never retried.
+    pub retry: RetryPolicy,
     /// When to bind tokens to the device key with DPoP (RFC 9449). `Auto` (default): when
     /// the IDP advertises ES256 in `dpop_signing_alg_values_supported`.
     pub dpop: DpopMode,
@@ -88,6 +95,7 @@ impl Default for OidcConfig {
             allow_insecure_http: false,
             jwks_max_age: Duration::from_secs(600),
             jwks_min_refetch_interval: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
             dpop: DpopMode::Auto,
             clock_skew_for_tests_secs: 0,
         }
@@ -262,13 +270,23 @@ impl OidcClient {
             "{}/.well-known/openid-configuration",
             issuer.trim_end_matches('/')
         );
-        let url = transport.endpoint_url(&well_known, "issuer")?;
-        let answer = transport
-            .send(Endpoint::Discovery, &url, transport.http().get(url.clone()))
+        let url = &transport.endpoint_url(&well_known, "issuer")?;
+        let answer = self
+            .with_retries(
+                Endpoint::Discovery,
+                Repeatable::Always,
+                move || async move {
+                    let answer = transport
+                        .send(Endpoint::Discovery, url, transport.http().get(url.clone()))
+                        .await?;
+                    if answer.status.is_success() {
+                        Ok(answer)
+                    } else {
+                        Err(non_success(&answer))
+                    }
+                },
+            )
             .await?;
-        if !answer.status.is_success() {
-            return Err(non_success(&answer));
-        }
         let meta: ProviderMetadata = answer.json("discovery document")?;
         if meta.issuer != issuer {
             return Err(OidcError::IssuerMismatch {
@@ -352,16 +370,17 @@ impl OidcClient {
         client_id: &str,
         key: &SigningKey,
     ) -> Result<TokenSet, OidcError> {
-        self.token_request(
-            meta,
-            client_id,
-            key,
-            &[("grant_type", GRANT_CLIENT_CREDENTIALS)],
-        )
+        let grant = &[("grant_type", GRANT_CLIENT_CREDENTIALS)];
+        self.with_retries(Endpoint::Token, Repeatable::IfNotProcessed, move || {
+            self.token_request(meta, client_id, key, grant)
+        })
         .await
     }
 
-    /// Step 7: exchanges the device token for a token for `audience` (RFC 8693).
+    /// Step 7: exchanges the device token for a token for `audience` (RFC 8693). A JWT
+    /// answer whose `aud` does not name `audience` is refused (`InvalidToken`): the device
+    /// would otherwise hand an API a token meant for another. Opaque answers cannot be
+    /// checked here; the resource checks them.
     pub async fn exchange(
         &self,
         meta: &ProviderMetadata,
@@ -370,19 +389,40 @@ impl OidcClient {
         subject_token: &SecretString,
         audience: &str,
     ) -> Result<TokenSet, OidcError> {
-        self.token_request(
-            meta,
-            client_id,
-            key,
-            &[
-                ("grant_type", GRANT_TOKEN_EXCHANGE),
-                ("subject_token", subject_token.expose()),
-                ("subject_token_type", TOKEN_TYPE_ACCESS_TOKEN),
-                ("requested_token_type", TOKEN_TYPE_ACCESS_TOKEN),
-                ("audience", audience),
-            ],
-        )
-        .await
+        let grant = &[
+            ("grant_type", GRANT_TOKEN_EXCHANGE),
+            ("subject_token", subject_token.expose()),
+            ("subject_token_type", TOKEN_TYPE_ACCESS_TOKEN),
+            ("requested_token_type", TOKEN_TYPE_ACCESS_TOKEN),
+            ("audience", audience),
+        ];
+        let tokens = self
+            .with_retries(Endpoint::Token, Repeatable::IfNotProcessed, move || {
+                self.token_request(meta, client_id, key, grant)
+            })
+            .await?;
+        check_exchanged_audience(&tokens, audience)?;
+        Ok(tokens)
+    }
+
+    /// Whether the latest request reached the IDP: what the runtime's ServerConnection
+    /// events report.
+    pub fn reachability(&self) -> Reachability {
+        self.inner.transport.reachability()
+    }
+
+    /// Runs `attempt` under the configured [`RetryPolicy`].
+    async fn with_retries<T, F, Fut>(
+        &self,
+        endpoint: Endpoint,
+        repeatable: Repeatable,
+        attempt: F,
+    ) -> Result<T, OidcError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, OidcError>>,
+    {
+        with_retries(&self.inner.config.retry, endpoint, repeatable, attempt).await
     }
 
     /// Step 5: verifies a JWT access token against the IDP's JWKS (signature, `iss`, `exp`
@@ -458,22 +498,31 @@ impl OidcClient {
         registration_access_token: &SecretString,
     ) -> Result<(), OidcError> {
         let transport = &self.inner.transport;
-        let url = transport.endpoint_url(registration_client_uri, "registration_client_uri")?;
-        let request = transport
-            .http()
-            .delete(url.clone())
-            .header(AUTHORIZATION, bearer_header(registration_access_token)?);
-        let answer = transport
-            .send(Endpoint::RegistrationClient, &url, request)
-            .await?;
-        match answer.status {
-            status if status.is_success() => Ok(()),
-            reqwest::StatusCode::NOT_FOUND => Ok(()),
-            // RFC 7592 answers 401 both for a wrong token and for a client that no longer
-            // exists; the body then says `invalid_token`, which is not a token-endpoint code.
-            reqwest::StatusCode::UNAUTHORIZED => Err(OidcError::InvalidClient),
-            _ => Err(error_from_answer(&answer)),
-        }
+        let url = &transport.endpoint_url(registration_client_uri, "registration_client_uri")?;
+        let authorization = &bearer_header(registration_access_token)?;
+        let delete = move || async move {
+            let request = transport
+                .http()
+                .delete(url.clone())
+                .header(AUTHORIZATION, authorization.clone());
+            let answer = transport
+                .send(Endpoint::RegistrationClient, url, request)
+                .await?;
+            match answer.status {
+                status if status.is_success() => Ok(()),
+                reqwest::StatusCode::NOT_FOUND => Ok(()),
+                // RFC 7592 answers 401 both for a wrong token and for a client that no longer
+                // exists; the body then says `invalid_token`, which is not a token-endpoint code.
+                reqwest::StatusCode::UNAUTHORIZED => Err(OidcError::InvalidClient),
+                _ => Err(error_from_answer(&answer)),
+            }
+        };
+        self.with_retries(
+            Endpoint::RegistrationClient,
+            Repeatable::IfNotProcessed,
+            delete,
+        )
+        .await
     }
 
     /// Step 8: the headers for one resource call with `token` (`method` on `url`): `Bearer`,
@@ -644,13 +693,19 @@ impl OidcClient {
             }
         }
         let transport = &self.inner.transport;
-        let url = transport.endpoint_url(jwks_uri, "jwks_uri")?;
-        let answer = transport
-            .send(Endpoint::Jwks, &url, transport.http().get(url.clone()))
+        let url = &transport.endpoint_url(jwks_uri, "jwks_uri")?;
+        let answer = self
+            .with_retries(Endpoint::Jwks, Repeatable::Always, move || async move {
+                let answer = transport
+                    .send(Endpoint::Jwks, url, transport.http().get(url.clone()))
+                    .await?;
+                if answer.status.is_success() {
+                    Ok(answer)
+                } else {
+                    Err(non_success(&answer))
+                }
+            })
             .await?;
-        if !answer.status.is_success() {
-            return Err(non_success(&answer));
-        }
         let keys: mc_jose::JwkSet = answer.json("JWKS")?;
         Ok(cache.put(jwks_uri, keys))
     }
@@ -676,11 +731,34 @@ fn unknown_key() -> OidcError {
     OidcError::InvalidToken("signed by a key the IDP does not publish".into())
 }
 
-/// A failed GET of public metadata (discovery, JWKS): 5xx is retryable, the rest is a wrong
-/// server URL or a broken IDP.
+/// Refuses a JWT from a token exchange whose `aud` (string or array) does not name
+/// `audience`. An opaque token (not a JWT) passes: only its resource can check it.
+fn check_exchanged_audience(tokens: &TokenSet, audience: &str) -> Result<(), OidcError> {
+    let Ok(jwt) = mc_jose::Jwt::decode_unverified(tokens.access_token.expose()) else {
+        return Ok(());
+    };
+    let names_audience = match jwt.claims.get("aud") {
+        Some(Value::String(aud)) => aud == audience,
+        Some(Value::Array(auds)) => auds.iter().any(|aud| aud.as_str() == Some(audience)),
+        _ => false,
+    };
+    if names_audience {
+        Ok(())
+    } else {
+        Err(OidcError::InvalidToken(
+            "the exchanged token is not for the audience asked for (aud differs); check the IDP's exchange policy".into(),
+        ))
+    }
+}
+
+/// A failed GET of public metadata (discovery, JWKS): 503/429 and other 5xx are transient,
+/// the rest is a wrong server URL or a broken IDP.
 fn non_success(answer: &Answer) -> OidcError {
     let status = answer.status;
-    if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+    if transport::is_unavailable_status(status) {
+        return transport::unavailable(answer);
+    }
+    if status.is_server_error() {
         OidcError::ServerError {
             status: status.as_u16(),
         }
@@ -802,6 +880,7 @@ mod tests {
         Answer {
             status: reqwest::StatusCode::OK,
             body: body.as_bytes().to_vec(),
+            retry_after_secs: None,
         }
     }
 
@@ -847,6 +926,7 @@ mod tests {
             status: reqwest::StatusCode::from_u16(status).unwrap(),
             body: br#"{"error":"invalid_client","error_description":"Audience not found"}"#
                 .to_vec(),
+            retry_after_secs: None,
         };
         let exchange = [("grant_type", GRANT_TOKEN_EXCHANGE), ("audience", "nope")];
         let login = [("grant_type", GRANT_CLIENT_CREDENTIALS)];

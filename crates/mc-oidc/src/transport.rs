@@ -3,7 +3,7 @@
 
 use std::error::Error as StdError;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use reqwest::{RequestBuilder, StatusCode};
@@ -39,6 +39,8 @@ impl Endpoint {
 pub(crate) struct Answer {
     pub status: StatusCode,
     pub body: Vec<u8>,
+    /// The `Retry-After` delay in seconds, when the answer has a readable one.
+    pub retry_after_secs: Option<u64>,
 }
 
 impl Answer {
@@ -168,6 +170,37 @@ pub(crate) struct Transport {
     pub(crate) clock: Arc<ServerClock>,
     /// The latest `DPoP-Nonce` of each origin, learned from every answer.
     pub(crate) dpop_nonces: Arc<NonceStore>,
+    /// Whether the latest request reached the IDP (see [`Reachability`]).
+    reachability: AtomicU8,
+}
+
+/// What the latest request to the IDP showed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reachability {
+    /// No request has been made yet.
+    Unknown,
+    /// The IDP answered (whatever the status).
+    Reachable,
+    /// No connection, no answer in time, a TLS failure or a connection lost mid-request.
+    Unreachable,
+}
+
+impl Reachability {
+    fn from_u8(value: u8) -> Self {
+        match value {
+            1 => Reachability::Reachable,
+            2 => Reachability::Unreachable,
+            _ => Reachability::Unknown,
+        }
+    }
+
+    fn as_u8(self) -> u8 {
+        match self {
+            Reachability::Unknown => 0,
+            Reachability::Reachable => 1,
+            Reachability::Unreachable => 2,
+        }
+    }
 }
 
 impl Transport {
@@ -191,7 +224,28 @@ impl Transport {
                 config.clock_skew_for_tests_secs,
             )),
             dpop_nonces: Arc::new(NonceStore::default()),
+            reachability: AtomicU8::new(Reachability::Unknown.as_u8()),
         })
+    }
+
+    pub(crate) fn reachability(&self) -> Reachability {
+        Reachability::from_u8(self.reachability.load(Ordering::Relaxed))
+    }
+
+    /// Records the outcome of a request: any answer means reachable; only failures to get
+    /// one change it to unreachable.
+    fn observe_outcome(&self, error: Option<&OidcError>) {
+        let now = match error {
+            None => Reachability::Reachable,
+            Some(
+                OidcError::NotReachable { .. }
+                | OidcError::ConnectionLost { .. }
+                | OidcError::Timeout { .. }
+                | OidcError::Tls { .. },
+            ) => Reachability::Unreachable,
+            Some(_) => return,
+        };
+        self.reachability.store(now.as_u8(), Ordering::Relaxed);
     }
 
     pub(crate) fn http(&self) -> &reqwest::Client {
@@ -225,10 +279,14 @@ impl Transport {
         request: RequestBuilder,
     ) -> Result<Answer, OidcError> {
         let origin = origin_of(url);
-        let response = request
-            .send()
-            .await
-            .map_err(|e| map_transport_error(&e, &origin))?;
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => {
+                let error = map_transport_error(&e, &origin);
+                self.observe_outcome(Some(&error));
+                return Err(error);
+            }
+        };
         let status = response.status();
         tracing::debug!(endpoint = endpoint.name(), %origin, status = status.as_u16(), "IDP answered");
         if let Some(date) = response
@@ -245,8 +303,25 @@ impl Transport {
         {
             self.dpop_nonces.observe(&origin, nonce);
         }
-        let body = read_limited(response, self.max_response_bytes, &origin).await?;
-        Ok(Answer { status, body })
+        let retry_after_secs = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| crate::retry::parse_retry_after(v, std::time::SystemTime::now()));
+        let body = read_limited(response, self.max_response_bytes, &origin).await;
+        match &body {
+            // The answer broke off: as unreachable as no answer.
+            Err(e @ (OidcError::Timeout { .. } | OidcError::ConnectionLost { .. })) => {
+                self.observe_outcome(Some(e))
+            }
+            // An oversized or unreadable body still came from an IDP that answered.
+            _ => self.observe_outcome(None),
+        }
+        Ok(Answer {
+            status,
+            body: body?,
+            retry_after_secs,
+        })
     }
 }
 
@@ -315,7 +390,8 @@ fn map_transport_error(error: &reqwest::Error, origin: &str) -> OidcError {
     if error.is_builder() {
         return OidcError::Config("the request could not be built".into());
     }
-    OidcError::NotReachable {
+    // Connected, then lost: the request may have reached the IDP.
+    OidcError::ConnectionLost {
         origin,
         reason: io_reason(error).unwrap_or_else(|| "request failed".into()),
     }
@@ -363,7 +439,9 @@ pub(crate) fn error_from_answer(answer: &Answer) -> OidcError {
             "access_denied" | "unauthorized_client" => return OidcError::AccessDenied,
             "invalid_grant" => return OidcError::InvalidGrant,
             "invalid_target" => return OidcError::InvalidTarget,
-            "server_error" | "temporarily_unavailable" => {
+            "temporarily_unavailable" => return unavailable(answer),
+            "server_error" if is_unavailable_status(status) => return unavailable(answer),
+            "server_error" => {
                 return OidcError::ServerError {
                     status: status.as_u16(),
                 }
@@ -372,7 +450,10 @@ pub(crate) fn error_from_answer(answer: &Answer) -> OidcError {
             _ => return OidcError::Rejected { code },
         }
     }
-    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+    if is_unavailable_status(status) {
+        return unavailable(answer);
+    }
+    if status.is_server_error() {
         return OidcError::ServerError {
             status: status.as_u16(),
         };
@@ -384,6 +465,19 @@ pub(crate) fn error_from_answer(answer: &Answer) -> OidcError {
             "unexpected HTTP status {} without an OAuth error body",
             status.as_u16()
         )),
+    }
+}
+
+/// 503 and 429: the IDP says it did not process the request now.
+pub(crate) fn is_unavailable_status(status: StatusCode) -> bool {
+    status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS
+}
+
+/// [`OidcError::Unavailable`] with the answer's `Retry-After`.
+pub(crate) fn unavailable(answer: &Answer) -> OidcError {
+    OidcError::Unavailable {
+        status: answer.status.as_u16(),
+        retry_after_secs: answer.retry_after_secs,
     }
 }
 
@@ -486,6 +580,7 @@ mod tests {
         Answer {
             status: StatusCode::from_u16(status).unwrap(),
             body: body.as_bytes().to_vec(),
+            retry_after_secs: None,
         }
     }
 
@@ -521,13 +616,44 @@ mod tests {
         );
         assert_eq!(
             e(503, r#"{"error":"invalid_request"}"#),
-            OidcError::ServerError { status: 503 }
+            OidcError::Unavailable {
+                status: 503,
+                retry_after_secs: None
+            }
+        );
+        assert_eq!(
+            e(400, r#"{"error":"temporarily_unavailable"}"#),
+            OidcError::Unavailable {
+                status: 400,
+                retry_after_secs: None
+            }
+        );
+        assert_eq!(
+            e(500, r#"{"error":"server_error"}"#),
+            OidcError::ServerError { status: 500 }
+        );
+        let with_delay = Answer {
+            retry_after_secs: Some(7),
+            ..answer(503, "")
+        };
+        assert_eq!(
+            error_from_answer(&with_delay),
+            OidcError::Unavailable {
+                status: 503,
+                retry_after_secs: Some(7)
+            }
         );
         assert_eq!(
             e(502, "<html>bad gateway</html>"),
             OidcError::ServerError { status: 502 }
         );
-        assert_eq!(e(429, ""), OidcError::ServerError { status: 429 });
+        assert_eq!(
+            e(429, ""),
+            OidcError::Unavailable {
+                status: 429,
+                retry_after_secs: None
+            }
+        );
         assert!(matches!(e(404, "<html>"), OidcError::InvalidResponse(_)));
         assert!(matches!(e(302, ""), OidcError::InvalidResponse(_)));
     }
