@@ -380,7 +380,7 @@ impl Controller {
         };
         self.then(ctx, self.span(&id), work, move |act, result, _| {
             act.busy = None;
-            act.observe_server(result.as_ref().err());
+            act.observe_server();
             match result {
                 Ok((session, (users, last))) => {
                     act.set_users(users, last);
@@ -457,7 +457,7 @@ impl Controller {
         };
         self.then(ctx, self.span(&id), work, move |act, (result, users), _| {
             act.busy = None;
-            act.observe_server(result.as_ref().err());
+            act.observe_server();
             if let Some((users, last)) = users {
                 act.set_users(users, last);
             }
@@ -648,7 +648,7 @@ impl Controller {
         };
         self.then(ctx, self.span(&id), work, move |act, result, _| {
             act.busy = None;
-            act.observe_server(result.as_ref().err());
+            act.observe_server();
             let info = match result {
                 Ok((users, last)) => {
                     act.set_users(users, last);
@@ -695,7 +695,7 @@ impl Controller {
             self.span(&id),
             work,
             move |act, result: Result<IamToken, Failure>, _| {
-                act.observe_server(result.as_ref().err());
+                act.observe_server();
                 let event = match result {
                     Ok(token) => Event::ExchangeIamTokenResultEvent(ExchangeIamTokenResultEvent {
                         info: ResultInfo::ok(),
@@ -847,10 +847,10 @@ impl Controller {
                 .map_err(|_| Failure::internal("the HTTP proxy actor stopped"))
         };
         self.then(ctx, self.span(&id), work, move |act, result, _| {
+            act.observe_server();
             let event = match result {
                 Ok(result) => Event::CreateHttpCommonResultEvent(result),
                 Err(failure) => {
-                    act.observe_server(Some(&failure));
                     act.credential_failed(&failure);
                     Event::failure(RequestKind::CreateHttpCommon, failure.info())
                 }
@@ -961,8 +961,15 @@ impl Controller {
     }
 
     /// Pushes ServerConnectionEvent when the IDP becomes unreachable and when it is back.
-    fn observe_server(&mut self, failure: Option<&Failure>) {
-        let unreachable = failure.is_some_and(Failure::is_unreachable);
+    /// Called after every request that may have talked to the IDP; what the protocol client
+    /// saw on its latest request decides, so a request that needed no IDP (a cached token, a
+    /// wrong password) changes nothing, and retries that ended well count as reachable.
+    fn observe_server(&mut self) {
+        let unreachable = match self.oidc.reachability() {
+            mc_oidc::Reachability::Unknown => return,
+            mc_oidc::Reachability::Reachable => false,
+            mc_oidc::Reachability::Unreachable => true,
+        };
         if unreachable != self.server_reachable {
             return;
         }

@@ -82,11 +82,6 @@ impl Failure {
         ResultInfo::error(self.status, self.code, self.description.clone())
     }
 
-    /// Whether this failure means the IDP could not be reached (for ServerConnection events).
-    pub fn is_unreachable(&self) -> bool {
-        self.code == error_code::SERVER_NOT_REACHABLE || self.code == error_code::SERVER_TIMEOUT
-    }
-
     /// Maps a protocol error in `step` to the status the app gets.
     pub fn from_oidc(error: &OidcError, step: Step) -> Self {
         use OidcErrorKind as K;
