@@ -313,6 +313,27 @@ impl Keycloak {
             .map_err(|e| KeycloakError::Admin(format!("GET {path}: {e}")))
     }
 
+    /// PUT of a JSON representation on the admin REST API (`/admin/realms/...`).
+    pub async fn admin_put(&self, path: &str, body: &Value) -> Result<(), KeycloakError> {
+        let token = self.admin_token().await?;
+        let answer = self
+            .http
+            .put(format!("{}/admin/realms/{path}", self.base_url))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| KeycloakError::Admin(format!("PUT {path}: {e}")))?;
+        if answer.status().is_success() {
+            Ok(())
+        } else {
+            Err(KeycloakError::Admin(format!(
+                "PUT {path}: HTTP {}",
+                answer.status()
+            )))
+        }
+    }
+
     /// DELETE on the admin REST API (`/admin/realms/...`).
     pub async fn admin_delete(&self, path: &str) -> Result<(), KeycloakError> {
         let token = self.admin_token().await?;

@@ -18,7 +18,7 @@ use axum::routing::any;
 use axum::{Json, Router};
 use mc_events::*;
 use mc_interop::keycloak::{Keycloak, KeycloakOptions};
-use mc_oidc::{OidcClient, OidcConfig, ProviderMetadata};
+use mc_oidc::{DpopMode, OidcClient, OidcConfig, ProviderMetadata};
 use mc_runtime::{MasterController, RuntimeConfig, StoreLocation};
 use mc_secret::SecretString;
 use mc_store::SoftwareBiometric;
@@ -47,15 +47,14 @@ async fn runtime_lifecycle_against_keycloak() {
     let resource = Arc::new(Resource::start(&keycloak).await);
 
     let cases_started = Instant::now();
-    run_case(
-        &keycloak,
-        "mode NO: enroll, login, exchange, resource, delete",
-        {
+    for dpop in [DpopMode::Auto, DpopMode::Never] {
+        let name = format!("mode NO, DPoP {dpop:?}: enroll, login, exchange, resource, delete");
+        run_case(&keycloak, &name, {
             let (keycloak, resource) = (keycloak.clone(), resource.clone());
-            async move { mode_no_lifecycle(&keycloak, &resource).await }
-        },
-    )
-    .await;
+            async move { mode_no_lifecycle(&keycloak, &resource, dpop).await }
+        })
+        .await;
+    }
     run_case(&keycloak, "mode PASSWORD", {
         let (keycloak, resource) = (keycloak.clone(), resource.clone());
         async move { password_mode(&keycloak, &resource).await }
@@ -69,6 +68,11 @@ async fn runtime_lifecycle_against_keycloak() {
     run_case(&keycloak, "refused audiences", {
         let keycloak = keycloak.clone();
         async move { refused_audiences(&keycloak).await }
+    })
+    .await;
+    run_case(&keycloak, "registration from an untrusted host", {
+        let keycloak = keycloak.clone();
+        async move { registration_from_an_untrusted_host(&keycloak).await }
     })
     .await;
     run_case(&keycloak, "registration deleted by an administrator", {
@@ -123,8 +127,9 @@ async fn run_case(
 
 // ---- the cases ----
 
-async fn mode_no_lifecycle(keycloak: &Keycloak, resource: &Resource) {
-    let runtime = runtime(keycloak, None);
+/// `dpop`: Keycloak advertises DPoP, so `Auto` gets bound tokens and `Never` Bearer ones.
+async fn mode_no_lifecycle(keycloak: &Keycloak, resource: &Resource, dpop: DpopMode) {
+    let runtime = runtime_with(keycloak, None, dpop);
     let started = post(&runtime, StartEvent::new()).await;
     assert_status(&started, StatusType::Ok);
     assert_eq!(state_of(&runtime).await, SdkState::ActivationRequired);
@@ -194,7 +199,12 @@ async fn mode_no_lifecycle(keycloak: &Keycloak, resource: &Resource) {
             .with_content("hello", "text/plain"),
     )
     .await;
-    assert_eq!(answer.http_status, Some(200), "{answer:#?}");
+    assert_eq!(
+        answer.http_status,
+        Some(200),
+        "{answer:#?}: {}",
+        String::from_utf8_lossy(&answer.response)
+    );
     let seen: Value = serde_json::from_slice(&answer.response).unwrap();
     assert_eq!(seen["sub"], sub.as_str());
     assert_eq!(seen["azp"], user.user_id.as_str());
@@ -206,6 +216,41 @@ async fn mode_no_lifecycle(keycloak: &Keycloak, resource: &Resource) {
     )
     .await;
     assert_eq!(anonymous.http_status, Some(401), "no token, no entry");
+
+    // With DPoP (the runtime's default when Keycloak advertises it), the exchanged token is
+    // bound to the key the device registered, and is worthless without it.
+    let bound_to = iam
+        .claims
+        .get("cnf")
+        .and_then(|c| c.get("jkt"))
+        .and_then(Value::as_str);
+    eprintln!(
+        "DPoP {dpop:?}: resource call with a {} token",
+        seen["scheme"]
+    );
+    assert_eq!(
+        bound_to.is_some(),
+        dpop != DpopMode::Never,
+        "{:?}",
+        iam.claims
+    );
+    match bound_to {
+        Some(jkt) => {
+            assert_eq!(seen["scheme"], "DPoP");
+            let registered: mc_jose::JwkSet =
+                serde_json::from_str(client["attributes"]["jwks.string"].as_str().unwrap())
+                    .unwrap();
+            assert_eq!(registered.keys[0].thumbprint().unwrap(), jkt);
+            let stolen = plain_http()
+                .get(&url)
+                .bearer_auth(exchanged.expose())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(stolen.status().as_u16(), 401, "replayed without the key");
+        }
+        None => assert_eq!(seen["scheme"], "Bearer"),
+    }
 
     // RFC 7592 delete: the client is gone at Keycloak.
     let deleted = post(&runtime, DeleteUserEvent::new()).await;
@@ -319,6 +364,55 @@ async fn registration_deleted_at_keycloak(keycloak: &Keycloak) {
     assert_eq!(state_of(&runtime).await, SdkState::ActivationRequired);
 }
 
+/// The realm's anonymous "Trusted Hosts" policy is what lets a device register: without
+/// 127.0.0.1 in it, Keycloak refuses the registration (403) and the runtime stores nothing.
+async fn registration_from_an_untrusted_host(keycloak: &Keycloak) {
+    let policies = format!(
+        "{REALM}/components?type=org.keycloak.services.clientregistration.policy.ClientRegistrationPolicy"
+    );
+    let trusted_hosts = keycloak
+        .admin_get(&policies)
+        .await
+        .unwrap()
+        .and_then(|list| list.as_array().cloned())
+        .and_then(|list| {
+            list.into_iter()
+                .find(|p| p["providerId"] == "trusted-hosts" && p["subType"] == "anonymous")
+        })
+        .expect("the realm has an anonymous Trusted Hosts policy");
+    let id = trusted_hosts["id"].as_str().unwrap().to_string();
+    let mut untrusting = trusted_hosts.clone();
+    untrusting["config"]["trusted-hosts"] = json!(["192.0.2.1"]);
+    keycloak
+        .admin_put(&format!("{REALM}/components/{id}"), &untrusting)
+        .await
+        .unwrap();
+
+    let runtime = runtime(keycloak, None);
+    post(&runtime, StartEvent::new()).await;
+    let refused = post(&runtime, enroll(AuthenticationMode::No, None)).await;
+    // Put the realm back before asserting, so a failure here does not fail later cases.
+    keycloak
+        .admin_put(&format!("{REALM}/components/{id}"), &trusted_hosts)
+        .await
+        .unwrap();
+    assert_status(&refused, StatusType::AccessDenied);
+    assert_eq!(state_of(&runtime).await, SdkState::ActivationRequired);
+    match post(&runtime, GetInformationEvent::new()).await {
+        Event::GetInformationResultEvent(info) => {
+            assert!(info.logged_in_user.is_none(), "nothing stored: {info:#?}")
+        }
+        other => panic!("{other:#?}"),
+    }
+    // Trusted again: the same runtime enrolls.
+    assert_status(
+        &post(&runtime, enroll(AuthenticationMode::No, None)).await,
+        StatusType::Ok,
+    );
+    let (user, _) = information(&runtime).await;
+    delete_and_check(keycloak, &runtime, &user).await;
+}
+
 async fn exchange_and_call(runtime: &MasterController, resource: &Resource) {
     let answer = http(
         runtime,
@@ -326,7 +420,12 @@ async fn exchange_and_call(runtime: &MasterController, resource: &Resource) {
             .with_audience(AUDIENCE),
     )
     .await;
-    assert_eq!(answer.http_status, Some(200), "{answer:#?}");
+    assert_eq!(
+        answer.http_status,
+        Some(200),
+        "{answer:#?}: {}",
+        String::from_utf8_lossy(&answer.response)
+    );
 }
 
 async fn delete_and_check(keycloak: &Keycloak, runtime: &MasterController, user: &UserIdentifier) {
@@ -344,10 +443,19 @@ async fn delete_and_check(keycloak: &Keycloak, runtime: &MasterController, user:
 // ---- the runtime side ----
 
 fn runtime(keycloak: &Keycloak, biometric: Option<Arc<SoftwareBiometric>>) -> MasterController {
+    runtime_with(keycloak, biometric, DpopMode::Auto)
+}
+
+fn runtime_with(
+    keycloak: &Keycloak,
+    biometric: Option<Arc<SoftwareBiometric>>,
+    dpop: DpopMode,
+) -> MasterController {
     // The default issuer template `{server}/realms/{tenant}` is Keycloak's.
     let mut config = RuntimeConfig::new(keycloak.base_url(), StoreLocation::Memory);
     // The password KDF's cost is measured in the benches, not paid here.
     config.store_settings.kdf = mc_store::KdfSettings::for_tests(1_000);
+    config.oidc.dpop = dpop;
     config.biometric = biometric.map(|b| b as Arc<dyn mc_runtime::config::BiometricKeyProvider>);
     MasterController::start(config).expect("runtime starts")
 }
@@ -423,6 +531,13 @@ async fn http(
     }
 }
 
+fn plain_http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(mc_oidc::tls_client_config().unwrap())
+        .build()
+        .unwrap()
+}
+
 /// `aud` as a list (a JWT may carry one string or an array).
 fn audiences(claims: &serde_json::Map<String, Value>) -> Vec<String> {
     match claims.get("aud") {
@@ -452,22 +567,25 @@ impl Drop for Resource {
 struct Verifier {
     oidc: OidcClient,
     meta: ProviderMetadata,
+    base_url: String,
 }
 
 impl Resource {
     /// Discovers the realm like any resource server would, then serves every path: a request
-    /// passes with a Keycloak-signed (JWKS) token for `demo-api`, and the answer echoes who
-    /// called.
+    /// passes with a Keycloak-signed (JWKS) token for `demo-api` (and, for a DPoP-bound token,
+    /// a valid proof of its key), and the answer echoes who called.
     async fn start(keycloak: &Keycloak) -> Resource {
         let oidc = OidcClient::new(OidcConfig::default()).unwrap();
         let meta = oidc.discover(&keycloak.issuer(REALM)).await.unwrap();
-        let app = Router::new()
-            .fallback(any(serve))
-            .with_state(Verifier { oidc, meta });
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
             .unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let app = Router::new().fallback(any(serve)).with_state(Verifier {
+            oidc,
+            meta,
+            base_url: base_url.clone(),
+        });
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -475,21 +593,25 @@ impl Resource {
     }
 }
 
+fn refuse(status: StatusCode, why: &str) -> (StatusCode, Json<Value>) {
+    (status, Json(json!({ "error": why })))
+}
+
 async fn serve(
     State(verifier): State<Verifier>,
     method: Method,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: String,
 ) -> (StatusCode, Json<Value>) {
-    let Some(token) = headers
+    let authorization = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    else {
-        return (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"error": "no bearer token"})),
-        );
+        .unwrap_or_default();
+    let (scheme, token) = match authorization.split_once(' ') {
+        Some(("Bearer", token)) => ("Bearer", token),
+        Some(("DPoP", token)) => ("DPoP", token),
+        _ => return refuse(StatusCode::UNAUTHORIZED, "no token"),
     };
     let verified = match verifier
         .oidc
@@ -497,18 +619,23 @@ async fn serve(
         .await
     {
         Ok(verified) => verified,
-        Err(e) => {
-            return (
-                StatusCode::UNAUTHORIZED,
-                Json(json!({"error": e.to_string()})),
-            )
-        }
+        Err(e) => return refuse(StatusCode::UNAUTHORIZED, &e.to_string()),
     };
     if !audiences(&verified.claims).iter().any(|a| a == AUDIENCE) {
-        return (
-            StatusCode::FORBIDDEN,
-            Json(json!({"error": "token is not for demo-api"})),
-        );
+        return refuse(StatusCode::FORBIDDEN, "token is not for demo-api");
+    }
+    let bound_to = verified.claims.get("cnf").and_then(|c| c.get("jkt"));
+    match (scheme, bound_to.and_then(Value::as_str)) {
+        ("Bearer", None) => {}
+        ("DPoP", Some(jkt)) => {
+            let htu = format!("{}{}", verifier.base_url, uri.path());
+            if let Err(why) = check_dpop_proof(&headers, method.as_str(), &htu, token, jkt) {
+                return refuse(StatusCode::UNAUTHORIZED, why);
+            }
+        }
+        // A bound token without its proof is what a thief would send.
+        ("Bearer", Some(_)) => return refuse(StatusCode::UNAUTHORIZED, "bound token as Bearer"),
+        _ => return refuse(StatusCode::UNAUTHORIZED, "DPoP scheme for an unbound token"),
     }
     (
         StatusCode::OK,
@@ -516,8 +643,57 @@ async fn serve(
             "sub": verified.subject,
             "azp": verified.claims.get("azp"),
             "aud": verified.claims.get("aud"),
+            "scheme": scheme,
             "method": method.as_str(),
             "body": body,
         })),
     )
+}
+
+/// RFC 9449 section 4.3 as a resource server checks it: one proof, `typ` `dpop+jwt`, signed
+/// by the ES256 `jwk` of its header whose thumbprint is the token's `cnf.jkt`, naming this
+/// request (`htm`, `htu`), bound to this token (`ath`), and fresh.
+fn check_dpop_proof(
+    headers: &HeaderMap,
+    method: &str,
+    htu: &str,
+    token: &str,
+    jkt: &str,
+) -> Result<(), &'static str> {
+    let mut proofs = headers.get_all("dpop").iter();
+    let (Some(proof), None) = (proofs.next(), proofs.next()) else {
+        return Err("exactly one DPoP proof is required");
+    };
+    let proof = proof.to_str().map_err(|_| "unreadable proof")?;
+    let unverified = mc_jose::Jwt::decode_unverified(proof).map_err(|_| "malformed proof")?;
+    if unverified.header.get("typ").and_then(Value::as_str) != Some("dpop+jwt") {
+        return Err("typ must be dpop+jwt");
+    }
+    let jwk: mc_jose::Jwk = unverified
+        .header
+        .get("jwk")
+        .cloned()
+        .and_then(|j| serde_json::from_value(j).ok())
+        .ok_or("no jwk in the proof")?;
+    if jwk.thumbprint().map_err(|_| "bad jwk")? != jkt {
+        return Err("proof key is not the token's cnf.jkt");
+    }
+    // The key is the one in the header; a `kid` beside it only names it.
+    let jwk = mc_jose::Jwk {
+        kid: unverified.kid().map(str::to_string),
+        ..jwk
+    };
+    let proof = mc_jose::verify_es256(proof, &mc_jose::JwkSet { keys: vec![jwk] })
+        .map_err(|_| "proof signature")?;
+    if proof.claim_str("htm") != Some(method) || proof.claim_str("htu") != Some(htu) {
+        return Err("proof names another request");
+    }
+    if proof.claim_str("ath") != Some(mc_jose::sha256_b64url(token.as_bytes()).as_str()) {
+        return Err("proof is for another token");
+    }
+    let age = mc_jose::unix_now() - proof.claim_i64("iat").ok_or("no iat")?;
+    if !(-60..=60).contains(&age) {
+        return Err("stale proof");
+    }
+    Ok(())
 }
