@@ -72,10 +72,11 @@ export function configuration({ keys }) {
       clientCredentials: { enabled: true },
       introspection: { enabled: true },
       revocation: { enabled: true },
-      // DPoP (RFC 9449) stays off until the runtime sends proofs (issue 4, DPoP part):
-      // then `dPoP: { enabled: true }` and, to force it, clients register
-      // dpop_bound_access_tokens: true.
-      dPoP: { enabled: false },
+      // DPoP (RFC 9449): advertised (dpop_signing_alg_values_supported: ES256, EdDSA), so
+      // the runtime sends proofs and registers dpop_bound_access_tokens: true; tokens then
+      // carry cnf.jkt = the device key's thumbprint (token_type DPoP). No nonces required
+      // (the provider accepts a proof's iat within 300 s without one).
+      dPoP: { enabled: true },
       resourceIndicators: {
         enabled: true,
         // A client_credentials request without `resource` (the runtime's login) gets the

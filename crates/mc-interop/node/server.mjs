@@ -18,6 +18,9 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto';
 
 import Provider, { errors } from 'oidc-provider';
 import { createLocalJWKSet, jwtVerify } from 'jose';
+// The provider's own DPoP proof check (htm, htu, iat, nonce, signature), as its built-in
+// grants use it; the package has no `exports` map, so the module is importable.
+import dpopValidate, { DPOP_OK_WINDOW } from 'oidc-provider/lib/helpers/validate_dpop.js';
 
 import { configuration, RESOURCE_SERVERS, DEVICE_RESOURCE, CLOCK_TOLERANCE_SECS } from './config.mjs';
 
@@ -57,10 +60,13 @@ function oneOrMany(value) {
 // its own device token (subject_token) for a JWT for one registered audience. The new token
 // has the device as `sub` and the requester as `client_id`; a subject token of another
 // client, a foreign or expired token, or an unknown audience is refused.
+// DPoP: a DPoP-bound subject token (cnf.jkt) is exchanged only with a proof of that key, and
+// the issued token is bound to the proof's key, as the built-in grants bind theirs.
 function tokenExchangeGrant(provider, subjectKeys) {
   const { InvalidRequest, InvalidGrant, InvalidTarget } = errors;
   return async function tokenExchange(ctx, next) {
     const { client, params } = ctx.oidc;
+    const dPoP = await dpopValidate(ctx);
     if (!params.subject_token) {
       throw new InvalidRequest('missing required parameter subject_token');
     }
@@ -106,12 +112,27 @@ function tokenExchangeGrant(provider, subjectKeys) {
     if (subject.client_id !== client.clientId || subject.sub !== client.clientId) {
       throw new InvalidGrant('subject_token was not issued to this client');
     }
+    const subjectJkt = subject.cnf?.jkt;
+    if (subjectJkt !== undefined && dPoP?.thumbprint !== subjectJkt) {
+      throw new InvalidGrant('subject_token is DPoP-bound: prove possession of its key');
+    }
 
     // A ClientCredentials token is what oidc-provider issues to a client for itself: its
-    // JWT has sub = client_id = the device, as the subject token does. DPoP (later) binds it
-    // here with token.setThumbprint('jkt', ...).
+    // JWT has sub = client_id = the device, as the subject token does.
     const token = new provider.ClientCredentials({ client });
     token.resourceServer = new provider.ResourceServer(target, RESOURCE_SERVERS[target]);
+    if (dPoP) {
+      // Single-use proofs, as client_credentials checks them (features.dPoP.allowReplay off).
+      const unique = await provider.ReplayDetection.unique(
+        client.clientId,
+        dPoP.jti,
+        Math.floor(Date.now() / 1000) + DPOP_OK_WINDOW,
+      );
+      if (!unique) throw new InvalidGrant('DPoP proof JWT Replay detected');
+      token.setThumbprint('jkt', dPoP.thumbprint);
+    } else if (client.dpopBoundAccessTokens) {
+      throw new InvalidGrant('DPoP proof JWT not provided');
+    }
     ctx.oidc.entity('ClientCredentials', token);
     const value = await token.save();
     ctx.body = {

@@ -16,7 +16,6 @@ use mc_interop::node::NodeOidcProvider;
 use mc_jose::{ClaimChecks, JwkSet, SigningKey};
 use mc_oidc::{OidcClient, OidcConfig, OidcError, RegistrationRequest};
 use mc_runtime::{MasterController, RuntimeConfig, StoreLocation};
-use mc_secret::SecretString;
 use serde_json::{json, Value};
 
 const TENANT: &str = "demo";
@@ -37,28 +36,78 @@ fn http_client() -> reqwest::Client {
         .unwrap()
 }
 
-/// A resource server on 127.0.0.1 that accepts only a Bearer JWT signed by the provider's
-/// JWKS, issued by it, unexpired, for `demo-api`; it echoes who called.
+/// A resource server on 127.0.0.1 that accepts only a JWT signed by the provider's JWKS,
+/// issued by it, unexpired, for `demo-api`: as `Bearer` when it is not sender-constrained, as
+/// `DPoP` with a valid single-use proof of the key in its `cnf.jkt` when it is (RFC 9449 §7);
+/// it echoes who called.
 #[derive(Clone)]
 struct Resource {
     issuer: String,
     jwks_uri: String,
+    url: String,
     http: reqwest::Client,
+    seen_proofs: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 async fn start_resource(provider: &NodeOidcProvider) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/demo/echo", listener.local_addr().unwrap());
     let resource = Resource {
         issuer: provider.issuer().to_string(),
         jwks_uri: format!("{}/jwks", provider.issuer()),
+        url: url.clone(),
         http: http_client(),
+        seen_proofs: Arc::default(),
     };
     let app = axum::Router::new()
         .route("/demo/echo", axum::routing::any(echo))
         .with_state(resource);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/demo/echo", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
     url
+}
+
+/// Checks the `DPoP` proof of a call with `token` bound to `jkt`; the reason when refused.
+fn check_proof(
+    resource: &Resource,
+    headers: &HeaderMap,
+    method: &Method,
+    token: &str,
+    jkt: &str,
+) -> Result<(), &'static str> {
+    let proof = headers
+        .get("dpop")
+        .and_then(|v| v.to_str().ok())
+        .ok_or("no DPoP proof")?;
+    let unverified = mc_jose::Jwt::decode_unverified(proof).map_err(|_| "proof malformed")?;
+    if unverified.header.get("typ") != Some(&json!("dpop+jwt")) {
+        return Err("proof typ");
+    }
+    let mut jwk: mc_jose::Jwk = unverified
+        .header
+        .get("jwk")
+        .and_then(|jwk| serde_json::from_value(jwk.clone()).ok())
+        .ok_or("proof jwk")?;
+    if jwk.thumbprint().ok().as_deref() != Some(jkt) {
+        return Err("proof of another key than cnf.jkt");
+    }
+    jwk.kid = unverified.kid().map(str::to_string);
+    let proof_jwt =
+        mc_jose::verify_es256(proof, &JwkSet { keys: vec![jwk] }).map_err(|_| "proof signature")?;
+    let claim = |name: &str| proof_jwt.claim_str(name).unwrap_or_default().to_string();
+    if claim("htm") != method.as_str() || claim("htu") != resource.url {
+        return Err("proof htm/htu");
+    }
+    if claim("ath") != mc_jose::sha256_b64url(token.as_bytes()) {
+        return Err("proof ath");
+    }
+    let iat = proof_jwt.claim_i64("iat").unwrap_or_default();
+    if (iat - mc_jose::unix_now()).abs() > 60 {
+        return Err("proof iat");
+    }
+    if !resource.seen_proofs.lock().unwrap().insert(claim("jti")) {
+        return Err("proof replayed");
+    }
+    Ok(())
 }
 
 async fn echo(
@@ -68,12 +117,12 @@ async fn echo(
     body: String,
 ) -> (StatusCode, Json<Value>) {
     let refuse = |why: &str| (StatusCode::UNAUTHORIZED, Json(json!({ "error": why })));
-    let Some(token) = headers
+    let Some((scheme, token)) = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| v.split_once(' '))
     else {
-        return refuse("no bearer token");
+        return refuse("no token");
     };
     // Fetched per call: a test resource may be slow but must not trust a stale key set.
     let Ok(answer) = resource.http.get(&resource.jwks_uri).send().await else {
@@ -94,9 +143,24 @@ async fn echo(
     if let Err(e) = jwt.check(&checks) {
         return refuse(&e.to_string());
     }
+    let bound_to = jwt
+        .claims
+        .get("cnf")
+        .and_then(|cnf| cnf.get("jkt"))
+        .and_then(Value::as_str);
+    match (scheme, bound_to) {
+        ("Bearer", None) => {}
+        ("DPoP", Some(jkt)) => {
+            if let Err(why) = check_proof(&resource, &headers, &method, token, jkt) {
+                return refuse(why);
+            }
+        }
+        _ => return refuse("a DPoP-bound token needs the DPoP scheme and a proof"),
+    }
     (
         StatusCode::OK,
         Json(json!({
+            "token_type": scheme,
             "sub": jwt.claim_str("sub"),
             "client_id": jwt.claim_str("client_id"),
             "method": method.as_str(),
@@ -165,6 +229,8 @@ async fn lifecycle(provider: &NodeOidcProvider, resource_url: &str, mode: Authen
         json!(["client_credentials", TOKEN_EXCHANGE])
     );
     assert!(registered.get("client_secret").is_none());
+    // The provider advertises DPoP: the device asked for bound tokens.
+    assert_eq!(registered["dpop_bound_access_tokens"], true);
     let iam = info.iam_configuration_data.expect("configuration data");
     assert_eq!(iam.issuer.as_deref(), Some(provider.issuer()));
 
@@ -210,6 +276,14 @@ async fn lifecycle(provider: &NodeOidcProvider, resource_url: &str, mode: Authen
     assert_eq!(jwt.claim_str("sub"), Some(device.as_str()));
     assert_eq!(jwt.claim_str("client_id"), Some(device.as_str()));
     assert_eq!(jwt.alg(), Some("ES256"));
+    let device_jkt: Value = serde_json::from_str(claim("cnf").expect("a bound device token"))
+        .map(|cnf: Value| cnf["jkt"].clone())
+        .unwrap();
+    assert_eq!(
+        jwt.claims.get("cnf").map(|cnf| &cnf["jkt"]),
+        Some(&device_jkt),
+        "the exchange grant bound the IAM token to the device key too"
+    );
     assert_eq!(
         provider.grants_issued(TOKEN_EXCHANGE).await.unwrap(),
         exchanges + 1
@@ -244,6 +318,7 @@ async fn lifecycle(provider: &NodeOidcProvider, resource_url: &str, mode: Authen
     assert_eq!(echo["sub"], device.as_str());
     assert_eq!(echo["client_id"], device.as_str());
     assert_eq!(echo["body"], "hello");
+    assert_eq!(echo["token_type"], "DPoP");
     // Without an audience no token is sent, and the resource refuses.
     let anonymous = post(
         &runtime,
@@ -390,11 +465,40 @@ async fn token_exchange_grant_refuses_foreign_and_wrong_tokens() {
         );
     }
 
-    // The resource takes the exchanged token and refuses the device token (wrong audience).
+    // Bound to A's key (DPoP), both of them.
+    for token in [&token_a, &exchanged] {
+        assert_eq!(token.token_type, "DPoP");
+        let claims = mc_jose::Jwt::decode_unverified(token.access_token.expose())
+            .unwrap()
+            .claims;
+        assert_eq!(claims["cnf"]["jkt"], key_a.kid());
+    }
+
+    // The resource takes the exchanged token with A's proof, refuses the device token (wrong
+    // audience), and refuses the exchanged token stolen: as Bearer, or with B's proof.
     let http = http_client();
-    let call = |token: &SecretString| http.get(&resource_url).bearer_auth(token.expose()).send();
-    assert_eq!(call(&exchanged.access_token).await.unwrap().status(), 200);
-    assert_eq!(call(&token_a.access_token).await.unwrap().status(), 401);
+    let call = |token: &mc_oidc::TokenSet, key: &SigningKey| {
+        let auth = oidc
+            .resource_authorization(token, key, "GET", &resource_url)
+            .unwrap();
+        let mut request = http
+            .get(&resource_url)
+            .header("authorization", auth.authorization.expose());
+        if let Some(proof) = &auth.dpop {
+            request = request.header("dpop", proof.expose());
+        }
+        request.send()
+    };
+    assert_eq!(call(&exchanged, &key_a).await.unwrap().status(), 200);
+    assert_eq!(call(&token_a, &key_a).await.unwrap().status(), 401);
+    assert_eq!(call(&exchanged, &key_b).await.unwrap().status(), 401);
+    let stolen = http
+        .get(&resource_url)
+        .bearer_auth(exchanged.access_token.expose())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stolen.status(), 401);
 
     // Deleted by RFC 7592: the next login is invalid_client, which the runtime reads as
     // "enroll again".
