@@ -153,7 +153,8 @@ fn backoff(policy: &RetryPolicy, retries_done: u32) -> Duration {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     let fraction = 0.5 + f64::from(nanos % 1000) / 2000.0;
-    full.mul_f64(fraction)
+    // `mul_f64` panics on overflow; a configured backoff near Duration::MAX must not.
+    Duration::try_from_secs_f64(full.as_secs_f64() * fraction).unwrap_or(full)
 }
 
 /// The delay of a `Retry-After` header (RFC 9110 §10.2.3): delay-seconds or an HTTP-date,
@@ -274,6 +275,25 @@ mod tests {
             let capped = backoff(&p, 30);
             assert!((150..=300).contains(&capped.as_millis()), "{capped:?}");
         }
+    }
+
+    #[test]
+    fn huge_configured_waits_do_not_panic() {
+        let p = RetryPolicy {
+            max_retries: u32::MAX,
+            initial_backoff: Duration::MAX,
+            max_backoff: Duration::MAX,
+            max_retry_after: Duration::MAX,
+            max_total_wait: Duration::MAX,
+        };
+        let e = not_reachable();
+        assert!(next_delay(&p, Repeatable::Always, &e, 40, Duration::MAX).is_some());
+        assert!(next_delay(&p, Repeatable::Always, &e, 40, Duration::ZERO).is_some());
+        let asking = OidcError::Unavailable {
+            status: 503,
+            retry_after_secs: Some(u64::MAX),
+        };
+        assert!(next_delay(&p, Repeatable::Always, &asking, 0, Duration::ZERO).is_some());
     }
 
     #[test]
