@@ -17,7 +17,9 @@
 //!
 //! [`DevIdp::rotate_signing_key`] rotates a tenant's signing key (JWKS rotation tests).
 //!
-//! [`Faults`] lets a test make the IDP misbehave on purpose (foreign signing key, wrong issuer, ...),
+//! [`Faults`] lets a test make the IDP misbehave on purpose (foreign signing key, wrong issuer,
+//! expired tokens, and [`HttpFault`]s of the answer itself: a status with `Retry-After`, broken
+//! JSON, an HTML page, an endless body, a delay, aimed at one endpoint for N requests),
 //! and [`Stats`] counts the requests each endpoint received, so tests can tell whether a cache hit
 //! really did not call the IDP.
 //!

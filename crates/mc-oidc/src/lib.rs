@@ -15,6 +15,10 @@
 //! `token_request` (every token-endpoint POST carries a proof, retried once on
 //! `use_dpop_nonce`) and [`OidcClient::resource_authorization`] (every resource call), with
 //! [`OidcClient::observe_resource_answer`] for a resource's nonce challenge.
+//!
+//! Failures: steps that are safe to repeat are retried within [`RetryPolicy`]
+//! (`OidcConfig::retry`; which ones and why in `retry.rs`), a registration never;
+//! [`OidcClient::reachability`] tells whether the latest request reached the IDP.
 
 mod dpop;
 mod error;
