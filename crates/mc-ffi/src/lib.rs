@@ -1,0 +1,293 @@
+//! mc-ffi: the mc-runtime `MasterController` for Kotlin, Swift and Python through UniFFI
+//! (proc-macros, no UDL). The namespace is `mc_runtime`: Kotlin package `uniffi.mc_runtime`,
+//! Swift module `mc_runtime`, Python module `mc_runtime`.
+//!
+//! What it is for: a thin, typed boundary. [`MasterController`] wraps
+//! `mc_runtime::MasterController`; [`RequestEvent`] and [`Event`] mirror the event catalog of
+//! `docs/events.md`; host-implemented interfaces ([`EventListener`],
+//! [`SynchronousEventHandler`], [`BiometricKeyProvider`], [`KeyProvider`], [`LogSink`]) adapt
+//! to the runtime's traits. `post_json` serves wrappers that prefer strings. `docs/bindings.md`
+//! says how each binding is built and shipped, which thread calls back, and how errors map.
+//!
+//! Errors cross as result statuses (every request gets a result event, also on invalid input,
+//! timeouts and a stopped runtime); only creating a controller or installing a log sink can
+//! throw, with a typed [`ControllerError`]. Host callbacks that throw are caught and logged.
+//!
+//! What it must not touch: runtime logic, wire formats, the store format. It never logs an
+//! event's fields (they may hold a token or a password).
+
+mod callbacks;
+mod events;
+mod logging;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+pub use callbacks::{
+    BiometricError, BiometricKeyProvider, EventListener, HostError, JsonEventListener, KeyProvider,
+    SynchronousEventHandler,
+};
+pub use events::{
+    event_request_id, event_status, event_type_name, AppVersion, AuthenticationMode, ClearBehavior,
+    ErrorReport, Event, HttpCommonStatus, HttpMethod, IamConfigurationData, RequestEvent,
+    ResultInfo, SdkState, ServerConnectionState, StatusType, TraceContext, UserDetails,
+    UserIdentifier,
+};
+pub use logging::{clear_log_sink, set_log_sink, LogLevel, LogSink};
+
+uniffi::setup_scaffolding!("mc_runtime");
+
+/// Why a controller could not be created or logging not set up. Each says what to fix.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+pub enum ControllerError {
+    /// A setting is unusable; the message names it.
+    #[error("invalid configuration: {message}")]
+    InvalidConfiguration { message: String },
+    /// The store could not be opened (permissions, a damaged or newer file, the key).
+    #[error("the store could not be opened: {message}")]
+    StoreUnavailable { message: String },
+    /// The runtime could not start (threads, TLS setup).
+    #[error("the runtime could not start: {message}")]
+    StartFailed { message: String },
+    /// This build cannot do what was asked; the message says what to use instead.
+    #[error("not supported: {message}")]
+    NotSupported { message: String },
+    /// Another tracing subscriber owns this process's logs.
+    #[error("log forwarding is unavailable: {message}")]
+    LoggingUnavailable { message: String },
+}
+
+/// Where enrolled users are kept.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum StoreLocation {
+    /// A store file and its 0600 key file in this directory (created if missing). On a phone:
+    /// the app's private files directory.
+    Directory { path: String },
+    /// Memory only, lost when the controller stops: tests and demos.
+    Memory,
+}
+
+/// Settings of one controller. Only `server_url` and `store` are required.
+#[derive(Clone, Debug, PartialEq, uniffi::Record)]
+pub struct MasterControllerConfig {
+    /// Base URL of the IDP, e.g. `https://idp.example.com` (Keycloak: without `/realms/..`).
+    pub server_url: String,
+    pub store: StoreLocation,
+    /// How the issuer is made from server URL and tenant: `{server}/realms/{tenant}`
+    /// (Keycloak, default) or `{server}` for single-issuer IDPs.
+    #[uniffi(default = "{server}/realms/{tenant}")]
+    pub issuer_template: String,
+    /// Clock tolerance for token checks, in seconds.
+    #[uniffi(default = 60)]
+    pub clock_tolerance_secs: i64,
+    /// Allow plain http to hosts other than loopback. Keep false outside development.
+    #[uniffi(default = false)]
+    pub allow_insecure_http: bool,
+    /// The text of the biometric prompt when logging in with mode BIOMETRIC.
+    #[uniffi(default = None)]
+    pub biometric_prompt: Option<String>,
+}
+
+impl MasterControllerConfig {
+    fn to_runtime(
+        &self,
+        biometric: Option<Arc<dyn BiometricKeyProvider>>,
+    ) -> Result<mc_runtime::RuntimeConfig, ControllerError> {
+        if self.server_url.trim().is_empty() {
+            return Err(ControllerError::InvalidConfiguration {
+                message: "serverUrl is empty: give the IDP's base URL".into(),
+            });
+        }
+        if self.clock_tolerance_secs < 0 {
+            return Err(ControllerError::InvalidConfiguration {
+                message: "clockToleranceSecs is negative: give 0 or more seconds".into(),
+            });
+        }
+        let store = match &self.store {
+            StoreLocation::Directory { path } if path.trim().is_empty() => {
+                return Err(ControllerError::InvalidConfiguration {
+                    message: "store directory is empty: give the app's private directory".into(),
+                })
+            }
+            StoreLocation::Directory { path } => {
+                mc_runtime::StoreLocation::Directory(PathBuf::from(path))
+            }
+            StoreLocation::Memory => mc_runtime::StoreLocation::Memory,
+        };
+        let mut config = mc_runtime::RuntimeConfig::new(self.server_url.clone(), store);
+        config.oidc.issuer_template = self.issuer_template.clone();
+        config.oidc.clock_tolerance_secs = self.clock_tolerance_secs;
+        config.oidc.allow_insecure_http = self.allow_insecure_http;
+        if let Some(prompt) = &self.biometric_prompt {
+            config.biometric_prompt = prompt.clone();
+        }
+        config.biometric = biometric.map(|provider| {
+            Arc::new(callbacks::HostBiometric(provider)) as Arc<dyn mc_store::BiometricKeyProvider>
+        });
+        Ok(config)
+    }
+}
+
+/// The MasterController of an app: post requests, get one result event per request, and
+/// receive pushed events through listeners. Safe to use from any thread. The runtime stops
+/// when the object is destroyed (Kotlin `close()`, Swift deinit, Python garbage collection)
+/// or on [`MasterController::shutdown`].
+#[derive(uniffi::Object)]
+pub struct MasterController {
+    runtime: mc_runtime::MasterController,
+}
+
+impl std::fmt::Debug for MasterController {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MasterController").finish_non_exhaustive()
+    }
+}
+
+fn timeout(timeout_ms: u64) -> Duration {
+    Duration::from_millis(timeout_ms)
+}
+
+#[uniffi::export]
+impl MasterController {
+    /// Opens the store and starts the runtime's threads. Post `StartEvent` next.
+    /// `biometric_key_provider` enables mode BIOMETRIC (without one it answers NOT_SUPPORTED);
+    /// `key_provider` is reserved for a platform keystore key of mode NO (see docs/bindings.md).
+    #[uniffi::constructor(default(key_provider = None, biometric_key_provider = None))]
+    pub fn new(
+        config: MasterControllerConfig,
+        key_provider: Option<Arc<dyn KeyProvider>>,
+        biometric_key_provider: Option<Arc<dyn BiometricKeyProvider>>,
+    ) -> Result<Arc<Self>, ControllerError> {
+        if key_provider.is_some() {
+            // The runtime opens its store itself and takes no key provider yet.
+            return Err(ControllerError::NotSupported {
+                message: "a host KeyProvider is not wired into the runtime yet; use \
+                          StoreLocation.Directory (its key is a 0600 file in that directory)"
+                    .into(),
+            });
+        }
+        let config = config.to_runtime(biometric_key_provider)?;
+        let runtime = mc_runtime::MasterController::start(config).map_err(|error| match error {
+            mc_runtime::StartError::Store(error) => ControllerError::StoreUnavailable {
+                message: error.to_string(),
+            },
+            other => ControllerError::StartFailed {
+                message: other.to_string(),
+            },
+        })?;
+        Ok(Arc::new(Self { runtime }))
+    }
+
+    /// Posts a request and returns its result event (which the listeners receive too). Never
+    /// throws: invalid input, refusals and a stopped runtime are result statuses.
+    pub async fn post_event(&self, event: RequestEvent) -> Event {
+        let request = mc_events::RequestEvent::from(event);
+        self.runtime.post_event(request).await.into()
+    }
+
+    /// As `post_event`, but stops waiting after `timeout_ms`: the answer is then the request's
+    /// result type with status TIMEOUT. The request goes on; its real result reaches listeners.
+    pub async fn post_event_with_timeout(&self, event: RequestEvent, timeout_ms: u64) -> Event {
+        let request = mc_events::RequestEvent::from(event);
+        self.runtime
+            .post_event_with_timeout(request, timeout(timeout_ms))
+            .await
+            .into()
+    }
+
+    /// Posts a request without waiting; its result reaches the listeners. Returns the request
+    /// id the result will carry.
+    pub fn forward_event(&self, event: RequestEvent) -> String {
+        let request = mc_events::RequestEvent::from(event);
+        self.runtime.forward_event(request).as_str().to_string()
+    }
+
+    /// Posts a request in its JSON form (docs/events.md) and returns the result's JSON. A line
+    /// that is not a valid request is answered with INVALID_PARAMETER naming the problem.
+    pub async fn post_json(&self, json: String) -> String {
+        self.runtime.post_json(&json, None).await.to_json()
+    }
+
+    /// As `post_json`, with a wait limit as in `post_event_with_timeout`.
+    pub async fn post_json_with_timeout(&self, json: String, timeout_ms: u64) -> String {
+        self.runtime
+            .post_json(&json, Some(timeout(timeout_ms)))
+            .await
+            .to_json()
+    }
+
+    /// Registers a listener for every event. Keep the returned registration to remove it;
+    /// dropping the registration does not remove the listener.
+    pub fn add_event_listener(
+        self: Arc<Self>,
+        listener: Arc<dyn EventListener>,
+    ) -> Arc<ListenerRegistration> {
+        let handle = self
+            .runtime
+            .add_event_listener(callbacks::ListenerAdapter(listener));
+        ListenerRegistration::new(&self, handle)
+    }
+
+    /// As `add_event_listener`, delivering each event's JSON.
+    pub fn add_json_event_listener(
+        self: Arc<Self>,
+        listener: Arc<dyn JsonEventListener>,
+    ) -> Arc<ListenerRegistration> {
+        let handle = self
+            .runtime
+            .add_event_listener(callbacks::JsonListenerAdapter(listener));
+        ListenerRegistration::new(&self, handle)
+    }
+
+    /// Registers a handler for the events the runtime pushes on its own (not results).
+    pub fn add_synchronous_event_handler(
+        self: Arc<Self>,
+        handler: Arc<dyn SynchronousEventHandler>,
+    ) -> Arc<ListenerRegistration> {
+        let handle = self
+            .runtime
+            .add_synchronous_event_handler(callbacks::HandlerAdapter(handler));
+        ListenerRegistration::new(&self, handle)
+    }
+
+    /// Stops the runtime and closes the store. Later posts are answered with INTERNAL_ERROR.
+    pub fn shutdown(&self) {
+        self.runtime.shutdown();
+    }
+}
+
+/// A registered listener or handler. `remove()` stops delivery; the registration does not keep
+/// the controller alive.
+#[derive(uniffi::Object)]
+pub struct ListenerRegistration {
+    controller: Weak<MasterController>,
+    handle: mc_runtime::ListenerHandle,
+}
+
+impl ListenerRegistration {
+    fn new(controller: &Arc<MasterController>, handle: mc_runtime::ListenerHandle) -> Arc<Self> {
+        Arc::new(Self {
+            controller: Arc::downgrade(controller),
+            handle,
+        })
+    }
+}
+
+#[uniffi::export]
+impl ListenerRegistration {
+    /// Stops delivery to the listener (events already queued for it are dropped). Returns
+    /// false when it was removed before or the controller is gone.
+    pub fn remove(&self) -> bool {
+        match self.controller.upgrade() {
+            Some(controller) => controller.runtime.remove_event_listener(self.handle),
+            None => false,
+        }
+    }
+}
+
+/// The version of this library (also `sdkVersion` of `GetInformationResultEvent`).
+#[uniffi::export]
+pub fn library_version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}
