@@ -30,11 +30,13 @@ static void fail(const char *step, const char *why, const char *json) {
     fprintf(stderr, "FAIL %s: %s\n", step, why);
     if (json != NULL) {
         fprintf(stderr, "  got: %s\n", json);
-    }
-    char *last = mc_last_error_message();
-    if (last != NULL) {
-        fprintf(stderr, "  last error: %s\n", last);
-        mc_string_free(last);
+    } else {
+        /* A refused call: its reason (the last failed call on this thread). */
+        char *last = mc_last_error_message();
+        if (last != NULL) {
+            fprintf(stderr, "  last error: %s\n", last);
+            mc_string_free(last);
+        }
     }
     exit(1);
 }

@@ -55,9 +55,11 @@ pub(crate) fn parse(json: &str) -> Result<RuntimeConfig, String> {
             return Err("configuration field `storeDirectory` is empty: give a directory".into())
         }
         (None, false) => {
-            return Err("configuration needs `storeDirectory` (a directory the app owns) \
+            return Err(
+                "configuration needs `storeDirectory` (a directory the app owns) \
                         or `\"memory\": true` (tests only: lost on exit)"
-                .into())
+                    .into(),
+            )
         }
     };
     let mut config = RuntimeConfig::new(host.server_url, store);
@@ -93,7 +95,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.server_url, "http://127.0.0.1:1");
-        assert!(matches!(config.store, StoreLocation::Directory(ref d) if d == &PathBuf::from("/tmp/x")));
+        assert!(
+            matches!(config.store, StoreLocation::Directory(ref d) if d == &PathBuf::from("/tmp/x"))
+        );
         assert_eq!(config.oidc.issuer_template, "{server}");
         assert_eq!(config.oidc.dpop, DpopMode::Never);
         assert_eq!(config.oidc.http_timeout, Duration::from_millis(1500));
@@ -104,11 +108,23 @@ mod tests {
         let cases = [
             ("{}", "serverUrl"),
             (r#"{"serverUrl": "http://a"}"#, "storeDirectory"),
-            (r#"{"serverUrl": "http://a", "memory": true, "storeDirectory": "/x"}"#, "exactly one"),
+            (
+                r#"{"serverUrl": "http://a", "memory": true, "storeDirectory": "/x"}"#,
+                "exactly one",
+            ),
             (r#"{"serverUrl": " ", "memory": true}"#, "empty"),
-            (r#"{"serverUrl": "http://a", "memory": true, "serverURL": "x"}"#, "serverURL"),
-            (r#"{"serverUrl": "http://a", "memory": true, "dpop": "SOMETIMES"}"#, "AUTO"),
-            (r#"{"serverUrl": "http://a", "memory": true, "httpTimeoutMs": 0}"#, "httpTimeoutMs"),
+            (
+                r#"{"serverUrl": "http://a", "memory": true, "serverURL": "x"}"#,
+                "serverURL",
+            ),
+            (
+                r#"{"serverUrl": "http://a", "memory": true, "dpop": "SOMETIMES"}"#,
+                "AUTO",
+            ),
+            (
+                r#"{"serverUrl": "http://a", "memory": true, "httpTimeoutMs": 0}"#,
+                "httpTimeoutMs",
+            ),
             ("[1]", "configuration"),
         ];
         for (json, expected) in cases {

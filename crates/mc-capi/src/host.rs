@@ -181,7 +181,8 @@ impl Host {
             .map_err(|e| {
                 StartFailure(format!("the result thread could not be started ({e}): free memory or threads, then retry"))
             })?;
-        let controller = MasterController::start(config).map_err(|e| StartFailure(e.to_string()))?;
+        let controller =
+            MasterController::start(config).map_err(|e| StartFailure(e.to_string()))?;
         Ok(Host {
             controller,
             results: Some(results),

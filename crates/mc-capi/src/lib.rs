@@ -168,7 +168,10 @@ unsafe fn runtime<'a>(rt: *const McRuntime) -> Result<&'a McRuntime, Refusal> {
 /// # Safety
 /// `config_json` is NULL or a NUL-terminated string; `out` is NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn mc_runtime_new(config_json: *const c_char, out: *mut *mut McRuntime) -> i32 {
+pub unsafe extern "C" fn mc_runtime_new(
+    config_json: *const c_char,
+    out: *mut *mut McRuntime,
+) -> i32 {
     guarded(
         || MC_ERR_INTERNAL,
         || {
@@ -229,7 +232,10 @@ pub unsafe extern "C" fn mc_runtime_post_event(
                         "argument `callback` is NULL: pass a function for the result",
                     )
                 })?;
-                if rt.host.post(json.to_owned(), HostFn::new(callback, user_data)) {
+                if rt
+                    .host
+                    .post(json.to_owned(), HostFn::new(callback, user_data))
+                {
                     Ok(())
                 } else {
                     Err(Refusal::new(MC_ERR_STOPPED, "the runtime is being freed"))

@@ -87,7 +87,10 @@ async fn the_c_program_runs_the_lifecycle_against_the_dev_idp() {
         "ok reopen LOGIN_REQUIRED, login, delete ACTIVATION_REQUIRED",
         "lifecycle: PASS",
     ] {
-        assert!(stdout.lines().any(|l| l == line), "no `{line}` in:\n{stdout}");
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "no `{line}` in:\n{stdout}"
+        );
     }
     assert!(stdout.contains("none after removal"), "{stdout}");
     // The device registered itself and deleted its registration again.

@@ -13,7 +13,8 @@ fn committed_header() -> PathBuf {
 
 fn generate() -> String {
     let dir = crate_dir();
-    let config = cbindgen::Config::from_file(dir.join("cbindgen.toml")).expect("cbindgen.toml reads");
+    let config =
+        cbindgen::Config::from_file(dir.join("cbindgen.toml")).expect("cbindgen.toml reads");
     let bindings = cbindgen::Builder::new()
         .with_config(config)
         .with_src(dir.join("src/lib.rs"))
@@ -59,6 +60,9 @@ fn header_declares_the_whole_api() {
         "#define MC_OK 0",
         "THREAD RULES",
     ] {
-        assert!(header.contains(name), "the header lacks `{name}`:\n{header}");
+        assert!(
+            header.contains(name),
+            "the header lacks `{name}`:\n{header}"
+        );
     }
 }
