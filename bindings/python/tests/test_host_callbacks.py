@@ -1,0 +1,206 @@
+"""Host code plugged into the runtime: listeners that raise, the JSON entry point, the log
+sink, and a host biometric key provider."""
+
+import json
+import threading
+
+import mc_runtime as mc
+from mc_runtime import AuthenticationMode, Event, RequestEvent, SdkState, StatusType
+
+from conftest import AUDIENCE, ENROLLMENT_CLIENT, TENANT, Recorder, RecordingListener, answers, config, run
+
+
+class RaisingListener(mc.EventListener):
+    """Raises on every event, after recording it."""
+
+    def __init__(self):
+        self.recorder = Recorder()
+
+    def on_event_received(self, event):
+        self.recorder.record(event)
+        raise RuntimeError("host bug")
+
+
+def test_a_listener_that_raises_does_not_break_the_runtime(memory_controller):
+    controller = memory_controller
+    raising = RaisingListener()
+    good = RecordingListener()
+    controller.add_event_listener(raising)
+    controller.add_event_listener(good)
+
+    first = run(controller.post_event(RequestEvent.START_EVENT()))
+    assert first.info.status == StatusType.OK
+    second = run(controller.post_event(RequestEvent.GET_STATE_EVENT()))
+    assert second.sdk_state == SdkState.ACTIVATION_REQUIRED
+    good.recorder.wait_for(answers(second.info.request_id))
+    third = run(controller.post_event(RequestEvent.GET_INFORMATION_EVENT()))
+    good.recorder.wait_for(answers(third.info.request_id))
+    # The raising listener stayed registered and was called for every event after raising.
+    for result in (first, second, third):
+        raising.recorder.wait_for(answers(result.info.request_id))
+
+
+def test_post_json_answers_malformed_lines_with_invalid_parameter(memory_controller):
+    controller = memory_controller
+    listener = RecordingListener()
+    controller.add_event_listener(listener)
+
+    answer = json.loads(run(controller.post_json("{this is not json")))
+    assert answer["type"] == "StatusResultEvent"
+    assert answer["status"] == "INVALID_PARAMETER"
+    assert answer["hasErrorOccurred"] is True
+    assert answer["errorCode"] == 100000004  # MALFORMED_REQUEST
+    assert answer["requestId"]  # assigned by the runtime, so listeners can match it
+    listener.recorder.wait_for(answers(answer["requestId"]))
+
+    wrong_type = json.loads(
+        run(controller.post_json('{"type":"ExchangeIamTokenEvent","requestId":"r-1","audience":5}'))
+    )
+    assert wrong_type["type"] == "ExchangeIamTokenResultEvent"
+    assert wrong_type["requestId"] == "r-1"
+    assert wrong_type["status"] == "INVALID_PARAMETER"
+    assert wrong_type["errorDescription"] == "field `audience`: expected a string"
+
+    unknown = json.loads(run(controller.post_json('{"type":"FooEvent"}')))
+    assert unknown["status"] == "INVALID_PARAMETER"
+    assert "FooEvent" in unknown["errorDescription"]
+
+    started = json.loads(run(controller.post_json('{"type":"StartEvent","requestId":"s-1"}')))
+    assert started["type"] == "StartResultEvent"
+    assert started["requestId"] == "s-1"
+    assert started["status"] == "OK"
+    assert started["sdkState"] == "ACTIVATION_REQUIRED"
+
+
+class CollectingSink(mc.LogSink):
+    def __init__(self):
+        self.lines = []
+        self.lock = threading.Lock()
+
+    def log(self, level, target, message):
+        with self.lock:
+            self.lines.append((level, target, message))
+
+
+def test_log_sink_receives_runtime_logs_without_secrets(idp_url):
+    sink = CollectingSink()
+    mc.set_log_sink(sink, "trace")
+    try:
+        controller = mc.MasterController(config(idp_url, mc.StoreLocation.MEMORY()))
+        run(controller.post_event(RequestEvent.START_EVENT()))
+        password = "correct horse battery staple"
+        enrolled = run(
+            controller.post_event(
+                RequestEvent.ENROLL_ANONYMOUS_USER_EVENT(
+                    TENANT, AuthenticationMode.PASSWORD, ENROLLMENT_CLIENT, password=password
+                )
+            )
+        )
+        assert enrolled.info.status == StatusType.OK, enrolled.info.error_description
+        exchanged = run(controller.post_event(RequestEvent.EXCHANGE_IAM_TOKEN_EVENT(AUDIENCE)))
+        assert exchanged.info.status == StatusType.OK
+        controller.shutdown()
+    finally:
+        mc.clear_log_sink()
+
+    with sink.lock:
+        lines = list(sink.lines)
+    assert len(lines) > 10
+    assert any(target.startswith("mc_runtime") for _, target, _ in lines)
+    assert any("request" in message and enrolled.info.request_id in message for _, _, message in lines)
+    everything = "\n".join(message for _, _, message in lines)
+    assert exchanged.token not in everything
+    # A JWT's header is the same for every token of this IDP; its payload is unique.
+    assert exchanged.token.split(".")[1] not in everything
+    assert password not in everything
+    # An invalid filter is a typed error, not a crash.
+    try:
+        mc.set_log_sink(sink, "[[[")
+    except mc.ControllerError.InvalidConfiguration:
+        pass
+    else:
+        raise AssertionError("an unreadable filter was accepted")
+
+
+class SoftBiometric(mc.BiometricKeyProvider):
+    """A stand-in for a phone keystore: keeps a key per user in memory and 'wraps' by XOR with
+    it. Scripted failures play a cancelled prompt and a host bug."""
+
+    def __init__(self):
+        self.keys = {}
+        self.prompts = []
+        self.next_failure = None
+
+    def _key(self, user):
+        return self.keys[(user.tenant_id, user.user_id)]
+
+    def _fail_if_scripted(self):
+        failure, self.next_failure = self.next_failure, None
+        if failure is not None:
+            raise failure
+
+    def create_key(self, user):
+        self.keys[(user.tenant_id, user.user_id)] = bytes(range(1, 33))
+
+    def wrap(self, user, plaintext, prompt):
+        self.prompts.append(prompt)
+        self._fail_if_scripted()
+        key = self._key(user)
+        return bytes(b ^ key[i % len(key)] for i, b in enumerate(plaintext))
+
+    def unwrap(self, user, ciphertext, prompt):
+        self.prompts.append(prompt)
+        self._fail_if_scripted()
+        key = self._key(user)
+        return bytes(b ^ key[i % len(key)] for i, b in enumerate(ciphertext))
+
+    def delete_key(self, user):
+        self.keys.pop((user.tenant_id, user.user_id), None)
+
+
+def test_host_biometric_key_provider(idp_url, tmp_path):
+    store = mc.StoreLocation.DIRECTORY(path=str(tmp_path / "store"))
+    biometric = SoftBiometric()
+    settings = mc.MasterControllerConfig(server_url=idp_url, store=store, biometric_prompt="Unlock (pytest)")
+    controller = mc.MasterController(settings, biometric_key_provider=biometric)
+    run(controller.post_event(RequestEvent.START_EVENT()))
+    enrolled = run(
+        controller.post_event(
+            RequestEvent.ENROLL_ANONYMOUS_USER_EVENT(TENANT, AuthenticationMode.BIOMETRIC, ENROLLMENT_CLIENT)
+        )
+    )
+    assert enrolled.info.status == StatusType.OK, enrolled.info.error_description
+    assert len(biometric.keys) == 1
+
+    restarted = run(controller.post_event(RequestEvent.RESTART_EVENT()))
+    assert restarted.sdk_state == SdkState.LOGIN_REQUIRED
+
+    biometric.next_failure = mc.BiometricError.Cancelled()
+    cancelled = run(controller.post_event(RequestEvent.OFFLINE_LOGIN_EVENT()))
+    assert cancelled.info.status == StatusType.USER_CANCEL, cancelled.info.error_description
+
+    # A host bug (any exception) is a failed status, never a crash.
+    biometric.next_failure = ValueError("host keystore bug")
+    failed = run(controller.post_event(RequestEvent.OFFLINE_LOGIN_EVENT()))
+    assert failed.info.status != StatusType.OK
+
+    logged_in = run(controller.post_event(RequestEvent.OFFLINE_LOGIN_EVENT()))
+    assert logged_in.info.status == StatusType.OK, logged_in.info.error_description
+    assert "Unlock (pytest)" in biometric.prompts
+    exchanged = run(controller.post_event(RequestEvent.EXCHANGE_IAM_TOKEN_EVENT(AUDIENCE)))
+    assert exchanged.info.status == StatusType.OK
+    controller.shutdown()
+
+
+class FixedKey(mc.KeyProvider):
+    def wrapping_key(self):
+        return bytes(32)
+
+
+def test_a_host_key_provider_is_refused_until_the_runtime_takes_one(idp_url):
+    try:
+        mc.MasterController(config(idp_url, mc.StoreLocation.MEMORY()), key_provider=FixedKey())
+    except mc.ControllerError.NotSupported as error:
+        assert "Directory" in str(error)
+    else:
+        raise AssertionError("a host KeyProvider was silently ignored")
