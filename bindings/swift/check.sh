@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Generates the Swift bindings of crates/mc-ffi with its uniffi-bindgen binary and checks them:
+# the files exist, declare the API the Swift example uses, and match the committed copy in
+# Generated/ byte for byte (drift check). There is no Swift toolchain here, so this is the
+# Swift test of the run. `check.sh --update` refreshes Generated/ after an API change.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+target="${CARGO_TARGET_DIR:-$root/target}"
+update="${1:-}"
+
+cd "$root"
+cargo build --quiet -p mc-ffi --lib
+cargo build --quiet -p mc-ffi --features cli --bin uniffi-bindgen
+out="$(mktemp -d)"
+trap 'rm -rf "$out"' EXIT
+# A copy: another build in the shared target dir may relink the library meanwhile.
+cp "$target/debug/libmc_ffi.so" "$out/libmc_ffi.so"
+"$target/debug/uniffi-bindgen" generate --no-format --language swift \
+    --library "$out/libmc_ffi.so" --out-dir "$out" >/dev/null
+rm "$out/libmc_ffi.so"
+
+passed=0
+failed=0
+check() { # description, command...
+    local what="$1"
+    shift
+    if "$@"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        echo "FAILED: $what" >&2
+    fi
+}
+has() { grep -Fq -- "$2" "$out/$1"; }
+
+swift="mc_runtime.swift"
+for file in mc_runtime.swift mc_runtimeFFI.h mc_runtimeFFI.modulemap; do
+    check "$file generated" test -s "$out/$file"
+done
+check "MasterController class" has "$swift" "open class MasterController: MasterControllerProtocol"
+check "throwing constructor with optional providers" has "$swift" \
+    "public convenience init(config: MasterControllerConfig, keyProvider: KeyProvider? = nil, biometricKeyProvider: BiometricKeyProvider? = nil)throws"
+check "postEvent is async" has "$swift" "open func postEvent(event: RequestEvent)async  -> Event"
+check "postEventWithTimeout is async" has "$swift" "open func postEventWithTimeout(event: RequestEvent, timeoutMs: UInt64)async  -> Event"
+check "postJson is async" has "$swift" "open func postJson(json: String)async  -> String"
+check "forwardEvent" has "$swift" "open func forwardEvent(event: RequestEvent) -> String"
+check "typed enrollment request" has "$swift" \
+    "case enrollAnonymousUserEvent(tenantId: String, authenticationMode: AuthenticationMode, clientId: String"
+check "authentication modes .no .password .biometric" grep -Pzq \
+    'public enum AuthenticationMode[^}]*case no\s+case password\s+case biometric' "$out/$swift"
+check "EventListener protocol" has "$swift" "func onEventReceived(event: Event) throws"
+check "SynchronousEventHandler protocol" has "$swift" "func executeEvent(event: Event) throws"
+check "BiometricKeyProvider protocol" has "$swift" "public protocol BiometricKeyProvider: AnyObject, Sendable"
+check "KeyProvider protocol" has "$swift" "public protocol KeyProvider: AnyObject, Sendable"
+check "LogSink protocol" has "$swift" "public protocol LogSink: AnyObject, Sendable"
+check "removable listener registration" has "$swift" "open func remove() -> Bool"
+
+# Every generated name the example calls must exist.
+example="$here/Examples/AnonymousEnrollment.swift"
+for name in "addEventListener(listener:" "postEvent(event:" "MasterControllerConfig(" "func eventStatus(event:" \
+    "func eventTypeName(event:" "case directory(path:" "case startEvent(" "case startResultEvent(" \
+    "case statusResultEvent(" "case exchangeIamTokenEvent(" "case exchangeIamTokenResultEvent(" \
+    "open func shutdown()" "case activationRequired"; do
+    check "example's API: $name" has "$swift" "$name"
+done
+for name in "KSMEnrollAnonymousUserEvent(tenantId: tenant, authenticationMode: authenticationMode, clientId: clientId)" \
+    "masterControllerAdapter.sendEvent2MasterController(tokenRequest)" \
+    "public func triggerEnrollAnonymousUser(tenant: String, authenticationMode: KSMAuthenticationMode, clientId: String, completion: @escaping (KsEvent) -> Void)"; do
+    check "example mirrors the seed: $name" grep -Fq -- "$name" "$example"
+done
+
+if [ "$update" = "--update" ]; then
+    cp "$out"/mc_runtime.swift "$out"/mc_runtimeFFI.h "$out"/mc_runtimeFFI.modulemap "$here/Generated/"
+    echo "Generated/ updated"
+fi
+for file in mc_runtime.swift mc_runtimeFFI.h mc_runtimeFFI.modulemap; do
+    if diff -q "$here/Generated/$file" "$out/$file" >/dev/null; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        echo "FAILED: Generated/$file differs from what uniffi-bindgen generates now:" >&2
+        diff -u "$here/Generated/$file" "$out/$file" | head -40 >&2 || true
+        echo "If the API change is intended, run bindings/swift/check.sh --update and commit." >&2
+    fi
+done
+
+echo "swift-bindings: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
