@@ -11,8 +11,8 @@ target="${CARGO_TARGET_DIR:-$root/target}"
 update="${1:-}"
 
 cd "$root"
-cargo build --quiet -p mc-ffi --lib
-cargo build --quiet -p mc-ffi --features cli --bin uniffi-bindgen
+# The feature set maturin and the Kotlin tests use too, so no run rebuilds another's library.
+cargo build --quiet -p mc-ffi --features cli --lib --bin uniffi-bindgen
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 # A copy: another build in the shared target dir may relink the library meanwhile.
