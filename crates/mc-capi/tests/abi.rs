@@ -235,7 +235,7 @@ unsafe extern "C" fn remove_myself(_json: *const c_char, user_data: *mut c_void)
 #[test]
 fn a_listener_can_remove_itself_and_that_call_is_its_last() {
     let rt = runtime(r#"{"serverUrl": "http://127.0.0.1:1", "memory": true}"#);
-    let me = Arc::new(SelfRemoving {
+    let me = Box::new(SelfRemoving {
         rt,
         handle: Mutex::new(0),
         calls: Mutex::new(0),
@@ -245,7 +245,11 @@ fn a_listener_can_remove_itself_and_that_call_is_its_last() {
         // Hold the handle's lock so the first call sees the real handle.
         let mut slot = me.handle.lock().unwrap();
         *slot = unsafe {
-            mc_runtime_add_listener(rt, Some(remove_myself), Arc::as_ptr(&me) as *mut c_void)
+            mc_runtime_add_listener(
+                rt,
+                Some(remove_myself),
+                &*me as *const SelfRemoving as *mut c_void,
+            )
         };
     }
     blocking(rt, r#"{"type": "StartEvent"}"#);
