@@ -11,6 +11,9 @@ console:
 # The whole test suite (the command CI runs).
 test:
     cargo test --workspace --locked
+    bash bindings/python/run-tests.sh
+    bash bindings/kotlin/run-tests.sh
+    bash bindings/swift/check.sh
 
 # Benchmarks (criterion); see docs/benchmarks.md.
 bench:

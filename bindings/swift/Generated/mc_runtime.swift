@@ -1618,8 +1618,9 @@ public func FfiConverterTypeKeyProvider_lower(_ value: KeyProvider) -> UInt64 {
 public protocol ListenerRegistrationProtocol: AnyObject, Sendable {
     
     /**
-     * Stops delivery of later events to the listener; one already queued for it may still
-     * arrive once. Returns false when it was removed before or the controller is gone.
+     * Stops delivery to the listener: events already queued for it are dropped (a call
+     * already running finishes). Returns false when it was removed before or the controller
+     * is gone.
      */
     func remove()  -> Bool
     
@@ -1682,8 +1683,9 @@ open class ListenerRegistration: ListenerRegistrationProtocol, @unchecked Sendab
 
     
     /**
-     * Stops delivery of later events to the listener; one already queued for it may still
-     * arrive once. Returns false when it was removed before or the controller is gone.
+     * Stops delivery to the listener: events already queued for it are dropped (a call
+     * already running finishes). Returns false when it was removed before or the controller
+     * is gone.
      */
 open func remove() -> Bool  {
     return try!  FfiConverterBool.lift(try! rustCall() {
@@ -5480,7 +5482,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_mc_ffi_checksum_func_set_log_sink() != 21165) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_mc_ffi_checksum_method_listenerregistration_remove() != 30021) {
+    if (uniffi_mc_ffi_checksum_method_listenerregistration_remove() != 18186) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_mc_ffi_checksum_method_mastercontroller_add_event_listener() != 35555) {

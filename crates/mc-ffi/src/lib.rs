@@ -276,8 +276,9 @@ impl ListenerRegistration {
 
 #[uniffi::export]
 impl ListenerRegistration {
-    /// Stops delivery of later events to the listener; one already queued for it may still
-    /// arrive once. Returns false when it was removed before or the controller is gone.
+    /// Stops delivery to the listener: events already queued for it are dropped (a call
+    /// already running finishes). Returns false when it was removed before or the controller
+    /// is gone.
     pub fn remove(&self) -> bool {
         match self.controller.upgrade() {
             Some(controller) => controller.runtime.remove_event_listener(self.handle),

@@ -6,7 +6,7 @@
 //! the order of the requests' steps. What it must not do: hold a lock while calling host code.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -44,6 +44,8 @@ struct Slot {
     id: u64,
     wants: Wants,
     queue: mpsc::Sender<Arc<Event>>,
+    /// Cleared on removal, so events already queued are not delivered after it.
+    active: Arc<AtomicBool>,
 }
 
 /// The registered listeners. Cheap to clone; shared by the host API and the controller.
@@ -68,12 +70,18 @@ impl Listeners {
         self.add_slot(Wants::PushedOnly, move |event| handler.execute_event(event))
     }
 
-    /// Stops delivery; events already queued for it are dropped. Returns false when the
-    /// handle was unknown (removed before).
+    /// Stops delivery; events already queued for it are dropped (a call already running
+    /// finishes). Returns false when the handle was unknown (removed before).
     pub fn remove(&self, handle: ListenerHandle) -> bool {
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
         let before = slots.len();
-        slots.retain(|slot| slot.id != handle.0);
+        slots.retain(|slot| {
+            let keep = slot.id != handle.0;
+            if !keep {
+                slot.active.store(false, Ordering::Release);
+            }
+            keep
+        });
         slots.len() != before
     }
 
@@ -105,11 +113,16 @@ impl Listeners {
     fn add_slot(&self, wants: Wants, deliver: impl Fn(&Event) + Send + 'static) -> ListenerHandle {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (queue, inbox) = mpsc::channel::<Arc<Event>>();
+        let active = Arc::new(AtomicBool::new(true));
+        let still_active = Arc::clone(&active);
         let spawned = std::thread::Builder::new()
             .name(format!("mc-listener-{id}"))
             .spawn(move || {
                 // Ends when the slot is removed (the sender is dropped).
                 for event in inbox {
+                    if !still_active.load(Ordering::Acquire) {
+                        break;
+                    }
                     let delivered = catch_unwind(AssertUnwindSafe(|| deliver(&event)));
                     if delivered.is_err() {
                         tracing::warn!(
@@ -125,7 +138,12 @@ impl Listeners {
                 self.slots
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .push(Slot { id, wants, queue });
+                    .push(Slot {
+                        id,
+                        wants,
+                        queue,
+                        active,
+                    });
             }
             Err(error) => {
                 tracing::error!(%error, "could not start a listener thread; listener not added");

@@ -464,3 +464,27 @@ async fn http_transport_failures_show_in_status() {
         "{pinned:#?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_queued_for_a_removed_listener_are_not_delivered() {
+    let idp = idp().await;
+    let runtime = memory_runtime(&idp);
+    let (release, wait) = std::sync::mpsc::channel::<()>();
+    let wait = std::sync::Mutex::new(wait);
+    let seen = Recorder::default();
+    let sink = seen.0.clone();
+    // Blocks on its first event, so later ones queue up behind it.
+    let handle = runtime.add_event_listener(move |e: &Event| {
+        sink.lock().unwrap().push(e.clone());
+        let _ = wait.lock().unwrap().recv_timeout(Duration::from_secs(10));
+    });
+    start(&runtime).await;
+    seen.wait_for("the first event", |_| true).await;
+    for _ in 0..3 {
+        post(&runtime, GetStateEvent::new()).await;
+    }
+    assert!(runtime.remove_event_listener(handle));
+    drop(release);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(seen.events().len(), 1, "{:#?}", seen.events());
+}
