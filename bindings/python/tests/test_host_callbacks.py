@@ -197,10 +197,31 @@ class FixedKey(mc.KeyProvider):
         return bytes(32)
 
 
-def test_a_host_key_provider_is_refused_until_the_runtime_takes_one(idp_url):
-    try:
-        mc.MasterController(config(idp_url, mc.StoreLocation.MEMORY()), key_provider=FixedKey())
-    except mc.ControllerError.NotSupported as error:
-        assert "Directory" in str(error)
-    else:
-        raise AssertionError("a host KeyProvider was silently ignored")
+class FailingKey(mc.KeyProvider):
+    def wrapping_key(self):
+        raise RuntimeError("keystore locked")
+
+
+def test_a_host_key_provider_wraps_the_store(idp_url, tmp_path):
+    store = mc.StoreLocation.DIRECTORY(str(tmp_path / "store"))
+    controller = mc.MasterController(config(idp_url, store), key_provider=FixedKey())
+    run(controller.post_event(RequestEvent.START_EVENT()))
+    enrolled = run(controller.post_event(
+        RequestEvent.ENROLL_ANONYMOUS_USER_EVENT(TENANT, AuthenticationMode.NO, ENROLLMENT_CLIENT)))
+    assert enrolled.info.status == StatusType.OK, enrolled.info.error_description
+    controller.shutdown()
+    # The host's key was used: no key file of our own beside the store.
+    assert not (tmp_path / "store" / "store.key").exists()
+
+    again = mc.MasterController(config(idp_url, store), key_provider=FixedKey())
+    run(again.post_event(RequestEvent.START_EVENT()))
+    logged_in = run(again.post_event(RequestEvent.OFFLINE_LOGIN_EVENT()))
+    assert logged_in.info.status == StatusType.OK, logged_in.info.error_description
+    again.shutdown()
+
+    locked = mc.MasterController(config(idp_url, store), key_provider=FailingKey())
+    run(locked.post_event(RequestEvent.START_EVENT()))
+    refused = run(locked.post_event(RequestEvent.OFFLINE_LOGIN_EVENT()))
+    assert refused.info.status != StatusType.OK
+    assert "key" in refused.info.error_description
+    locked.shutdown()

@@ -2074,7 +2074,8 @@ open class MasterController: MasterControllerProtocol, @unchecked Sendable {
     /**
      * Opens the store and starts the runtime's threads. Post `StartEvent` next.
      * `biometric_key_provider` enables mode BIOMETRIC (without one it answers NOT_SUPPORTED);
-     * `key_provider` is reserved for a platform keystore key of mode NO (see docs/bindings.md).
+     * `key_provider` supplies the platform keystore key that wraps mode NO's credentials
+     * (without one: a 0600 key file in the store directory).
      */
 public convenience init(config: MasterControllerConfig, keyProvider: KeyProvider? = nil, biometricKeyProvider: BiometricKeyProvider? = nil)throws  {
     let handle =
@@ -5539,7 +5540,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_mc_ffi_checksum_method_logsink_log() != 8656) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_mc_ffi_checksum_constructor_mastercontroller_new() != 55164) {
+    if (uniffi_mc_ffi_checksum_constructor_mastercontroller_new() != 33012) {
         return InitializationResult.apiChecksumMismatch
     }
 

@@ -143,6 +143,32 @@ fn user_identifier(user: &UserId) -> UserIdentifier {
     }
 }
 
+/// [`KeyProvider`] as mc-store's trait. A host failure, or a key of the wrong length, is
+/// `KeyUnavailable`: the request fails with a store status, nothing is written.
+pub(crate) struct HostKeyProvider(pub Arc<dyn KeyProvider>);
+
+impl mc_store::KeyProvider for HostKeyProvider {
+    fn wrapping_key(&self) -> Result<SecretBytes, mc_store::StoreError> {
+        let key = self
+            .0
+            .wrapping_key()
+            .map_err(|error| mc_store::StoreError::KeyUnavailable {
+                reason: format!("the host key provider failed: {error}"),
+            })?;
+        let key = SecretBytes::new(key);
+        if key.len() != mc_store::KEY_LEN {
+            return Err(mc_store::StoreError::KeyUnavailable {
+                reason: format!(
+                    "the host key provider returned {} bytes; it must return {}",
+                    key.len(),
+                    mc_store::KEY_LEN
+                ),
+            });
+        }
+        Ok(key)
+    }
+}
+
 /// [`BiometricKeyProvider`] as mc-store's trait.
 pub(crate) struct HostBiometric(pub Arc<dyn BiometricKeyProvider>);
 

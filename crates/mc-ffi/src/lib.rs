@@ -152,22 +152,18 @@ fn timeout(timeout_ms: u64) -> Duration {
 impl MasterController {
     /// Opens the store and starts the runtime's threads. Post `StartEvent` next.
     /// `biometric_key_provider` enables mode BIOMETRIC (without one it answers NOT_SUPPORTED);
-    /// `key_provider` is reserved for a platform keystore key of mode NO (see docs/bindings.md).
+    /// `key_provider` supplies the platform keystore key that wraps mode NO's credentials
+    /// (without one: a 0600 key file in the store directory).
     #[uniffi::constructor(default(key_provider = None, biometric_key_provider = None))]
     pub fn new(
         config: MasterControllerConfig,
         key_provider: Option<Arc<dyn KeyProvider>>,
         biometric_key_provider: Option<Arc<dyn BiometricKeyProvider>>,
     ) -> Result<Arc<Self>, ControllerError> {
-        if key_provider.is_some() {
-            // The runtime opens its store itself and takes no key provider yet.
-            return Err(ControllerError::NotSupported {
-                message: "a host KeyProvider is not wired into the runtime yet; use \
-                          StoreLocation.Directory (its key is a 0600 file in that directory)"
-                    .into(),
-            });
-        }
-        let config = config.to_runtime(biometric_key_provider)?;
+        let mut config = config.to_runtime(biometric_key_provider)?;
+        config.key_provider = key_provider.map(|provider| {
+            Arc::new(callbacks::HostKeyProvider(provider)) as Arc<dyn mc_store::KeyProvider>
+        });
         let runtime = mc_runtime::MasterController::start(config).map_err(|error| match error {
             mc_runtime::StartError::Store(error) => ControllerError::StoreUnavailable {
                 message: error.to_string(),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use mc_oidc::OidcConfig;
-pub use mc_store::{BiometricKeyProvider, KdfSettings, LockoutPolicy, StoreSettings};
+pub use mc_store::{BiometricKeyProvider, KdfSettings, KeyProvider, LockoutPolicy, StoreSettings};
 
 /// Where enrolled users are kept.
 #[derive(Clone, Debug)]
@@ -37,6 +37,10 @@ pub struct RuntimeConfig {
     pub biometric: Option<Arc<dyn BiometricKeyProvider>>,
     /// The text of the biometric prompt.
     pub biometric_prompt: String,
+    /// The platform key that wraps the credentials of mode NO (Android Keystore, iOS
+    /// Keychain). Without one: a 0600 key file in the store directory (random per process for
+    /// a memory store).
+    pub key_provider: Option<Arc<dyn KeyProvider>>,
 }
 
 impl std::fmt::Debug for RuntimeConfig {
@@ -48,6 +52,7 @@ impl std::fmt::Debug for RuntimeConfig {
             .field("token_refresh_margin", &self.token_refresh_margin)
             .field("store_settings", &self.store_settings)
             .field("biometric", &self.biometric.is_some())
+            .field("key_provider", &self.key_provider.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -64,6 +69,7 @@ impl RuntimeConfig {
             store_settings: StoreSettings::default(),
             biometric: None,
             biometric_prompt: "Unlock your device identity".into(),
+            key_provider: None,
         }
     }
 }

@@ -118,14 +118,16 @@ impl Drop for Inner {
 fn open_store(config: &RuntimeConfig) -> Result<UserStore, StoreError> {
     let biometric = config.biometric.clone();
     let settings = config.store_settings.clone();
+    let keys = config.key_provider.clone();
     match &config.store {
-        StoreLocation::Directory(dir) => UserStore::open_default_with(dir, biometric, settings),
-        StoreLocation::Memory => UserStore::open_with(
-            Arc::new(MemoryBackend::new()),
-            Arc::new(StaticKeyProvider::random()?),
-            biometric,
-            settings,
-        ),
+        StoreLocation::Directory(dir) => UserStore::open_dir_with(dir, keys, biometric, settings),
+        StoreLocation::Memory => {
+            let keys = match keys {
+                Some(keys) => keys,
+                None => Arc::new(StaticKeyProvider::random()?),
+            };
+            UserStore::open_with(Arc::new(MemoryBackend::new()), keys, biometric, settings)
+        }
     }
 }
 

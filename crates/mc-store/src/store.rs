@@ -163,6 +163,19 @@ impl UserStore {
         biometric: Option<Arc<dyn BiometricKeyProvider>>,
         settings: StoreSettings,
     ) -> Result<Self, StoreError> {
+        Self::open_dir_with(dir, None, biometric, settings)
+    }
+
+    /// The store in `dir` (a redb file, `users.redb`), its secrets wrapped by `keys` — on a
+    /// phone, a key held by the platform keystore. Without `keys`, a 0600 key file
+    /// (`store.key`) in `dir` is the key, as [`UserStore::open_default_with`] does. Creates
+    /// `dir` (0700 on Unix) when absent. Only one process can hold it.
+    pub fn open_dir_with(
+        dir: &Path,
+        keys: Option<Arc<dyn KeyProvider>>,
+        biometric: Option<Arc<dyn BiometricKeyProvider>>,
+        settings: StoreSettings,
+    ) -> Result<Self, StoreError> {
         settings.validate()?;
         let mut builder = std::fs::DirBuilder::new();
         builder.recursive(true);
@@ -172,8 +185,11 @@ impl UserStore {
         // The database first: its file lock keeps a second process away from the key file
         // while this one may be creating it.
         let backend = RedbBackend::open(&dir.join(DEFAULT_DB_FILE))?;
-        let keys = FileKeyProvider::open_or_create(dir.join(DEFAULT_KEY_FILE))?;
-        Self::open_with(Arc::new(backend), Arc::new(keys), biometric, settings)
+        let keys = match keys {
+            Some(keys) => keys,
+            None => Arc::new(FileKeyProvider::open_or_create(dir.join(DEFAULT_KEY_FILE))?),
+        };
+        Self::open_with(Arc::new(backend), keys, biometric, settings)
     }
 
     /// The settings this store was opened with.
