@@ -11,42 +11,60 @@ export const CLOCK_TOLERANCE_SECS = 15;
 /** Resource indicator of the device token (client_credentials without a `resource`). */
 export const DEVICE_RESOURCE = 'urn:mc-runtime:device';
 
-// Resource servers, by resource indicator. Every access token is a JWT signed ES256 for one of
-// them: the runtime verifies the device token against the JWKS, and the resource verifies the
-// exchanged one. Only `exchangeable` ones are targets of the token-exchange grant, by their
-// `audience` (what ExchangeIamTokenEvent names) or their resource indicator.
-export const RESOURCE_SERVERS = {
-  [DEVICE_RESOURCE]: {
-    audience: DEVICE_RESOURCE,
-    scope: '',
-    accessTokenFormat: 'jwt',
-    accessTokenTTL: 600,
-    jwt: { sign: { alg: 'ES256' } },
-    exchangeable: false,
-  },
-  'urn:mc-runtime:demo-api': {
-    audience: 'demo-api',
-    scope: '',
-    accessTokenFormat: 'jwt',
-    accessTokenTTL: 300,
-    jwt: { sign: { alg: 'ES256' } },
-    exchangeable: true,
-  },
-};
+// Two profiles, chosen with `server.mjs --profile`:
+// - `es256-jwt`: an EC P-256 server key; every access token is a JWT signed ES256 (the
+//   device token by `defaultResource`, so a client_credentials request without `resource`
+//   gets one).
+// - `rs256-opaque`: node-oidc-provider as it ships: one RSA server key (its default JWT
+//   algorithm is RS256) and an opaque device token (no resource indicator asks for a JWT),
+//   which the runtime checks at the introspection endpoint (RFC 7662).
+export const PROFILES = ['es256-jwt', 'rs256-opaque'];
 
-export function configuration({ keys }) {
+// Resource servers, by resource indicator. Only `exchangeable` ones are targets of the
+// token-exchange grant, by their `audience` (what ExchangeIamTokenEvent names) or their
+// resource indicator. The exchanged token is a JWT in both profiles (the resource verifies
+// it against the JWKS); `jwt.sign` absent = the provider's default, RS256.
+export function resourceServers(profile) {
+  const es256 = profile === 'es256-jwt';
+  const jwtSign = es256 ? { jwt: { sign: { alg: 'ES256' } } } : {};
+  const servers = {
+    'urn:mc-runtime:demo-api': {
+      audience: 'demo-api',
+      scope: '',
+      accessTokenFormat: 'jwt',
+      accessTokenTTL: 300,
+      ...jwtSign,
+      exchangeable: true,
+    },
+  };
+  if (es256) {
+    servers[DEVICE_RESOURCE] = {
+      audience: DEVICE_RESOURCE,
+      scope: '',
+      accessTokenFormat: 'jwt',
+      accessTokenTTL: 600,
+      ...jwtSign,
+      exchangeable: false,
+    };
+  }
+  return servers;
+}
+
+export function configuration({ keys, profile }) {
+  const es256 = profile === 'es256-jwt';
+  const servers = resourceServers(profile);
   return {
-    // EC only: ES256 is the one algorithm of the profile.
+    // es256-jwt: one EC key; rs256-opaque: one RSA key, as the provider's development keys.
     jwks: { keys },
     clockTolerance: CLOCK_TOLERANCE_SECS,
     // Unused (no browser flow) but required to silence the tamper warning.
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     // Registered devices use no browser flow: no response types, hence no redirect_uris;
-    // ES256 ID tokens because the provider has no RSA key.
+    // es256-jwt: ES256 ID tokens because the provider has no RSA key.
     clientDefaults: {
       grant_types: ['client_credentials'],
       response_types: [],
-      id_token_signed_response_alg: 'ES256',
+      ...(es256 ? { id_token_signed_response_alg: 'ES256' } : {}),
       token_endpoint_auth_method: 'private_key_jwt',
     },
     // Keep software_id (the enrollment client of EnrollAnonymousUserEvent), which
@@ -55,6 +73,7 @@ export function configuration({ keys }) {
     // Devices authenticate with their key only; no shared secrets are handed out.
     // Token lifetimes come from the resource server (device 600 s, demo-api 300 s).
     ttl: {
+      // Without a resource server (the opaque device token): 600 s, the provider's default.
       ClientCredentials: (ctx, token) => token.resourceServer?.accessTokenTTL ?? 600,
     },
     clientAuthMethods: ['private_key_jwt'],
@@ -70,7 +89,12 @@ export function configuration({ keys }) {
       // RFC 7592: the device deletes itself with its registration access token.
       registrationManagement: { enabled: true, rotateRegistrationAccessToken: false },
       clientCredentials: { enabled: true },
-      introspection: { enabled: true },
+      // RFC 7662: how the runtime checks an opaque device token. A client may introspect
+      // only its own tokens (the default lets every confidential client read any token).
+      introspection: {
+        enabled: true,
+        allowedPolicy: (ctx, client, token) => token.clientId === client.clientId,
+      },
       revocation: { enabled: true },
       // DPoP (RFC 9449): advertised (dpop_signing_alg_values_supported: ES256, EdDSA), so
       // the runtime sends proofs and registers dpop_bound_access_tokens: true; tokens then
@@ -79,11 +103,11 @@ export function configuration({ keys }) {
       dPoP: { enabled: true },
       resourceIndicators: {
         enabled: true,
-        // A client_credentials request without `resource` (the runtime's login) gets the
-        // device token.
-        defaultResource: () => DEVICE_RESOURCE,
+        // es256-jwt: a client_credentials request without `resource` (the runtime's login)
+        // gets the JWT device token; rs256-opaque: no resource, so an opaque token.
+        defaultResource: (ctx, client, oneOf) => (es256 ? DEVICE_RESOURCE : oneOf),
         getResourceServerInfo(ctx, resourceIndicator) {
-          const info = RESOURCE_SERVERS[resourceIndicator];
+          const info = servers[resourceIndicator];
           if (!info) throw new errors.InvalidTarget(`unknown resource ${resourceIndicator}`);
           return info;
         },

@@ -1,7 +1,8 @@
 //! node-oidc-provider (npm `oidc-provider` 8.x on Node 20) for a test, from
 //! `crates/mc-interop/node`: installed with `npm ci` when `node_modules` is missing or older
-//! than `package-lock.json`, started as `node server.mjs --port 0` on 127.0.0.1, and killed
-//! when the [`NodeOidcProvider`] is dropped (also when a test panics).
+//! than `package-lock.json`, started as `node server.mjs --port 0 --profile <profile>` on
+//! 127.0.0.1, and killed when the [`NodeOidcProvider`] is dropped (also when a test panics).
+//! The [`NodeProfile`] chooses the server key and the device token format.
 //!
 //! The provider closes itself when its stdin closes, so even a test process killed without
 //! unwinding leaves no provider behind.
@@ -31,6 +32,26 @@ pub enum NodeError {
     Startup(String),
     #[error("HTTP to node-oidc-provider failed: {0}")]
     Http(String),
+}
+
+/// The provider configurations of `config.mjs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeProfile {
+    /// An EC P-256 server key; every access token a JWT signed ES256.
+    Es256Jwt,
+    /// The provider as it ships: an RSA server key (RS256, its default) and opaque device
+    /// tokens, checked by introspection (RFC 7662); exchanged tokens are RS256 JWTs.
+    Rs256Opaque,
+}
+
+impl NodeProfile {
+    /// The `--profile` value of `server.mjs`.
+    pub fn name(self) -> &'static str {
+        match self {
+            NodeProfile::Es256Jwt => "es256-jwt",
+            NodeProfile::Rs256Opaque => "rs256-opaque",
+        }
+    }
 }
 
 /// How long the setup took, for the CI report.
@@ -69,9 +90,14 @@ impl NodeOidcProvider {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("node")
     }
 
-    /// Installs the npm packages if needed, starts the provider on a free port and waits until
-    /// its discovery document answers with its issuer.
+    /// [`NodeOidcProvider::start_with`] the [`NodeProfile::Es256Jwt`] profile.
     pub async fn start() -> Result<NodeOidcProvider, NodeError> {
+        Self::start_with(NodeProfile::Es256Jwt).await
+    }
+
+    /// Installs the npm packages if needed, starts the provider with `profile` on a free port
+    /// and waits until its discovery document answers with its issuer.
+    pub async fn start_with(profile: NodeProfile) -> Result<NodeOidcProvider, NodeError> {
         let dir = Self::node_dir();
         let install_dir = dir.clone();
         let npm_install = tokio::task::spawn_blocking(move || ensure_installed(&install_dir))
@@ -83,7 +109,7 @@ impl NodeOidcProvider {
 
         let started = Instant::now();
         let mut child = Command::new("node")
-            .args(["server.mjs", "--port", "0"])
+            .args(["server.mjs", "--port", "0", "--profile", profile.name()])
             .current_dir(&dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -174,6 +200,31 @@ impl NodeOidcProvider {
             other => Err(NodeError::Http(format!(
                 "client lookup answered HTTP {other}"
             ))),
+        }
+    }
+
+    /// From now on the provider revokes every opaque token it issues to `client_id` right
+    /// after issuing it, so its introspection answers `{"active": false}` (the server
+    /// script's test-only route; only the `rs256-opaque` profile stores tokens).
+    pub async fn revoke_on_issue(&self, client_id: &str) -> Result<(), NodeError> {
+        let url = format!(
+            "{}/_test/revoke-on-issue/{}",
+            self.issuer,
+            encode_path_segment(client_id)
+        );
+        let answer = self
+            .http
+            .post(url)
+            .send()
+            .await
+            .map_err(|e| NodeError::Http(e.without_url().to_string()))?;
+        if answer.status().is_success() {
+            Ok(())
+        } else {
+            Err(NodeError::Http(format!(
+                "revoke-on-issue answered HTTP {}",
+                answer.status().as_u16()
+            )))
         }
     }
 
@@ -324,7 +375,7 @@ fn forward_lines(pipe: impl Read + Send + 'static, mut first: Option<mpsc::Sende
     });
 }
 
-/// The server script's first stdout line: `{"issuer":"http://127.0.0.1:PORT"}`.
+/// The server script's first stdout line: `{"issuer":"http://127.0.0.1:PORT","profile":...}`.
 fn issuer_from_line(line: &str) -> Result<String, NodeError> {
     let value: serde_json::Value = serde_json::from_str(line)
         .map_err(|_| NodeError::Startup(format!("unexpected first line {line:?}")))?;

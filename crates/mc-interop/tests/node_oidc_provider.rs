@@ -1,7 +1,9 @@
 //! The runtime against node-oidc-provider 8.x (`crates/mc-interop/node`), a stock IDP we did
 //! not write: the whole lifecycle in each authentication mode, and the provider's
-//! token-exchange grant refusing what it must. The only runtime differences from Keycloak are
-//! settings: issuer template `{server}` and a clock tolerance of 15 s.
+//! token-exchange grant refusing what it must, in both provider profiles: ES256 JWT device
+//! tokens, and the provider as it ships (RS256 keys, opaque device tokens checked by
+//! introspection). The only runtime differences from Keycloak are settings: issuer template
+//! `{server}` and a clock tolerance of 15 s.
 //!
 //! Timings go to stderr: `cargo test -p mc-interop --test node_oidc_provider -- --nocapture`.
 
@@ -12,9 +14,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::Json;
 use mc_events::*;
-use mc_interop::node::NodeOidcProvider;
-use mc_jose::{ClaimChecks, JwkSet, SigningKey};
-use mc_oidc::{OidcClient, OidcConfig, OidcError, RegistrationRequest};
+use mc_interop::node::{NodeOidcProvider, NodeProfile};
+use mc_jose::{JwkSet, SigningKey};
+use mc_oidc::{OidcClient, OidcConfig, OidcError, ProviderMetadata, RegistrationRequest};
 use mc_runtime::{MasterController, RuntimeConfig, StoreLocation};
 use serde_json::{json, Value};
 
@@ -36,27 +38,27 @@ fn http_client() -> reqwest::Client {
         .unwrap()
 }
 
-/// A resource server on 127.0.0.1 that accepts only a JWT signed by the provider's JWKS,
-/// issued by it, unexpired, for `demo-api`: as `Bearer` when it is not sender-constrained, as
+/// A resource server on 127.0.0.1 that accepts only a JWT signed by the provider's JWKS (as
+/// `OidcClient::verify_access_token` checks it: signature, `iss`, `exp`), for `demo-api`: as `Bearer` when it is not sender-constrained, as
 /// `DPoP` with a valid single-use proof of the key in its `cnf.jkt` when it is (RFC 9449 §7);
 /// it echoes who called.
 #[derive(Clone)]
 struct Resource {
-    issuer: String,
-    jwks_uri: String,
+    oidc: OidcClient,
+    meta: ProviderMetadata,
     url: String,
-    http: reqwest::Client,
     seen_proofs: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 async fn start_resource(provider: &NodeOidcProvider) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/demo/echo", listener.local_addr().unwrap());
+    let oidc = protocol_client();
+    let meta = oidc.discover(provider.issuer()).await.unwrap();
     let resource = Resource {
-        issuer: provider.issuer().to_string(),
-        jwks_uri: format!("{}/jwks", provider.issuer()),
+        oidc,
+        meta,
         url: url.clone(),
-        http: http_client(),
         seen_proofs: Arc::default(),
     };
     let app = axum::Router::new()
@@ -124,26 +126,19 @@ async fn echo(
     else {
         return refuse("no token");
     };
-    // Fetched per call: a test resource may be slow but must not trust a stale key set.
-    let Ok(answer) = resource.http.get(&resource.jwks_uri).send().await else {
-        return refuse("JWKS not reachable");
+    let verified = match resource
+        .oidc
+        .verify_access_token(&resource.meta, &token.into())
+        .await
+    {
+        Ok(verified) => verified,
+        Err(e) => return refuse(&e.to_string()),
     };
-    let Ok(keys) = answer.json::<JwkSet>().await else {
-        return refuse("JWKS not readable");
-    };
-    let Ok(jwt) = mc_jose::verify_es256(token, &keys) else {
-        return refuse("signature");
-    };
-    let checks = ClaimChecks {
-        issuer: Some(&resource.issuer),
-        audience: Some(AUDIENCE),
-        now: mc_jose::unix_now(),
-        leeway: CLOCK_TOLERANCE_SECS,
-    };
-    if let Err(e) = jwt.check(&checks) {
-        return refuse(&e.to_string());
+    if verified.claims.get("aud") != Some(&json!(AUDIENCE)) {
+        return refuse("not for demo-api");
     }
-    let bound_to = jwt
+    let claim = |name: &str| verified.claims.get(name).and_then(Value::as_str);
+    let bound_to = verified
         .claims
         .get("cnf")
         .and_then(|cnf| cnf.get("jkt"))
@@ -161,8 +156,8 @@ async fn echo(
         StatusCode::OK,
         Json(json!({
             "token_type": scheme,
-            "sub": jwt.claim_str("sub"),
-            "client_id": jwt.claim_str("client_id"),
+            "sub": claim("sub"),
+            "client_id": claim("client_id"),
             "method": method.as_str(),
             "body": body,
         })),
@@ -196,7 +191,12 @@ fn password_for(mode: AuthenticationMode) -> Option<&'static str> {
 
 /// Start, Enroll, claims, Restart + OfflineLogin, exchange (then a cache hit), an
 /// authenticated resource call, DeleteUser: all against the provider.
-async fn lifecycle(provider: &NodeOidcProvider, resource_url: &str, mode: AuthenticationMode) {
+async fn lifecycle(
+    provider: &NodeOidcProvider,
+    resource_url: &str,
+    mode: AuthenticationMode,
+    profile: NodeProfile,
+) {
     let runtime = MasterController::start(runtime_config(provider, mode)).unwrap();
 
     let started = post(&runtime, StartEvent::new()).await;
@@ -234,16 +234,19 @@ async fn lifecycle(provider: &NodeOidcProvider, resource_url: &str, mode: Authen
     let iam = info.iam_configuration_data.expect("configuration data");
     assert_eq!(iam.issuer.as_deref(), Some(provider.issuer()));
 
-    // The device token, verified by the runtime against the provider's JWKS.
+    // The device token, verified by the runtime: a JWT against the provider's JWKS, an
+    // opaque token by introspection (which names the client, not a `sub` or `aud`).
     let claims = post(&runtime, GetIamAccessTokenClaimsEvent::new()).await;
     let Event::GetIamAccessTokenClaimsResultEvent(claims) = claims else {
         panic!("{claims:#?}")
     };
     let claim = |name: &str| claims.claims.get(name).map(String::as_str);
-    assert_eq!(claim("sub"), Some(device.as_str()));
-    assert_eq!(claim("client_id"), Some(device.as_str()));
+    assert_eq!(claim("client_id"), Some(device.as_str()), "{claims:#?}");
     assert_eq!(claim("iss"), Some(provider.issuer()));
-    assert_eq!(claim("aud"), Some(DEVICE_AUDIENCE));
+    if profile == NodeProfile::Es256Jwt {
+        assert_eq!(claim("sub"), Some(device.as_str()));
+        assert_eq!(claim("aud"), Some(DEVICE_AUDIENCE));
+    }
 
     // Restart keeps the enrollment; the offline login uses the stored key.
     let restarted = post(&runtime, RestartEvent::new()).await;
@@ -275,7 +278,11 @@ async fn lifecycle(provider: &NodeOidcProvider, resource_url: &str, mode: Authen
     assert_eq!(jwt.claim_str("aud"), Some(AUDIENCE));
     assert_eq!(jwt.claim_str("sub"), Some(device.as_str()));
     assert_eq!(jwt.claim_str("client_id"), Some(device.as_str()));
-    assert_eq!(jwt.alg(), Some("ES256"));
+    let expected_alg = match profile {
+        NodeProfile::Es256Jwt => "ES256",
+        NodeProfile::Rs256Opaque => "RS256",
+    };
+    assert_eq!(jwt.alg(), Some(expected_alg));
     let device_jkt: Value = serde_json::from_str(claim("cnf").expect("a bound device token"))
         .map(|cnf: Value| cnf["jkt"].clone())
         .unwrap();
@@ -347,7 +354,9 @@ async fn lifecycle(provider: &NodeOidcProvider, resource_url: &str, mode: Authen
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lifecycle_in_every_mode_against_node_oidc_provider() {
     let suite = Instant::now();
-    let provider = NodeOidcProvider::start().await.unwrap();
+    let provider = NodeOidcProvider::start_with(NodeProfile::Es256Jwt)
+        .await
+        .unwrap();
     let timings = provider.timings();
     let resource_url = start_resource(&provider).await;
     for mode in [
@@ -356,7 +365,7 @@ async fn lifecycle_in_every_mode_against_node_oidc_provider() {
         AuthenticationMode::Biometric,
     ] {
         let started = Instant::now();
-        lifecycle(&provider, &resource_url, mode).await;
+        lifecycle(&provider, &resource_url, mode, NodeProfile::Es256Jwt).await;
         eprintln!(
             "node-oidc-provider lifecycle {mode:?}: {:?}",
             started.elapsed()
@@ -518,5 +527,154 @@ async fn token_exchange_grant_refuses_foreign_and_wrong_tokens() {
             .await
             .unwrap_err(),
         OidcError::InvalidClient
+    );
+}
+
+/// The provider as it ships: RS256 server key, opaque device tokens that the runtime checks
+/// by introspection (RFC 7662), RS256 JWTs for demo-api.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_with_rs256_keys_and_opaque_device_tokens() {
+    let provider = NodeOidcProvider::start_with(NodeProfile::Rs256Opaque)
+        .await
+        .unwrap();
+    let resource_url = start_resource(&provider).await;
+    for mode in [AuthenticationMode::No, AuthenticationMode::Password] {
+        let started = Instant::now();
+        lifecycle(&provider, &resource_url, mode, NodeProfile::Rs256Opaque).await;
+        eprintln!(
+            "node-oidc-provider rs256-opaque lifecycle {mode:?}: {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+/// An opaque device token the provider no longer vouches for (revoked as soon as it was
+/// issued, so its introspection answers `active: false`): the offline login is refused as
+/// INVALID_TOKEN, the user is not logged in, and the enrollment stays (the client is fine at
+/// the IDP; the next login may succeed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opaque_device_token_inactive_at_introspection_refuses_login() {
+    let provider = NodeOidcProvider::start_with(NodeProfile::Rs256Opaque)
+        .await
+        .unwrap();
+    let runtime =
+        MasterController::start(runtime_config(&provider, AuthenticationMode::No)).unwrap();
+    assert_ok(&post(&runtime, StartEvent::new()).await);
+    assert_ok(
+        &post(
+            &runtime,
+            EnrollAnonymousUserEvent::new(TENANT, AuthenticationMode::No, CLIENT),
+        )
+        .await,
+    );
+    let info = post(&runtime, GetInformationEvent::new()).await;
+    let Event::GetInformationResultEvent(info) = info else {
+        panic!("{info:#?}")
+    };
+    let device = info.logged_in_user.expect("a logged-in user").user_id;
+    assert_ok(&post(&runtime, RestartEvent::new()).await);
+
+    provider.revoke_on_issue(&device).await.unwrap();
+    let logins = provider.grants_issued("client_credentials").await.unwrap();
+    let login = post(&runtime, OfflineLoginEvent::new()).await;
+    assert_eq!(
+        provider.grants_issued("client_credentials").await.unwrap(),
+        logins + 1,
+        "the provider issued a token (and revoked it)"
+    );
+    assert_eq!(login.status(), Some(StatusType::InvalidToken), "{login:#?}");
+    assert_eq!(
+        login.result_info().unwrap().error_code,
+        error_code::INVALID_TOKEN
+    );
+    let state = post(&runtime, GetStateEvent::new()).await;
+    let Event::GetStateResultEvent(state) = state else {
+        panic!("{state:#?}")
+    };
+    assert_eq!(state.sdk_state, SdkState::LoginRequired);
+    assert!(
+        provider.client_registered(&device).await.unwrap(),
+        "a refused token is no reason to delete the registration"
+    );
+}
+
+/// The exchange grant with opaque subject tokens (rs256-opaque): only the requesting client's
+/// own, unexpired, unrevoked device token is a subject token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_exchange_grant_refuses_foreign_and_wrong_opaque_tokens() {
+    let provider = NodeOidcProvider::start_with(NodeProfile::Rs256Opaque)
+        .await
+        .unwrap();
+    let oidc = protocol_client();
+    let meta = oidc.discover(provider.issuer()).await.unwrap();
+    assert!(meta.introspection_endpoint.is_some(), "introspection is on");
+
+    let key_a = SigningKey::generate().unwrap();
+    let key_b = SigningKey::generate().unwrap();
+    let a = oidc
+        .register(&meta, &key_a, &registration("device a"))
+        .await
+        .unwrap();
+    let b = oidc
+        .register(&meta, &key_b, &registration("device b"))
+        .await
+        .unwrap();
+    let token_a = oidc
+        .client_credentials(&meta, &a.client_id, &key_a)
+        .await
+        .unwrap();
+    assert!(
+        mc_jose::Jwt::decode_unverified(token_a.access_token.expose()).is_err(),
+        "the device token is opaque"
+    );
+    assert_eq!(token_a.token_type, "DPoP");
+
+    let exchanged = oidc
+        .exchange(&meta, &a.client_id, &key_a, &token_a.access_token, AUDIENCE)
+        .await
+        .unwrap();
+    let jwt = mc_jose::Jwt::decode_unverified(exchanged.access_token.expose()).unwrap();
+    assert_eq!(jwt.alg(), Some("RS256"));
+    assert_eq!(jwt.claim_str("client_id"), Some(a.client_id.as_str()));
+    assert_eq!(jwt.claims["cnf"]["jkt"], key_a.kid());
+
+    // B cannot trade A's token; an exchanged token, garbage or a revoked token is no subject.
+    assert_eq!(
+        oidc.exchange(&meta, &b.client_id, &key_b, &token_a.access_token, AUDIENCE)
+            .await
+            .unwrap_err(),
+        OidcError::InvalidGrant
+    );
+    for subject in [exchanged.access_token.clone(), "no-such-token".into()] {
+        assert_eq!(
+            oidc.exchange(&meta, &a.client_id, &key_a, &subject, AUDIENCE)
+                .await
+                .unwrap_err(),
+            OidcError::InvalidGrant
+        );
+    }
+    provider.revoke_on_issue(&a.client_id).await.unwrap();
+    let revoked = oidc
+        .client_credentials(&meta, &a.client_id, &key_a)
+        .await
+        .unwrap();
+    assert_eq!(
+        oidc.exchange(&meta, &a.client_id, &key_a, &revoked.access_token, AUDIENCE)
+            .await
+            .unwrap_err(),
+        OidcError::InvalidGrant
+    );
+    // Unknown audiences stay invalid_target.
+    assert_eq!(
+        oidc.exchange(
+            &meta,
+            &a.client_id,
+            &key_a,
+            &token_a.access_token,
+            "other-api"
+        )
+        .await
+        .unwrap_err(),
+        OidcError::InvalidTarget
     );
 }
