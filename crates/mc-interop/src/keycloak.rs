@@ -334,6 +334,37 @@ impl Keycloak {
         }
     }
 
+    /// POST of a JSON representation on the admin REST API (`/admin/realms/...`; `path` ""
+    /// creates a realm). Returns the id at the end of the answer's `Location`, when there is one.
+    pub async fn admin_post(
+        &self,
+        path: &str,
+        body: &Value,
+    ) -> Result<Option<String>, KeycloakError> {
+        let token = self.admin_token().await?;
+        let url = format!("{}/admin/realms/{path}", self.base_url);
+        let answer = self
+            .http
+            .post(url.trim_end_matches('/'))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| KeycloakError::Admin(format!("POST {path}: {e}")))?;
+        if !answer.status().is_success() {
+            return Err(KeycloakError::Admin(format!(
+                "POST {path}: HTTP {}",
+                answer.status()
+            )));
+        }
+        Ok(answer
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| l.rsplit('/').next())
+            .map(str::to_string))
+    }
+
     /// DELETE on the admin REST API (`/admin/realms/...`).
     pub async fn admin_delete(&self, path: &str) -> Result<(), KeycloakError> {
         let token = self.admin_token().await?;
@@ -387,6 +418,96 @@ impl Keycloak {
         self.admin_delete(&format!("{realm}/clients/{id}")).await
     }
 
+    /// The client-registration policies of `realm` (components of type
+    /// [`REGISTRATION_POLICY_TYPE`]).
+    pub async fn registration_policies(&self, realm: &str) -> Result<Vec<Value>, KeycloakError> {
+        Ok(self
+            .admin_get(&format!(
+                "{realm}/components?type={REGISTRATION_POLICY_TYPE}"
+            ))
+            .await?
+            .and_then(|list| list.as_array().cloned())
+            .unwrap_or_default())
+    }
+
+    /// The anonymous client-registration policy of provider `provider_id` (e.g.
+    /// `trusted-hosts`), if the realm has one.
+    pub async fn anonymous_policy(
+        &self,
+        realm: &str,
+        provider_id: &str,
+    ) -> Result<Option<Value>, KeycloakError> {
+        Ok(self
+            .registration_policies(realm)
+            .await?
+            .into_iter()
+            .find(|p| p["providerId"] == provider_id && p["subType"] == "anonymous"))
+    }
+
+    /// Sets up a realm at Keycloak's defaults for one app's anonymous devices, as a realm
+    /// administrator would through the admin console, and nothing more (each step is a
+    /// deviation listed in docs/protocol.md, "Keycloak"):
+    ///
+    /// 1. the anonymous *Trusted Hosts* policy names `trusted_hosts` (by default it trusts
+    ///    nobody: "Host not trusted");
+    /// 2. the anonymous *Consent Required* policy is removed (with it every device client needs a
+    ///    user's consent, which a service account cannot give: the exchange answers
+    ///    `invalid_scope` "Missing consents for Token Exchange");
+    /// 3. a client scope `<audience>-audience` with an *Audience* mapper for the client
+    ///    `audience` is a realm default client scope (Standard Token Exchange V2 only issues
+    ///    audiences the requesting client's scopes give it).
+    ///
+    /// Idempotent, so it also prepares a Keycloak started by someone else.
+    pub async fn allow_anonymous_devices(
+        &self,
+        realm: &str,
+        trusted_hosts: &[&str],
+        audience: &str,
+    ) -> Result<(), KeycloakError> {
+        let mut trusted = self
+            .anonymous_policy(realm, "trusted-hosts")
+            .await?
+            .ok_or_else(|| {
+                KeycloakError::Admin(format!("{realm} has no anonymous Trusted Hosts policy"))
+            })?;
+        let id = component_id(&trusted)?;
+        trusted["config"]["trusted-hosts"] = serde_json::json!(trusted_hosts);
+        self.admin_put(&format!("{realm}/components/{id}"), &trusted)
+            .await?;
+
+        if let Some(consent) = self.anonymous_policy(realm, "consent-required").await? {
+            let id = component_id(&consent)?;
+            self.admin_delete(&format!("{realm}/components/{id}"))
+                .await?;
+        }
+
+        let scope_name = format!("{audience}-audience");
+        let existing = self
+            .admin_get(&format!("{realm}/client-scopes"))
+            .await?
+            .and_then(|list| list.as_array().cloned())
+            .unwrap_or_default()
+            .into_iter()
+            .find(|s| s["name"] == scope_name.as_str());
+        let scope_id = match existing {
+            Some(scope) => component_id(&scope)?,
+            None => self
+                .admin_post(
+                    &format!("{realm}/client-scopes"),
+                    &audience_scope(&scope_name, audience),
+                )
+                .await?
+                .ok_or_else(|| {
+                    KeycloakError::Admin("client scope created without a Location".into())
+                })?,
+        };
+        self.admin_put(
+            &format!("{realm}/default-default-client-scopes/{scope_id}"),
+            &Value::Null,
+        )
+        .await
+    }
+
     /// Stops the server (process group: TERM, then KILL after 5 s: the in-memory database
     /// needs no clean shutdown, and a JVM still booting ignores TERM) and waits for it.
     pub fn stop(&mut self) {
@@ -432,6 +553,42 @@ kill -TERM 0
 sleep 5
 kill -KILL 0
 "#;
+
+/// The component type of client-registration policies in the admin REST API.
+pub const REGISTRATION_POLICY_TYPE: &str =
+    "org.keycloak.services.clientregistration.policy.ClientRegistrationPolicy";
+
+fn component_id(component: &Value) -> Result<String, KeycloakError> {
+    component["id"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| KeycloakError::Admin(format!("no id in {component}")))
+}
+
+/// A client scope that puts `audience` into the access token's `aud` (Keycloak's *Audience*
+/// mapper), shown on no consent screen: it grants the device nothing a person decides.
+fn audience_scope(name: &str, audience: &str) -> Value {
+    serde_json::json!({
+        "name": name,
+        "description": format!("Devices may exchange their token for the audience {audience}"),
+        "protocol": "openid-connect",
+        "attributes": {
+            "include.in.token.scope": "false",
+            "display.on.consent.screen": "false"
+        },
+        "protocolMappers": [{
+            "name": format!("audience {audience}"),
+            "protocol": "openid-connect",
+            "protocolMapper": "oidc-audience-mapper",
+            "config": {
+                "included.client.audience": audience,
+                "access.token.claim": "true",
+                "introspection.token.claim": "true",
+                "id.token.claim": "false"
+            }
+        }]
+    })
+}
 
 struct Prepared {
     home: PathBuf,

@@ -30,6 +30,9 @@ const ENROLLMENT_CLIENT: &str = "AnonymousUserEnrollment";
 /// A client of the realm that devices may exchange their token for.
 const AUDIENCE: &str = "demo-api";
 const PASSWORD: &str = "correct horse battery staple";
+/// The hosts the realm's anonymous Trusted Hosts policy names: where the devices (here, the
+/// test) send their registration from.
+const TRUSTED_HOSTS: &[&str] = &["127.0.0.1", "localhost"];
 /// Keycloak answers in milliseconds once warm; the first token of a fresh JVM can take seconds.
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -47,6 +50,20 @@ async fn runtime_lifecycle_against_keycloak() {
     let resource = Arc::new(Resource::start(&keycloak).await);
 
     let cases_started = Instant::now();
+    run_case(
+        &keycloak,
+        "the realm is Keycloak's defaults but for the listed deviations",
+        {
+            let keycloak = keycloak.clone();
+            async move { realm_deviates_only_as_documented(&keycloak).await }
+        },
+    )
+    .await;
+    run_case(&keycloak, "the stock Consent Required policy", {
+        let keycloak = keycloak.clone();
+        async move { consent_required_policy(&keycloak).await }
+    })
+    .await;
     for dpop in [DpopMode::Auto, DpopMode::Never] {
         let name = format!("mode NO, DPoP {dpop:?}: enroll, login, exchange, resource, delete");
         run_case(&keycloak, &name, {
@@ -98,9 +115,19 @@ async fn keycloak() -> Keycloak {
         concat!(env!("CARGO_MANIFEST_DIR"), "/keycloak/demo-realm.json"),
         REALM,
     );
-    Keycloak::start(options)
+    let keycloak = Keycloak::start(options)
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    allow_anonymous_devices(&keycloak).await;
+    keycloak
+}
+
+/// What the realm administrator sets for the app (docs/protocol.md, "Keycloak", deviations).
+async fn allow_anonymous_devices(keycloak: &Keycloak) {
+    keycloak
+        .allow_anonymous_devices(REALM, TRUSTED_HOSTS, AUDIENCE)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", keycloak.log_tail(4000)));
 }
 
 /// Runs one case on its own task, so a failing case shows Keycloak's log (its events say why
@@ -183,7 +210,8 @@ async fn mode_no_lifecycle(keycloak: &Keycloak, resource: &Resource, dpop: DpopM
     // RFC 8693 at Keycloak: a token for demo-api, for the same subject, held by the device.
     let exchanged = exchange(&runtime, AUDIENCE).await;
     let iam = mc_jose::Jwt::decode_unverified(exchanged.expose()).unwrap();
-    assert_eq!(iam.alg(), Some("ES256"));
+    // Keycloak's default signing algorithm: the realm has no other key.
+    assert_eq!(iam.alg(), Some("RS256"));
     assert_eq!(audiences(&iam.claims), vec![AUDIENCE.to_string()]);
     assert_eq!(iam.claim_str("sub"), Some(sub.as_str()));
     assert_eq!(iam.claim_str("azp"), Some(user.user_id.as_str()));
@@ -341,6 +369,218 @@ async fn refused_audiences(keycloak: &Keycloak) {
         .is_some());
     exchange(&runtime, AUDIENCE).await;
     delete_and_check(keycloak, &runtime, &user).await;
+}
+
+/// The demo realm compared with a realm created now with nothing but a name (Keycloak's
+/// defaults): the only differences are the deviations docs/protocol.md lists. Keys and
+/// signing algorithm, client scopes, the realm's settings and the registration policies
+/// other than Trusted Hosts and Consent Required are Keycloak's.
+async fn realm_deviates_only_as_documented(keycloak: &Keycloak) {
+    let fresh = format!("fresh-{}", mc_jose::random_token(6).to_lowercase());
+    keycloak
+        .admin_post("", &json!({ "realm": fresh, "enabled": true }))
+        .await
+        .unwrap();
+    let realm = |name: String| async move { keycloak.admin_get(&name).await.unwrap().unwrap() };
+
+    // The realm's own settings: all equal but its name and ids.
+    let (demo_rep, fresh_rep) = (realm(REALM.into()).await, realm(fresh.clone()).await);
+    assert_eq!(demo_rep["defaultSignatureAlgorithm"], "RS256");
+    let differing: Vec<&String> = demo_rep
+        .as_object()
+        .unwrap()
+        .keys()
+        .chain(fresh_rep.as_object().unwrap().keys())
+        .filter(|k| !["id", "realm", "defaultRole"].contains(&k.as_str()))
+        .filter(|k| demo_rep.get(k.as_str()) != fresh_rep.get(k.as_str()))
+        .collect();
+    assert!(differing.is_empty(), "realm settings differ: {differing:?}");
+    assert_eq!(
+        demo_rep["defaultRole"]["composite"],
+        fresh_rep["defaultRole"]["composite"]
+    );
+
+    // Keys: the stock generated ones (RSA signing, RSA-OAEP, HMAC, AES), no EC key.
+    let keys = |name: String| async move {
+        let list = keycloak
+            .admin_get(&format!(
+                "{name}/components?type=org.keycloak.keys.KeyProvider"
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        let mut keys: Vec<String> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| {
+                format!(
+                    "{} {} {}",
+                    k["providerId"], k["config"]["algorithm"], k["config"]["priority"]
+                )
+            })
+            .collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(keys(REALM.into()).await, keys(fresh.clone()).await);
+
+    // Client-registration policies: the stock ones, but Trusted Hosts names the devices'
+    // hosts and the anonymous Consent Required policy is gone.
+    let policies = |name: String| async move {
+        let mut policies: Vec<(String, String, Value)> = keycloak
+            .registration_policies(&name)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| {
+                let id = format!("{} {}", p["subType"], p["providerId"]);
+                (
+                    id,
+                    p["name"].as_str().unwrap_or_default().to_string(),
+                    p["config"].clone(),
+                )
+            })
+            .collect();
+        policies.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        policies
+    };
+    let mut expected = policies(fresh.clone()).await;
+    expected.retain(|(id, _, _)| id != "anonymous consent-required");
+    for (id, _, config) in &mut expected {
+        if id.as_str() == "anonymous trusted-hosts" {
+            config["trusted-hosts"] = json!(TRUSTED_HOSTS);
+        }
+    }
+    assert_eq!(policies(REALM.into()).await, expected);
+
+    // Client scopes and the realm's default ones: the stock ones plus demo-api-audience.
+    let names = |path: String| async move {
+        let mut names: Vec<String> = keycloak
+            .admin_get(&path)
+            .await
+            .unwrap()
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap_or_default().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    for list in [
+        "client-scopes",
+        "default-default-client-scopes",
+        "default-optional-client-scopes",
+    ] {
+        let mut expected = names(format!("{fresh}/{list}")).await;
+        if list != "default-optional-client-scopes" {
+            expected.push(format!("{AUDIENCE}-audience"));
+            expected.sort();
+        }
+        assert_eq!(names(format!("{REALM}/{list}")).await, expected, "{list}");
+    }
+    keycloak.admin_delete(&fresh).await.unwrap();
+}
+
+/// Keycloak's stock anonymous *Consent Required* policy marks every registered device client
+/// `consentRequired`. Registration and the device's own token still work, but Keycloak's
+/// Standard Token Exchange then asks for a user's consent to the client's default scopes
+/// that are shown on a consent screen (`profile`, `email`, `roles`), which a service account
+/// never gives: 400 `invalid_scope` "Missing consents for Token Exchange in client <id>".
+/// The app gets INVALID_PARAMETER (ACCESS_DENIED) and stays logged in. The demo realm removes
+/// the policy; this case puts it back for a while.
+async fn consent_required_policy(keycloak: &Keycloak) {
+    let realm_id = keycloak.admin_get(REALM).await.unwrap().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let policy_id = keycloak
+        .admin_post(
+            &format!("{REALM}/components"),
+            &json!({
+                "name": "Consent Required",
+                "providerId": "consent-required",
+                "providerType": mc_interop::keycloak::REGISTRATION_POLICY_TYPE,
+                "subType": "anonymous",
+                "parentId": realm_id,
+                "config": {}
+            }),
+        )
+        .await
+        .unwrap()
+        .expect("the policy's id");
+    let outcome = tokio::spawn(exchange_with_consent_required(
+        keycloak.base_url().to_string(),
+    ))
+    .await;
+    keycloak
+        .admin_delete(&format!("{REALM}/components/{policy_id}"))
+        .await
+        .unwrap();
+    if let Err(failure) = outcome {
+        std::panic::resume_unwind(failure.into_panic());
+    }
+}
+
+async fn exchange_with_consent_required(base_url: String) {
+    // The protocol as mc-oidc speaks it: what Keycloak answers.
+    let oidc = OidcClient::new(OidcConfig::default()).unwrap();
+    let meta = oidc
+        .discover(&format!("{base_url}/realms/{REALM}"))
+        .await
+        .unwrap();
+    let key = mc_jose::SigningKey::generate().unwrap();
+    let registration = oidc
+        .register(
+            &meta,
+            &key,
+            &mc_oidc::RegistrationRequest {
+                client_name: "consent check".into(),
+                software_id: ENROLLMENT_CLIENT.into(),
+                initial_access_token: None,
+            },
+        )
+        .await
+        .unwrap();
+    let device = oidc
+        .client_credentials(&meta, &registration.client_id, &key)
+        .await
+        .expect("the device's own token needs no consent");
+    // Keycloak's default: RS256. The claim names show what the stock scopes add.
+    let jwt = mc_jose::Jwt::decode_unverified(device.access_token.expose()).unwrap();
+    eprintln!(
+        "device token at the stock realm: alg {:?}, typ {:?}, claims {:?}",
+        jwt.alg(),
+        jwt.header.get("typ"),
+        jwt.claims.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(jwt.alg(), Some("RS256"));
+    // 400 `invalid_scope` "Missing consents for Token Exchange in client <id>": a request
+    // that must change (the app: INVALID_PARAMETER), not a lost registration.
+    let refused = oidc
+        .exchange(
+            &meta,
+            &registration.client_id,
+            &key,
+            &device.access_token,
+            AUDIENCE,
+        )
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("invalid_scope"), "{refused:?}");
+    assert_ne!(
+        refused.kind(),
+        mc_oidc::OidcErrorKind::InvalidClient,
+        "{refused:?}"
+    );
+    if let (Some(uri), Some(rat)) = (
+        &registration.registration_client_uri,
+        &registration.registration_access_token,
+    ) {
+        oidc.delete_registration(uri, rat).await.unwrap();
+    }
 }
 
 /// An administrator deletes the device's client: the next login gets `invalid_client` and
