@@ -426,6 +426,9 @@ fn describe_jose(error: &JoseError) -> &'static str {
     match error {
         JoseError::Malformed(_) => "malformed JWT",
         JoseError::UnsupportedAlgorithm(_) => "unsupported JWS algorithm; only ES256 is accepted",
+        JoseError::KeyUnusable(_) => "the key cannot verify this token",
+        JoseError::AmbiguousKey => "no kid and several keys fit",
+        JoseError::CriticalHeader => "critical JWS header extensions are not understood",
         JoseError::UnknownKey { .. } => "signed by an unknown key",
         JoseError::BadSignature => "signature does not verify",
         JoseError::Crypto(_) => "signature could not be checked",
