@@ -6,7 +6,7 @@
 //! handler, optionally for a limited number of requests (to test that a client retries and then
 //! succeeds).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// The endpoints an [`HttpFault`] can be aimed at.
@@ -42,6 +42,14 @@ pub enum HttpFault {
     OversizedBody { bytes: u64 },
     /// The real answer, after this many milliseconds (a client with a shorter timeout gives up).
     Delay { millis: u64 },
+    /// This status with the OAuth error body `{"error": error, "error_description":
+    /// description}`, as Keycloak answers an exchange without consent ("Missing consents for
+    /// Token Exchange").
+    OAuthError {
+        status: u16,
+        error: String,
+        description: String,
+    },
 }
 
 #[derive(Debug)]
@@ -54,7 +62,7 @@ struct ArmedHttpFault {
 
 /// Ways to make the development IDP misbehave on purpose, switched at run time from a test.
 /// All are off by default and take effect on the next request.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Faults {
     sign_with_foreign_key: AtomicBool,
     wrong_token_issuer: AtomicBool,
@@ -62,13 +70,47 @@ pub struct Faults {
     reject_all_tokens_with_invalid_client: AtomicBool,
     issue_expired_tokens: AtomicBool,
     exchange_for_another_audience: AtomicBool,
+    /// Seconds from now for the `exp` of exchanged tokens; `NO_EXP_OVERRIDE`: the usual `exp`.
+    exchanged_token_exp_secs: AtomicI64,
     require_dpop_nonce: AtomicBool,
     http_fault: Mutex<Option<ArmedHttpFault>>,
     injected: AtomicU64,
     oversized_bytes_streamed: AtomicU64,
 }
 
+const NO_EXP_OVERRIDE: i64 = i64::MIN;
+
+impl Default for Faults {
+    fn default() -> Self {
+        Self {
+            sign_with_foreign_key: AtomicBool::default(),
+            wrong_token_issuer: AtomicBool::default(),
+            wrong_discovery_issuer: AtomicBool::default(),
+            reject_all_tokens_with_invalid_client: AtomicBool::default(),
+            issue_expired_tokens: AtomicBool::default(),
+            exchange_for_another_audience: AtomicBool::default(),
+            exchanged_token_exp_secs: AtomicI64::new(NO_EXP_OVERRIDE),
+            require_dpop_nonce: AtomicBool::default(),
+            http_fault: Mutex::default(),
+            injected: AtomicU64::default(),
+            oversized_bytes_streamed: AtomicU64::default(),
+        }
+    }
+}
+
 impl Faults {
+    /// Exchanged tokens get `exp` = now + `secs` (negative: already expired) while the
+    /// answer's `expires_in` still claims the usual lifetime: a client that trusts
+    /// `expires_in` alone serves a dead token from its cache. `None`: the usual `exp`.
+    pub fn set_exchanged_token_exp_secs(&self, secs: Option<i64>) {
+        self.exchanged_token_exp_secs
+            .store(secs.unwrap_or(NO_EXP_OVERRIDE), Ordering::SeqCst);
+    }
+    pub fn exchanged_token_exp_secs(&self) -> Option<i64> {
+        let secs = self.exchanged_token_exp_secs.load(Ordering::SeqCst);
+        (secs != NO_EXP_OVERRIDE).then_some(secs)
+    }
+
     /// Issued tokens are signed by a key that is not in the JWKS (its `kid` is a thumbprint as usual,
     /// just of the wrong key), so a client must refuse them.
     pub fn set_sign_with_foreign_key(&self, on: bool) {
@@ -205,6 +247,7 @@ impl Faults {
         self.set_reject_all_tokens_with_invalid_client(false);
         self.set_issue_expired_tokens(false);
         self.set_exchange_for_another_audience(false);
+        self.set_exchanged_token_exp_secs(None);
         self.set_require_dpop_nonce(false);
         self.clear_http_fault();
     }

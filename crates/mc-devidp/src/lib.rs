@@ -65,6 +65,11 @@ pub struct DevIdpConfig {
     pub max_clients: Option<usize>,
     /// Where keys and registrations are kept across restarts; `None`: in memory only.
     pub state_dir: Option<PathBuf>,
+    /// The algorithm issued access tokens are signed with (advertised in discovery as
+    /// `id_token_signing_alg_values_supported`). ES256 (default) uses each tenant's own key;
+    /// RS*/PS* use one committed development RSA key, ES384 and EdDSA a key generated at start,
+    /// shared by all tenants, published in every tenant's JWKS and never persisted.
+    pub signing_alg: mc_jose::Algorithm,
 }
 
 impl Default for DevIdpConfig {
@@ -76,6 +81,7 @@ impl Default for DevIdpConfig {
             access_token_ttl_secs: 300,
             max_clients: None,
             state_dir: None,
+            signing_alg: mc_jose::Algorithm::Es256,
         }
     }
 }

@@ -59,6 +59,7 @@ async fn main() -> ExitCode {
         access_token_ttl_secs: args.token_ttl,
         max_clients: args.max_clients,
         state_dir: args.state,
+        ..defaults
     };
     let tenants = config.tenants.clone();
     let idp = match DevIdp::start(args.addr, config).await {

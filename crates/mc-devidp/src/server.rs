@@ -15,8 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use mc_jose::{
-    b64url_decode, b64url_encode, random_token, unix_now, verify_es256, ClaimChecks, JoseError,
-    Jwk, JwkSet, Jwt, SigningKey,
+    b64url_decode, b64url_encode, random_token, unix_now, verify_es256, verify_jws, Algorithm,
+    ClaimChecks, JoseError, Jwk, JwkSet, JwsSigner, Jwt, SigningKey,
 };
 use mc_secret::{SecretBytes, SecretString};
 use serde_json::{json, Map, Value};
@@ -25,6 +25,10 @@ use crate::dpop::{bound_jkt, DpopState, Expected, ProofError};
 use crate::faults::{FaultTarget, Faults, HttpFault, StatsCounters};
 use crate::persist::{self, ClientRecord, StateFile, TenantFile};
 use crate::{DevIdpConfig, DevIdpError, DEMO_AUDIENCE};
+
+/// The development RSA key (2048 bits, PKCS#8) for RS*/PS* tokens: ring cannot generate RSA
+/// keys, so one made with `openssl genpkey` is committed. Dev only: never trust it anywhere.
+const DEV_RSA_KEY_PKCS8: &[u8] = include_bytes!("dev-rsa2048.pk8.der");
 
 const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
 const GRANT_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -69,6 +73,8 @@ pub(crate) struct Shared {
     pub faults: Faults,
     /// Signs tokens when `Faults::sign_with_foreign_key` is on; never published, never persisted.
     foreign_key: SigningKey,
+    /// Signs tokens instead of the tenant keys when `DevIdpConfig::signing_alg` is not ES256.
+    other_alg_key: Option<JwsSigner>,
     registry: Mutex<Registry>,
     /// DPoP nonce and proof replay store.
     dpop: DpopState,
@@ -136,10 +142,17 @@ impl Shared {
         }
         let shared = Self {
             base_url,
-            config,
             stats: StatsCounters::default(),
             faults: Faults::default(),
             foreign_key: SigningKey::generate()?,
+            other_alg_key: match config.signing_alg {
+                Algorithm::Es256 => None,
+                Algorithm::Es384 | Algorithm::EdDsa => {
+                    Some(JwsSigner::generate(config.signing_alg)?)
+                }
+                rsa => Some(JwsSigner::from_pkcs8(rsa, DEV_RSA_KEY_PKCS8)?),
+            },
+            config,
             registry: Mutex::new(Registry {
                 tenants,
                 used_jtis: HashMap::new(),
@@ -227,6 +240,7 @@ impl Shared {
             keys: std::iter::once(&state.key)
                 .chain(&state.retired_keys)
                 .map(|key| key.public_jwk())
+                .chain(self.other_alg_key.iter().map(JwsSigner::public_jwk))
                 .collect(),
         })
     }
@@ -426,6 +440,9 @@ fn describe_jose(error: &JoseError) -> &'static str {
     match error {
         JoseError::Malformed(_) => "malformed JWT",
         JoseError::UnsupportedAlgorithm(_) => "unsupported JWS algorithm; only ES256 is accepted",
+        JoseError::KeyUnusable(_) => "the key cannot verify this token",
+        JoseError::AmbiguousKey => "no kid and several keys fit",
+        JoseError::CriticalHeader => "critical JWS header extensions are not understood",
         JoseError::UnknownKey { .. } => "signed by an unknown key",
         JoseError::BadSignature => "signature does not verify",
         JoseError::Crypto(_) => "signature could not be checked",
@@ -499,6 +516,16 @@ async fn inject_http_fault(
             }
             response
         }
+        HttpFault::OAuthError {
+            status,
+            error,
+            description,
+        } => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            no_store_headers(),
+            Json(json!({"error": error, "error_description": description})),
+        )
+            .into_response(),
         HttpFault::MalformedJson => (
             [(header::CONTENT_TYPE, "application/json")],
             r#"{"issuer":"http://127.0.0.1/realms/demo","token_endpoint":"#,
@@ -605,7 +632,7 @@ async fn discovery(State(s): Shr, Path(tenant): Path<String>) -> Result<Response
         "token_endpoint_auth_signing_alg_values_supported": [ALG_ES256],
         "scopes_supported": ["openid"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": [ALG_ES256],
+        "id_token_signing_alg_values_supported": [s.config.signing_alg.name()],
         "dpop_signing_alg_values_supported": [ALG_ES256],
     });
     Ok(Json(document).into_response())
@@ -1106,9 +1133,10 @@ async fn token(
             ),
         ));
     }
-    let subject = verify_es256(subject_token, &s.tenant_jwks(&tenant)?).map_err(|error| {
-        OAuthError::invalid_request(format!("subject_token: {}", describe_jose(&error)))
-    })?;
+    let subject =
+        verify_own_token(&s, subject_token, &s.tenant_jwks(&tenant)?).map_err(|error| {
+            OAuthError::invalid_request(format!("subject_token: {}", describe_jose(&error)))
+        })?;
     subject
         .check(&ClaimChecks {
             issuer: Some(&issuer),
@@ -1325,19 +1353,31 @@ fn issue_access_token(
     if let Some(jkt) = dpop_jkt {
         claims["cnf"] = json!({ "jkt": jkt });
     }
-    let signer = if s.faults.sign_with_foreign_key() {
-        &s.foreign_key
+    if audience != client.client_id {
+        if let Some(secs) = s.faults.exchanged_token_exp_secs() {
+            // `exp` near or past while `expires_in` below still claims the usual lifetime.
+            claims["exp"] = json!(unix_now().saturating_add(secs));
+        }
+    }
+    let signed = if s.faults.sign_with_foreign_key() {
+        s.foreign_key.sign_jwt("at+jwt", Map::new(), &claims)
+    } else if let Some(other) = &s.other_alg_key {
+        other.sign_jwt("at+jwt", Map::new(), &claims)
     } else {
-        tenant_key
+        tenant_key.sign_jwt("at+jwt", Map::new(), &claims)
     };
-    let access_token = signer
-        .sign_jwt("at+jwt", Map::new(), &claims)
-        .map_err(|_| OAuthError::server_error("the dev IDP could not sign the token"))?;
+    let access_token =
+        signed.map_err(|_| OAuthError::server_error("the dev IDP could not sign the token"))?;
     Ok(IssuedToken {
         access_token: SecretString::new(access_token),
         expires_in: ttl,
         dpop_bound: dpop_jkt.is_some(),
     })
+}
+
+/// Verifies a token this IDP issued: with the configured signing algorithm.
+fn verify_own_token(s: &Shared, token: &str, keys: &JwkSet) -> Result<Jwt, JoseError> {
+    verify_jws(token, keys, &[s.config.signing_alg])
 }
 
 fn token_response(issued: IssuedToken, exchanged: bool) -> Response {
@@ -1405,8 +1445,8 @@ async fn echo(
     let keys = s
         .tenant_jwks(&tenant)
         .map_err(|_| refused("token from an unknown issuer"))?;
-    let verified =
-        verify_es256(token.expose(), &keys).map_err(|error| refused(describe_jose(&error)))?;
+    let verified = verify_own_token(&s, token.expose(), &keys)
+        .map_err(|error| refused(describe_jose(&error)))?;
     let issuer = issuer_for(&s.base_url, &tenant);
     verified
         .check(&ClaimChecks {

@@ -1,13 +1,19 @@
-//! ES256 keys, JWKs and compact JWS/JWT: the JOSE pieces both the device side (mc-oidc, the
+//! Keys, JWKs and compact JWS/JWT: the JOSE pieces both the device side (mc-oidc, the
 //! runtime) and the development IDP need.
 //!
-//! What it is for: generating and loading P-256 keys with ring, RFC 7638 thumbprints, signing a
-//! JWT, verifying one against a JWK set, and the claim checks (`iss`, `aud`, `exp`) that client
-//! and server share. Only ES256 is accepted: a token naming any other algorithm (`none`, HS256,
-//! RS256) is refused before any key is touched, which rules out algorithm-confusion attacks.
+//! What it is for: the device's ES256 key ([`SigningKey`], generated and loaded with ring),
+//! RFC 7638 thumbprints, signing a JWT, verifying one against a JWK set ([`verify_jws`]), and
+//! the claim checks (`iss`, `aud`, `exp`) that client and server share. IDP tokens may be
+//! signed with RS256/384/512, PS256/384/512, ES256/384 or EdDSA (Ed25519), all verified by
+//! ring; the caller passes the allowed list. `none`, HS* and any other name are refused before
+//! any key is touched, and a key must fit the algorithm (kty, crv, `use`, its own `alg`), which
+//! rules out algorithm-confusion attacks. [`JwsSigner`] signs with any of them (dev IDP, tests).
 //!
 //! What it must not touch: no I/O, no clocks other than [`unix_now`], no logging. Private keys
 //! leave a [`SigningKey`] only as [`SecretBytes`] through [`SigningKey::to_pkcs8`].
+
+mod algorithm;
+mod signer;
 
 use std::fmt;
 
@@ -15,12 +21,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use mc_secret::SecretBytes;
 use ring::rand::{SecureRandom, SystemRandom};
-use ring::signature::{
-    EcdsaKeyPair, KeyPair, UnparsedPublicKey, ECDSA_P256_SHA256_FIXED,
-    ECDSA_P256_SHA256_FIXED_SIGNING,
-};
+use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+pub use algorithm::{parse_jwk_set, verify_jws, Algorithm, MIN_RSA_BITS};
+pub use signer::JwsSigner;
 
 /// Why a JOSE operation failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -28,12 +34,22 @@ pub enum JoseError {
     /// The input is not a well-formed key, JWK or compact JWS.
     #[error("malformed JOSE input: {0}")]
     Malformed(String),
-    /// The token or key uses an algorithm other than ES256 / P-256.
-    #[error("unsupported algorithm `{0}`: only ES256 is accepted")]
+    /// The token's `alg` is not one we verify or not in the allowed list (`none`, HS*, ...).
+    #[error("algorithm `{0}` is not accepted")]
     UnsupportedAlgorithm(String),
     /// No key in the set matches the token's `kid`: refetch the key set once, then refuse.
     #[error("no matching key for kid {kid:?}")]
     UnknownKey { kid: Option<String> },
+    /// The key named by the token cannot verify its algorithm (wrong kty or curve, `use`
+    /// other than `sig`, its own `alg` differs, RSA under 2048 bits).
+    #[error("the key cannot be used: {0}")]
+    KeyUnusable(String),
+    /// The token names no `kid` and more than one key fits: the IDP must send a `kid`.
+    #[error("no kid and several keys fit")]
+    AmbiguousKey,
+    /// The header has a `crit` parameter: we understand no JWS extension (RFC 7515 §4.1.11).
+    #[error("the JWS header lists critical extensions (crit), which are not understood")]
+    CriticalHeader,
     /// The signature does not verify with the matching key.
     #[error("signature does not verify")]
     BadSignature,
@@ -89,7 +105,8 @@ pub fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-/// A public JSON Web Key. Only EC P-256 keys are usable for verification here.
+/// A public JSON Web Key: EC (P-256, P-384), RSA or OKP (Ed25519); other kinds parse but never
+/// fit an algorithm.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Jwk {
     pub kty: String,
@@ -99,6 +116,12 @@ pub struct Jwk {
     pub x: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub y: Option<String>,
+    /// RSA modulus, base64url big-endian.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<String>,
+    /// RSA public exponent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kid: Option<String>,
     #[serde(rename = "use", default, skip_serializing_if = "Option::is_none")]
@@ -108,52 +131,36 @@ pub struct Jwk {
 }
 
 impl Jwk {
-    /// RFC 7638 thumbprint (SHA-256, base64url) of an EC key: the required members in
-    /// lexicographic order, no white space.
+    /// RFC 7638 thumbprint (SHA-256, base64url): the required members of the key type in
+    /// lexicographic order, no white space (RFC 8037 §2 for OKP).
     pub fn thumbprint(&self) -> Result<String, JoseError> {
-        let (crv, x, y) = self.ec_members()?;
-        let canonical = serde_json::json!({"crv": crv, "kty": "EC", "x": x, "y": y});
+        let member = |value: &Option<String>, name: &str| {
+            value
+                .clone()
+                .ok_or_else(|| JoseError::Malformed(format!("{} jwk without {name}", self.kty)))
+        };
+        let canonical = match self.kty.as_str() {
+            "EC" => serde_json::json!({
+                "crv": member(&self.crv, "crv")?, "kty": "EC",
+                "x": member(&self.x, "x")?, "y": member(&self.y, "y")?,
+            }),
+            "RSA" => serde_json::json!({
+                "e": member(&self.e, "e")?, "kty": "RSA", "n": member(&self.n, "n")?,
+            }),
+            "OKP" => serde_json::json!({
+                "crv": member(&self.crv, "crv")?, "kty": "OKP", "x": member(&self.x, "x")?,
+            }),
+            other => {
+                return Err(JoseError::UnsupportedAlgorithm(format!(
+                    "kty {}",
+                    other.chars().take(16).collect::<String>()
+                )))
+            }
+        };
         // serde_json's Map is a BTreeMap here (no preserve_order feature), so keys come out sorted.
         let text = serde_json::to_string(&canonical)
             .map_err(|e| JoseError::Malformed(format!("jwk: {e}")))?;
         Ok(sha256_b64url(text.as_bytes()))
-    }
-
-    fn ec_members(&self) -> Result<(&str, &str, &str), JoseError> {
-        if self.kty != "EC" {
-            return Err(JoseError::UnsupportedAlgorithm(format!("kty {}", self.kty)));
-        }
-        let crv = self.crv.as_deref().unwrap_or("");
-        if crv != "P-256" {
-            return Err(JoseError::UnsupportedAlgorithm(format!("crv {crv}")));
-        }
-        match (self.x.as_deref(), self.y.as_deref()) {
-            (Some(x), Some(y)) => Ok((crv, x, y)),
-            _ => Err(JoseError::Malformed("EC jwk without x or y".into())),
-        }
-    }
-
-    /// The uncompressed SEC1 point (0x04 || x || y) ring verifies with.
-    fn sec1_point(&self) -> Result<Vec<u8>, JoseError> {
-        let (_, x, y) = self.ec_members()?;
-        let (x, y) = (b64url_decode(x)?, b64url_decode(y)?);
-        if x.len() != 32 || y.len() != 32 {
-            return Err(JoseError::Malformed(
-                "P-256 coordinates must be 32 bytes".into(),
-            ));
-        }
-        let mut point = Vec::with_capacity(65);
-        point.push(0x04);
-        point.extend_from_slice(&x);
-        point.extend_from_slice(&y);
-        Ok(point)
-    }
-
-    fn usable_for_es256(&self) -> bool {
-        self.kty == "EC"
-            && self.crv.as_deref() == Some("P-256")
-            && self.use_.as_deref().is_none_or(|u| u == "sig")
-            && self.alg.as_deref().is_none_or(|a| a == "ES256")
     }
 }
 
@@ -162,19 +169,6 @@ impl Jwk {
 pub struct JwkSet {
     #[serde(default)]
     pub keys: Vec<Jwk>,
-}
-
-impl JwkSet {
-    /// The key with this `kid`; without a kid, the first key usable for ES256.
-    pub fn find(&self, kid: Option<&str>) -> Option<&Jwk> {
-        match kid {
-            Some(kid) => self
-                .keys
-                .iter()
-                .find(|k| k.kid.as_deref() == Some(kid) && k.usable_for_es256()),
-            None => self.keys.iter().find(|k| k.usable_for_es256()),
-        }
-    }
 }
 
 /// An ES256 signing key held by ring. `Debug` shows the key id only.
@@ -219,9 +213,9 @@ impl SigningKey {
             crv: Some("P-256".into()),
             x: Some(b64url_encode(x)),
             y: Some(b64url_encode(y)),
-            kid: None,
             use_: Some("sig".into()),
             alg: Some("ES256".into()),
+            ..Jwk::default()
         };
         public.kid = Some(public.thumbprint()?);
         Ok(SigningKey {
@@ -364,32 +358,10 @@ impl Jwt {
     }
 }
 
-/// Verifies an ES256 compact JWS against `keys`, choosing the key by `kid`. Checks no claims:
-/// call [`Jwt::check`] next.
+/// Verifies an ES256 compact JWS against `keys` (device keys, DPoP proofs, client
+/// assertions): [`verify_jws`] with ES256 as the only allowed algorithm.
 pub fn verify_es256(token: &str, keys: &JwkSet) -> Result<Jwt, JoseError> {
-    let (header_b64, payload_b64, signature_b64) = split_compact(token)?;
-    let header = decode_object(header_b64, "JWS header")?;
-    let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
-    if alg != "ES256" {
-        return Err(JoseError::UnsupportedAlgorithm(alg.to_string()));
-    }
-    let kid = header.get("kid").and_then(Value::as_str);
-    let jwk = keys.find(kid).ok_or_else(|| JoseError::UnknownKey {
-        kid: kid.map(str::to_string),
-    })?;
-    let signature = b64url_decode(signature_b64)?;
-    let point = jwk.sec1_point()?;
-    let signing_input_len = header_b64.len() + 1 + payload_b64.len();
-    let signing_input = token
-        .get(..signing_input_len)
-        .ok_or_else(|| JoseError::Malformed("truncated JWS".into()))?;
-    UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point)
-        .verify(signing_input.as_bytes(), &signature)
-        .map_err(|_| JoseError::BadSignature)?;
-    Ok(Jwt {
-        header,
-        claims: decode_object(payload_b64, "JWT payload")?,
-    })
+    verify_jws(token, keys, &[Algorithm::Es256])
 }
 
 /// The claim checks that client and server share. Times are Unix seconds.
@@ -466,7 +438,7 @@ mod tests {
             y: Some("x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0".into()),
             kid: Some("ignored".into()),
             use_: Some("sig".into()),
-            alg: None,
+            ..Jwk::default()
         };
         let canonical = r#"{"crv":"P-256","kty":"EC","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}"#;
         assert_eq!(

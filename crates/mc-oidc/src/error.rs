@@ -1,6 +1,8 @@
 //! Errors of the protocol client. Each variant says what the caller should do next; none
 //! carries a token, an assertion, a registration secret or a full endpoint URL (a
-//! registration URL names the client), only origins, HTTP statuses and OAuth error codes.
+//! registration URL names the client), only origins, HTTP statuses and OAuth error codes, and
+//! the IDP's own `error_description` after [`idp_text`] made it printable, short and free of
+//! anything token-like.
 
 /// Why a protocol step failed, and what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,6 +62,14 @@ pub enum OidcError {
     /// A token failed verification: signature, unknown key, issuer, expiry, format.
     #[error("token rejected: {0}; obtain a new token")]
     InvalidToken(String),
+    /// The token endpoint refused a request and said why: `error` is what the refusal means
+    /// for the caller (one of the variants above), `idp_says` the IDP's `error` and
+    /// `error_description`, sanitised by [`idp_text`]. Use [`OidcError::cause`] to match.
+    #[error("{error} (the identity provider said: {idp_says})")]
+    IdpRefused {
+        error: Box<OidcError>,
+        idp_says: String,
+    },
     /// The client or a request was set up wrongly (bad URL, plain http to a remote host, no
     /// registration endpoint, ...).
     #[error("invalid configuration: {0}")]
@@ -84,8 +94,18 @@ pub enum OidcErrorKind {
 }
 
 impl OidcError {
+    /// What the error means, without the IDP's text: the error inside an
+    /// [`OidcError::IdpRefused`], or the error itself.
+    pub fn cause(&self) -> &OidcError {
+        match self {
+            OidcError::IdpRefused { error, .. } => error.cause(),
+            other => other,
+        }
+    }
+
     pub fn kind(&self) -> OidcErrorKind {
         match self {
+            OidcError::IdpRefused { error, .. } => error.kind(),
             OidcError::NotReachable { .. } | OidcError::ConnectionLost { .. } => {
                 OidcErrorKind::NotReachable
             }
@@ -116,10 +136,91 @@ impl OidcError {
     }
 }
 
+/// Longest IDP text kept, in characters.
+pub const MAX_IDP_TEXT_CHARS: usize = 200;
+
+/// The IDP's `error` and `error_description` as one line fit for an app's result event: control
+/// characters dropped, anything that looks like a token or a key (a word of 32 or more
+/// characters without spaces, or a word containing `eyJ`, the base64 of `{"`) replaced by
+/// `[redacted]`, at most [`MAX_IDP_TEXT_CHARS`] characters. `None` when nothing is left.
+pub fn idp_text(error: &str, description: Option<&str>) -> Option<String> {
+    let joined = match description {
+        Some(d) if !d.trim().is_empty() => format!("{error}: {d}"),
+        _ => error.to_string(),
+    };
+    let printable: String = joined
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let words: Vec<&str> = printable
+        .split_whitespace()
+        .map(|word| {
+            if word.chars().count() >= 32 || word.contains("eyJ") {
+                "[redacted]"
+            } else {
+                word
+            }
+        })
+        .collect();
+    let mut text = words.join(" ");
+    if text.chars().count() > MAX_IDP_TEXT_CHARS {
+        text = text
+            .chars()
+            .take(MAX_IDP_TEXT_CHARS - 1)
+            .collect::<String>()
+            + "…";
+    }
+    (!text.is_empty()).then_some(text)
+}
+
 /// ", asks to retry after N s" when the IDP named a delay.
 fn retry_hint(retry_after_secs: &Option<u64>) -> String {
     match retry_after_secs {
         Some(secs) => format!(", it asks to retry after {secs} s"),
         None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idp_text_is_short_printable_and_token_free() {
+        assert_eq!(
+            idp_text(
+                "access_denied",
+                Some("Missing consents for Token Exchange in client app")
+            ),
+            Some("access_denied: Missing consents for Token Exchange in client app".into())
+        );
+        assert_eq!(
+            idp_text("invalid_grant", None),
+            Some("invalid_grant".into())
+        );
+        assert_eq!(idp_text("", Some("  ")), None);
+        let hostile = idp_text(
+            "invalid_grant",
+            Some("bad\r\nX-Injected: 1\u{7}\u{1b}[31m token eyJhbGciOiJFUzI1NiJ9.e30.sig and abcdefghijklmnopqrstuvwxyz0123456789ABCD"),
+        )
+        .unwrap();
+        assert!(!hostile.chars().any(char::is_control), "{hostile:?}");
+        assert!(
+            !hostile.contains("eyJ") && !hostile.contains("abcdefghijklmnop"),
+            "{hostile}"
+        );
+        assert!(hostile.contains("[redacted]"), "{hostile}");
+        let long = idp_text("server_error", Some(&"word ".repeat(500))).unwrap();
+        assert_eq!(long.chars().count(), MAX_IDP_TEXT_CHARS);
+        let wrapped = OidcError::IdpRefused {
+            error: Box::new(OidcError::AccessDenied),
+            idp_says: "access_denied: Missing consents".into(),
+        };
+        assert_eq!(wrapped.cause(), &OidcError::AccessDenied);
+        assert_eq!(wrapped.kind(), OidcErrorKind::AccessDenied);
+        assert!(
+            wrapped.to_string().contains("Missing consents"),
+            "{wrapped}"
+        );
     }
 }

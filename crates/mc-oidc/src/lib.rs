@@ -22,6 +22,7 @@
 
 mod dpop;
 mod error;
+mod introspection;
 mod retry;
 mod transport;
 mod verify;
@@ -37,14 +38,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 pub use dpop::{DpopMode, DPOP_HEADER, DPOP_NONCE_HEADER};
-pub use error::{OidcError, OidcErrorKind};
+pub use error::{idp_text, OidcError, OidcErrorKind, MAX_IDP_TEXT_CHARS};
 pub use retry::RetryPolicy;
 pub use transport::{tls_client_config, Reachability};
-pub use verify::VerifiedToken;
+pub use verify::{ClaimsSource, VerifiedToken};
 
 use retry::{with_retries, Repeatable};
 use transport::{error_from_answer, Answer, Endpoint, Transport};
-use verify::{check_token, is_fresh, may_refetch, JwksCache, SignatureFailure};
+use verify::{
+    check_issued_to, check_token, is_fresh, looks_like_jwt, may_refetch, JwksCache,
+    SignatureFailure,
+};
 
 const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
 const GRANT_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -124,6 +128,18 @@ pub struct ProviderMetadata {
     pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,
     #[serde(default)]
     pub dpop_signing_alg_values_supported: Vec<String>,
+    /// What the IDP signs ID tokens with; its access tokens are taken to use the same keys and
+    /// algorithms (discovery has no field for access tokens).
+    #[serde(default)]
+    pub id_token_signing_alg_values_supported: Vec<String>,
+}
+
+impl ProviderMetadata {
+    /// The algorithms accepted for this IDP's tokens: what it advertises that we verify, or
+    /// all we verify when it advertises nothing.
+    pub fn accepted_token_algorithms(&self) -> Vec<mc_jose::Algorithm> {
+        mc_jose::Algorithm::accepted_from(&self.id_token_signing_alg_values_supported)
+    }
 }
 
 /// What the IDP returned for a registration. As secret as the device key.
@@ -429,10 +445,11 @@ impl OidcClient {
         with_retries(&self.inner.config.retry, endpoint, repeatable, attempt).await
     }
 
-    /// Step 5: verifies a JWT access token against the IDP's JWKS (signature, `iss`, `exp`
-    /// with the clock tolerance at server time). An unknown `kid` refetches the JWKS once,
-    /// at most once per `jwks_min_refetch_interval`. Opaque tokens are refused as
-    /// `InvalidToken` (introspection is not implemented).
+    /// Step 5: verifies a JWT access token against the IDP's JWKS (signature with one of
+    /// [`ProviderMetadata::accepted_token_algorithms`], `typ`, `iss`, `exp` with the clock
+    /// tolerance at server time). An unknown `kid` refetches the JWKS once, at most once per
+    /// `jwks_min_refetch_interval`. An opaque token is `InvalidToken` here: a device token goes
+    /// through [`OidcClient::verify_device_token`], which introspects it.
     pub async fn verify_access_token(
         &self,
         meta: &ProviderMetadata,
@@ -448,9 +465,11 @@ impl OidcClient {
                     .await?
             }
         };
+        let allowed = meta.accepted_token_algorithms();
         match check_token(
             token.expose(),
             &cached.keys,
+            &allowed,
             &meta.issuer,
             self.now(),
             leeway,
@@ -468,6 +487,7 @@ impl OidcClient {
         match check_token(
             token.expose(),
             &refreshed.keys,
+            &allowed,
             &meta.issuer,
             self.now(),
             leeway,
@@ -478,16 +498,35 @@ impl OidcClient {
         }
     }
 
-    /// Step 5 for the device's own token: [`OidcClient::verify_access_token`], then the DPoP
-    /// binding: a `cnf.jkt` must be the thumbprint of `key`, and a `DPoP` token must have
-    /// one. A token bound to another key is `InvalidToken`.
+    /// Step 5 for the device's own token, issued to `client_id`. A JWT:
+    /// [`OidcClient::verify_access_token`], then it must be issued to `client_id`
+    /// (`client_id`/`azp`, else `sub`) and DPoP-bound to `key` (`cnf.jkt`; a `DPoP` token must
+    /// have one). An opaque token: introspected (RFC 7662) with the same checks when the IDP
+    /// advertises an `introspection_endpoint`; otherwise accepted without claims
+    /// ([`ClaimsSource::Unavailable`]). Every refusal is `InvalidToken`.
     pub async fn verify_device_token(
         &self,
         meta: &ProviderMetadata,
         tokens: &TokenSet,
         key: &SigningKey,
+        client_id: &str,
     ) -> Result<VerifiedToken, OidcError> {
+        if !looks_like_jwt(tokens.access_token.expose()) {
+            return match meta.introspection_endpoint.as_deref() {
+                Some(endpoint) => {
+                    self.introspect_device_token(meta, endpoint, tokens, key, client_id)
+                        .await
+                }
+                None => Ok(VerifiedToken {
+                    claims: Map::new(),
+                    expires_at: tokens.expires_at,
+                    subject: None,
+                    source: ClaimsSource::Unavailable,
+                }),
+            };
+        }
         let verified = self.verify_access_token(meta, &tokens.access_token).await?;
+        check_issued_to(&verified.claims, client_id)?;
         dpop::check_binding(&tokens.token_type, &verified.claims, key)?;
         Ok(verified)
     }
@@ -719,16 +758,41 @@ impl OidcClient {
 /// token exchange with HTTP 400 `invalid_client` ("Audience not found"), while a failed client
 /// authentication is 401. Only the 401 proves the registration gone (the runtime then removes
 /// the user), so a 400 `invalid_client` to an exchange is reported as a refused audience.
+///
+/// Keycloak answers an exchange the user has not consented to with "Missing consents for Token
+/// Exchange" (as `invalid_client` or `access_denied`); that, `consent_required` and
+/// `interaction_required` are `AccessDenied`: nobody can consent in this flow, the IDP's policy
+/// for the client must change. The IDP's `error` and `error_description` travel along in
+/// [`OidcError::IdpRefused`] (sanitised by [`idp_text`]).
 fn token_error(answer: &Answer, grant: &[(&str, &str)]) -> OidcError {
-    let error = error_from_answer(answer);
-    let is_exchange = grant.contains(&("grant_type", GRANT_TOKEN_EXCHANGE));
-    if error == OidcError::InvalidClient
-        && is_exchange
-        && answer.status == reqwest::StatusCode::BAD_REQUEST
-    {
-        return OidcError::InvalidTarget;
+    #[derive(Deserialize)]
+    struct ErrorBody {
+        error: String,
+        #[serde(default)]
+        error_description: Option<String>,
     }
-    error
+    let body: Option<ErrorBody> = serde_json::from_slice(&answer.body).ok();
+    let code = body.as_ref().map(|b| b.error.as_str()).unwrap_or_default();
+    let description = body.as_ref().and_then(|b| b.error_description.as_deref());
+    let mentions_consent = description.is_some_and(|d| d.to_ascii_lowercase().contains("consent"));
+    let is_exchange = grant.contains(&("grant_type", GRANT_TOKEN_EXCHANGE));
+    let error = match error_from_answer(answer) {
+        _ if matches!(code, "consent_required" | "interaction_required") => OidcError::AccessDenied,
+        OidcError::InvalidClient if is_exchange && mentions_consent => OidcError::AccessDenied,
+        OidcError::InvalidClient
+            if is_exchange && answer.status == reqwest::StatusCode::BAD_REQUEST =>
+        {
+            OidcError::InvalidTarget
+        }
+        other => other,
+    };
+    match body.and_then(|b| idp_text(&b.error, b.error_description.as_deref())) {
+        Some(idp_says) => OidcError::IdpRefused {
+            error: Box::new(error),
+            idp_says,
+        },
+        None => error,
+    }
 }
 
 fn unknown_key() -> OidcError {
@@ -818,13 +882,28 @@ fn parse_token_answer(answer: &Answer, now: i64) -> Result<TokenSet, OidcError> 
     if expires_in < 0 {
         return Err(bad_expires_in());
     }
+    let expires_at = expiry(raw.access_token.expose(), now, expires_in);
     Ok(TokenSet {
         access_token: raw.access_token,
         token_type: raw.token_type,
-        expires_at: now.saturating_add(expires_in),
+        expires_at,
         refresh_token: raw.refresh_token,
         scope: raw.scope,
     })
+}
+
+/// When a token stops being usable: `now + expires_in`, but never after the token's own `exp`
+/// when it is a JWT that has one (an IDP may answer a long `expires_in` for a token whose `exp`
+/// is near or past). Read without verifying: it can only make the life shorter.
+fn expiry(access_token: &str, now: i64, expires_in: i64) -> i64 {
+    let by_answer = now.saturating_add(expires_in);
+    match mc_jose::Jwt::decode_unverified(access_token)
+        .ok()
+        .and_then(|jwt| jwt.claim_i64("exp"))
+    {
+        Some(exp) => by_answer.min(exp),
+        None => by_answer,
+    }
 }
 
 fn bad_expires_in() -> OidcError {
@@ -934,16 +1013,77 @@ mod tests {
         };
         let exchange = [("grant_type", GRANT_TOKEN_EXCHANGE), ("audience", "nope")];
         let login = [("grant_type", GRANT_CLIENT_CREDENTIALS)];
+        let cause = |a: Answer, grant: &[(&str, &str)]| token_error(&a, grant).cause().clone();
+        assert_eq!(cause(answer(400), &exchange), OidcError::InvalidTarget);
+        assert_eq!(cause(answer(401), &exchange), OidcError::InvalidClient);
+        assert_eq!(cause(answer(400), &login), OidcError::InvalidClient);
+        assert_eq!(cause(answer(401), &login), OidcError::InvalidClient);
+        assert!(token_error(&answer(400), &exchange)
+            .to_string()
+            .contains("Audience not found"));
+    }
+
+    #[test]
+    fn missing_consent_is_access_denied_with_the_idps_words() {
+        let answer = |error: &str| Answer {
+            status: reqwest::StatusCode::BAD_REQUEST,
+            body: serde_json::to_vec(&json!({
+                "error": error,
+                "error_description": "Missing consents for Token Exchange in client app"
+            }))
+            .unwrap(),
+            retry_after_secs: None,
+        };
+        let exchange = [("grant_type", GRANT_TOKEN_EXCHANGE), ("audience", "app")];
+        for error in [
+            "invalid_client",
+            "access_denied",
+            "consent_required",
+            "interaction_required",
+        ] {
+            let e = token_error(&answer(error), &exchange);
+            assert_eq!(e.cause(), &OidcError::AccessDenied, "{error}");
+            assert!(
+                e.to_string()
+                    .contains("Missing consents for Token Exchange"),
+                "{e}"
+            );
+        }
+        // no body: the bare error, nothing invented
+        let bare = Answer {
+            status: reqwest::StatusCode::BAD_REQUEST,
+            body: Vec::new(),
+            retry_after_secs: None,
+        };
+        assert!(!matches!(
+            token_error(&bare, &exchange),
+            OidcError::IdpRefused { .. }
+        ));
+    }
+
+    #[test]
+    fn expiry_is_the_earlier_of_expires_in_and_exp() {
+        let jwt = |exp: i64| {
+            let key = SigningKey::generate().unwrap();
+            key.sign_jwt("at+jwt", Map::new(), &json!({"exp": exp}))
+                .unwrap()
+        };
+        assert_eq!(expiry(&jwt(1_100), 1_000, 300), 1_100);
+        assert_eq!(expiry(&jwt(500), 1_000, 300), 500);
+        assert_eq!(expiry(&jwt(5_000), 1_000, 300), 1_300);
+        assert_eq!(expiry("opaque-token", 1_000, 300), 1_300);
+        let t = parse_token_answer(
+            &token_answer(&format!(
+                r#"{{"access_token":"{}","token_type":"Bearer","expires_in":86400}}"#,
+                jwt(900)
+            )),
+            1_000,
+        )
+        .unwrap();
         assert_eq!(
-            token_error(&answer(400), &exchange),
-            OidcError::InvalidTarget
+            t.expires_at, 900,
+            "an exp in the past wins over a day of expires_in"
         );
-        assert_eq!(
-            token_error(&answer(401), &exchange),
-            OidcError::InvalidClient
-        );
-        assert_eq!(token_error(&answer(400), &login), OidcError::InvalidClient);
-        assert_eq!(token_error(&answer(401), &login), OidcError::InvalidClient);
     }
 
     #[test]

@@ -118,8 +118,8 @@ async fn a_stolen_dpop_token_is_refused_without_the_key() {
         .await
         .unwrap_err();
     assert_eq!(
-        unproven,
-        OidcError::Rejected {
+        unproven.cause(),
+        &OidcError::Rejected {
             code: "invalid_dpop_proof".into()
         }
     );
@@ -130,7 +130,7 @@ async fn a_stolen_dpop_token_is_refused_without_the_key() {
         .unwrap();
     assert_eq!(device.token_type, "DPoP");
     let verified = oidc
-        .verify_device_token(&meta, &device, &key)
+        .verify_device_token(&meta, &device, &key, &registration.client_id)
         .await
         .unwrap();
     assert_eq!(verified.claims["cnf"]["jkt"], json!(key.kid()));
@@ -202,7 +202,7 @@ async fn a_stolen_dpop_token_is_refused_without_the_key() {
         )
         .await
         .unwrap_err();
-    assert_eq!(thief_exchange, OidcError::InvalidClient);
+    assert_eq!(thief_exchange.cause(), &OidcError::InvalidClient);
 
     // With the key, every new call works.
     let again = oidc
@@ -226,7 +226,7 @@ async fn dpop_never_keeps_plain_bearer_tokens() {
         .unwrap();
     assert_eq!(device.token_type, "Bearer");
     let verified = oidc
-        .verify_device_token(&meta, &device, &key)
+        .verify_device_token(&meta, &device, &key, &registration.client_id)
         .await
         .unwrap();
     assert!(verified.claims.get("cnf").is_none());
@@ -349,6 +349,7 @@ fn metadata_at(base: &str) -> ProviderMetadata {
         grant_types_supported: vec![],
         token_endpoint_auth_signing_alg_values_supported: vec![],
         dpop_signing_alg_values_supported: vec!["ES256".into()],
+        id_token_signing_alg_values_supported: Vec::new(),
     }
 }
 
@@ -362,8 +363,8 @@ async fn a_server_that_always_wants_a_new_nonce_gets_one_retry_not_a_loop() {
         .await
         .unwrap_err();
     assert_eq!(
-        refused,
-        OidcError::Rejected {
+        refused.cause(),
+        &OidcError::Rejected {
             code: "use_dpop_nonce".into()
         }
     );
@@ -436,7 +437,9 @@ async fn a_device_token_bound_to_another_key_is_refused() {
             .client_credentials(&meta, "device-1", &key)
             .await
             .unwrap();
-        let result = oidc.verify_device_token(&meta, &tokens, &key).await;
+        let result = oidc
+            .verify_device_token(&meta, &tokens, &key, "device-1")
+            .await;
         if accepted {
             assert!(result.is_ok(), "{cnf:?}: {result:?}");
         } else {
@@ -466,7 +469,7 @@ async fn a_device_clock_ten_minutes_wrong_still_enrolls_logs_in_and_proves() {
             .await
             .unwrap();
         let verified = oidc
-            .verify_device_token(&meta, &device, &key)
+            .verify_device_token(&meta, &device, &key, &registration.client_id)
             .await
             .unwrap();
         assert!(verified.expires_at > oidc.now());
@@ -531,7 +534,9 @@ async fn jwks_rotation_refetches_once_and_unknown_kids_do_not_storm() {
     let (meta, key, registration) = enrolled(&oidc, &idp).await;
     let login = || oidc.client_credentials(&meta, &registration.client_id, &key);
     let first = login().await.unwrap();
-    oidc.verify_device_token(&meta, &first, &key).await.unwrap();
+    oidc.verify_device_token(&meta, &first, &key, &registration.client_id)
+        .await
+        .unwrap();
     assert_eq!(idp.stats().jwks, 1);
     let first_kid = Jwt::decode_unverified(first.access_token.expose())
         .unwrap()
@@ -549,12 +554,14 @@ async fn jwks_rotation_refetches_once_and_unknown_kids_do_not_storm() {
             .kid(),
         Some(new_kid.as_str())
     );
-    oidc.verify_device_token(&meta, &second, &key)
+    oidc.verify_device_token(&meta, &second, &key, &registration.client_id)
         .await
         .unwrap();
     assert_eq!(idp.stats().jwks, 2, "one refetch for the new kid");
-    oidc.verify_device_token(&meta, &first, &key).await.unwrap();
-    oidc.verify_device_token(&meta, &second, &key)
+    oidc.verify_device_token(&meta, &first, &key, &registration.client_id)
+        .await
+        .unwrap();
+    oidc.verify_device_token(&meta, &second, &key, &registration.client_id)
         .await
         .unwrap();
     assert_eq!(idp.stats().jwks, 2, "known kids need no fetch");
@@ -564,7 +571,9 @@ async fn jwks_rotation_refetches_once_and_unknown_kids_do_not_storm() {
     tokio::time::sleep(Duration::from_millis(350)).await;
     idp.rotate_signing_key("demo", false).unwrap();
     let third = login().await.unwrap();
-    oidc.verify_device_token(&meta, &third, &key).await.unwrap();
+    oidc.verify_device_token(&meta, &third, &key, &registration.client_id)
+        .await
+        .unwrap();
     assert_eq!(idp.stats().jwks, 3);
     let mut tasks = Vec::new();
     for i in 0..20 {

@@ -101,6 +101,7 @@ fn metadata_for(addr: SocketAddr) -> ProviderMetadata {
         grant_types_supported: vec![],
         token_endpoint_auth_signing_alg_values_supported: vec![],
         dpop_signing_alg_values_supported: vec![],
+        id_token_signing_alg_values_supported: Vec::new(),
     }
 }
 
@@ -456,7 +457,7 @@ async fn an_error_body_echoing_the_request_never_reaches_the_error_message() {
         .await
         .unwrap_err();
     let shown = format!("{e} {e:?}");
-    assert!(matches!(e, OidcError::Rejected { .. }), "{shown}");
+    assert!(matches!(e.cause(), OidcError::Rejected { .. }), "{shown}");
     assert!(!shown.contains("subject-token-secret"), "{shown}");
     assert!(!shown.contains("eyJ"), "no JWT in the message: {shown}");
     assert!(shown.len() < 400, "{shown}");

@@ -117,11 +117,17 @@ async fn login(
         .client_credentials(metadata, client_id, key)
         .await
         .map_err(|e| Failure::from_oidc(&e, step))?;
-    // Also checks that a DPoP-bound token is bound to this device's key (cnf.jkt).
+    // Also checks that the token is issued to this device's client and, when DPoP-bound,
+    // bound to this device's key (cnf.jkt); an opaque token is introspected when possible.
     let verified = oidc
-        .verify_device_token(metadata, &tokens, key)
+        .verify_device_token(metadata, &tokens, key, client_id)
         .await
         .map_err(|e| Failure::from_oidc(&e, step))?;
+    // Never kept past the expiry the IDP reported for it (JWT `exp`, introspection `exp`).
+    let tokens = TokenSet {
+        expires_at: tokens.expires_at.min(verified.expires_at),
+        ..tokens
+    };
     Ok((tokens, verified))
 }
 
