@@ -501,6 +501,14 @@ impl Keycloak {
                     KeycloakError::Admin("client scope created without a Location".into())
                 })?,
         };
+        let defaults = self
+            .admin_get(&format!("{realm}/default-default-client-scopes"))
+            .await?
+            .and_then(|list| list.as_array().cloned())
+            .unwrap_or_default();
+        if defaults.iter().any(|s| s["id"] == scope_id.as_str()) {
+            return Ok(());
+        }
         self.admin_put(
             &format!("{realm}/default-default-client-scopes/{scope_id}"),
             &Value::Null,
