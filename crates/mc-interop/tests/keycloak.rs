@@ -618,12 +618,13 @@ async fn exchange_with_consent_required(keycloak: Arc<Keycloak>) {
         "exchange under Consent Required: {:?}",
         refused.result_info()
     );
+    assert_status(&refused, StatusType::InvalidParameter);
+    let info = refused.result_info().unwrap();
+    assert_eq!(info.error_code, error_code::ACCESS_DENIED);
     assert!(
-        matches!(
-            refused.status(),
-            Some(StatusType::InvalidParameter | StatusType::AccessDenied)
-        ),
-        "{refused:#?}"
+        info.error_description
+            .contains("Missing consents for Token Exchange"),
+        "{info:?}"
     );
     assert_eq!(state_of(&runtime).await, SdkState::LoggedIn);
     delete_and_check(&keycloak, &runtime, &user).await;
