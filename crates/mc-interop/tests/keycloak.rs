@@ -486,7 +486,11 @@ async fn realm_deviates_only_as_documented(keycloak: &Keycloak) {
         }
         assert_eq!(names(format!("{REALM}/{list}")).await, expected, "{list}");
     }
-    keycloak.admin_delete(&fresh).await.unwrap();
+    // Cleanup only (the suite's server keeps its realms in memory): a slow delete on a busy
+    // machine is no failure of the realm under test.
+    if let Err(e) = keycloak.admin_delete(&fresh).await {
+        eprintln!("the comparison realm {fresh} was not deleted: {e}");
+    }
 }
 
 /// A component's `config` with each list sorted: Keycloak keeps multi-valued settings in no
