@@ -3,7 +3,9 @@
 //! [`Keycloak::start`] fetches the stock `org.keycloak:keycloak-quarkus-dist` zip through Maven
 //! (the local Maven repository caches it, so only the first run downloads), unpacks it once
 //! under the given work directory, and starts `bin/kc.sh start-dev` on free loopback ports
-//! with an in-memory database and the committed realm files imported. The server is stopped
+//! with an in-memory database and the committed realm files imported (a realm at Keycloak's
+//! defaults; [`Keycloak::allow_anonymous_devices`] then applies, through the admin REST API,
+//! what one app's administrator would set for anonymous devices). The server is stopped
 //! (its whole process group) when the [`Keycloak`] value is dropped, also while a failing test
 //! unwinds; a watchdog shell in the same process group stops it if the test process dies
 //! without unwinding (SIGKILL), so no server outlives its test run.
