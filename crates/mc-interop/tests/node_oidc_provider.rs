@@ -420,7 +420,9 @@ async fn token_exchange_grant_refuses_foreign_and_wrong_tokens() {
     assert_eq!(
         oidc.client_credentials(&meta, &a.client_id, &key_b)
             .await
-            .unwrap_err(),
+            .unwrap_err()
+            .cause()
+            .clone(),
         OidcError::InvalidClient
     );
 
@@ -432,7 +434,9 @@ async fn token_exchange_grant_refuses_foreign_and_wrong_tokens() {
     assert_eq!(
         oidc.exchange(&meta, &b.client_id, &key_b, &token_a.access_token, AUDIENCE)
             .await
-            .unwrap_err(),
+            .unwrap_err()
+            .cause()
+            .clone(),
         OidcError::InvalidGrant
     );
     // Only device tokens are subject tokens: not an exchanged token, not garbage.
@@ -445,13 +449,17 @@ async fn token_exchange_grant_refuses_foreign_and_wrong_tokens() {
             AUDIENCE
         )
         .await
-        .unwrap_err(),
+        .unwrap_err()
+        .cause()
+        .clone(),
         OidcError::InvalidGrant
     );
     assert_eq!(
         oidc.exchange(&meta, &a.client_id, &key_a, &"not.a.token".into(), AUDIENCE)
             .await
-            .unwrap_err(),
+            .unwrap_err()
+            .cause()
+            .clone(),
         OidcError::InvalidGrant
     );
     // Only registered exchange audiences.
@@ -459,7 +467,9 @@ async fn token_exchange_grant_refuses_foreign_and_wrong_tokens() {
         assert_eq!(
             oidc.exchange(&meta, &a.client_id, &key_a, &token_a.access_token, audience)
                 .await
-                .unwrap_err(),
+                .unwrap_err()
+                .cause()
+                .clone(),
             OidcError::InvalidTarget,
             "{audience}"
         );
@@ -516,7 +526,9 @@ async fn token_exchange_grant_refuses_foreign_and_wrong_tokens() {
     assert_eq!(
         oidc.client_credentials(&meta, &a.client_id, &key_a)
             .await
-            .unwrap_err(),
+            .unwrap_err()
+            .cause()
+            .clone(),
         OidcError::InvalidClient
     );
 }
