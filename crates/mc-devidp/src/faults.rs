@@ -21,6 +21,8 @@ pub enum FaultTarget {
     /// `GET`/`DELETE` of a registered client (RFC 7592).
     RegistrationManagement,
     Token,
+    /// `POST` to the introspection endpoint (RFC 7662).
+    Introspection,
 }
 
 /// An answer the dev IDP gives instead of the real one.
@@ -70,6 +72,8 @@ pub struct Faults {
     reject_all_tokens_with_invalid_client: AtomicBool,
     issue_expired_tokens: AtomicBool,
     exchange_for_another_audience: AtomicBool,
+    /// Members put into every active introspection answer (over the real ones).
+    introspection_override: Mutex<Option<serde_json::Map<String, serde_json::Value>>>,
     /// Seconds from now for the `exp` of exchanged tokens; `NO_EXP_OVERRIDE`: the usual `exp`.
     exchanged_token_exp_secs: AtomicI64,
     require_dpop_nonce: AtomicBool,
@@ -90,6 +94,7 @@ impl Default for Faults {
             issue_expired_tokens: AtomicBool::default(),
             exchange_for_another_audience: AtomicBool::default(),
             exchanged_token_exp_secs: AtomicI64::new(NO_EXP_OVERRIDE),
+            introspection_override: Mutex::default(),
             require_dpop_nonce: AtomicBool::default(),
             http_fault: Mutex::default(),
             injected: AtomicU64::default(),
@@ -99,6 +104,24 @@ impl Default for Faults {
 }
 
 impl Faults {
+    /// Every introspection answer for an active token gets these members over its real ones
+    /// (`{"active": false}`, another `client_id`, another `cnf`), so a client must check
+    /// them. `None`: the real answer.
+    pub fn set_introspection_override(
+        &self,
+        members: Option<serde_json::Map<String, serde_json::Value>>,
+    ) {
+        *self
+            .introspection_override
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = members;
+    }
+    pub fn introspection_override(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        self.introspection_override
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
     /// Exchanged tokens get `exp` = now + `secs` (negative: already expired) while the
     /// answer's `expires_in` still claims the usual lifetime: a client that trusts
     /// `expires_in` alone serves a dead token from its cache. `None`: the usual `exp`.
@@ -248,6 +271,7 @@ impl Faults {
         self.set_issue_expired_tokens(false);
         self.set_exchange_for_another_audience(false);
         self.set_exchanged_token_exp_secs(None);
+        self.set_introspection_override(None);
         self.set_require_dpop_nonce(false);
         self.clear_http_fault();
     }
@@ -267,6 +291,8 @@ pub struct Stats {
     pub token_exchange: u64,
     /// Token requests with any other or no grant type, or an unreadable form.
     pub token_other: u64,
+    /// Requests to the introspection endpoint.
+    pub introspection: u64,
     pub echo: u64,
 }
 
@@ -280,6 +306,7 @@ pub(crate) struct StatsCounters {
     pub token_client_credentials: AtomicU64,
     pub token_exchange: AtomicU64,
     pub token_other: AtomicU64,
+    pub introspection: AtomicU64,
     pub echo: AtomicU64,
 }
 
@@ -299,6 +326,7 @@ impl StatsCounters {
             token_client_credentials: read(&self.token_client_credentials),
             token_exchange: read(&self.token_exchange),
             token_other: read(&self.token_other),
+            introspection: read(&self.introspection),
             echo: read(&self.echo),
         }
     }

@@ -5,10 +5,14 @@
 //! standards a production IDP does, at Keycloak-like paths so the runtime's default issuer template
 //! `{server}/realms/{tenant}` fits:
 //!
-//! - discovery (`{issuer}/.well-known/openid-configuration`) and JWKS (one ES256 key per tenant),
+//! - discovery (`{issuer}/.well-known/openid-configuration`) and JWKS (one ES256 key per tenant,
+//!   plus the shared key of [`DevIdpConfig::signing_alg`] when tokens are signed with RS256,
+//!   PS256, EdDSA, ...),
 //! - dynamic client registration (RFC 7591) and its management endpoint (RFC 7592: read, delete),
 //! - the token endpoint: `client_credentials` and token exchange (RFC 8693), client authentication
 //!   by `private_key_jwt` only,
+//! - token introspection (RFC 7662, `private_key_jwt` of the registered client) for the opaque
+//!   device tokens of [`DevIdpConfig::opaque_device_tokens`]; anything else is `active: false`,
 //! - a protected demo resource `{server}/demo/echo` that accepts only tokens for audience `demo-api`,
 //! - DPoP (RFC 9449) as real IDPs enforce it: advertised in discovery, a token request with a valid
 //!   proof gets a `DPoP` token bound by `cnf.jkt`, a client registered with
@@ -18,8 +22,9 @@
 //! [`DevIdp::rotate_signing_key`] rotates a tenant's signing key (JWKS rotation tests).
 //!
 //! [`Faults`] lets a test make the IDP misbehave on purpose (foreign signing key, wrong issuer,
-//! expired tokens, and [`HttpFault`]s of the answer itself: a status with `Retry-After`, broken
-//! JSON, an HTML page, an endless body, a delay, aimed at one endpoint for N requests),
+//! expired tokens, exchanged tokens whose `exp` is nearer than `expires_in`, and [`HttpFault`]s
+//! of the answer itself: a status with `Retry-After`, an OAuth error body of the test's choice,
+//! broken JSON, an HTML page, an endless body, a delay, aimed at one endpoint for N requests),
 //! and [`Stats`] counts the requests each endpoint received, so tests can tell whether a cache hit
 //! really did not call the IDP.
 //!
@@ -70,6 +75,11 @@ pub struct DevIdpConfig {
     /// RS*/PS* use one committed development RSA key, ES384 and EdDSA a key generated at start,
     /// shared by all tenants, published in every tenant's JWKS and never persisted.
     pub signing_alg: mc_jose::Algorithm,
+    /// Device tokens (`client_credentials`) are opaque random strings instead of JWTs, as
+    /// node-oidc-provider issues by default; their claims are served by the introspection
+    /// endpoint (RFC 7662, always advertised) and they are accepted as exchange subject tokens.
+    /// Exchanged tokens stay JWTs (`/demo/echo` verifies them). Not persisted.
+    pub opaque_device_tokens: bool,
 }
 
 impl Default for DevIdpConfig {
@@ -82,6 +92,7 @@ impl Default for DevIdpConfig {
             max_clients: None,
             state_dir: None,
             signing_alg: mc_jose::Algorithm::Es256,
+            opaque_device_tokens: false,
         }
     }
 }

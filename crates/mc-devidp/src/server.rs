@@ -75,6 +75,9 @@ pub(crate) struct Shared {
     foreign_key: SigningKey,
     /// Signs tokens instead of the tenant keys when `DevIdpConfig::signing_alg` is not ES256.
     other_alg_key: Option<JwsSigner>,
+    /// Opaque device tokens issued (`DevIdpConfig::opaque_device_tokens`): token → (tenant,
+    /// claims). Expired ones are dropped when a new one is issued.
+    opaque_tokens: Mutex<HashMap<String, (String, Map<String, Value>)>>,
     registry: Mutex<Registry>,
     /// DPoP nonce and proof replay store.
     dpop: DpopState,
@@ -152,6 +155,7 @@ impl Shared {
                 }
                 rsa => Some(JwsSigner::from_pkcs8(rsa, DEV_RSA_KEY_PKCS8)?),
             },
+            opaque_tokens: Mutex::default(),
             config,
             registry: Mutex::new(Registry {
                 tenants,
@@ -212,6 +216,35 @@ impl Shared {
             }
         }
         removed
+    }
+
+    /// The claims of an opaque token of `tenant` this IDP issued and that has not expired.
+    fn opaque_claims(&self, tenant: &str, token: &str) -> Option<Map<String, Value>> {
+        let tokens = self
+            .opaque_tokens
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (issued_for, claims) = tokens.get(token)?;
+        let exp = claims.get("exp").and_then(Value::as_i64)?;
+        (issued_for == tenant && exp >= unix_now()).then(|| claims.clone())
+    }
+
+    fn remember_opaque(&self, tenant: &str, claims: &Value) -> String {
+        let token = random_token(32);
+        let mut tokens = self
+            .opaque_tokens
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = unix_now();
+        tokens.retain(|_, (_, c)| c.get("exp").and_then(Value::as_i64).unwrap_or(0) >= now);
+        tokens.insert(
+            token.clone(),
+            (
+                tenant.to_owned(),
+                claims.as_object().cloned().unwrap_or_default(),
+            ),
+        );
+        token
     }
 
     /// The signing key of a served tenant, or the 404 to answer.
@@ -464,6 +497,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             post(token),
         )
         .route(
+            "/realms/{tenant}/protocol/openid-connect/token/introspect",
+            post(introspect),
+        )
+        .route(
             "/realms/{tenant}/clients-registrations/openid-connect",
             post(register),
         )
@@ -555,6 +592,8 @@ fn fault_target(method: &Method, path: &str) -> FaultTarget {
         FaultTarget::Jwks
     } else if path.ends_with("/protocol/openid-connect/token") {
         FaultTarget::Token
+    } else if path.ends_with("/protocol/openid-connect/token/introspect") {
+        FaultTarget::Introspection
     } else if path.ends_with(REGISTRATIONS) && method == Method::POST {
         FaultTarget::Registration
     } else if path.contains(&format!("{REGISTRATIONS}/")) {
@@ -627,6 +666,7 @@ async fn discovery(State(s): Shr, Path(tenant): Path<String>) -> Result<Response
         "token_endpoint": token_endpoint_for(&issuer),
         "jwks_uri": format!("{issuer}/protocol/openid-connect/certs"),
         "registration_endpoint": registration_endpoint_for(&issuer),
+        "introspection_endpoint": format!("{}/introspect", token_endpoint_for(&issuer)),
         "grant_types_supported": [GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE],
         "token_endpoint_auth_methods_supported": [AUTH_METHOD_PRIVATE_KEY_JWT],
         "token_endpoint_auth_signing_alg_values_supported": [ALG_ES256],
@@ -1133,10 +1173,15 @@ async fn token(
             ),
         ));
     }
-    let subject =
-        verify_own_token(&s, subject_token, &s.tenant_jwks(&tenant)?).map_err(|error| {
+    let subject = match s.opaque_claims(&tenant, subject_token) {
+        Some(claims) => Jwt {
+            header: Map::new(),
+            claims,
+        },
+        None => verify_own_token(&s, subject_token, &s.tenant_jwks(&tenant)?).map_err(|error| {
             OAuthError::invalid_request(format!("subject_token: {}", describe_jose(&error)))
-        })?;
+        })?,
+    };
     subject
         .check(&ClaimChecks {
             issuer: Some(&issuer),
@@ -1359,6 +1404,13 @@ fn issue_access_token(
             claims["exp"] = json!(unix_now().saturating_add(secs));
         }
     }
+    if s.config.opaque_device_tokens && audience == client.client_id {
+        return Ok(IssuedToken {
+            access_token: SecretString::new(s.remember_opaque(tenant, &claims)),
+            expires_in: ttl,
+            dpop_bound: dpop_jkt.is_some(),
+        });
+    }
     let signed = if s.faults.sign_with_foreign_key() {
         s.foreign_key.sign_jwt("at+jwt", Map::new(), &claims)
     } else if let Some(other) = &s.other_alg_key {
@@ -1373,6 +1425,45 @@ fn issue_access_token(
         expires_in: ttl,
         dpop_bound: dpop_jkt.is_some(),
     })
+}
+
+/// RFC 7662 introspection, for the registered client authenticated by `private_key_jwt`: the
+/// claims of an opaque token issued to that client, else `{"active": false}` (unknown, expired,
+/// a JWT, another client's token).
+async fn introspect(
+    State(s): Shr,
+    Path(tenant): Path<String>,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Result<Response, OAuthError> {
+    StatsCounters::bump(&s.stats.introspection);
+    s.tenant_key(&tenant)?;
+    let params = match form {
+        Ok(Form(pairs)) => TokenParams::new(pairs)?,
+        Err(_) => {
+            return Err(OAuthError::invalid_request(
+                "the body must be application/x-www-form-urlencoded",
+            ))
+        }
+    };
+    let issuer = issuer_for(&s.base_url, &tenant);
+    let client = authenticate_client(&s, &tenant, &issuer, &params)?;
+    let token = params
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let answer = match s.opaque_claims(&tenant, token) {
+        Some(mut claims)
+            if claims.get("client_id").and_then(Value::as_str) == Some(&client.client_id) =>
+        {
+            claims.insert("active".into(), Value::Bool(true));
+            claims.insert("token_type".into(), json!("Bearer"));
+            if let Some(members) = s.faults.introspection_override() {
+                claims.extend(members);
+            }
+            Value::Object(claims)
+        }
+        _ => json!({"active": false}),
+    };
+    Ok((no_store_headers(), Json(answer)).into_response())
 }
 
 /// Verifies a token this IDP issued: with the configured signing algorithm.

@@ -4,7 +4,8 @@
 //! (`protocol-profile.md`, steps 1–9): discovery with a byte-exact issuer check, RFC 7591
 //! registration with the device's ES256 JWK, `client_credentials` with a `private_key_jwt`
 //! assertion, RFC 8693 token exchange per audience, access-token verification against the
-//! JWKS, RFC 7592 deletion, and server time learned from `Date` headers. HTTP goes through
+//! JWKS (RS/PS/ES/EdDSA, the IDP's advertised algorithms) or by RFC 7662 introspection for an
+//! opaque device token, RFC 7592 deletion, and server time learned from `Date` headers. HTTP goes through
 //! reqwest on rustls with the ring provider only.
 //!
 //! What it must not touch: storage, events, runtime state. Keys and registration data come
