@@ -63,6 +63,7 @@ pub struct Faults {
     issue_expired_tokens: AtomicBool,
     exchange_for_another_audience: AtomicBool,
     require_dpop_nonce: AtomicBool,
+    stale_metadata_secs: AtomicU64,
     http_fault: Mutex<Option<ArmedHttpFault>>,
     injected: AtomicU64,
     oversized_bytes_streamed: AtomicU64,
@@ -132,6 +133,16 @@ impl Faults {
     }
     pub fn require_dpop_nonce(&self) -> bool {
         self.require_dpop_nonce.load(Ordering::SeqCst)
+    }
+
+    /// Discovery and JWKS answers look served from a CDN cache filled `secs` seconds ago:
+    /// `Date` that far in the past and `Age: secs`. A client that learns the server clock from
+    /// them (and not from the token endpoint) ends up `secs` behind. 0: off.
+    pub fn set_stale_metadata_secs(&self, secs: u64) {
+        self.stale_metadata_secs.store(secs, Ordering::SeqCst);
+    }
+    pub fn stale_metadata_secs(&self) -> u64 {
+        self.stale_metadata_secs.load(Ordering::SeqCst)
     }
 
     /// Answers requests to `target` with `fault` instead of the real answer: the next `times`
@@ -206,6 +217,7 @@ impl Faults {
         self.set_issue_expired_tokens(false);
         self.set_exchange_for_another_audience(false);
         self.set_require_dpop_nonce(false);
+        self.set_stale_metadata_secs(0);
         self.clear_http_fault();
     }
 }
