@@ -197,7 +197,18 @@ fn password_for(mode: AuthenticationMode) -> Option<&'static str> {
 /// Start, Enroll, claims, Restart + OfflineLogin, exchange (then a cache hit), an
 /// authenticated resource call, DeleteUser: all against the provider.
 async fn lifecycle(provider: &NodeOidcProvider, resource_url: &str, mode: AuthenticationMode) {
-    let runtime = MasterController::start(runtime_config(provider, mode)).unwrap();
+    let mut config = runtime_config(provider, mode);
+    // The resource server's origin (scheme://host:port) may receive the audience's token.
+    let resource_origin = resource_url
+        .splitn(4, '/')
+        .take(3)
+        .collect::<Vec<_>>()
+        .join("/");
+    config
+        .audience_origins
+        .allow(AUDIENCE, &resource_origin)
+        .unwrap();
+    let runtime = MasterController::start(config).unwrap();
 
     let started = post(&runtime, StartEvent::new()).await;
     assert_ok(&started);

@@ -606,3 +606,48 @@ async fn a_cdn_cached_jwks_does_not_move_the_server_clock() {
     .await;
     assert_eq!(result.http_status, Some(200), "{result:#?}");
 }
+
+// ---- IDP requests -------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idp_behind_an_untrusted_or_wrongly_pinned_certificate_is_a_tls_failure() {
+    let server = TestServer::https(&["leaf.pem", "ca.pem"], "leaf.key", |_| ok("{}")).await;
+    let idp_url = server.url("https", "");
+    let enroll_code = |runtime: MasterController| async move {
+        start(&runtime).await;
+        let result = enroll(&runtime).await;
+        (
+            result.status(),
+            result.result_info().map(|info| info.error_code),
+        )
+    };
+    let untrusted = runtime_with(&idp_url, |_| {});
+    let (status, code) = enroll_code(untrusted).await;
+    assert_eq!(code, Some(error_code::TLS_FAILED), "{status:?}");
+    let wrong_pin = runtime_with(&idp_url, |config| {
+        config.oidc.tls.extra_roots_pem.push(fixture("ca.pem"));
+        config
+            .oidc
+            .tls
+            .pin(
+                "127.0.0.1",
+                "sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            )
+            .unwrap();
+    });
+    let (status, code) = enroll_code(wrong_pin).await;
+    assert_eq!(code, Some(error_code::TLS_FAILED), "{status:?}");
+    assert!(
+        server.seen().is_empty(),
+        "nothing sent over a refused TLS session"
+    );
+}
+
+#[test]
+fn spki_pins_match_what_openssl_computes() {
+    for (name, expected) in [("leaf.pem", LEAF_PIN), ("ca.pem", CA_PIN)] {
+        let der = CertificateDer::from_pem_slice(fixture(name).as_bytes()).unwrap();
+        let pin = mc_oidc::http::SpkiPin::of_certificate(der.as_ref()).unwrap();
+        assert_eq!(pin.to_string(), expected, "{name}");
+    }
+}
