@@ -139,8 +139,10 @@ static int seen_claims(struct seen *s) {
 
 static mc_runtime *new_runtime(const char *step, const char *url, const char *store) {
     char config[4096];
-    int n = snprintf(config, sizeof config, "{\"serverUrl\":\"%s\",\"storeDirectory\":\"%s\"}",
-                     url, store);
+    int n = snprintf(config, sizeof config,
+                     "{\"serverUrl\":\"%s\",\"storeDirectory\":\"%s\","
+                     "\"audienceOrigins\":{\"" AUDIENCE "\":[\"%s\"]}}",
+                     url, store, url);
     expect(n > 0 && (size_t)n < sizeof config, step, "arguments too long", NULL);
     mc_runtime *rt = NULL;
     expect(mc_runtime_new(config, &rt) == MC_OK && rt != NULL, step, "mc_runtime_new failed",

@@ -119,7 +119,9 @@ def answers(request_id):
 
 
 def config(idp_url, store):
-    return mc.MasterControllerConfig(server_url=idp_url, store=store)
+    return mc.MasterControllerConfig(
+        server_url=idp_url, store=store, audience_origins={AUDIENCE: [idp_url]}
+    )
 
 
 @pytest.fixture

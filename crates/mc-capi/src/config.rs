@@ -1,5 +1,6 @@
 //! The JSON configuration of `mc_runtime_new`, read into a [`RuntimeConfig`].
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -25,6 +26,11 @@ struct HostConfig {
     http_timeout_ms: Option<u64>,
     #[serde(default)]
     allow_insecure_http: bool,
+    /// Audience -> origins that may receive its IAM token (`https://api.example.com`,
+    /// `https://*.example.com`, plain http only to loopback). Without an entry, the token of
+    /// an audience is sent nowhere.
+    #[serde(default)]
+    audience_origins: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,6 +86,14 @@ pub(crate) fn parse(json: &str) -> Result<RuntimeConfig, String> {
         config.oidc.http_timeout = Duration::from_millis(ms);
     }
     config.oidc.allow_insecure_http = host.allow_insecure_http;
+    for (audience, origins) in &host.audience_origins {
+        for origin in origins {
+            config
+                .audience_origins
+                .allow(audience, origin)
+                .map_err(|e| format!("configuration field `audienceOrigins`.`{audience}`: {e}"))?;
+        }
+    }
     Ok(config)
 }
 
@@ -91,7 +105,8 @@ mod tests {
     fn a_full_configuration_is_read() {
         let config = parse(
             r#"{"serverUrl": "http://127.0.0.1:1/", "storeDirectory": "/tmp/x",
-                "issuerTemplate": "{server}", "dpop": "NEVER", "httpTimeoutMs": 1500}"#,
+                "issuerTemplate": "{server}", "dpop": "NEVER", "httpTimeoutMs": 1500,
+                "audienceOrigins": {"demo-api": ["https://api.example.com", "http://127.0.0.1:1"]}}"#,
         )
         .unwrap();
         assert_eq!(config.server_url, "http://127.0.0.1:1");
@@ -101,6 +116,8 @@ mod tests {
         assert_eq!(config.oidc.issuer_template, "{server}");
         assert_eq!(config.oidc.dpop, DpopMode::Never);
         assert_eq!(config.oidc.http_timeout, Duration::from_millis(1500));
+        assert_eq!(config.audience_origins.of("demo-api").len(), 2);
+        assert!(config.audience_origins.of("other").is_empty());
     }
 
     #[test]
@@ -126,6 +143,14 @@ mod tests {
                 "httpTimeoutMs",
             ),
             ("[1]", "configuration"),
+            (
+                r#"{"serverUrl": "http://a", "memory": true, "audienceOrigins": {"api": ["http://api.example.com"]}}"#,
+                "audienceOrigins",
+            ),
+            (
+                r#"{"serverUrl": "http://a", "memory": true, "audienceOrigins": {"api": "https://x"}}"#,
+                "configuration",
+            ),
         ];
         for (json, expected) in cases {
             let error = parse(json).unwrap_err();

@@ -77,6 +77,7 @@ pub struct Faults {
     /// Seconds from now for the `exp` of exchanged tokens; `NO_EXP_OVERRIDE`: the usual `exp`.
     exchanged_token_exp_secs: AtomicI64,
     require_dpop_nonce: AtomicBool,
+    stale_metadata_secs: AtomicU64,
     http_fault: Mutex<Option<ArmedHttpFault>>,
     injected: AtomicU64,
     oversized_bytes_streamed: AtomicU64,
@@ -199,6 +200,16 @@ impl Faults {
         self.require_dpop_nonce.load(Ordering::SeqCst)
     }
 
+    /// Discovery and JWKS answers look served from a CDN cache filled `secs` seconds ago:
+    /// `Date` that far in the past and `Age: secs`. A client that learns the server clock from
+    /// them (and not from the token endpoint) ends up `secs` behind. 0: off.
+    pub fn set_stale_metadata_secs(&self, secs: u64) {
+        self.stale_metadata_secs.store(secs, Ordering::SeqCst);
+    }
+    pub fn stale_metadata_secs(&self) -> u64 {
+        self.stale_metadata_secs.load(Ordering::SeqCst)
+    }
+
     /// Answers requests to `target` with `fault` instead of the real answer: the next `times`
     /// of them, or all until cleared (`None`). Replaces any HTTP fault set before.
     pub fn set_http_fault(&self, target: FaultTarget, fault: HttpFault, times: Option<u32>) {
@@ -273,6 +284,7 @@ impl Faults {
         self.set_exchanged_token_exp_secs(None);
         self.set_introspection_override(None);
         self.set_require_dpop_nonce(false);
+        self.set_stale_metadata_secs(0);
         self.clear_http_fault();
     }
 }

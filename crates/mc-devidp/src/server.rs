@@ -509,6 +509,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             get(read_registration).delete(delete_registration),
         )
         .route("/demo/echo", get(echo).post(echo))
+        .route("/demo/redirect", get(demo_redirect).post(demo_redirect))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
@@ -675,12 +676,41 @@ async fn discovery(State(s): Shr, Path(tenant): Path<String>) -> Result<Response
         "id_token_signing_alg_values_supported": [s.config.signing_alg.name()],
         "dpop_signing_alg_values_supported": [ALG_ES256],
     });
-    Ok(Json(document).into_response())
+    Ok(as_cached(&s, Json(document).into_response()))
 }
 
 async fn jwks(State(s): Shr, Path(tenant): Path<String>) -> Result<Response, OAuthError> {
     StatsCounters::bump(&s.stats.jwks);
-    Ok(Json(s.tenant_jwks(&tenant)?).into_response())
+    Ok(as_cached(&s, Json(s.tenant_jwks(&tenant)?).into_response()))
+}
+
+/// With [`crate::Faults::set_stale_metadata_secs`]: the answer as a CDN cache serves it, its
+/// `Date` from when it was cached and `Age` since then.
+fn as_cached(s: &Shared, mut response: Response) -> Response {
+    let age = s.faults.stale_metadata_secs();
+    if age > 0 {
+        let cached_at = std::time::SystemTime::now() - std::time::Duration::from_secs(age);
+        let headers = response.headers_mut();
+        if let Ok(date) = axum::http::HeaderValue::from_str(&httpdate::fmt_http_date(cached_at)) {
+            headers.insert(axum::http::header::DATE, date);
+        }
+        headers.insert(axum::http::header::AGE, axum::http::HeaderValue::from(age));
+    }
+    response
+}
+
+/// `/demo/redirect`: a 307 to `/demo/echo` on the same origin (method and body kept), for
+/// clients that must send a fresh DPoP proof on each hop.
+async fn demo_redirect(uri: Uri) -> Response {
+    let target = match uri.query() {
+        Some(query) => format!("/demo/echo?{query}"),
+        None => "/demo/echo".to_string(),
+    };
+    (
+        axum::http::StatusCode::TEMPORARY_REDIRECT,
+        [(axum::http::header::LOCATION, target)],
+    )
+        .into_response()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -75,6 +75,9 @@ pub const REGISTRATION_INVALID: u32 = 800_000_007;
 pub const IDP_SERVER_ERROR: u32 = 800_000_008;
 /// The configuration is unusable (bad server URL, discovery lacks an endpoint, unknown tenant).
 pub const INVALID_CONFIGURATION: u32 = 800_000_009;
+/// The request's URL may not receive the token of its audience (an origin outside the
+/// audience's allowed origins, or a user name or password in the URL); nothing was sent.
+pub const TOKEN_ORIGIN_NOT_ALLOWED: u32 = 800_000_020;
 
 // 802: biometric.
 /// Base of the biometric codes: `802000000` plus the platform's own code.
@@ -143,6 +146,7 @@ catalog! {
     REGISTRATION_INVALID: "the device's registration is gone at the IDP: enroll again",
     IDP_SERVER_ERROR: "the IDP failed with a server error",
     INVALID_CONFIGURATION: "the configuration is unusable (server URL, discovery, tenant)",
+    TOKEN_ORIGIN_NOT_ALLOWED: "the URL may not receive the token of its audience; nothing was sent",
     BIOMETRIC_BASE: "biometric failure; add the platform's own code",
     INTERNAL_ERROR: "an internal fault of the runtime",
     COMPONENT_FAILED: "a part of the runtime stopped unexpectedly",

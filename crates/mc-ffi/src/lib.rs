@@ -20,6 +20,7 @@ mod callbacks;
 mod events;
 mod logging;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -87,6 +88,12 @@ pub struct MasterControllerConfig {
     /// The text of the biometric prompt when logging in with mode BIOMETRIC.
     #[uniffi(default = None)]
     pub biometric_prompt: Option<String>,
+    /// Audience -> origins that may receive its IAM token (`https://api.example.com`,
+    /// `https://*.example.com`, plain http only to loopback). Without an entry, the token of
+    /// an audience is sent nowhere: a CreateHttpCommonRequest with it fails with
+    /// TOKEN_ORIGIN_NOT_ALLOWED and nothing is sent.
+    #[uniffi(default)]
+    pub audience_origins: HashMap<String, Vec<String>>,
 }
 
 impl MasterControllerConfig {
@@ -121,6 +128,16 @@ impl MasterControllerConfig {
         config.oidc.allow_insecure_http = self.allow_insecure_http;
         if let Some(prompt) = &self.biometric_prompt {
             config.biometric_prompt = prompt.clone();
+        }
+        for (audience, origins) in &self.audience_origins {
+            for origin in origins {
+                config
+                    .audience_origins
+                    .allow(audience, origin)
+                    .map_err(|e| ControllerError::InvalidConfiguration {
+                        message: format!("audienceOrigins[{audience}]: {e}"),
+                    })?;
+            }
         }
         config.biometric = biometric.map(|provider| {
             Arc::new(callbacks::HostBiometric(provider)) as Arc<dyn mc_store::BiometricKeyProvider>

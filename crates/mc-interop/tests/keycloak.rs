@@ -36,6 +36,9 @@ const TRUSTED_HOSTS: &[&str] = &["127.0.0.1", "localhost"];
 /// Keycloak answers in milliseconds once warm; the first token of a fresh JVM can take seconds.
 const WAIT: Duration = Duration::from_secs(60);
 
+/// The origin of the suite's resource server, set when it starts.
+static RESOURCE_ORIGIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runtime_lifecycle_against_keycloak() {
     let suite_started = Instant::now();
@@ -747,6 +750,10 @@ fn runtime_with(
     // The password KDF's cost is measured in the benches, not paid here.
     config.store_settings.kdf = mc_store::KdfSettings::for_tests(1_000);
     config.oidc.dpop = dpop;
+    // The suite's resource server may receive the audience's token.
+    if let Some(origin) = RESOURCE_ORIGIN.get() {
+        config.audience_origins.allow(AUDIENCE, origin).unwrap();
+    }
     config.biometric = biometric.map(|b| b as Arc<dyn mc_runtime::config::BiometricKeyProvider>);
     MasterController::start(config).expect("runtime starts")
 }
@@ -880,6 +887,7 @@ impl Resource {
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
+        let _ = RESOURCE_ORIGIN.set(base_url.clone());
         Resource { base_url, server }
     }
 }

@@ -197,7 +197,18 @@ async fn lifecycle(
     mode: AuthenticationMode,
     profile: NodeProfile,
 ) {
-    let runtime = MasterController::start(runtime_config(provider, mode)).unwrap();
+    let mut config = runtime_config(provider, mode);
+    // The resource server's origin (scheme://host:port) may receive the audience's token.
+    let resource_origin = resource_url
+        .splitn(4, '/')
+        .take(3)
+        .collect::<Vec<_>>()
+        .join("/");
+    config
+        .audience_origins
+        .allow(AUDIENCE, &resource_origin)
+        .unwrap();
+    let runtime = MasterController::start(config).unwrap();
 
     let started = post(&runtime, StartEvent::new()).await;
     assert_ok(&started);

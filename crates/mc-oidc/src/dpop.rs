@@ -42,11 +42,15 @@ pub enum DpopMode {
     Never,
 }
 
-/// The `htu` of a request to `url`: the URL without query and fragment (RFC 9449 §4.2).
+/// The `htu` of a request to `url`: the URL without query and fragment (RFC 9449 §4.2),
+/// and never with a user name or password (the proof is readable by the server and logs).
 pub(crate) fn htu(url: &Url) -> String {
     let mut target = url.clone();
     target.set_query(None);
     target.set_fragment(None);
+    // Only fails for URLs that cannot have credentials, which then have none.
+    let _ = target.set_username("");
+    let _ = target.set_password(None);
     target.to_string()
 }
 
@@ -191,6 +195,12 @@ mod tests {
         assert_ne!(again.claim_str("jti"), jwt.claim_str("jti"));
         assert!(again.claims.get("nonce").is_none() && again.claims.get("ath").is_none());
         assert!(jwt.header.get("jwk").unwrap().get("d").is_none());
+    }
+
+    #[test]
+    fn userinfo_never_reaches_the_htu() {
+        let url = Url::parse("https://user:s3cret@api.example/a?q=1").unwrap();
+        assert_eq!(htu(&url), "https://api.example/a");
     }
 
     #[test]

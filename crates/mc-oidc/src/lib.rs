@@ -23,6 +23,7 @@
 
 mod dpop;
 mod error;
+pub mod http;
 mod introspection;
 mod retry;
 mod transport;
@@ -60,6 +61,9 @@ const ASSERTION_LIFETIME_SECS: i64 = 60;
 /// Assumed life of a token whose answer has no `expires_in` (RFC 6749 makes it optional):
 /// short, so the caller logs in again rather than holding a dead token.
 const DEFAULT_TOKEN_LIFETIME_SECS: i64 = 300;
+/// A token-endpoint refusal that moved the learned server clock by more than this is
+/// retried once with assertions in the corrected time.
+const CLOCK_RETRY_SECS: i64 = 30;
 
 /// Settings of the protocol client.
 #[derive(Debug, Clone)]
@@ -88,6 +92,9 @@ pub struct OidcConfig {
     /// When to bind tokens to the device key with DPoP (RFC 9449). `Auto` (default): when
     /// the IDP advertises ES256 in `dpop_signing_alg_values_supported`.
     pub dpop: DpopMode,
+    /// Extra trusted roots and SPKI pins per host, for IDP requests and the runtime's
+    /// resource calls alike (see [`http::TlsSettings`]).
+    pub tls: http::TlsSettings,
     /// TEST ONLY: shifts the device's local clock by this many seconds, to play a device
     /// whose clock is wrong (server time is still learned from `Date` headers). Keep 0.
     pub clock_skew_for_tests_secs: i64,
@@ -106,6 +113,7 @@ impl Default for OidcConfig {
             jwks_min_refetch_interval: Duration::from_secs(30),
             retry: RetryPolicy::default(),
             dpop: DpopMode::Auto,
+            tls: http::TlsSettings::default(),
             clock_skew_for_tests_secs: 0,
         }
     }
@@ -663,7 +671,9 @@ impl OidcClient {
         let use_dpop = self.uses_dpop(meta);
         let origin = transport::origin_of(&url);
         let mut nonce_retried = false;
+        let mut clock_retried = false;
         loop {
+            let offset_before = transport.clock.offset();
             // Assertion and proof are single-use (their jti): fresh ones for a retry too.
             let assertion = self.client_assertion(meta, client_id, key)?;
             let mut form: Vec<(&str, &str)> = grant.to_vec();
@@ -690,6 +700,15 @@ impl OidcClient {
             if wants_nonce && !nonce_retried && new_nonce.is_some() && new_nonce != sent_nonce {
                 nonce_retried = true;
                 tracing::debug!(%origin, "token endpoint asked for a DPoP nonce; retrying once");
+                continue;
+            }
+            // The server clock is learned from token-endpoint answers only: a device whose
+            // clock is wrong sends its first assertion with a wrong `iat`. When this answer
+            // moved the learned clock by more than a little, retry once with the right time.
+            let clock_moved = (transport.clock.offset() - offset_before).abs() > CLOCK_RETRY_SECS;
+            if clock_moved && !clock_retried && !answer.status.is_server_error() {
+                clock_retried = true;
+                tracing::debug!(%origin, "the server clock differs from ours; retrying once");
                 continue;
             }
             return Err(token_error(&answer, grant));

@@ -1,8 +1,7 @@
-//! HTTP transport to the IDP: TLS set-up on ring, URL policy, size-limited body reading,
-//! error mapping, the server clock learned from `Date` headers, and the OAuth error body.
+//! HTTP transport to the IDP: URL policy, size-limited body reading, the server clock
+//! learned from the token endpoint's `Date` and `Age`, and the OAuth error body. TLS, pins
+//! and the mapping of transport failures are the shared HTTP layer's (`http.rs`).
 
-use std::error::Error as StdError;
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 use std::sync::Arc;
 
@@ -11,6 +10,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::dpop::{NonceStore, DPOP_NONCE_HEADER};
+use crate::http::{classify, TransportFailure};
 use crate::{OidcConfig, OidcError};
 
 /// Which IDP endpoint a request goes to; named in debug logs instead of the URL.
@@ -128,10 +128,16 @@ impl ServerClock {
         self.offset_secs.load(Ordering::Relaxed)
     }
 
-    /// Learns the offset from one `Date` header; an unreadable header changes nothing.
-    pub(crate) fn observe_date(&self, date_header: &str) {
+    /// Learns the offset from one `Date` header and its `Age` (a cached answer's `Date` is
+    /// when it was made, `Age` seconds ago: server now = Date + Age); an unreadable `Date`
+    /// changes nothing, an unreadable `Age` counts as 0.
+    pub(crate) fn observe_date(&self, date_header: &str, age_header: Option<&str>) {
+        let age = age_header
+            .and_then(|age| age.trim().parse::<u32>().ok())
+            .map_or(0, i64::from);
         if let Some(offset) = offset_from_date(date_header, self.local_now()) {
-            self.offset_secs.store(offset, Ordering::Relaxed);
+            self.offset_secs
+                .store(offset.saturating_add(age), Ordering::Relaxed);
         }
     }
 }
@@ -149,19 +155,8 @@ pub(crate) fn offset_from_date(date_header: &str, local_now: i64) -> Option<i64>
     server_secs.checked_sub(local_now)
 }
 
-/// The scheme, host and port of a URL, the only part of an endpoint put into error messages.
-pub(crate) fn origin_of(url: &Url) -> String {
-    url.origin().ascii_serialization()
-}
-
-fn is_loopback_host(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
-}
+use crate::http::is_loopback as is_loopback_host;
+pub(crate) use crate::http::origin_of;
 
 pub(crate) struct Transport {
     http: reqwest::Client,
@@ -205,17 +200,11 @@ impl Reachability {
 
 impl Transport {
     pub(crate) fn new(config: &OidcConfig) -> Result<Self, OidcError> {
-        let tls = tls_client_config()?;
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .timeout(config.http_timeout)
-            .connect_timeout(config.http_timeout)
-            .user_agent(config.user_agent.clone())
-            // OAuth endpoints do not redirect; following one could turn a POST carrying an
-            // assertion into a request to somewhere else.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| OidcError::Config(format!("HTTP client: {e}")))?;
+        // OAuth endpoints do not redirect; following one could turn a POST carrying an
+        // assertion into a request to somewhere else: the shared client follows none.
+        let http =
+            crate::http::http_client(&config.tls, None, &config.user_agent, config.http_timeout)
+                .map_err(OidcError::Config)?;
         Ok(Self {
             http,
             max_response_bytes: config.max_response_bytes,
@@ -270,8 +259,9 @@ impl Transport {
         }
     }
 
-    /// Sends a request, learns the server time from its `Date`, and reads at most
-    /// `max_response_bytes` of the body.
+    /// Sends a request, learns the server time from a token-endpoint answer's `Date` (never
+    /// from discovery or JWKS: a CDN may serve those from a cache, with an old `Date`), and
+    /// reads at most `max_response_bytes` of the body.
     pub(crate) async fn send(
         &self,
         endpoint: Endpoint,
@@ -282,19 +272,23 @@ impl Transport {
         let response = match request.send().await {
             Ok(response) => response,
             Err(e) => {
-                let error = map_transport_error(&e, &origin);
+                let error = map_transport_error(&e, url);
                 self.observe_outcome(Some(&error));
                 return Err(error);
             }
         };
         let status = response.status();
         tracing::debug!(endpoint = endpoint.name(), %origin, status = status.as_u16(), "IDP answered");
-        if let Some(date) = response
-            .headers()
-            .get(reqwest::header::DATE)
-            .and_then(|v| v.to_str().ok())
-        {
-            self.clock.observe_date(date);
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+        };
+        if endpoint == Endpoint::Token {
+            if let Some(date) = header(reqwest::header::DATE) {
+                self.clock.observe_date(date, header(reqwest::header::AGE));
+            }
         }
         if let Some(nonce) = response
             .headers()
@@ -308,7 +302,7 @@ impl Transport {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| crate::retry::parse_retry_after(v, std::time::SystemTime::now()));
-        let body = read_limited(response, self.max_response_bytes, &origin).await;
+        let body = read_limited(response, self.max_response_bytes, url).await;
         match &body {
             // The answer broke off: as unreachable as no answer.
             Err(e @ (OidcError::Timeout { .. } | OidcError::ConnectionLost { .. })) => {
@@ -330,7 +324,7 @@ impl Transport {
 async fn read_limited(
     mut response: reqwest::Response,
     limit: usize,
-    origin: &str,
+    url: &Url,
 ) -> Result<Vec<u8>, OidcError> {
     let too_large = || OidcError::InvalidResponse(format!("answer larger than {limit} bytes"));
     if let Some(length) = response.content_length() {
@@ -342,7 +336,7 @@ async fn read_limited(
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| map_transport_error(&e, origin))?
+        .map_err(|e| map_transport_error(&e, url))?
     {
         if body.len().saturating_add(chunk.len()) > limit {
             return Err(too_large());
@@ -352,81 +346,26 @@ async fn read_limited(
     Ok(body)
 }
 
-/// rustls on ring with the platform verifier (the OS trust store), the same verifier reqwest
-/// picks by default, so no other crypto library enters the binary.
+/// rustls on ring with the platform verifier (the OS trust store), no pins: the
+/// configuration of [`crate::http::tls_config`] with default settings.
 pub fn tls_client_config() -> Result<rustls::ClientConfig, OidcError> {
-    use rustls_platform_verifier::BuilderVerifierExt;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| OidcError::Config(format!("TLS versions: {e}")))?
-        .with_platform_verifier()
-        .map_err(|e| OidcError::Config(format!("TLS trust store: {e}")))?
-        .with_no_client_auth();
-    // A preconfigured config is used as is: ALPN must be set here for HTTP/2.
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(config)
+    crate::http::tls_config(&crate::http::TlsSettings::default(), None).map_err(OidcError::Config)
 }
 
 /// Maps a reqwest failure to what the caller should do. reqwest's own message is not used:
 /// it contains the full URL.
-fn map_transport_error(error: &reqwest::Error, origin: &str) -> OidcError {
-    let origin = origin.to_string();
-    if let Some(reason) = tls_reason(error) {
-        return OidcError::Tls { origin, reason };
-    }
-    if error.is_timeout() {
-        return OidcError::Timeout { origin };
-    }
-    if error.is_connect() {
-        return OidcError::NotReachable {
-            origin,
-            reason: io_reason(error).unwrap_or_else(|| "connection failed".into()),
-        };
-    }
-    if error.is_body() || error.is_decode() {
-        return OidcError::InvalidResponse("the answer body could not be read".into());
-    }
-    if error.is_builder() {
-        return OidcError::Config("the request could not be built".into());
-    }
-    // Connected, then lost: the request may have reached the IDP.
-    OidcError::ConnectionLost {
-        origin,
-        reason: io_reason(error).unwrap_or_else(|| "request failed".into()),
-    }
-}
-
-/// The causes of an error, outermost first. `io::Error::source` skips the error it wraps
-/// (and hyper nests io errors in io errors), so a wrapped error is followed explicitly.
-fn error_chain<'a>(
-    error: &'a (dyn StdError + 'static),
-) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
-    std::iter::successors(Some(error), |e: &&'a (dyn StdError + 'static)| {
-        let e: &'a (dyn StdError + 'static) = *e;
-        match e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            Some(inner) => Some(inner as &(dyn StdError + 'static)),
-            None => e.source(),
+fn map_transport_error(error: &reqwest::Error, url: &Url) -> OidcError {
+    let origin = origin_of(url);
+    match classify(error, url) {
+        TransportFailure::Tls(reason) => OidcError::Tls { origin, reason },
+        TransportFailure::Timeout => OidcError::Timeout { origin },
+        TransportFailure::NotReachable(reason) => OidcError::NotReachable { origin, reason },
+        TransportFailure::ConnectionLost(reason) => OidcError::ConnectionLost { origin, reason },
+        TransportFailure::UnreadableBody => {
+            OidcError::InvalidResponse("the answer body could not be read".into())
         }
-    })
-}
-
-/// The rustls error in the chain, if any.
-fn tls_reason(error: &reqwest::Error) -> Option<String> {
-    error_chain(error)
-        .find_map(|cause| cause.downcast_ref::<rustls::Error>())
-        .map(|tls| tls.to_string())
-}
-
-/// The kind of the innermost I/O error ("connection refused", ...): never a URL or data.
-fn io_reason(error: &reqwest::Error) -> Option<String> {
-    error_chain(error)
-        .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
-        .last()
-        .map(|io| io.kind().to_string())
+        TransportFailure::Unbuildable => OidcError::Config("the request could not be built".into()),
+    }
 }
 
 /// The meaning of a non-success status with an optional OAuth error body, common to the
@@ -508,13 +447,13 @@ mod tests {
         assert_eq!(offset_from_date("yesterday", 0), None);
         assert_eq!(offset_from_date("", 0), None);
         let clock = ServerClock::default();
-        clock.observe_date("Sun, 06 Nov 1994 08:49:37 GMT");
+        clock.observe_date("Sun, 06 Nov 1994 08:49:37 GMT", None);
         let learned = clock.offset();
         assert!(
             learned < -1_000_000,
             "offset to 1994 must be large and negative"
         );
-        clock.observe_date("garbage");
+        clock.observe_date("garbage", Some("5"));
         assert_eq!(clock.offset(), learned, "garbage must not reset the offset");
     }
 
@@ -522,7 +461,7 @@ mod tests {
     fn a_skewed_device_clock_is_corrected_by_the_servers_date() {
         let clock = ServerClock::with_local_skew(-600);
         assert!((clock.now() - (mc_jose::unix_now() - 600)).abs() <= 1);
-        clock.observe_date(&httpdate::fmt_http_date(std::time::SystemTime::now()));
+        clock.observe_date(&httpdate::fmt_http_date(std::time::SystemTime::now()), None);
         assert!((clock.offset() - 600).abs() <= 1);
         assert!((clock.now() - mc_jose::unix_now()).abs() <= 1);
     }
@@ -533,9 +472,21 @@ mod tests {
         let ahead = httpdate::fmt_http_date(
             std::time::SystemTime::now() + std::time::Duration::from_secs(3600),
         );
-        clock.observe_date(&ahead);
+        clock.observe_date(&ahead, None);
         let diff = clock.now() - mc_jose::unix_now();
         assert!((3599..=3601).contains(&diff), "diff {diff}");
+    }
+
+    #[test]
+    fn a_cached_answer_counts_its_age() {
+        let clock = ServerClock::default();
+        let cached = httpdate::fmt_http_date(
+            std::time::SystemTime::now() - std::time::Duration::from_secs(300),
+        );
+        clock.observe_date(&cached, Some("300"));
+        assert!(clock.offset().abs() <= 1, "offset {}", clock.offset());
+        clock.observe_date(&cached, Some("-5"));
+        assert!((clock.offset() + 300).abs() <= 1, "a bad Age counts as 0");
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! How a runtime is set up: where the IDP is, where the store lives, and protocol settings.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use mc_oidc::http::{AllowedOrigin, SpkiPin, TlsSettings};
 pub use mc_oidc::OidcConfig;
 pub use mc_store::{BiometricKeyProvider, KdfSettings, KeyProvider, LockoutPolicy, StoreSettings};
 
@@ -30,6 +32,11 @@ pub struct RuntimeConfig {
     pub http_max_response_bytes: usize,
     /// Timeout of a CreateHttpCommonRequest that names none.
     pub http_default_timeout: Duration,
+    /// Which origins may receive the IAM token of each audience. A CreateHttpCommonRequest
+    /// with an audience goes out only to one of them; an audience without origins has its
+    /// token sent nowhere. Trust roots and pins (IDP and resource calls alike) are in
+    /// `oidc.tls`.
+    pub audience_origins: AudienceOrigins,
     /// The password KDF and the lockout policy (see docs/security.md).
     pub store_settings: StoreSettings,
     /// The platform key behind mode BIOMETRIC (Android Keystore, Secure Enclave). Without one,
@@ -50,6 +57,7 @@ impl std::fmt::Debug for RuntimeConfig {
             .field("store", &self.store)
             .field("oidc", &self.oidc)
             .field("token_refresh_margin", &self.token_refresh_margin)
+            .field("audience_origins", &self.audience_origins)
             .field("store_settings", &self.store_settings)
             .field("biometric", &self.biometric.is_some())
             .field("key_provider", &self.key_provider.is_some())
@@ -66,10 +74,41 @@ impl RuntimeConfig {
             token_refresh_margin: Duration::from_secs(30),
             http_max_response_bytes: 10 * 1024 * 1024,
             http_default_timeout: Duration::from_secs(30),
+            audience_origins: AudienceOrigins::default(),
             store_settings: StoreSettings::default(),
             biometric: None,
             biometric_prompt: "Unlock your device identity".into(),
             key_provider: None,
         }
+    }
+}
+
+/// The origins (scheme, host, port) that may receive the IAM token of each audience: a token
+/// is a key to the audience's servers, so it goes to them only, never to any URL an app (or
+/// a redirect) names. Empty by default: no token is sent anywhere until the host lists its
+/// servers.
+#[derive(Clone, Debug, Default)]
+pub struct AudienceOrigins {
+    by_audience: BTreeMap<String, Vec<AllowedOrigin>>,
+}
+
+impl AudienceOrigins {
+    /// Lets `origin` (`https://api.example.com`, `https://*.example.com:8443`, plain http only
+    /// to a loopback host) receive the token of `audience`.
+    pub fn allow(&mut self, audience: &str, origin: &str) -> Result<&mut Self, String> {
+        let origin = AllowedOrigin::parse(origin)?;
+        let origins = self.by_audience.entry(audience.to_string()).or_default();
+        if !origins.contains(&origin) {
+            origins.push(origin);
+        }
+        Ok(self)
+    }
+
+    /// The origins of `audience` (none when not listed).
+    pub fn of(&self, audience: &str) -> &[AllowedOrigin] {
+        self.by_audience
+            .get(audience)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
     }
 }

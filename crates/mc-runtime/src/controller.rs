@@ -13,13 +13,14 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use mc_events::*;
+use mc_oidc::http::ResourceToken;
 use mc_oidc::{OidcClient, TokenSet};
 use mc_store::{Protection, StoredAuthMode, UserId, UserSummary};
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
 use crate::actors::enrollment::{self, EnrollmentActor};
-use crate::actors::http_proxy::{HttpCall, HttpProxyActor, ResourceAuth};
+use crate::actors::http_proxy::{HttpCall, HttpProxyActor};
 use crate::actors::login::{self, LoginActor};
 use crate::actors::storage::{
     self, ChangeProtection, ListUsers, RemoveUser, StorageActor, UnlockWith,
@@ -784,10 +785,30 @@ impl Controller {
 
     fn http(&mut self, id: RequestId, request: CreateHttpCommonRequest, ctx: &mut Context<Self>) {
         let audience = request.effective_audience().map(str::to_string);
+        // Where the token may go is checked before it is fetched: a refused URL costs no
+        // exchange and nothing is sent.
+        let allowed = audience
+            .as_deref()
+            .map(|audience| self.config.audience_origins.of(audience).to_vec());
+        if let (Some(audience), Some(allowed)) = (audience.as_deref(), allowed.as_deref()) {
+            if let Ok(url) = url::Url::parse(&request.full_url) {
+                if let Err(why) = mc_oidc::http::check_token_destination(audience, allowed, &url) {
+                    let failure = Failure::new(
+                        StatusType::Failed,
+                        error_code::TOKEN_ORIGIN_NOT_ALLOWED,
+                        format!("{why}; nothing was sent"),
+                    );
+                    self.finish(
+                        &id,
+                        Event::failure(RequestKind::CreateHttpCommon, failure.info()),
+                    );
+                    return;
+                }
+            }
+        }
         let session = self.session.clone();
         let exchange = self.workers.exchange.clone();
         let http = self.workers.http.clone();
-        let oidc = self.oidc.clone();
         let span = self.span(&id);
         let work = async move {
             let auth = match (audience, session) {
@@ -804,7 +825,7 @@ impl Controller {
                     let token = match exchange
                         .send(Exchange {
                             session,
-                            audience,
+                            audience: audience.clone(),
                             force_update: false,
                             span,
                         })
@@ -822,23 +843,11 @@ impl Controller {
                         refresh_token: None,
                         scope: None,
                     };
-                    let first = oidc
-                        .resource_authorization(
-                            &token_set,
-                            &key,
-                            request.method.as_str(),
-                            &request.full_url,
-                        )
-                        .map_err(|e| {
-                            Failure::invalid_parameter(format!(
-                                "field `fullUrl`: {e}; give an absolute http(s) URL"
-                            ))
-                        })?;
-                    Some(ResourceAuth {
-                        oidc: oidc.clone(),
+                    Some(ResourceToken {
+                        audience,
                         token: token_set,
                         key,
-                        first,
+                        allowed: allowed.unwrap_or_default(),
                     })
                 }
             };

@@ -46,7 +46,7 @@ use mc_events::{error_code, Event, Request, RequestId, ResultInfo, StatusType, T
 use mc_store::{MemoryBackend, StaticKeyProvider, StoreError, UserStore};
 use tokio::sync::oneshot;
 
-pub use config::{OidcConfig, RuntimeConfig, StoreLocation};
+pub use config::{AudienceOrigins, OidcConfig, RuntimeConfig, StoreLocation, TlsSettings};
 pub use listeners::{EventListener, ListenerHandle, SynchronousEventHandler};
 
 use actors::enrollment::EnrollmentActor;
@@ -141,8 +141,12 @@ impl MasterController {
     pub fn start(config: RuntimeConfig) -> Result<MasterController, StartError> {
         let store = Arc::new(open_store(&config)?);
         let oidc = mc_oidc::OidcClient::new(config.oidc.clone())?;
-        let http = HttpProxyActor::new(config.http_max_response_bytes, config.http_default_timeout)
-            .map_err(StartError::Http)?;
+        let http = HttpProxyActor::new(
+            oidc.clone(),
+            config.http_max_response_bytes,
+            config.http_default_timeout,
+        )
+        .map_err(StartError::Http)?;
         let config = Arc::new(config);
         let listeners = Listeners::default();
         let (started_tx, started_rx) = std::sync::mpsc::channel();

@@ -20,7 +20,7 @@ fn runtime_with(
     idp: &mc_devidp::DevIdp,
     edit: impl FnOnce(&mut RuntimeConfig),
 ) -> MasterController {
-    let mut config = RuntimeConfig::new(idp.base_url(), StoreLocation::Memory);
+    let mut config = config_at(&idp.base_url(), StoreLocation::Memory);
     edit(&mut config);
     MasterController::start(config).expect("runtime starts")
 }
@@ -224,8 +224,8 @@ async fn a_device_clock_ten_minutes_wrong_still_enrolls_and_logs_in() {
     for skew in [-600, 600] {
         let store = tempfile::tempdir().unwrap();
         let config = |skew| {
-            let mut config = RuntimeConfig::new(
-                idp.base_url(),
+            let mut config = config_at(
+                &idp.base_url(),
                 StoreLocation::Directory(store.path().into()),
             );
             config.oidc.clock_skew_for_tests_secs = skew;

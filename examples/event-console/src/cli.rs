@@ -54,4 +54,52 @@ pub struct CommonArgs {
     /// Audience that `exchange`, `http` (for URLs on the server) and the demo use when none is given.
     #[arg(long, value_name = "AUD", default_value = DEMO_AUDIENCE, global = true)]
     pub audience: String,
+
+    /// Let ORIGIN (`https://api.example.com`, `https://*.example.com`, plain http only to
+    /// loopback) receive the IAM token of AUDIENCE; repeatable. Without any, no token is sent
+    /// anywhere, except that with the in-process development IDP the demo audience may go to
+    /// the IDP's own origin (its /demo/echo resource).
+    #[arg(long, value_name = "AUDIENCE=ORIGIN", value_parser = parse_audience_origin, global = true)]
+    pub audience_origin: Vec<(String, String)>,
+}
+
+/// `AUDIENCE=ORIGIN`, split at the first `=`.
+fn parse_audience_origin(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((audience, origin)) if !audience.is_empty() && !origin.is_empty() => {
+            Ok((audience.to_string(), origin.to_string()))
+        }
+        _ => Err("give AUDIENCE=ORIGIN, e.g. demo-api=https://api.example.com".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    #[test]
+    fn audience_origins_are_repeatable_pairs() {
+        let cli = Cli::try_parse_from([
+            "event-console",
+            "--audience-origin",
+            "demo-api=https://a.example.com",
+            "--audience-origin",
+            "other=http://127.0.0.1:9",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.common.audience_origin,
+            vec![
+                ("demo-api".to_string(), "https://a.example.com".to_string()),
+                ("other".to_string(), "http://127.0.0.1:9".to_string())
+            ]
+        );
+        for bad in ["demo-api", "=https://a", "demo-api="] {
+            assert!(
+                Cli::try_parse_from(["event-console", "--audience-origin", bad]).is_err(),
+                "{bad}"
+            );
+        }
+    }
 }

@@ -47,11 +47,24 @@ impl Environment {
                 (temp.path().to_path_buf(), Some(temp))
             }
         };
-        let runtime = MasterController::start(RuntimeConfig::new(
+        let mut config = RuntimeConfig::new(
             server_url.clone(),
             StoreLocation::Directory(store_dir.clone()),
-        ))
-        .with_context(|| {
+        );
+        if dev_idp.is_some() {
+            // The in-process IDP's /demo/echo is the demo audience's resource.
+            config
+                .audience_origins
+                .allow(mc_devidp::DEMO_AUDIENCE, &server_url)
+                .map_err(anyhow::Error::msg)?;
+        }
+        for (audience, origin) in &args.audience_origin {
+            config
+                .audience_origins
+                .allow(audience, origin)
+                .map_err(|e| anyhow::anyhow!("--audience-origin {audience}={origin}: {e}"))?;
+        }
+        let runtime = MasterController::start(config).with_context(|| {
             format!(
                 "starting the runtime with store {} failed",
                 store_dir.display()

@@ -92,9 +92,13 @@ pub fn assert_ok(event: &Event, what: &str) {
 /// A runtime with an in-memory store, started (StartEvent) and with one enrolled, logged-in
 /// user.
 pub async fn enrolled_runtime(idp: &LocalIdp) -> MasterController {
-    let runtime =
-        MasterController::start(RuntimeConfig::new(idp.base_url(), StoreLocation::Memory))
-            .expect("the runtime starts");
+    let mut config = RuntimeConfig::new(idp.base_url(), StoreLocation::Memory);
+    // The dev IDP's /demo/echo is the demo audience's resource.
+    config
+        .audience_origins
+        .allow(mc_devidp::DEMO_AUDIENCE, &idp.base_url())
+        .expect("a loopback origin");
+    let runtime = MasterController::start(config).expect("the runtime starts");
     assert_ok(&runtime.post_event(StartEvent::new()).await, "StartEvent");
     assert_ok(&runtime.post_event(enroll_event()).await, "enrollment");
     runtime

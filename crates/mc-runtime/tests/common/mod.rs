@@ -20,8 +20,17 @@ pub async fn idp() -> DevIdp {
         .expect("dev IDP starts")
 }
 
+/// A config whose demo audience may receive its token at the IDP's own origin (where the
+/// dev IDP's `/demo/echo` resource lives).
+pub fn config_at(server_url: &str, store: StoreLocation) -> RuntimeConfig {
+    let mut config = RuntimeConfig::new(server_url, store);
+    // A server URL that is no valid origin (a test of bad URLs) simply allows nothing.
+    let _ = config.audience_origins.allow(AUDIENCE, server_url);
+    config
+}
+
 pub fn runtime_at(server_url: &str, store: StoreLocation) -> MasterController {
-    MasterController::start(RuntimeConfig::new(server_url, store)).expect("runtime starts")
+    MasterController::start(config_at(server_url, store)).expect("runtime starts")
 }
 
 pub fn memory_runtime(idp: &DevIdp) -> MasterController {
@@ -31,7 +40,7 @@ pub fn memory_runtime(idp: &DevIdp) -> MasterController {
 /// A config whose password KDF is cheap: the lockout logic does not depend on the count, and
 /// the real 600,000 iterations are measured in benches/, not paid in every test.
 pub fn fast_config(server_url: &str, store: StoreLocation) -> RuntimeConfig {
-    let mut config = RuntimeConfig::new(server_url, store);
+    let mut config = config_at(server_url, store);
     config.store_settings.kdf = mc_store::KdfSettings::for_tests(1_000);
     config
 }

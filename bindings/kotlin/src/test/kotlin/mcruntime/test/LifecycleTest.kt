@@ -74,7 +74,11 @@ class LifecycleTest {
         }
 
         fun controller(store: Path): MasterController = MasterController(
-            MasterControllerConfig(serverUrl = idp.url, store = StoreLocation.Directory(store.toString())),
+            MasterControllerConfig(
+                serverUrl = idp.url,
+                store = StoreLocation.Directory(store.toString()),
+                audienceOrigins = mapOf(DevIdp.AUDIENCE to listOf(idp.url)),
+            ),
         )
     }
 
