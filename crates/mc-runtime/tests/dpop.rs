@@ -177,10 +177,19 @@ async fn nonce_resource(always_challenge: bool) -> (String, Arc<Mutex<Vec<Value>
 #[tokio::test]
 async fn a_resource_nonce_challenge_is_answered_once_and_never_looped() {
     let idp = idp().await;
-    let runtime = memory_runtime(&idp);
+    let (url, proofs) = nonce_resource(false).await;
+    let (stubborn_url, stubborn_proofs) = nonce_resource(true).await;
+    let origin = |url: &str| url::Url::parse(url).unwrap().origin().ascii_serialization();
+    let runtime = runtime_with(&idp, |config| {
+        for resource in [&url, &stubborn_url] {
+            config
+                .audience_origins
+                .allow(AUDIENCE, &origin(resource))
+                .unwrap();
+        }
+    });
     enrolled(&runtime).await;
 
-    let (url, proofs) = nonce_resource(false).await;
     assert_eq!(http_get(&runtime, &url).await.http_status, Some(200));
     {
         let proofs = proofs.lock().unwrap();
@@ -195,13 +204,16 @@ async fn a_resource_nonce_challenge_is_answered_once_and_never_looped() {
     assert_eq!(http_get(&runtime, &url).await.http_status, Some(200));
     assert_eq!(proofs.lock().unwrap().len(), 3);
 
-    let (url, proofs) = nonce_resource(true).await;
     assert_eq!(
-        http_get(&runtime, &url).await.http_status,
+        http_get(&runtime, &stubborn_url).await.http_status,
         Some(401),
         "a second challenge is the answer"
     );
-    assert_eq!(proofs.lock().unwrap().len(), 2, "one retry, not a loop");
+    assert_eq!(
+        stubborn_proofs.lock().unwrap().len(),
+        2,
+        "one retry, not a loop"
+    );
 }
 
 #[tokio::test]

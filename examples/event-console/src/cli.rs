@@ -76,7 +76,6 @@ fn parse_audience_origin(text: &str) -> Result<(String, String), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser as _;
 
     #[test]
     fn audience_origins_are_repeatable_pairs() {
