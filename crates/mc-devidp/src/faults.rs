@@ -97,6 +97,7 @@ impl Default for Faults {
             exchanged_token_exp_secs: AtomicI64::new(NO_EXP_OVERRIDE),
             introspection_override: Mutex::default(),
             require_dpop_nonce: AtomicBool::default(),
+            stale_metadata_secs: AtomicU64::default(),
             http_fault: Mutex::default(),
             injected: AtomicU64::default(),
             oversized_bytes_streamed: AtomicU64::default(),

@@ -58,8 +58,8 @@ function portFromArgs(argv) {
 }
 
 // A fresh key per run, so nothing secret is committed. es256-jwt: EC P-256 (with only EC
-// keys, clients must register id_token_signed_response_alg ES256, which mc-oidc's
-// registration sends). rs256-opaque: RSA 2048 without `alg`, like the provider's development
+// keys, clients get id_token_signed_response_alg ES256 from clientDefaults: mc-oidc's
+// registration names no ID token algorithm). rs256-opaque: RSA 2048 without `alg`, like the provider's development
 // keys, so it signs with its default, RS256.
 function signingKey(profile) {
   if (profile === 'rs256-opaque') {

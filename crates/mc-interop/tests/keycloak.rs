@@ -587,7 +587,7 @@ async fn exchange_with_consent_required(keycloak: Arc<Keycloak>) {
     );
     assert_eq!(jwt.alg(), Some("RS256"));
     // 400 `invalid_scope` "Missing consents for Token Exchange in client <id>": a request
-    // that must change (the app: INVALID_PARAMETER), not a lost registration.
+    // nobody on the device can fix (the app: ACCESS_DENIED), not a lost registration.
     let refused = oidc
         .exchange(
             &meta,
@@ -625,7 +625,7 @@ async fn exchange_with_consent_required(keycloak: Arc<Keycloak>) {
         "exchange under Consent Required: {:?}",
         refused.result_info()
     );
-    assert_status(&refused, StatusType::InvalidParameter);
+    assert_status(&refused, StatusType::AccessDenied);
     let info = refused.result_info().unwrap();
     assert_eq!(info.error_code, error_code::ACCESS_DENIED);
     assert!(

@@ -353,7 +353,6 @@ impl OidcClient {
             "grant_types": [GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE],
             "token_endpoint_auth_method": "private_key_jwt",
             "token_endpoint_auth_signing_alg": "ES256",
-            "id_token_signed_response_alg": "ES256",
             "jwks": { "keys": [key.public_jwk()] },
         });
         let mut body = body;
@@ -780,7 +779,7 @@ impl OidcClient {
 /// the user), so a 400 `invalid_client` to an exchange is reported as a refused audience.
 ///
 /// Keycloak answers an exchange the user has not consented to with "Missing consents for Token
-/// Exchange" (as `invalid_client` or `access_denied`); that, `consent_required` and
+/// Exchange" (as `invalid_scope` in 26.x, `invalid_client` or `access_denied` elsewhere); that, `consent_required` and
 /// `interaction_required` are `AccessDenied`: nobody can consent in this flow, the IDP's policy
 /// for the client must change. The IDP's `error` and `error_description` travel along in
 /// [`OidcError::IdpRefused`] (sanitised by [`idp_text`]).
@@ -798,7 +797,8 @@ fn token_error(answer: &Answer, grant: &[(&str, &str)]) -> OidcError {
     let is_exchange = grant.contains(&("grant_type", GRANT_TOKEN_EXCHANGE));
     let error = match error_from_answer(answer) {
         _ if matches!(code, "consent_required" | "interaction_required") => OidcError::AccessDenied,
-        OidcError::InvalidClient if is_exchange && mentions_consent => OidcError::AccessDenied,
+        // Keycloak 26 says `invalid_scope` (older versions `invalid_client`).
+        _ if is_exchange && mentions_consent => OidcError::AccessDenied,
         OidcError::InvalidClient
             if is_exchange && answer.status == reqwest::StatusCode::BAD_REQUEST =>
         {
@@ -1056,6 +1056,7 @@ mod tests {
         };
         let exchange = [("grant_type", GRANT_TOKEN_EXCHANGE), ("audience", "app")];
         for error in [
+            "invalid_scope",
             "invalid_client",
             "access_denied",
             "consent_required",

@@ -204,7 +204,6 @@ impl RawClient {
             "grant_types": [GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE],
             "token_endpoint_auth_method": "private_key_jwt",
             "token_endpoint_auth_signing_alg": "ES256",
-            "id_token_signed_response_alg": "ES256",
             "jwks": { "keys": [key.public_jwk()] },
         });
         let answer = self
