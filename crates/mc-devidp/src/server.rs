@@ -77,11 +77,14 @@ pub(crate) struct Shared {
     other_alg_key: Option<JwsSigner>,
     /// Opaque device tokens issued (`DevIdpConfig::opaque_device_tokens`): token → (tenant,
     /// claims). Expired ones are dropped when a new one is issued.
-    opaque_tokens: Mutex<HashMap<String, (String, Map<String, Value>)>>,
+    opaque_tokens: Mutex<HashMap<String, OpaqueToken>>,
     registry: Mutex<Registry>,
     /// DPoP nonce and proof replay store.
     dpop: DpopState,
 }
+
+/// An opaque token's tenant and claims.
+type OpaqueToken = (String, Map<String, Value>);
 
 struct Registry {
     /// Every tenant known: the configured ones, plus any others found in the state file (kept so

@@ -914,6 +914,7 @@ async fn stats_count_every_endpoint() {
             token_client_credentials: 2,
             token_exchange: 1,
             token_other: 0,
+            introspection: 0,
             echo: 1,
         }
     );

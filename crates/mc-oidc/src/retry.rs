@@ -109,6 +109,8 @@ pub(crate) fn next_delay(
     if retries_done >= policy.max_retries {
         return None;
     }
+    // The IDP's words (`IdpRefused`) do not change what the error means.
+    let error = error.cause();
     let retried = match error {
         // No connection was made: nothing reached the IDP.
         OidcError::NotReachable { .. } => true,
@@ -203,6 +205,12 @@ mod tests {
             retry_after_secs: None,
         };
         assert!(delay(&unavailable, IfNotProcessed).is_some());
+        // A 503 whose body said `temporarily_unavailable` is still a 503.
+        let said = OidcError::IdpRefused {
+            error: Box::new(unavailable.clone()),
+            idp_says: "temporarily_unavailable: come back".into(),
+        };
+        assert!(delay(&said, IfNotProcessed).is_some());
         for maybe_processed in [
             OidcError::ServerError { status: 500 },
             OidcError::ConnectionLost {
@@ -217,6 +225,10 @@ mod tests {
             OidcError::Timeout { origin: "o".into() },
             OidcError::InvalidClient,
             OidcError::AccessDenied,
+            OidcError::IdpRefused {
+                error: Box::new(OidcError::InvalidGrant),
+                idp_says: "invalid_grant".into(),
+            },
             OidcError::InvalidResponse("not JSON".into()),
             OidcError::InvalidToken("expired".into()),
         ] {

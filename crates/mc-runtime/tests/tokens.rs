@@ -191,7 +191,6 @@ fn description_of(event: &Event) -> String {
         .expect("a result")
         .error_description
         .clone()
-        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
