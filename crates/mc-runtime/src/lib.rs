@@ -144,7 +144,7 @@ impl MasterController {
         let http = HttpProxyActor::new(config.http_max_response_bytes, config.http_default_timeout)
             .map_err(StartError::Http)?;
         let config = Arc::new(config);
-        let listeners = Listeners::default();
+        let listeners = Listeners::new(config.listener_queue_capacity);
         let (started_tx, started_rx) = std::sync::mpsc::channel();
         let actor_listeners = listeners.clone();
         let thread = std::thread::Builder::new()
