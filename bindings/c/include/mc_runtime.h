@@ -24,15 +24,20 @@
  *    the result of a request may reach a listener before or after the poster's callback.
  *  - user_data is handed back untouched on those threads: it must be safe to use there.
  *  - Inside a callback the host MAY: post (mc_runtime_post_event), add or remove listeners
- *    (also remove the listener being called: that call is then its last), call
- *    mc_last_error_message / mc_string_free, and call mc_runtime_free (the teardown then
- *    finishes on a background thread after the callback returns).
+ *    (itself or any other; removal there never waits: a call of the removed listener that
+ *    is running at that moment on its own thread finishes and is its last), call
+ *    mc_last_error_message / mc_string_free, and call mc_runtime_free (it then returns at
+ *    once and the teardown finishes on a background thread after the callback returns).
  *    It SHOULD NOT: block for long, or call mc_runtime_post_event_blocking (that waits on the
  *    callback's thread and delays every other event delivered there).
- *  - mc_runtime_remove_listener called from another thread waits for a call of that listener
+ *  - mc_runtime_remove_listener called outside callbacks waits for a call of that listener
  *    in progress to return: do not hold, while removing, a lock that the listener takes.
- *  - mc_runtime_free waits for every result callback of posted requests (answered with
- *    status INTERNAL_ERROR if the runtime stopped first) and for listener calls in progress.
+ *  - mc_runtime_free (outside callbacks) returns only when no callback of that runtime runs
+ *    any more: it waits for every result callback of posted requests (answered with status
+ *    INTERNAL_ERROR if the runtime stopped first) and for listener calls in progress.
+ *  - A listener slower than the runtime loses events, never silently: past a queue of 4096
+ *    events the newest are dropped for that listener only and it then receives a
+ *    WarningEvent with errorCode LISTENER_OVERFLOW saying how many (docs/events.md).
  *
  * ERRORS
  *  - Functions returning int32_t return MC_OK or an MC_ERR_* status; mc_last_error_message
@@ -149,10 +154,12 @@ uint64_t mc_runtime_add_listener(const struct mc_runtime *rt,
                                  mc_event_callback callback,
                                  void *user_data);
 
-// Removes a listener. When this returns `MC_OK` the listener's callback is not running and is
-// never called again, so its `user_data` may be freed; called from inside that listener's
-// own callback, the current call is the last. Returns `MC_ERR_UNKNOWN_LISTENER` for a handle
-// that is not registered.
+// Removes a listener. Called outside callbacks: when this returns `MC_OK` the listener's
+// callback is not running and is never called again, so its `user_data` may be freed.
+// Called from inside any callback (the listener's own or another one's) it returns at once
+// without waiting: no call of the removed listener starts afterwards, but one running at that
+// moment (the current call, or one on the removed listener's own thread) finishes and is its
+// last. Returns `MC_ERR_UNKNOWN_LISTENER` for a handle that is not registered.
 //
 // # Safety
 // `rt` is a live runtime or NULL.
@@ -160,9 +167,11 @@ int32_t mc_runtime_remove_listener(const struct mc_runtime *rt,
                                    uint64_t handle);
 
 // Stops the runtime and frees it. Requests still running are answered (status
-// `INTERNAL_ERROR`, the runtime stopped) and every result callback has returned before this
-// returns; listeners are never called afterwards. Called from inside a callback, the teardown
-// finishes on a background thread once the callback returns. NULL is ignored.
+// `INTERNAL_ERROR`, the runtime stopped); this returns only when no callback of this runtime
+// runs any more (result callbacks and listener calls in progress have returned) and
+// listeners are never called afterwards. Called from inside a callback it cannot wait for
+// that callback: it returns at once and the teardown finishes on a background thread once
+// the callback returns. NULL is ignored.
 //
 // # Safety
 // `rt` is NULL or a runtime from `mc_runtime_new`, not used by any other call during or after

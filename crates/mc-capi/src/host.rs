@@ -1,12 +1,14 @@
 //! The runtime behind an `mc_runtime*`: the controller, the thread that calls result callbacks,
 //! and the host's listeners with the guarantees the header promises (a removed listener is
-//! never called again once `mc_runtime_remove_listener` returns; every accepted post gets
-//! exactly one result callback, before `mc_runtime_free` returns).
+//! never called again once `mc_runtime_remove_listener` returns, apart from a call running at
+//! that moment when it was removed from inside a callback; every accepted post gets exactly
+//! one result callback, before `mc_runtime_free` returns). No lock of ours is held while host
+//! code runs, and nothing waits for a callback from inside a callback.
 
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::ffi::{c_char, c_void, CString};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -84,37 +86,67 @@ pub(crate) fn in_callback() -> bool {
     IN_CALLBACK.with(Cell::get).is_some()
 }
 
-fn current_listener() -> Option<u64> {
-    IN_CALLBACK.with(Cell::get).filter(|id| *id != 0)
-}
-
-/// One host listener. `target` is held while the host's function runs, so that removing it
-/// from another thread waits for a call in progress.
+/// One host listener. No lock is held while the host's function runs: a callback may remove
+/// any listener (itself, another one that is running right now) without waiting on anything.
 struct HostListener {
     id: u64,
-    target: Mutex<Option<HostFn>>,
-    removed_from_inside: AtomicBool,
+    state: Mutex<ListenerState>,
+    /// Signalled when a call of this listener returns.
+    call_returned: Condvar,
+}
+
+struct ListenerState {
+    /// None once removed: no call starts after that.
+    target: Option<HostFn>,
+    /// A call of the host's function is running now.
+    calling: bool,
 }
 
 impl HostListener {
-    fn deliver(&self, event: &Event) {
-        let mut target = self.target.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(host) = target.as_ref() {
-            host.call(event, Some(self.id));
-        }
-        if self.removed_from_inside.load(Ordering::SeqCst) {
-            *target = None;
+    fn new(id: u64, host: HostFn) -> Self {
+        Self {
+            id,
+            state: Mutex::new(ListenerState {
+                target: Some(host),
+                calling: false,
+            }),
+            call_returned: Condvar::new(),
         }
     }
 
-    /// After this returns the host function is not running (unless this thread is inside it)
-    /// and is never called again.
+    fn lock(&self) -> std::sync::MutexGuard<'_, ListenerState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn deliver(&self, event: &Event) {
+        let host = {
+            let mut state = self.lock();
+            let Some(host) = state.target else {
+                return;
+            };
+            state.calling = true;
+            host
+        };
+        host.call(event, Some(self.id));
+        self.lock().calling = false;
+        self.call_returned.notify_all();
+    }
+
+    /// No call starts after this. Outside our callbacks it also waits for a call in progress
+    /// to return. Inside one of our callbacks it never waits (waiting there can deadlock: two
+    /// listeners removing each other, or a listener removing itself): the removed listener's
+    /// call running now, if any, finishes and is its last.
     fn detach(&self) {
-        if current_listener() == Some(self.id) {
-            // Inside its own callback: the lock is ours already; drop it on the way out.
-            self.removed_from_inside.store(true, Ordering::SeqCst);
-        } else {
-            *self.target.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        let mut state = self.lock();
+        state.target = None;
+        if in_callback() {
+            return;
+        }
+        while state.calling {
+            state = self
+                .call_returned
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
         }
     }
 }
@@ -216,11 +248,7 @@ impl Host {
 
     pub(crate) fn add_listener(&self, host: HostFn) -> u64 {
         let id = self.next_listener.fetch_add(1, Ordering::Relaxed);
-        let listener = Arc::new(HostListener {
-            id,
-            target: Mutex::new(Some(host)),
-            removed_from_inside: AtomicBool::new(false),
-        });
+        let listener = Arc::new(HostListener::new(id, host));
         let delivering = Arc::clone(&listener);
         let handle = self
             .controller

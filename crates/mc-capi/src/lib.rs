@@ -313,10 +313,12 @@ pub unsafe extern "C" fn mc_runtime_add_listener(
     )
 }
 
-/// Removes a listener. When this returns `MC_OK` the listener's callback is not running and is
-/// never called again, so its `user_data` may be freed; called from inside that listener's
-/// own callback, the current call is the last. Returns `MC_ERR_UNKNOWN_LISTENER` for a handle
-/// that is not registered.
+/// Removes a listener. Called outside callbacks: when this returns `MC_OK` the listener's
+/// callback is not running and is never called again, so its `user_data` may be freed.
+/// Called from inside any callback (the listener's own or another one's) it returns at once
+/// without waiting: no call of the removed listener starts afterwards, but one running at that
+/// moment (the current call, or one on the removed listener's own thread) finishes and is its
+/// last. Returns `MC_ERR_UNKNOWN_LISTENER` for a handle that is not registered.
 ///
 /// # Safety
 /// `rt` is a live runtime or NULL.
@@ -345,9 +347,11 @@ pub unsafe extern "C" fn mc_runtime_remove_listener(rt: *const McRuntime, handle
 }
 
 /// Stops the runtime and frees it. Requests still running are answered (status
-/// `INTERNAL_ERROR`, the runtime stopped) and every result callback has returned before this
-/// returns; listeners are never called afterwards. Called from inside a callback, the teardown
-/// finishes on a background thread once the callback returns. NULL is ignored.
+/// `INTERNAL_ERROR`, the runtime stopped); this returns only when no callback of this runtime
+/// runs any more (result callbacks and listener calls in progress have returned) and
+/// listeners are never called afterwards. Called from inside a callback it cannot wait for
+/// that callback: it returns at once and the teardown finishes on a background thread once
+/// the callback returns. NULL is ignored.
 ///
 /// # Safety
 /// `rt` is NULL or a runtime from `mc_runtime_new`, not used by any other call during or after

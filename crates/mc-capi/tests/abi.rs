@@ -319,3 +319,165 @@ fn free_from_inside_a_result_callback_does_not_deadlock() {
     // The teardown finishes on its own thread; give it a moment before `me` goes.
     std::thread::sleep(Duration::from_millis(300));
 }
+
+/// Two listeners that each remove the other from inside their callbacks.
+struct RemoveEachOther {
+    rt: *const McRuntime,
+    /// handles[0] is A's, handles[1] is B's; each removes the other.
+    handles: Mutex<[u64; 2]>,
+    /// How many are inside their first callback; both wait for the other before removing.
+    inside: std::sync::atomic::AtomicUsize,
+    calls: [std::sync::atomic::AtomicUsize; 2],
+    statuses: Mutex<Vec<i32>>,
+}
+
+// SAFETY (test): the runtime pointer is only used while the runtime lives.
+unsafe impl Send for RemoveEachOther {}
+unsafe impl Sync for RemoveEachOther {}
+
+struct Party {
+    shared: Arc<RemoveEachOther>,
+    me: usize,
+}
+
+unsafe extern "C" fn remove_the_other(_json: *const c_char, user_data: *mut c_void) {
+    use std::sync::atomic::Ordering;
+    let party = unsafe { &*(user_data as *const Party) };
+    let shared = &party.shared;
+    if shared.calls[party.me].fetch_add(1, Ordering::SeqCst) > 0 {
+        return;
+    }
+    // Both inside their callbacks at once: the situation that used to deadlock.
+    shared.inside.fetch_add(1, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while shared.inside.load(Ordering::SeqCst) < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let other = shared.handles.lock().unwrap()[1 - party.me];
+    let status = unsafe { mc_runtime_remove_listener(shared.rt, other) };
+    shared.statuses.lock().unwrap().push(status);
+}
+
+#[test]
+fn two_listeners_removing_each_other_inside_their_callbacks_do_not_hang() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let rt = runtime(r#"{"serverUrl": "http://127.0.0.1:1", "memory": true}"#);
+    let shared = Arc::new(RemoveEachOther {
+        rt,
+        handles: Mutex::new([0, 0]),
+        inside: AtomicUsize::new(0),
+        calls: [AtomicUsize::new(0), AtomicUsize::new(0)],
+        statuses: Mutex::default(),
+    });
+    let parties: Vec<Box<Party>> = (0..2)
+        .map(|me| {
+            Box::new(Party {
+                shared: Arc::clone(&shared),
+                me,
+            })
+        })
+        .collect();
+    {
+        let mut handles = shared.handles.lock().unwrap();
+        for (me, party) in parties.iter().enumerate() {
+            handles[me] = unsafe {
+                mc_runtime_add_listener(
+                    rt,
+                    Some(remove_the_other),
+                    &**party as *const Party as *mut c_void,
+                )
+            };
+        }
+    }
+    // The runtime pointer crosses to a watchdog-guarded thread as an address.
+    let address = rt as usize;
+    let (done, finished) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let rt = address as *const McRuntime;
+        blocking(rt, r#"{"type": "StartEvent"}"#);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while shared.statuses.lock().unwrap().len() < 2 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for _ in 0..3 {
+            blocking(rt, r#"{"type": "GetStateEvent"}"#);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let _ = done.send(());
+    });
+    // A regression hangs the thread above; the test then fails here instead of hanging.
+    finished
+        .recv_timeout(WAIT)
+        .expect("listeners that remove each other inside their callbacks hung");
+    let statuses = parties[0].shared.statuses.lock().unwrap().clone();
+    assert_eq!(statuses, vec![MC_OK, MC_OK], "both removals returned MC_OK");
+    for party in &parties {
+        assert_eq!(
+            party.shared.calls[party.me].load(Ordering::SeqCst),
+            1,
+            "a removed listener was called again"
+        );
+    }
+    let started = Instant::now();
+    unsafe { mc_runtime_free(rt) };
+    assert!(started.elapsed() < Duration::from_secs(10), "free hung");
+}
+
+/// Blocks inside the callback until the test lets it go.
+struct Blocked {
+    entered: mpsc::Sender<()>,
+    release: Mutex<mpsc::Receiver<()>>,
+    returned: std::sync::atomic::AtomicBool,
+}
+
+unsafe extern "C" fn block_until_released(_json: *const c_char, user_data: *mut c_void) {
+    let me = unsafe { &*(user_data as *const Blocked) };
+    if me.returned.load(std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    let _ = me.entered.send(());
+    let _ = me.release.lock().unwrap().recv_timeout(WAIT);
+    me.returned.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+#[test]
+fn free_while_a_listener_is_blocked_returns_only_after_it_returned() {
+    use std::sync::atomic::Ordering;
+    let rt = runtime(r#"{"serverUrl": "http://127.0.0.1:1", "memory": true}"#);
+    let (entered_tx, entered) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel();
+    let me = Arc::new(Blocked {
+        entered: entered_tx,
+        release: Mutex::new(release_rx),
+        returned: Default::default(),
+    });
+    let handle = unsafe {
+        mc_runtime_add_listener(
+            rt,
+            Some(block_until_released),
+            Arc::as_ptr(&me) as *mut c_void,
+        )
+    };
+    assert_ne!(handle, 0);
+    blocking(rt, r#"{"type": "StartEvent"}"#);
+    entered.recv_timeout(WAIT).expect("the listener was called");
+    let address = rt as usize;
+    let (freed_tx, freed) = mpsc::channel();
+    let watched = Arc::clone(&me);
+    std::thread::spawn(move || {
+        unsafe { mc_runtime_free(address as *mut McRuntime) };
+        let _ = freed_tx.send(watched.returned.load(Ordering::SeqCst));
+    });
+    assert!(
+        freed.recv_timeout(Duration::from_millis(300)).is_err(),
+        "free returned while a listener callback was still running"
+    );
+    release.send(()).unwrap();
+    let callback_had_returned = freed
+        .recv_timeout(WAIT)
+        .expect("free returned once the callback returned");
+    assert!(
+        callback_had_returned,
+        "free returned before the callback did"
+    );
+}

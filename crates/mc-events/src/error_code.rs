@@ -31,6 +31,11 @@ pub const RUNTIME_STOPPED: u32 = 100_000_006;
 pub const USER_CANCELLED: u32 = 100_000_008;
 /// No enrolled user matches the given `userIdentifier`.
 pub const UNKNOWN_USER: u32 = 100_000_007;
+/// Too many requests are running at once (`RuntimeConfig::max_requests_in_flight`): nothing
+/// was done; retry once some have been answered.
+pub const TOO_MANY_REQUESTS: u32 = 100_000_009;
+/// A listener fell behind and events were dropped for it (a `WarningEvent` says how many).
+pub const LISTENER_OVERFLOW: u32 = 100_000_010;
 
 // 500: local security module and store.
 /// The local store could not be read.
@@ -126,6 +131,8 @@ catalog! {
     RUNTIME_STOPPED: "the runtime stopped before it answered the request",
     UNKNOWN_USER: "no enrolled user matches the given userIdentifier",
     USER_CANCELLED: "the user cancelled a prompt (biometric)",
+    TOO_MANY_REQUESTS: "too many requests are running at once; nothing was done, retry later",
+    LISTENER_OVERFLOW: "a listener fell behind; events were dropped for it (the WarningEvent says how many)",
     STORE_READ_FAILED: "the local store could not be read",
     STORE_WRITE_FAILED: "the local store could not be written; nothing was changed",
     DECRYPTION_FAILED: "a stored secret could not be decrypted",

@@ -143,6 +143,9 @@ pub(crate) fn check_envelope(
                 format!("too long: at most {MAX_REQUEST_ID_BYTES} bytes"),
             ));
         }
+        if let Some(message) = control_character(id.as_str()) {
+            return Err(InvalidRequest::new(Some("requestId"), message));
+        }
     }
     if let Some(trace) = trace_context {
         trace.validate().map_err(|(part, message)| {
@@ -150,6 +153,21 @@ pub(crate) fn check_envelope(
         })?;
     }
     Ok(())
+}
+
+/// Why `value` is not acceptable as an identifier, if it holds a control character (NUL,
+/// newline, tab, DEL, C1): identifiers end up in paths, URLs, log fields and C strings, where
+/// such characters truncate or forge. The message says where, never the value.
+pub(crate) fn control_character(value: &str) -> Option<String> {
+    value
+        .char_indices()
+        .find(|(_, c)| c.is_control())
+        .map(|(at, c)| {
+            format!(
+                "contains a control character (U+{:04X}) at byte {at}; identifiers are printable text",
+                c as u32
+            )
+        })
 }
 
 fn read_kind(object: &Map<String, Value>) -> Result<RequestKind, InvalidRequest> {
@@ -197,15 +215,143 @@ fn read_trace_context(
     }
 }
 
+/// Longest key quoted back in a "duplicate key" message.
+const MAX_QUOTED_KEY_CHARS: usize = 64;
+
+/// Parses JSON text into a value, refusing an object that has the same key twice. The error
+/// names the path of the repeated key (`type`, `userIdentifier.userId`, `audiences[0].x`).
+pub(crate) fn parse_unique_keys(text: &str) -> Result<Value, InvalidRequest> {
+    let duplicate = std::cell::RefCell::new(None);
+    let seed = UniqueKeys {
+        path: String::new(),
+        duplicate: &duplicate,
+    };
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let parsed = serde::de::DeserializeSeed::deserialize(seed, &mut deserializer)
+        .and_then(|value| deserializer.end().map(|()| value));
+    match (parsed, duplicate.into_inner()) {
+        (Ok(value), _) => Ok(value),
+        (Err(_), Some(path)) => Err(InvalidRequest::new(
+            Some(&path),
+            "the key appears more than once in its object; send each key once",
+        )),
+        (Err(err), None) => Err(InvalidRequest::new(None, format!("not valid JSON: {err}"))),
+    }
+}
+
+/// A JSON value whose objects are checked for repeated keys; `path` is where it sits.
+struct UniqueKeys<'a> {
+    path: String,
+    duplicate: &'a std::cell::RefCell<Option<String>>,
+}
+
+impl UniqueKeys<'_> {
+    fn child(&self, step: &str) -> Self {
+        let path = match (self.path.is_empty(), step.starts_with('[')) {
+            (true, _) | (false, true) => format!("{}{step}", self.path),
+            (false, false) => format!("{}.{step}", self.path),
+        };
+        UniqueKeys {
+            path,
+            duplicate: self.duplicate,
+        }
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for UniqueKeys<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeys<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(self.child(&format!("[{}]", items.len())))? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let child = self.child(&quoted_key(&key));
+            if object.contains_key(&key) {
+                *self.duplicate.borrow_mut() = Some(child.path);
+                return Err(serde::de::Error::custom("duplicate key"));
+            }
+            let value = map.next_value_seed(child)?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+/// A key as it appears in an error path: at most [`MAX_QUOTED_KEY_CHARS`] characters, control
+/// characters replaced.
+fn quoted_key(key: &str) -> String {
+    let mut quoted: String = key
+        .chars()
+        .take(MAX_QUOTED_KEY_CHARS)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if key.chars().count() > MAX_QUOTED_KEY_CHARS {
+        quoted.push('…');
+    }
+    quoted
+}
+
 impl Request {
     /// Reads a request from its JSON text and validates it (see [`RequestEvent::validate`]).
     /// Unknown fields are ignored. The error names the field at fault and keeps the request id
     /// and kind whenever they could be read.
     ///
     /// [`RequestEvent::validate`]: crate::RequestEvent::validate
+    /// A key that appears twice in one object (at any depth) refuses the whole request: serde
+    /// would keep the last one, so `"type"` twice would run the second.
     pub fn from_json(text: &str) -> Result<Request, InvalidRequest> {
-        let value: Value = serde_json::from_str(text)
-            .map_err(|err| InvalidRequest::new(None, format!("not valid JSON: {err}")))?;
+        let value = parse_unique_keys(text)?;
         Request::from_json_value(value)
     }
 
@@ -247,6 +393,88 @@ impl Request {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn refused(text: &str) -> InvalidRequest {
+        Request::from_json(text).expect_err("refused")
+    }
+
+    #[test]
+    fn a_key_twice_refuses_the_request_at_any_depth() {
+        let twice = refused(r#"{"type":"GetStateEvent","type":"DeleteUserEvent"}"#);
+        assert_eq!(twice.field.as_deref(), Some("type"));
+        assert!(
+            twice.message.contains("more than once"),
+            "{}",
+            twice.message
+        );
+        assert_eq!(twice.error_code(), crate::error_code::MALFORMED_REQUEST);
+
+        let nested = refused(
+            r#"{"type":"DeleteUserEvent","userIdentifier":{"tenantId":"a","userId":"b","userId":"c"}}"#,
+        );
+        assert_eq!(nested.field.as_deref(), Some("userIdentifier.userId"));
+
+        let in_array = refused(
+            r#"{"type":"StartEvent","configuration":{"k":"v"},"x":[{"a":1},{"a":1,"a":2}]}"#,
+        );
+        assert_eq!(in_array.field.as_deref(), Some("x[1].a"));
+
+        let id_twice = refused(r#"{"type":"GetStateEvent","requestId":"a","requestId":"b"}"#);
+        assert_eq!(id_twice.field.as_deref(), Some("requestId"));
+
+        // The same keys once each, and equal keys in different objects, are fine.
+        Request::from_json(
+            r#"{"type":"DeleteUserEvent","userIdentifier":{"tenantId":"a","userId":"b"},"x":{"type":1}}"#,
+        )
+        .expect("no key repeated within one object");
+        // Not JSON is still "not valid JSON".
+        assert!(refused(r#"{"type":"#).message.starts_with("not valid JSON"));
+        assert!(refused(r#"{"type":"GetStateEvent"} x"#)
+            .message
+            .starts_with("not valid JSON"));
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_identifiers_naming_the_field() {
+        for (text, field) in [
+            (
+                "{\"type\":\"EnrollAnonymousUserEvent\",\"tenantId\":\"de\\u0000mo\",\"authenticationMode\":\"NO\",\"clientId\":\"c\"}",
+                "tenantId",
+            ),
+            (
+                "{\"type\":\"EnrollAnonymousUserEvent\",\"tenantId\":\"demo\",\"authenticationMode\":\"NO\",\"clientId\":\"c\\n\"}",
+                "clientId",
+            ),
+            (
+                "{\"type\":\"ExchangeIamTokenEvent\",\"audience\":\"a\\u007fb\"}",
+                "audience",
+            ),
+            (
+                "{\"type\":\"GetStateEvent\",\"requestId\":\"r\\u0000\"}",
+                "requestId",
+            ),
+            (
+                "{\"type\":\"DeleteUserEvent\",\"userIdentifier\":{\"tenantId\":\"t\",\"userId\":\"u\\t\"}}",
+                "userIdentifier.userId",
+            ),
+            (
+                "{\"type\":\"DeleteIamTokenByAudienceEvent\",\"audiences\":[\"ok\",\"b\\u0085\"]}",
+                "audiences[1]",
+            ),
+            (
+                "{\"type\":\"StartEvent\",\"appName\":\"app\\u0000\"}",
+                "appName",
+            ),
+        ] {
+            let err = refused(text);
+            assert_eq!(err.field.as_deref(), Some(field), "{text}");
+            assert!(err.message.contains("control character"), "{}", err.message);
+            assert_eq!(err.error_code(), crate::error_code::INVALID_PARAMETER);
+        }
+        // Printable non-ASCII is fine.
+        Request::from_json(r#"{"type":"ExchangeIamTokenEvent","audience":"café-api"}"#)
+            .expect("printable text is accepted");
+    }
 
     #[test]
     fn serde_messages_lose_the_quoted_value() {

@@ -585,7 +585,11 @@ fn check_app_name(app_name: Option<&str>) -> Result<(), (String, String)> {
                 name.len()
             ),
         )),
-        _ => Ok(()),
+        Some(name) => match crate::parse::control_character(name) {
+            Some(message) => Err(("appName".to_owned(), message)),
+            None => Ok(()),
+        },
+        None => Ok(()),
     }
 }
 
@@ -601,6 +605,9 @@ fn check_identifier(field: &str, value: &str) -> Result<(), (String, String)> {
                 value.len()
             ),
         ));
+    }
+    if let Some(message) = crate::parse::control_character(value) {
+        return Err((field.to_owned(), message));
     }
     Ok(())
 }

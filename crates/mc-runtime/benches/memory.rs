@@ -14,6 +14,13 @@
 //!    each with its pending entry, its future and its waiter;
 //! 4. after all 10,000 were answered, and 2 s later.
 //!
+//! A second child run (`slow-listener`) measures what a slow listener costs: a memory-store
+//! runtime with one listener that sleeps 2 ms per event, and 200,000 GetInformationEvents
+//! posted one after the other (each awaited, so the runtime is never behind; only the
+//! listener is). The listener would need 400 s to take them all; its queue is what grows.
+//! Goal: at most 64 MB resident after the 200,000 posts. Run it alone with
+//! `cargo bench -p mc-runtime --bench memory -- slow-listener`.
+//!
 //! Linux only (reads `/proc`).
 
 mod common;
@@ -25,13 +32,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{assert_ok, cold_exchange_event, enroll_event, host_runtime, LocalIdp};
-use mc_events::{Event, ExchangeIamTokenEvent, StartEvent, StatusType};
+use mc_events::{Event, ExchangeIamTokenEvent, GetInformationEvent, StartEvent, StatusType};
 use mc_runtime::{MasterController, RuntimeConfig, StoreLocation};
 
 const CHILD_ENV: &str = "MC_RUNTIME_MEMORY_BENCH_IDP";
 const IN_FLIGHT: usize = 10_000;
 const IDP_PAUSE: Duration = Duration::from_secs(4);
 const IDLE_GOAL_KB: u64 = 15 * 1024;
+const STEP_ENV: &str = "MC_RUNTIME_MEMORY_BENCH_STEP";
+const SLOW_LISTENER_POSTS: usize = 200_000;
+const SLOW_LISTENER_DELAY: Duration = Duration::from_millis(2);
+const SLOW_LISTENER_GOAL_KB: u64 = 64 * 1024;
 
 /// `VmRSS` and `VmHWM` of this process, in kB.
 fn resident_kb() -> (u64, u64) {
@@ -54,6 +65,9 @@ fn report(label: &str) {
 
 fn main() {
     if let Ok(base_url) = std::env::var(CHILD_ENV) {
+        if std::env::var(STEP_ENV).as_deref() == Ok("slow-listener") {
+            return slow_listener_child(&base_url);
+        }
         return child(&base_url);
     }
     // `cargo bench` passes --bench; `cargo test --benches` does not: skip the measurement there.
@@ -61,7 +75,86 @@ fn main() {
         println!("memory: measured only under `cargo bench`");
         return;
     }
-    parent();
+    let only_slow_listener = std::env::args().any(|arg| arg == "slow-listener");
+    if !only_slow_listener {
+        parent();
+    }
+    slow_listener_parent();
+}
+
+// ---- a slow listener --------------------------------------------------------------------------
+
+fn slow_listener_child(base_url: &str) {
+    let host = host_runtime();
+    report("baseline: host process with its tokio runtime, no mc-runtime");
+    let runtime = MasterController::start(RuntimeConfig::new(base_url, StoreLocation::Memory))
+        .expect("the runtime starts");
+    let seen = Arc::new(AtomicUsize::new(0));
+    let listener = {
+        let seen = Arc::clone(&seen);
+        runtime.add_event_listener(move |_event: &Event| {
+            seen.fetch_add(1, Ordering::Relaxed);
+            std::thread::sleep(SLOW_LISTENER_DELAY);
+        })
+    };
+    let started = Instant::now();
+    host.block_on(async {
+        assert_ok(&runtime.post_event(StartEvent::new()).await, "StartEvent");
+        for _ in 0..SLOW_LISTENER_POSTS {
+            let event = runtime.post_event(GetInformationEvent::new()).await;
+            assert_ok(&event, "GetInformationEvent");
+        }
+    });
+    println!(
+        "NOTE {SLOW_LISTENER_POSTS} posts answered in {:.1} s; the listener had taken {} events by then",
+        started.elapsed().as_secs_f64(),
+        seen.load(Ordering::Relaxed)
+    );
+    report("SLOW LISTENER: 200,000 posts answered, listener 2 ms per event");
+    runtime.remove_event_listener(listener);
+    runtime.shutdown();
+    println!("DONE");
+}
+
+fn slow_listener_parent() {
+    let exe = std::env::current_exe().expect("the bench binary's path");
+    // No IDP: the requests need none.
+    let output = Command::new(exe)
+        .env(CHILD_ENV, "http://127.0.0.1:1")
+        .env(STEP_ENV, "slow-listener")
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("the child process runs");
+    assert!(output.status.success(), "the child process failed");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut baseline = 0;
+    println!("\nA listener sleeping 2 ms per event, {SLOW_LISTENER_POSTS} posts (child process)");
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("RSS ") {
+            let mut parts = rest.splitn(3, ' ');
+            let rss_kb: u64 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+            let peak_kb: u64 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+            let label = parts.next().unwrap_or_default();
+            if baseline == 0 {
+                baseline = rss_kb;
+            }
+            println!("{:<62} {:>9} (peak {:>9})", label, mb(rss_kb), mb(peak_kb));
+            if label.starts_with("SLOW LISTENER") {
+                println!(
+                    "slow listener: {} resident after the posts (goal at most {}): {}",
+                    mb(rss_kb),
+                    mb(SLOW_LISTENER_GOAL_KB),
+                    if rss_kb <= SLOW_LISTENER_GOAL_KB {
+                        "met"
+                    } else {
+                        "MISSED"
+                    }
+                );
+            }
+        } else if let Some(note) = line.strip_prefix("NOTE ") {
+            println!("{note}");
+        }
+    }
 }
 
 // ---- the app process ------------------------------------------------------------------------

@@ -48,6 +48,17 @@ pub struct RuntimeConfig {
     /// Keychain). Without one: a 0600 key file in the store directory (random per process for
     /// a memory store).
     pub key_provider: Option<Arc<dyn KeyProvider>>,
+    /// Most events waiting for one listener. Beyond it, newer events are dropped for that
+    /// listener only and it gets one `WarningEvent` (LISTENER_OVERFLOW) saying how many
+    /// (see `listeners`). A listener never stalls the runtime or the other listeners.
+    pub listener_queue_capacity: usize,
+    /// Most requests running at once. Beyond it a request is answered at once with status
+    /// FAILED and TOO_MANY_REQUESTS, without being queued.
+    pub max_requests_in_flight: usize,
+    /// Most CreateHttpCommonRequests talking to their server at once. More wait for a turn
+    /// (their number is bounded by `max_requests_in_flight`); their own timeout still runs
+    /// only once they are sent.
+    pub max_http_in_flight: usize,
 }
 
 impl std::fmt::Debug for RuntimeConfig {
@@ -61,6 +72,9 @@ impl std::fmt::Debug for RuntimeConfig {
             .field("store_settings", &self.store_settings)
             .field("biometric", &self.biometric.is_some())
             .field("key_provider", &self.key_provider.is_some())
+            .field("listener_queue_capacity", &self.listener_queue_capacity)
+            .field("max_requests_in_flight", &self.max_requests_in_flight)
+            .field("max_http_in_flight", &self.max_http_in_flight)
             .finish_non_exhaustive()
     }
 }
@@ -79,6 +93,9 @@ impl RuntimeConfig {
             biometric: None,
             biometric_prompt: "Unlock your device identity".into(),
             key_provider: None,
+            listener_queue_capacity: crate::listeners::DEFAULT_QUEUE_CAPACITY,
+            max_requests_in_flight: 10_000,
+            max_http_in_flight: 16,
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The controller actor: the one place that owns [`SdkState`] and the logged-in session.
 //!
-//! Every request enters here ([`Submit`]), is checked (fields, then state), and is routed to
+//! Every request enters here ([`Submit`]), is admitted (its requestId is not one still
+//! running; fewer than `max_requests_in_flight` are pending: refused at once otherwise, never
+//! queued), is checked (fields, then state), and is routed to
 //! the actor that owns its type ([`Controller::route`] is the routing table). When the actor
 //! answers, the controller updates the state, pushes any events that follow from it, and
 //! finishes the request: the result goes to every listener and to the poster's future.
@@ -72,6 +74,8 @@ pub struct Controller {
     busy: Option<RequestKind>,
     server_reachable: bool,
     pending: HashMap<RequestId, Pending>,
+    /// Turns for CreateHttpCommonRequests at their server (`max_http_in_flight`).
+    http_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Actor for Controller {
@@ -114,19 +118,10 @@ impl Handler<Submit> for Controller {
             .clone()
             .unwrap_or_else(|| RequestId::new(mc_jose::random_token(12)));
         if self.pending.contains_key(&id) {
-            let mut event = Event::invalid_request(&InvalidRequest {
-                request_id: Some(id.clone()),
-                trace_context: request.trace_context.clone().map(Box::new),
-                kind: Some(kind),
-                field: Some("requestId".into()),
-                message: "a request with this id is still running; use a new id".into(),
-            });
-            event.set_request(Some(id), request.trace_context);
-            self.listeners.emit(event.clone());
-            if let Some(reply) = reply {
-                let _ = reply.send(event);
-            }
-            return;
+            return self.refuse_running_id(id, kind, request.trace_context, reply);
+        }
+        if self.pending.len() >= self.config.max_requests_in_flight {
+            return self.refuse_too_many(id, kind, request.trace_context, reply);
         }
         let traceparent = request
             .trace_context
@@ -149,7 +144,7 @@ impl Handler<Submit> for Controller {
             ctx.run_later(timeout, move |act, _| act.time_out(&id, timeout));
         }
 
-        if let Err(invalid) = request.event.validate() {
+        if let Err(invalid) = request.validate() {
             return self.finish(&id, Event::invalid_request(&invalid));
         }
         if let Err(message) = state::check(self.state, kind) {
@@ -181,7 +176,6 @@ impl Controller {
         listeners: Listeners,
     ) -> Self {
         Self {
-            config,
             oidc,
             workers,
             listeners,
@@ -192,6 +186,73 @@ impl Controller {
             busy: None,
             server_reachable: true,
             pending: HashMap::new(),
+            http_slots: Arc::new(tokio::sync::Semaphore::new(
+                config
+                    .max_http_in_flight
+                    .clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+            )),
+            config,
+        }
+    }
+
+    /// A request whose id is that of one still running. Its refusal goes to its poster only:
+    /// a result with that id would look, to every listener, like the running request's result.
+    /// Without a poster (forward_event) the listeners get a WarningEvent, which is no result.
+    fn refuse_running_id(
+        &mut self,
+        id: RequestId,
+        kind: RequestKind,
+        trace_context: Option<TraceContext>,
+        reply: Option<oneshot::Sender<Event>>,
+    ) {
+        let message = "a request with this id is still running; use a new id";
+        tracing::debug!(request_id = %id.as_str(), kind = kind.name(), "refused: its id is still running");
+        match reply {
+            Some(reply) => {
+                let mut event = Event::invalid_request(&InvalidRequest {
+                    request_id: Some(id.clone()),
+                    trace_context: trace_context.clone().map(Box::new),
+                    kind: Some(kind),
+                    field: Some("requestId".into()),
+                    message: message.into(),
+                });
+                event.set_request(Some(id), trace_context);
+                let _ = reply.send(event);
+            }
+            None => {
+                let mut report = ErrorReport::new(
+                    "REQUEST",
+                    error_code::INVALID_PARAMETER,
+                    format!("{} refused: field `requestId`: {message}", kind.name()),
+                );
+                report.request_id = Some(id);
+                self.listeners.emit(Event::WarningEvent(report));
+            }
+        }
+    }
+
+    /// Too many requests are running: answered at once, not queued, so a flood costs no memory.
+    fn refuse_too_many(
+        &mut self,
+        id: RequestId,
+        kind: RequestKind,
+        trace_context: Option<TraceContext>,
+        reply: Option<oneshot::Sender<Event>>,
+    ) {
+        let info = ResultInfo::error(
+            StatusType::Failed,
+            error_code::TOO_MANY_REQUESTS,
+            format!(
+                "{} requests are running already (the limit); nothing was done: retry once some \
+                 have been answered",
+                self.pending.len()
+            ),
+        )
+        .with_request(Some(id), trace_context);
+        let event = Event::failure_in_state(kind, info, self.state);
+        self.listeners.emit(event.clone());
+        if let Some(reply) = reply {
+            let _ = reply.send(event);
         }
     }
 
@@ -810,6 +871,7 @@ impl Controller {
         let exchange = self.workers.exchange.clone();
         let http = self.workers.http.clone();
         let span = self.span(&id);
+        let http_slots = Arc::clone(&self.http_slots);
         let work = async move {
             let auth = match (audience, session) {
                 (None, _) => None,
@@ -851,6 +913,11 @@ impl Controller {
                     })
                 }
             };
+            // At most max_http_in_flight calls at the server at once; the others wait here.
+            let _slot = http_slots
+                .acquire_owned()
+                .await
+                .map_err(|_| Failure::internal("the HTTP call limit was closed"))?;
             http.send(HttpCall { request, auth })
                 .await
                 .map_err(|_| Failure::internal("the HTTP proxy actor stopped"))

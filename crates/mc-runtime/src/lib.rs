@@ -148,7 +148,7 @@ impl MasterController {
         )
         .map_err(StartError::Http)?;
         let config = Arc::new(config);
-        let listeners = Listeners::default();
+        let listeners = Listeners::new(config.listener_queue_capacity);
         let (started_tx, started_rx) = std::sync::mpsc::channel();
         let actor_listeners = listeners.clone();
         let thread = std::thread::Builder::new()

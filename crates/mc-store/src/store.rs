@@ -169,7 +169,8 @@ impl UserStore {
     /// The store in `dir` (a redb file, `users.redb`), its secrets wrapped by `keys` — on a
     /// phone, a key held by the platform keystore. Without `keys`, a 0600 key file
     /// (`store.key`) in `dir` is the key, as [`UserStore::open_default_with`] does. Creates
-    /// `dir` (0700 on Unix) when absent. Only one process can hold it.
+    /// `dir` (0700 on Unix) when absent; an existing `dir` that group or others may enter
+    /// (e.g. 0755) is tightened to owner-only. Only one process can hold it.
     pub fn open_dir_with(
         dir: &Path,
         keys: Option<Arc<dyn KeyProvider>>,
@@ -182,6 +183,7 @@ impl UserStore {
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
         builder.create(dir)?;
+        restrict_to_owner(dir)?;
         // The database first: its file lock keeps a second process away from the key file
         // while this one may be creating it.
         let backend = RedbBackend::open(&dir.join(DEFAULT_DB_FILE))?;
@@ -1000,6 +1002,23 @@ fn decode_json<T: for<'de> Deserialize<'de>>(
         tracing::warn!(user = %id, what, "stored record cannot be decoded");
         corrupt(id)
     })
+}
+
+/// Takes the group and other permission bits off the store directory (Unix): it holds the key
+/// file and the sealed credentials, which no other account has any business listing.
+#[cfg(unix)]
+fn restrict_to_owner(dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(dir)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & !0o077))?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn restrict_to_owner(_dir: &Path) -> Result<(), StoreError> {
+    Ok(())
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //! Requests are posted one after the other, each once the previous one is answered: a script
 //! is a lifecycle (Start, then Enroll, ...), and the runtime refuses a state-changing request
 //! while another runs. Results and pushed events are written by the listener, in the order the
-//! runtime emitted them.
+//! runtime emitted them. Memory stays flat however long stdin is: the console keeps only the
+//! request it is waiting for, never a list of past results.
 
 use std::io::{BufRead as _, Read as _, Write as _};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -65,7 +66,6 @@ pub async fn run(env: &Environment) -> bool {
     };
 
     let mut inputs = read_stdin_lines();
-    let mut results: Vec<Event> = Vec::new();
     let mut ok = true;
     let mut line_number: u64 = 0;
     while let Some(input) = inputs.recv().await {
@@ -101,20 +101,9 @@ pub async fn run(env: &Environment) -> bool {
         if text.is_empty() {
             continue;
         }
-        results.push(env.runtime.post_json(text, None).await);
-    }
-
-    for result in results {
-        let Some(id) = result.request_id() else {
-            lines.write(&result.to_json());
-            continue;
-        };
-        if !answered.wait_for(id, WRITE_WAIT).await {
-            // The runtime answered but never told the listener (it stopped): still write it.
-            tracing::warn!(request_id = %id, "a result did not reach the listener; written from the reply");
-            lines.write(&result.to_json());
-            ok = false;
-        }
+        let result = env.runtime.post_json(text, None).await;
+        // Nothing is kept per request: each result is confirmed written before the next line.
+        ok &= confirm_written(&result, &answered, &lines).await;
     }
     env.runtime.remove_event_listener(listener);
     if lines.broken.load(Ordering::Relaxed) {
@@ -122,6 +111,21 @@ pub async fn run(env: &Environment) -> bool {
         ok = false;
     }
     ok
+}
+
+/// Waits until the listener wrote `result` (it runs on its own thread); if it never does (the
+/// runtime stopped, or the listener lost it), writes it from the reply. False in that case.
+async fn confirm_written(result: &Event, answered: &AnsweredRequests, lines: &JsonLines) -> bool {
+    let Some(id) = result.request_id() else {
+        lines.write(&result.to_json());
+        return true;
+    };
+    if answered.wait_for(id, WRITE_WAIT).await {
+        return true;
+    }
+    tracing::warn!(request_id = %id, "a result did not reach the listener; written from the reply");
+    lines.write(&result.to_json());
+    false
 }
 
 /// The INVALID_PARAMETER answer to a line the console itself could not pass on.

@@ -239,6 +239,76 @@ async fn json_mode_answers_every_line_once_and_goes_on_after_bad_lines() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_mode_refuses_repeated_keys_and_control_characters_and_reuses_answered_ids() {
+    let idp = DevIdp::start("127.0.0.1:0".parse().unwrap(), DevIdpConfig::default())
+        .await
+        .unwrap();
+    let base = idp.base_url();
+    let again = r#"{"type":"GetStateEvent","requestId":"again"}"#;
+    let script = [
+        START,
+        again,
+        again,
+        // "type" twice: serde alone would run the second (DeleteUserEvent).
+        r#"{"type":"GetStateEvent","type":"DeleteUserEvent","requestId":"dup-1"}"#,
+        r#"{"type":"EnrollAnonymousUserEvent","requestId":"nul-1","tenantId":"de\u0000mo","authenticationMode":"NO","clientId":"AnonymousUserEnrollment"}"#,
+    ]
+    .join("\n");
+    let output = run_console_async(json_args(&base, &[]), script + "\n").await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let events = events_of(&output);
+    let results: Vec<&Event> = events.iter().filter(|e| e.is_result()).collect();
+    assert_eq!(
+        results.len(),
+        5,
+        "one result per line: {}",
+        text(&output.stdout)
+    );
+
+    // An id may be used again once its request was answered: each post gets its own result.
+    let again_results = results
+        .iter()
+        .filter(|e| e.request_id().map(|r| r.as_str()) == Some("again"))
+        .count();
+    assert_eq!(again_results, 2);
+
+    // The repeated key refuses the whole line (its requestId is not trusted either).
+    let duplicate = results
+        .iter()
+        .find(|e| e.to_json().contains("more than once"))
+        .unwrap_or_else(|| panic!("no refusal of the repeated key: {}", text(&output.stdout)));
+    assert_eq!(duplicate.status(), Some(StatusType::InvalidParameter));
+    let info = duplicate.result_info().unwrap();
+    assert_eq!(info.error_code, mc_events::error_code::MALFORMED_REQUEST);
+    assert!(
+        info.error_description.contains("field `type`"),
+        "{}",
+        info.error_description
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::DeleteUserResultEvent(_))),
+        "the second `type` ran"
+    );
+
+    let nul = results
+        .iter()
+        .find(|e| e.request_id().map(|r| r.as_str()) == Some("nul-1"))
+        .expect("a result for nul-1");
+    assert_eq!(nul.status(), Some(StatusType::InvalidParameter));
+    let info = nul.result_info().unwrap();
+    assert!(
+        info.error_description.contains("field `tenantId`")
+            && info.error_description.contains("control character"),
+        "{}",
+        info.error_description
+    );
+    assert_eq!(idp.stats().registration, 0, "nothing reached the IDP");
+    idp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kept_store_needs_offline_login_in_the_next_run() {
     let idp = DevIdp::start("127.0.0.1:0".parse().unwrap(), DevIdpConfig::default())
         .await

@@ -665,3 +665,23 @@ fn a_tampered_management_record_fails_for_that_user_only() {
         Err(StoreError::DecryptionFailed { .. })
     ));
 }
+
+#[cfg(unix)]
+#[test]
+fn opening_a_store_directory_makes_it_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let base = tempfile::tempdir().unwrap();
+
+    // Created by the store: 0700.
+    let fresh = base.path().join("fresh");
+    drop(UserStore::open_dir_with(&fresh, None, None, StoreSettings::default()).unwrap());
+    assert_eq!(mode(&fresh), 0o700);
+
+    // Made by someone else with 0755 (the default umask): tightened on open.
+    let existing = base.path().join("existing");
+    std::fs::create_dir(&existing).unwrap();
+    std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o755)).unwrap();
+    drop(UserStore::open_dir_with(&existing, None, None, StoreSettings::default()).unwrap());
+    assert_eq!(mode(&existing), 0o700);
+}
