@@ -40,6 +40,8 @@ pub use error::{StoreError, UnlockError};
 pub use keys::{FileKeyProvider, KeyProvider, StaticKeyProvider, KEY_LEN};
 pub use protect::{Protection, Unlock};
 pub use settings::{KdfSettings, LockoutPolicy, StoreSettings, MIN_PBKDF2_ITERATIONS};
+#[cfg(feature = "fuzzing")]
+pub use store::fuzzing;
 pub use store::{
     LockoutState, ManagementSecrets, UserStore, DEFAULT_DB_FILE, DEFAULT_KEY_FILE, SCHEMA_VERSION,
 };
