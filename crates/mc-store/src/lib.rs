@@ -18,6 +18,8 @@
 //! What it must not touch: no network, no async runtime, no protocol logic, and no logging of
 //! any secret (logs carry user ids and reasons only). Methods block on disk I/O, on the slow
 //! KDF of a PASSWORD unlock and on the prompt of a BIOMETRIC one.
+//!
+//! Feature `fuzzing` (for `fuzz/` only): `mc_store::fuzzing` runs the decoders of stored bytes.
 
 mod backend;
 mod biometric;
