@@ -8,6 +8,9 @@ set -euo pipefail
 
 cd "$(dirname "$0")"
 seconds="${FUZZ_SECONDS:-10}"
+# Extra flags for `cargo fuzz build/run`, e.g. FUZZ_BUILD_FLAGS=-O to reuse a build made without
+# debug assertions. Default: none (release with debug assertions and overflow checks).
+read -r -a build_flags <<<"${FUZZ_BUILD_FLAGS:-}"
 
 if ! rustup toolchain list | grep -q '^nightly'; then
     echo "fuzz: installing the nightly toolchain (minimal profile)"
@@ -18,7 +21,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
 
-cargo +nightly fuzz build
+cargo +nightly fuzz build ${build_flags[@]+"${build_flags[@]}"}
 targets="$(cargo +nightly fuzz list)"
 
 failed=0
@@ -26,7 +29,7 @@ for target in $targets; do
     mkdir -p "corpus/$target"
     log="$(mktemp)"
     # corpus/<target> (ignored by git) takes what the run finds; seeds/<target> is read only.
-    if cargo +nightly fuzz run "$target" "corpus/$target" "seeds/$target" -- \
+    if cargo +nightly fuzz run ${build_flags[@]+"${build_flags[@]}"} "$target" "corpus/$target" "seeds/$target" -- \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 >"$log" 2>&1; then
         runs="$(grep -Eo '^Done [0-9]+ runs' "$log" | grep -Eo '[0-9]+' || echo '?')"
         echo "fuzz: $target: ok, $runs runs in ${seconds}s, no crash"
