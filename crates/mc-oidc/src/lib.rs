@@ -23,6 +23,8 @@
 
 mod dpop;
 mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod http;
 mod introspection;
 mod retry;
@@ -316,19 +318,7 @@ impl OidcClient {
                 },
             )
             .await?;
-        let meta: ProviderMetadata = answer.json("discovery document")?;
-        if meta.issuer != issuer {
-            return Err(OidcError::IssuerMismatch {
-                expected: issuer.to_string(),
-                found: meta.issuer.chars().take(256).collect(),
-            });
-        }
-        transport.endpoint_url(&meta.token_endpoint, "token_endpoint")?;
-        transport.endpoint_url(&meta.jwks_uri, "jwks_uri")?;
-        if let Some(registration) = &meta.registration_endpoint {
-            transport.endpoint_url(registration, "registration_endpoint")?;
-        }
-        Ok(meta)
+        read_discovery(transport, &answer, issuer)
     }
 
     /// Step 3: registers the device as its own client (RFC 7591), authenticated later by
@@ -368,26 +358,7 @@ impl OidcClient {
         let answer = transport
             .send(Endpoint::Registration, &url, http_request)
             .await?;
-        if !answer.status.is_success() {
-            return Err(match error_from_answer(&answer) {
-                // Without a client yet, a 401 means the initial access token was refused.
-                OidcError::InvalidClient => OidcError::AccessDenied,
-                // A registration policy said no, whatever the code: Keycloak answers its
-                // Trusted Hosts and Max Clients policies with 403 `insufficient_scope`.
-                _ if answer.status == reqwest::StatusCode::FORBIDDEN => OidcError::AccessDenied,
-                other => other,
-            });
-        }
-        let registration: Registration = answer.json("registration answer")?;
-        if registration.client_id.is_empty() {
-            return Err(OidcError::InvalidResponse(
-                "registration answer has an empty client_id".into(),
-            ));
-        }
-        if let Some(uri) = &registration.registration_client_uri {
-            transport.endpoint_url(uri, "registration_client_uri")?;
-        }
-        Ok(registration)
+        read_registration(transport, &answer)
     }
 
     /// Steps 4 and 6: a device token by `client_credentials` with a `private_key_jwt`
@@ -771,6 +742,52 @@ impl OidcClient {
         let keys: mc_jose::JwkSet = answer.json("JWKS")?;
         Ok(cache.put(jwks_uri, keys))
     }
+}
+
+/// A successful discovery answer as [`OidcClient::discover`] accepts it: its `issuer` equal to
+/// `issuer` byte for byte, its endpoints allowed by the transport policy.
+fn read_discovery(
+    transport: &Transport,
+    answer: &Answer,
+    issuer: &str,
+) -> Result<ProviderMetadata, OidcError> {
+    let meta: ProviderMetadata = answer.json("discovery document")?;
+    if meta.issuer != issuer {
+        return Err(OidcError::IssuerMismatch {
+            expected: issuer.to_string(),
+            found: meta.issuer.chars().take(256).collect(),
+        });
+    }
+    transport.endpoint_url(&meta.token_endpoint, "token_endpoint")?;
+    transport.endpoint_url(&meta.jwks_uri, "jwks_uri")?;
+    if let Some(registration) = &meta.registration_endpoint {
+        transport.endpoint_url(registration, "registration_endpoint")?;
+    }
+    Ok(meta)
+}
+
+/// A registration answer (any status) as [`OidcClient::register`] reads it.
+fn read_registration(transport: &Transport, answer: &Answer) -> Result<Registration, OidcError> {
+    if !answer.status.is_success() {
+        return Err(match error_from_answer(answer) {
+            // Without a client yet, a 401 means the initial access token was refused.
+            OidcError::InvalidClient => OidcError::AccessDenied,
+            // A registration policy said no, whatever the code: Keycloak answers its
+            // Trusted Hosts and Max Clients policies with 403 `insufficient_scope`.
+            _ if answer.status == reqwest::StatusCode::FORBIDDEN => OidcError::AccessDenied,
+            other => other,
+        });
+    }
+    let registration: Registration = answer.json("registration answer")?;
+    if registration.client_id.is_empty() {
+        return Err(OidcError::InvalidResponse(
+            "registration answer has an empty client_id".into(),
+        ));
+    }
+    if let Some(uri) = &registration.registration_client_uri {
+        transport.endpoint_url(uri, "registration_client_uri")?;
+    }
+    Ok(registration)
 }
 
 /// The error of a failed token-endpoint answer. Keycloak answers an unknown `audience` of a

@@ -18,6 +18,8 @@
 //! What it must not touch: no network, no async runtime, no protocol logic, and no logging of
 //! any secret (logs carry user ids and reasons only). Methods block on disk I/O, on the slow
 //! KDF of a PASSWORD unlock and on the prompt of a BIOMETRIC one.
+//!
+//! Feature `fuzzing` (for `fuzz/` only): `mc_store::fuzzing` runs the decoders of stored bytes.
 
 mod backend;
 mod biometric;
@@ -40,6 +42,8 @@ pub use error::{StoreError, UnlockError};
 pub use keys::{FileKeyProvider, KeyProvider, StaticKeyProvider, KEY_LEN};
 pub use protect::{Protection, Unlock};
 pub use settings::{KdfSettings, LockoutPolicy, StoreSettings, MIN_PBKDF2_ITERATIONS};
+#[cfg(feature = "fuzzing")]
+pub use store::fuzzing;
 pub use store::{
     LockoutState, ManagementSecrets, UserStore, DEFAULT_DB_FILE, DEFAULT_KEY_FILE, SCHEMA_VERSION,
 };

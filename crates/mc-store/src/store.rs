@@ -21,6 +21,8 @@
 //! sequence (including a KDF run or a biometric prompt), so a lockout counter or a mode switch
 //! is never raced. Plain reads (`list_users`, `lockout_state`) do not wait for it.
 
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod migrate;
 mod records;
 

@@ -39,7 +39,7 @@ const V1_FORMAT: u32 = 1;
 const V1_PAYLOAD_FORMAT: u8 = 1;
 
 #[derive(Deserialize)]
-struct V1SecretsRecord {
+pub(super) struct V1SecretsRecord {
     format: u32,
     data_key: V1WrappedKey,
     secrets: Sealed,
@@ -93,7 +93,7 @@ fn v1_aad(record: &UserRecord, purpose: &'static str, bound: bool) -> Result<Vec
 }
 
 /// The schema 1 payload: `[1][u32 BE len][device key][0 | 1 [u32 BE len][token]]`.
-fn decode_v1_payload(payload: &[u8]) -> Option<(&[u8], Option<&str>)> {
+pub(super) fn decode_v1_payload(payload: &[u8]) -> Option<(&[u8], Option<&str>)> {
     fn take_sized(input: &[u8]) -> Option<(&[u8], &[u8])> {
         let (len, rest) = input.split_first_chunk::<4>()?;
         let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
