@@ -14,6 +14,7 @@ test:
     bash bindings/python/run-tests.sh
     bash bindings/kotlin/run-tests.sh
     bash bindings/swift/check.sh
+    bash fuzz/run-short.sh
 
 # Benchmarks (criterion); see docs/benchmarks.md.
 bench:

@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mc_jose::{ClaimChecks, JoseError, Jwk, JwkSet, Jwt};
+use mc_jose::{Algorithm, ClaimChecks, JoseError, Jwk, JwkSet, Jwt};
 
 fuzz_target!(|data: &[u8]| {
     let (jwks_bytes, token_bytes) = match data.iter().position(|&b| b == 0xFF) {
@@ -19,6 +19,11 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(jwk) = serde_json::from_slice::<Jwk>(jwks_bytes) {
         check_jwk(&jwk);
     }
+    // The runtime's own entry (jwks_uri bodies) must agree with plain serde.
+    assert_eq!(
+        mc_jose::parse_jwk_set(jwks_bytes).ok(),
+        serde_json::from_slice::<JwkSet>(jwks_bytes).ok()
+    );
     let keys = match serde_json::from_slice::<JwkSet>(jwks_bytes) {
         Ok(keys) => {
             let again: JwkSet =
@@ -35,15 +40,22 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let unverified = Jwt::decode_unverified(token);
-    // The one verify call. When mc-jose gains RS/PS/EdDSA, switch this line to the new
-    // verification function (same arguments: token and key set).
-    let verified: Result<Jwt, JoseError> = mc_jose::verify_es256(token, &keys);
+    // Every algorithm an IDP may sign with (RS/PS 256-512, ES256/384, EdDSA), as the runtime
+    // accepts them from an IDP that advertises nothing.
+    let verified: Result<Jwt, JoseError> = mc_jose::verify_jws(token, &keys, &Algorithm::ALL);
     if let Ok(jwt) = &verified {
-        // A verified token is one decode_unverified reads the same way, signed with a key
-        // of the set that names ES256.
+        // A verified token is one decode_unverified reads the same way, names an algorithm we
+        // verify, has no `crit`, and was checked with a key of the set that fits it.
         assert_eq!(unverified.as_ref().ok(), Some(jwt));
-        assert_eq!(jwt.alg(), Some("ES256"));
-        assert!(keys.find(jwt.kid()).is_some());
+        let alg = jwt.alg().and_then(Algorithm::from_name);
+        assert!(alg.is_some(), "verified with an algorithm we do not verify");
+        assert!(!jwt.header.contains_key("crit"));
+        assert!(!keys.keys.is_empty());
+    }
+    // The device-side call (ES256 only) must never accept what the general one refuses.
+    if mc_jose::verify_es256(token, &keys).is_ok() {
+        assert!(verified.is_ok());
+        assert_eq!(unverified.as_ref().ok().and_then(|j| j.alg()), Some("ES256"));
     }
     if let Ok(jwt) = unverified.as_ref() {
         for now in [0, 1_700_000_000, i64::MAX, i64::MIN] {

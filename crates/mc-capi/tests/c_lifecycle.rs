@@ -18,20 +18,20 @@ fn library_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let deps = exe.parent().unwrap();
     let dir = deps.parent().unwrap().to_path_buf();
-    if !dir.join("libmc_capi.so").exists() {
-        // `cargo test` builds this crate only as an rlib for its tests; the C program links
-        // the shared library, so build it (same profile, same target directory).
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = Command::new(cargo);
-        build
-            .args(["build", "--quiet", "-p", "mc-capi", "--lib"])
-            .current_dir(repo_root());
-        if dir.ends_with("release") {
-            build.arg("--release");
-        }
-        let status = build.status().expect("cargo runs");
-        assert!(status.success(), "building libmc_capi.so failed");
+    // `cargo test` builds this crate only as an rlib for its tests; the C program links the
+    // shared library, so build it (same profile, same target directory) on every run: cargo's
+    // own fingerprints make that a no-op when it is fresh, and a changed C ABI is never tested
+    // against an old library.
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    build
+        .args(["build", "--quiet", "-p", "mc-capi", "--lib"])
+        .current_dir(repo_root());
+    if dir.ends_with("release") {
+        build.arg("--release");
     }
+    let status = build.status().expect("cargo runs");
+    assert!(status.success(), "building libmc_capi.so failed");
     assert!(
         dir.join("libmc_capi.so").exists(),
         "no libmc_capi.so in {}",

@@ -104,6 +104,9 @@ fn json_args(base: &str, extra: &[&str]) -> Vec<String> {
         "--json".to_owned(),
         "--server-url".to_owned(),
         base.to_owned(),
+        // The dev IDP serves the demo resource: its origin may receive the demo-api token.
+        "--audience-origin".to_owned(),
+        format!("demo-api={base}"),
     ];
     args.extend(extra.iter().map(|s| (*s).to_owned()));
     args
