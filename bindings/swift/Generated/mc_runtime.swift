@@ -2728,6 +2728,13 @@ public struct MasterControllerConfig: Equatable, Hashable {
      * The text of the biometric prompt when logging in with mode BIOMETRIC.
      */
     public var biometricPrompt: String?
+    /**
+     * Audience -> origins that may receive its IAM token (`https://api.example.com`,
+     * a `*.` wildcard host such as `*.example.com`, plain http only to loopback). Without an
+     * entry, the token of an audience is sent nowhere: a CreateHttpCommonRequest with it
+     * fails with TOKEN_ORIGIN_NOT_ALLOWED and nothing is sent.
+     */
+    public var audienceOrigins: [String: [String]]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2747,13 +2754,20 @@ public struct MasterControllerConfig: Equatable, Hashable {
          */allowInsecureHttp: Bool = false, 
         /**
          * The text of the biometric prompt when logging in with mode BIOMETRIC.
-         */biometricPrompt: String? = nil) {
+         */biometricPrompt: String? = nil, 
+        /**
+         * Audience -> origins that may receive its IAM token (`https://api.example.com`,
+         * a `*.` wildcard host such as `*.example.com`, plain http only to loopback). Without an
+         * entry, the token of an audience is sent nowhere: a CreateHttpCommonRequest with it
+         * fails with TOKEN_ORIGIN_NOT_ALLOWED and nothing is sent.
+         */audienceOrigins: [String: [String]] = [:]) {
         self.serverUrl = serverUrl
         self.store = store
         self.issuerTemplate = issuerTemplate
         self.clockToleranceSecs = clockToleranceSecs
         self.allowInsecureHttp = allowInsecureHttp
         self.biometricPrompt = biometricPrompt
+        self.audienceOrigins = audienceOrigins
     }
 
     
@@ -2777,7 +2791,8 @@ public struct FfiConverterTypeMasterControllerConfig: FfiConverterRustBuffer {
                 issuerTemplate: FfiConverterString.read(from: &buf), 
                 clockToleranceSecs: FfiConverterInt64.read(from: &buf), 
                 allowInsecureHttp: FfiConverterBool.read(from: &buf), 
-                biometricPrompt: FfiConverterOptionString.read(from: &buf)
+                biometricPrompt: FfiConverterOptionString.read(from: &buf), 
+                audienceOrigins: FfiConverterDictionaryStringSequenceString.read(from: &buf)
         )
     }
 
@@ -2788,6 +2803,7 @@ public struct FfiConverterTypeMasterControllerConfig: FfiConverterRustBuffer {
         FfiConverterInt64.write(value.clockToleranceSecs, into: &buf)
         FfiConverterBool.write(value.allowInsecureHttp, into: &buf)
         FfiConverterOptionString.write(value.biometricPrompt, into: &buf)
+        FfiConverterDictionaryStringSequenceString.write(value.audienceOrigins, into: &buf)
     }
 }
 
@@ -5328,6 +5344,32 @@ fileprivate struct FfiConverterDictionaryStringString: FfiConverterRustBuffer {
         for _ in 0..<len {
             let key = try FfiConverterString.read(from: &buf)
             let value = try FfiConverterString.read(from: &buf)
+            dict[key] = value
+        }
+        return dict
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterDictionaryStringSequenceString: FfiConverterRustBuffer {
+    public static func write(_ value: [String: [String]], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for (key, value) in value {
+            FfiConverterString.write(key, into: &buf)
+            FfiConverterSequenceString.write(value, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String: [String]] {
+        let len: Int32 = try readInt(&buf)
+        var dict = [String: [String]]()
+        dict.reserveCapacity(Int(len))
+        for _ in 0..<len {
+            let key = try FfiConverterString.read(from: &buf)
+            let value = try FfiConverterSequenceString.read(from: &buf)
             dict[key] = value
         }
         return dict

@@ -27,8 +27,8 @@ struct HostConfig {
     #[serde(default)]
     allow_insecure_http: bool,
     /// Audience -> origins that may receive its IAM token (`https://api.example.com`,
-    /// `https://*.example.com`, plain http only to loopback). Without an entry, the token of
-    /// an audience is sent nowhere.
+    /// a `*.` wildcard host such as `*.example.com`, plain http only to loopback). Without an
+    /// entry, the token of an audience is sent nowhere.
     #[serde(default)]
     audience_origins: BTreeMap<String, Vec<String>>,
 }

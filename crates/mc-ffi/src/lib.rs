@@ -89,9 +89,11 @@ pub struct MasterControllerConfig {
     #[uniffi(default = None)]
     pub biometric_prompt: Option<String>,
     /// Audience -> origins that may receive its IAM token (`https://api.example.com`,
-    /// `https://*.example.com`, plain http only to loopback). Without an entry, the token of
-    /// an audience is sent nowhere: a CreateHttpCommonRequest with it fails with
-    /// TOKEN_ORIGIN_NOT_ALLOWED and nothing is sent.
+    /// a `*.` wildcard host such as `*.example.com`, plain http only to loopback). Without an
+    /// entry, the token of an audience is sent nowhere: a CreateHttpCommonRequest with it
+    /// fails with TOKEN_ORIGIN_NOT_ALLOWED and nothing is sent.
+    // No slash followed by a star in these docs: Kotlin and Swift block comments nest, so it
+    // would comment out the rest of the generated file.
     #[uniffi(default)]
     pub audience_origins: HashMap<String, Vec<String>>,
 }

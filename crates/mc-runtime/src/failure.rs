@@ -89,7 +89,9 @@ impl Failure {
         let (status, code) = match (error.kind(), step) {
             (K::NotReachable, _) => (StatusType::NotReachable, error_code::SERVER_NOT_REACHABLE),
             (K::Timeout, _) => (StatusType::NotReachable, error_code::SERVER_TIMEOUT),
-            (K::Tls, _) => (StatusType::NotReachable, error_code::TLS_FAILED),
+            // Not an outage: an untrusted or wrongly pinned certificate may be a man in the
+            // middle, and retrying will not help until the certificate or the pins change.
+            (K::Tls, _) => (StatusType::Failed, error_code::TLS_FAILED),
             // The registration is gone at the IDP: the stored credential is proven unusable.
             (K::InvalidClient, Step::Login | Step::Exchange) => (
                 StatusType::OfflineNotActivated,

@@ -624,6 +624,8 @@ async fn an_idp_behind_an_untrusted_or_wrongly_pinned_certificate_is_a_tls_failu
     let untrusted = runtime_with(&idp_url, |_| {});
     let (status, code) = enroll_code(untrusted).await;
     assert_eq!(code, Some(error_code::TLS_FAILED), "{status:?}");
+    // A possible man in the middle is not a network outage.
+    assert_eq!(status, Some(StatusType::Failed));
     let wrong_pin = runtime_with(&idp_url, |config| {
         config.oidc.tls.extra_roots_pem.push(fixture("ca.pem"));
         config
@@ -637,6 +639,7 @@ async fn an_idp_behind_an_untrusted_or_wrongly_pinned_certificate_is_a_tls_failu
     });
     let (status, code) = enroll_code(wrong_pin).await;
     assert_eq!(code, Some(error_code::TLS_FAILED), "{status:?}");
+    assert_eq!(status, Some(StatusType::Failed));
     assert!(
         server.seen().is_empty(),
         "nothing sent over a refused TLS session"
