@@ -10,8 +10,8 @@ use crate::error_code;
 use crate::parse::InvalidRequest;
 use crate::request::{ByteCount, HeaderNames, RequestKind};
 use crate::types::{
-    HttpCommonStatus, IamConfigurationData, RequestId, SdkState, ServerConnectionState, StatusType,
-    TraceContext, UserDetails, UserIdentifier,
+    HttpCommonStatus, IamConfigurationData, NextAction, RequestId, SdkState, ServerConnectionState,
+    StatusType, TraceContext, UserDetails, UserIdentifier,
 };
 
 /// What every result carries: the request it answers, its status and error.
@@ -29,6 +29,9 @@ pub struct ResultInfo {
     pub error_code: u32,
     #[serde(default)]
     pub error_description: String,
+    /// What to do next, as data (absent when OK or when nothing more specific applies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_action: Option<NextAction>,
 }
 
 impl Default for ResultInfo {
@@ -47,6 +50,7 @@ impl ResultInfo {
             has_error_occurred: false,
             error_code: error_code::NONE,
             error_description: String::new(),
+            next_action: None,
         }
     }
 
@@ -60,7 +64,14 @@ impl ResultInfo {
             has_error_occurred: !status.is_ok(),
             error_code: code,
             error_description: description.into(),
+            next_action: None,
         }
+    }
+
+    /// Adds what the app should do next.
+    pub fn with_next_action(mut self, next_action: NextAction) -> Self {
+        self.next_action = Some(next_action);
+        self
     }
 
     /// Ties the result to the request it answers.
@@ -216,6 +227,9 @@ pub struct CreateHttpCommonResultEvent {
     pub error_code: u32,
     #[serde(default)]
     pub error_description: String,
+    /// What to do next, as data (see [`NextAction`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_action: Option<NextAction>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_status: Option<u16>,
     /// The response body; standard base64 in JSON.
@@ -235,6 +249,7 @@ impl CreateHttpCommonResultEvent {
             has_error_occurred: info.has_error_occurred,
             error_code: info.error_code,
             error_description: info.error_description,
+            next_action: info.next_action,
             http_status: None,
             response: Vec::new(),
             response_headers: BTreeMap::new(),
@@ -252,6 +267,7 @@ impl fmt::Debug for CreateHttpCommonResultEvent {
             .field("has_error_occurred", &self.has_error_occurred)
             .field("error_code", &self.error_code)
             .field("error_description", &self.error_description)
+            .field("next_action", &self.next_action)
             .field("http_status", &self.http_status)
             .field("response", &ByteCount(self.response.len()))
             .field("response_headers", &HeaderNames(&self.response_headers))

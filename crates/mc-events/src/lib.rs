@@ -47,6 +47,7 @@ mod event;
 mod json;
 mod parse;
 mod request;
+mod typed;
 mod types;
 
 pub use event::{
@@ -66,8 +67,9 @@ pub use request::{
     OfflineLoginEvent, Request, RequestEvent, RequestKind, RestartEvent, StartEvent,
     MAX_APP_NAME_BYTES, MAX_IDENTIFIER_BYTES,
 };
+pub use typed::{RequestType, ResultType};
 pub use types::{
     AppVersion, AuthenticationMode, ClearBehavior, HttpCommonStatus, HttpMethod,
-    IamConfigurationData, RequestId, SdkState, ServerConnectionState, StatusType, TraceContext,
-    UserDetails, UserIdentifier, MAX_REQUEST_ID_BYTES, MAX_TRACESTATE_BYTES,
+    IamConfigurationData, NextAction, RequestId, SdkState, ServerConnectionState, StatusType,
+    TraceContext, UserDetails, UserIdentifier, MAX_REQUEST_ID_BYTES, MAX_TRACESTATE_BYTES,
 };

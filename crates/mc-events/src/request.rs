@@ -384,7 +384,7 @@ impl GetStateEvent {
 
 /// Declares `RequestEvent`, `RequestKind` and the conversions between the request structs.
 macro_rules! requests {
-    ($($event:ident => $kind:ident, $result:literal;)*) => {
+    ($($event:ident => $kind:ident, $result:ident;)*) => {
         /// Any request. JSON: one object, `"type"` = the request's name.
         #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
         #[serde(tag = "type")]
@@ -413,7 +413,7 @@ macro_rules! requests {
             /// The `"type"` of the result event that answers this request.
             pub const fn result_name(self) -> &'static str {
                 match self {
-                    $(RequestKind::$kind => $result,)*
+                    $(RequestKind::$kind => stringify!($result),)*
                 }
             }
 
@@ -435,6 +435,11 @@ macro_rules! requests {
         }
 
         $(
+            impl crate::typed::RequestType for $event {
+                const KIND: RequestKind = RequestKind::$kind;
+                type Result = crate::event::$result;
+            }
+
             impl From<$event> for RequestEvent {
                 fn from(event: $event) -> Self {
                     RequestEvent::$event(event)
@@ -463,19 +468,19 @@ macro_rules! requests {
 }
 
 requests! {
-    StartEvent => Start, "StartResultEvent";
-    RestartEvent => Restart, "RestartResultEvent";
-    EnrollAnonymousUserEvent => EnrollAnonymousUser, "StatusResultEvent";
-    OfflineLoginEvent => OfflineLogin, "OfflineLoginResultEvent";
-    ExchangeIamTokenEvent => ExchangeIamToken, "ExchangeIamTokenResultEvent";
-    GetIamAccessTokenClaimsEvent => GetIamAccessTokenClaims, "GetIamAccessTokenClaimsResultEvent";
-    ClearIamTokenCacheEvent => ClearIamTokenCache, "ClearIamTokenCacheResultEvent";
-    DeleteIamTokenByAudienceEvent => DeleteIamTokenByAudience, "DeleteIamTokenByAudienceResultEvent";
-    GetInformationEvent => GetInformation, "GetInformationResultEvent";
-    DeleteUserEvent => DeleteUser, "DeleteUserResultEvent";
-    EnableAuthenticationModeEvent => EnableAuthenticationMode, "StatusResultEvent";
-    CreateHttpCommonRequest => CreateHttpCommon, "CreateHttpCommonResultEvent";
-    GetStateEvent => GetState, "GetStateResultEvent";
+    StartEvent => Start, StartResultEvent;
+    RestartEvent => Restart, RestartResultEvent;
+    EnrollAnonymousUserEvent => EnrollAnonymousUser, StatusResultEvent;
+    OfflineLoginEvent => OfflineLogin, OfflineLoginResultEvent;
+    ExchangeIamTokenEvent => ExchangeIamToken, ExchangeIamTokenResultEvent;
+    GetIamAccessTokenClaimsEvent => GetIamAccessTokenClaims, GetIamAccessTokenClaimsResultEvent;
+    ClearIamTokenCacheEvent => ClearIamTokenCache, ClearIamTokenCacheResultEvent;
+    DeleteIamTokenByAudienceEvent => DeleteIamTokenByAudience, DeleteIamTokenByAudienceResultEvent;
+    GetInformationEvent => GetInformation, GetInformationResultEvent;
+    DeleteUserEvent => DeleteUser, DeleteUserResultEvent;
+    EnableAuthenticationModeEvent => EnableAuthenticationMode, StatusResultEvent;
+    CreateHttpCommonRequest => CreateHttpCommon, CreateHttpCommonResultEvent;
+    GetStateEvent => GetState, GetStateResultEvent;
 }
 
 impl fmt::Display for RequestKind {

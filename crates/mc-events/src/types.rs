@@ -367,3 +367,33 @@ pub struct IamConfigurationData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
 }
+
+/// What the app should do next after a result that is not OK, as data (`nextAction` in JSON,
+/// beside the human `errorDescription`). JSON: an object whose `"action"` names the step,
+/// e.g. `{"action":"RETRY_AFTER","seconds":30}` or `{"action":"FIX_FIELD","field":"audience"}`.
+/// Additive: apps that do not read it lose nothing.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(
+    tag = "action",
+    rename_all = "SCREAMING_SNAKE_CASE",
+    rename_all_fields = "camelCase"
+)]
+pub enum NextAction {
+    /// Send the same request again after `seconds` (0: at once); the cause is passing
+    /// (server unreachable or busy, a temporary lock, too many requests in flight).
+    RetryAfter { seconds: u64 },
+    /// The request itself is wrong: correct the named field (JSON name) and send it again.
+    FixField { field: String },
+    /// Send `requestType` first (e.g. `StartEvent`, `OfflineLoginEvent`), then this again.
+    SendFirst { request_type: String },
+    /// The user must log in again (`OfflineLoginEvent`; for an identified user the IDP's
+    /// login page).
+    LogIn,
+    /// Ask the user for the password or biometric again (the last attempt was wrong or
+    /// cancelled).
+    Unlock,
+    /// The device identity is gone or unusable: enroll again.
+    EnrollAgain,
+    /// Nothing the app can do itself: the configuration, the IDP or the runtime is at fault.
+    ContactSupport,
+}

@@ -42,7 +42,10 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use actix::prelude::*;
-use mc_events::{error_code, Event, Request, RequestId, ResultInfo, StatusType, TraceContext};
+use mc_events::{
+    error_code, Event, Request, RequestId, RequestType, ResultInfo, ResultType, StatusType,
+    TraceContext,
+};
 use mc_store::{MemoryBackend, StaticKeyProvider, StoreError, UserStore};
 use tokio::sync::oneshot;
 
@@ -131,6 +134,32 @@ fn open_store(config: &RuntimeConfig) -> Result<UserStore, StoreError> {
     }
 }
 
+/// The typed result out of the answer to a request of type `E`. The runtime answers every
+/// request with its own result type, so the fallback (an INTERNAL_ERROR result naming the
+/// event that came instead) is reached only by a bug of ours.
+fn typed_answer<E: RequestType>(answer: Event) -> E::Result {
+    match E::Result::from_answer(E::KIND, answer) {
+        Ok(result) => result,
+        Err(other) => {
+            let info = ResultInfo::error(
+                StatusType::InternalError,
+                error_code::INTERNAL_ERROR,
+                format!(
+                    "{} was answered with {} (a runtime bug; please report it)",
+                    E::KIND.name(),
+                    other.type_name()
+                ),
+            )
+            .with_request(other.request_id().cloned(), other.trace_context().cloned());
+            match E::Result::from_answer(E::KIND, Event::failure(E::KIND, info)) {
+                Ok(result) => result,
+                // Event::failure builds the result type of E::KIND by construction.
+                Err(_) => unreachable!("Event::failure answers with the kind's own result type"),
+            }
+        }
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -200,9 +229,30 @@ impl MasterController {
         })
     }
 
-    /// Posts a request and waits for its result event (which listeners receive too).
+    /// Posts a request and waits for its own result event, typed: posting an
+    /// `ExchangeIamTokenEvent` returns an `ExchangeIamTokenResultEvent`. A request refused in
+    /// the current state returns its result with status INVALID_STATE (listeners receive the
+    /// `InvalidStateEvent` the MC-SDK sends).
+    pub async fn post<E: RequestType>(&self, event: E) -> E::Result {
+        let answer = self.post_request(event.into(), None).await;
+        typed_answer::<E>(answer)
+    }
+
+    /// As [`post`](Self::post), giving up waiting after `timeout` (status TIMEOUT; see
+    /// [`post_event_with_timeout`](Self::post_event_with_timeout)).
+    pub async fn post_with_timeout<E: RequestType>(
+        &self,
+        event: E,
+        timeout: Duration,
+    ) -> E::Result {
+        let answer = self.post_request(event.into(), Some(timeout)).await;
+        typed_answer::<E>(answer)
+    }
+
+    /// Posts a request and waits for its result event (which listeners receive too). The
+    /// untyped form, for requests built at run time; [`post`](Self::post) is the typed one.
     pub async fn post_event(&self, request: impl Into<Request>) -> Event {
-        self.post(request.into(), None).await
+        self.post_request(request.into(), None).await
     }
 
     /// As [`post_event`](Self::post_event), but gives up waiting after `timeout`: the result is
@@ -213,7 +263,7 @@ impl MasterController {
         request: impl Into<Request>,
         timeout: Duration,
     ) -> Event {
-        self.post(request.into(), Some(timeout)).await
+        self.post_request(request.into(), Some(timeout)).await
     }
 
     /// Posts a request without waiting; its result reaches the listeners. Returns the request's
@@ -237,7 +287,7 @@ impl MasterController {
     /// listeners receive too.
     pub async fn post_json(&self, json: &str, timeout: Option<Duration>) -> Event {
         match Request::from_json(json) {
-            Ok(request) => self.post(request, timeout).await,
+            Ok(request) => self.post_request(request, timeout).await,
             Err(invalid) => {
                 let mut event = Event::invalid_request(&invalid);
                 let id = invalid.request_id.clone().unwrap_or_else(|| self.new_id());
@@ -272,7 +322,7 @@ impl MasterController {
         self.inner.stop();
     }
 
-    async fn post(&self, request: Request, timeout: Option<Duration>) -> Event {
+    async fn post_request(&self, request: Request, timeout: Option<Duration>) -> Event {
         let request = self.prepare(request);
         let kind = request.kind();
         let id = request.request_id.clone();
