@@ -11,6 +11,9 @@
 //!   [`Event::failure`] / [`Event::invalid_request`] so every request gets its own result type.
 //! - Enums ([`SdkState`], [`StatusType`], ...) and [`error_code`].
 //!
+//! Free of any runtime: the optional feature `actix` only adds `impl actix::Message` to each
+//! request type, with its own result event as `Result` (what mc-runtime's actors handle).
+//!
 //! JSON form: one object per event, `"type"` = the event's name, fields in camelCase as the
 //! MC-SDK names them; optional fields are left out when absent; unknown fields are ignored.
 //! Secrets (passwords, tokens) are [`mc_secret::SecretString`]: present in JSON (the host needs

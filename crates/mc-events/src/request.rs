@@ -440,6 +440,12 @@ macro_rules! requests {
                 type Result = crate::event::$result;
             }
 
+            // actix feature: the request is a Message answered by its own result event.
+            #[cfg(feature = "actix")]
+            impl actix::Message for $event {
+                type Result = crate::event::$result;
+            }
+
             impl From<$event> for RequestEvent {
                 fn from(event: $event) -> Self {
                     RequestEvent::$event(event)
