@@ -1,44 +1,40 @@
-//! The controller actor: the one place that owns [`SdkState`] and the logged-in session.
+//! The controller actor: admission and the one reducer. It does no work of its own.
 //!
-//! Every request enters here ([`Submit`]), is admitted (its requestId is not one still
-//! running; fewer than `max_requests_in_flight` are pending: refused at once otherwise, never
-//! queued), is checked (fields, then state), and is routed to
-//! the actor that owns its type ([`Controller::route`] is the routing table). When the actor
-//! answers, the controller updates the state, pushes any events that follow from it, and
-//! finishes the request: the result goes to every listener and to the poster's future.
-//! Work runs as futures on the controller's context, so a slow enrollment does not hold up a
-//! GetInformationEvent posted meanwhile.
+//! Every request enters here ([`Submit`]) and is admitted: its requestId is not one still
+//! running; fewer than `max_requests_in_flight` are pending (refused at once otherwise, never
+//! queued); its fields are valid; the state table allows it; no other state-changing request
+//! is running. It gets a trace span and, if asked, a timeout. Then it goes, as
+//! [`Admitted<E>`](crate::actors::Admitted), to the actor that owns its type
+//! ([`Controller::route`] is the routing table). When that actor answers, the controller
+//! runs the reducer on the [`Outcome`] the actor reported (the only place the SDK state
+//! changes), delivers the result to every listener and to the poster, then pushes the
+//! events the reducer produced. Work runs in the actors, so a slow enrollment does not hold
+//! up a GetInformationEvent posted meanwhile.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix::dev::ToEnvelope;
 use actix::prelude::*;
 use mc_events::*;
-use mc_oidc::http::ResourceToken;
-use mc_oidc::{OidcClient, TokenSet};
-use mc_store::{Protection, StoredAuthMode, UserId, UserSummary};
+use mc_oidc::OidcClient;
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
-use crate::actors::enrollment::{self, EnrollmentActor};
-use crate::actors::http_proxy::{HttpCall, HttpProxyActor};
-use crate::actors::login::{self, LoginActor};
-use crate::actors::storage::{
-    self, ChangeProtection, ListUsers, RemoveUser, StorageActor, UnlockWith,
-};
-use crate::actors::token_exchange::{
-    ClearCache, DeleteAudiences, Exchange, IamToken, TokenExchangeActor,
-};
+use crate::actors::enrollment::EnrollmentActor;
+use crate::actors::http_proxy::HttpProxyActor;
+use crate::actors::login::LoginActor;
+use crate::actors::token_exchange::TokenExchangeActor;
+use crate::actors::{Admission, Admitted, Report};
 use crate::config::RuntimeConfig;
 use crate::failure::Failure;
 use crate::listeners::Listeners;
-use crate::session::Session;
-use crate::state;
+use crate::reducer::{self, Outcome, RuntimeState};
 
-/// The addresses of the worker actors.
+/// The addresses of the actors that do the work.
 pub struct Workers {
-    pub storage: Addr<StorageActor>,
     pub enrollment: Addr<EnrollmentActor>,
     pub login: Addr<LoginActor>,
     pub exchange: Addr<TokenExchangeActor>,
@@ -54,6 +50,31 @@ pub struct Submit {
     pub timeout: Option<Duration>,
 }
 
+/// The SDK state as last set by the reducer, readable from any thread (the cached-token
+/// fast path of `MasterController::post` reads it).
+#[derive(Default)]
+pub struct PublishedState(AtomicU8);
+
+impl PublishedState {
+    const STATES: [SdkState; 5] = [
+        SdkState::Uninitialised,
+        SdkState::ActivationRequired,
+        SdkState::LoginRequired,
+        SdkState::LoggedIn,
+        SdkState::Unidentified,
+    ];
+
+    pub fn get(&self) -> SdkState {
+        let index = usize::from(self.0.load(Ordering::SeqCst));
+        Self::STATES.get(index).copied().unwrap_or_default()
+    }
+
+    pub(crate) fn set(&self, state: SdkState) {
+        let index = Self::STATES.iter().position(|s| *s == state).unwrap_or(0);
+        self.0.store(index as u8, Ordering::SeqCst);
+    }
+}
+
 struct Pending {
     kind: RequestKind,
     trace_context: Option<TraceContext>,
@@ -63,19 +84,16 @@ struct Pending {
 
 pub struct Controller {
     config: Arc<RuntimeConfig>,
+    /// Only to read whether the IDP answered lately (ServerConnectionEvent).
     oidc: OidcClient,
     workers: Workers,
     listeners: Listeners,
-    state: SdkState,
-    session: Option<Arc<Session>>,
-    users: Vec<UserSummary>,
-    last_user: Option<UserId>,
+    state: RuntimeState,
+    published: Arc<PublishedState>,
     /// The state-changing request running now, if any; another one waits its turn.
     busy: Option<RequestKind>,
     server_reachable: bool,
     pending: HashMap<RequestId, Pending>,
-    /// Turns for CreateHttpCommonRequests at their server (`max_http_in_flight`).
-    http_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Actor for Controller {
@@ -95,12 +113,16 @@ fn changes_state(kind: RequestKind) -> bool {
     )
 }
 
-fn user_identifier(id: &UserId) -> UserIdentifier {
-    UserIdentifier::new(&id.tenant_id, &id.user_id)
-}
-
-fn store_id(id: &UserIdentifier) -> UserId {
-    UserId::new(&id.tenant_id, &id.user_id)
+/// Requests that may talk to the IDP (ServerConnectionEvent is re-evaluated after them).
+fn talks_to_idp(kind: RequestKind) -> bool {
+    matches!(
+        kind,
+        RequestKind::EnrollAnonymousUser
+            | RequestKind::OfflineLogin
+            | RequestKind::DeleteUser
+            | RequestKind::ExchangeIamToken
+            | RequestKind::CreateHttpCommon
+    )
 }
 
 impl Handler<Submit> for Controller {
@@ -136,7 +158,7 @@ impl Handler<Submit> for Controller {
                 kind,
                 trace_context: request.trace_context.clone(),
                 reply,
-                span,
+                span: span.clone(),
             },
         );
         if let Some(timeout) = timeout {
@@ -147,7 +169,8 @@ impl Handler<Submit> for Controller {
         if let Err(invalid) = request.validate() {
             return self.finish(&id, Event::invalid_request(&invalid));
         }
-        if let Err(message) = state::check(self.state, kind) {
+        let sdk_state = self.state.sdk_state;
+        if let Err(message) = reducer::check(sdk_state, kind) {
             return self.finish_invalid_state(&id, kind, message);
         }
         if let Some(running) = self.busy {
@@ -164,7 +187,13 @@ impl Handler<Submit> for Controller {
         if changes_state(kind) {
             self.busy = Some(kind);
         }
-        self.route(id, request.event, ctx);
+        let admission = Admission {
+            user: self.user_for(&request.event),
+            id,
+            span,
+            state: sdk_state,
+        };
+        self.route(request.event, admission, ctx);
     }
 }
 
@@ -174,24 +203,143 @@ impl Controller {
         oidc: OidcClient,
         workers: Workers,
         listeners: Listeners,
+        published: Arc<PublishedState>,
     ) -> Self {
         Self {
+            config,
             oidc,
             workers,
             listeners,
-            state: SdkState::Uninitialised,
-            session: None,
-            users: Vec::new(),
-            last_user: None,
+            state: RuntimeState::default(),
+            published,
             busy: None,
             server_reachable: true,
             pending: HashMap::new(),
-            http_slots: Arc::new(tokio::sync::Semaphore::new(
-                config
-                    .max_http_in_flight
-                    .clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
-            )),
-            config,
+        }
+    }
+
+    /// The routing table: which actor does the work of which request.
+    fn route(&mut self, event: RequestEvent, admission: Admission, ctx: &mut Context<Self>) {
+        let w = &self.workers;
+        let (login, enrollment, exchange, http) = (
+            w.login.clone(),
+            w.enrollment.clone(),
+            w.exchange.clone(),
+            w.http.clone(),
+        );
+        match event {
+            RequestEvent::StartEvent(e) => self.dispatch(login, e, admission, ctx),
+            RequestEvent::RestartEvent(e) => self.dispatch(login, e, admission, ctx),
+            RequestEvent::EnrollAnonymousUserEvent(e) => {
+                self.dispatch(enrollment, e, admission, ctx)
+            }
+            RequestEvent::OfflineLoginEvent(e) => self.dispatch(login, e, admission, ctx),
+            RequestEvent::ExchangeIamTokenEvent(e) => self.dispatch(exchange, e, admission, ctx),
+            RequestEvent::GetIamAccessTokenClaimsEvent(e) => {
+                self.dispatch(login, e, admission, ctx)
+            }
+            RequestEvent::ClearIamTokenCacheEvent(e) => self.dispatch(exchange, e, admission, ctx),
+            RequestEvent::DeleteIamTokenByAudienceEvent(e) => {
+                self.dispatch(exchange, e, admission, ctx)
+            }
+            RequestEvent::GetInformationEvent(e) => self.dispatch(login, e, admission, ctx),
+            RequestEvent::DeleteUserEvent(e) => self.dispatch(enrollment, e, admission, ctx),
+            RequestEvent::EnableAuthenticationModeEvent(e) => {
+                self.dispatch(login, e, admission, ctx)
+            }
+            RequestEvent::CreateHttpCommonRequest(e) => self.dispatch(http, e, admission, ctx),
+            RequestEvent::GetStateEvent(_) => {
+                let result = Event::GetStateResultEvent(GetStateResultEvent {
+                    info: ResultInfo::ok(),
+                    sdk_state: self.state.sdk_state,
+                });
+                self.conclude(&admission.id, result, Some(Outcome::StateAsked));
+            }
+        }
+    }
+
+    /// The user a request is about, where admission chooses it from the state: DeleteUser
+    /// the named user, else the logged-in one, else the default; the token-cache requests
+    /// the logged-in user (ClearIamTokenCache may name another).
+    fn user_for(&self, event: &RequestEvent) -> Option<UserIdentifier> {
+        let logged_in = self.state.logged_in.clone();
+        match event {
+            RequestEvent::DeleteUserEvent(e) => e
+                .user_identifier
+                .clone()
+                .or(logged_in)
+                .or_else(|| self.state.users.default.clone()),
+            RequestEvent::ClearIamTokenCacheEvent(e) => e.user_identifier.clone().or(logged_in),
+            RequestEvent::DeleteIamTokenByAudienceEvent(_) => logged_in,
+            _ => None,
+        }
+    }
+
+    /// Sends the admitted request to `actor`; its answer (and the outcome it reported) comes
+    /// back to [`conclude`](Self::conclude).
+    fn dispatch<E, A>(
+        &mut self,
+        actor: Addr<A>,
+        event: E,
+        admission: Admission,
+        ctx: &mut Context<Self>,
+    ) where
+        E: RequestType,
+        A: Handler<Admitted<E>>,
+        A::Context: ToEnvelope<A, Admitted<E>>,
+    {
+        let id = admission.id.clone();
+        let span = admission.span.clone();
+        let (report, outcome) = Report::new();
+        let answer = actor.send(Admitted {
+            event,
+            admission,
+            report,
+        });
+        let work = answer.instrument(span);
+        ctx.spawn(
+            fut::wrap_future::<_, Self>(work).map(move |answer, act, _| {
+                let result: Event = match answer {
+                    Ok(result) => result.into(),
+                    Err(_) => {
+                        let failure = Failure::internal(format!(
+                            "the actor handling {} stopped; restart the runtime",
+                            E::KIND.name()
+                        ));
+                        Event::failure(E::KIND, failure.info())
+                    }
+                };
+                // The actor reported before it answered, so its outcome is here already.
+                let mut outcome = outcome;
+                let outcome = outcome.try_recv().ok();
+                act.conclude(&id, result, outcome);
+            }),
+        );
+    }
+
+    /// The end of every admitted request: the reducer, then the result, then the pushes.
+    fn conclude(&mut self, id: &RequestId, mut result: Event, outcome: Option<Outcome>) {
+        let Some(kind) = self.pending.get(id).map(|p| p.kind) else {
+            tracing::error!(request_id = %id.as_str(), "a request was answered twice; second answer dropped");
+            return;
+        };
+        if changes_state(kind) {
+            self.busy = None;
+        }
+        let mut pushed = Vec::new();
+        if let Some(outcome) = outcome {
+            let (next, events) = reducer::apply(&self.state, outcome);
+            self.state = next;
+            self.published.set(self.state.sdk_state);
+            pushed = events;
+        }
+        reducer::stamp_state(&mut result, self.state.sdk_state);
+        if talks_to_idp(kind) {
+            self.observe_server();
+        }
+        self.finish(id, result);
+        for event in pushed {
+            self.listeners.emit(event);
         }
     }
 
@@ -249,742 +397,11 @@ impl Controller {
             ),
         )
         .with_request(Some(id), trace_context);
-        let event = Event::failure_in_state(kind, info, self.state);
+        let event = Event::failure_in_state(kind, info, self.state.sdk_state);
         self.listeners.emit(event.clone());
         if let Some(reply) = reply {
             let _ = reply.send(event);
         }
-    }
-
-    /// The routing table: which actor handles which request.
-    fn route(&mut self, id: RequestId, event: RequestEvent, ctx: &mut Context<Self>) {
-        match event {
-            RequestEvent::StartEvent(_) => self.load_users(id, RequestKind::Start, ctx),
-            RequestEvent::RestartEvent(_) => {
-                // A restart is not a logout: the IAM token cache survives (logout is
-                // ClearIamTokenCache then Restart); the session must be unlocked again.
-                self.session = None;
-                self.load_users(id, RequestKind::Restart, ctx)
-            }
-            RequestEvent::EnrollAnonymousUserEvent(e) => self.enroll(id, e, ctx),
-            RequestEvent::OfflineLoginEvent(e) => self.offline_login(id, e, ctx),
-            RequestEvent::ExchangeIamTokenEvent(e) => self.exchange(id, e, ctx),
-            RequestEvent::GetIamAccessTokenClaimsEvent(_) => {
-                let claims = self
-                    .session
-                    .as_ref()
-                    .map(|s| s.claims())
-                    .unwrap_or_default();
-                self.finish(
-                    &id,
-                    Event::GetIamAccessTokenClaimsResultEvent(GetIamAccessTokenClaimsResultEvent {
-                        info: ResultInfo::ok(),
-                        claims,
-                    }),
-                )
-            }
-            RequestEvent::ClearIamTokenCacheEvent(e) => self.clear_cache(id, e),
-            RequestEvent::DeleteIamTokenByAudienceEvent(e) => self.delete_audiences(id, e, ctx),
-            RequestEvent::GetInformationEvent(_) => {
-                let event = self.information();
-                self.finish(&id, event)
-            }
-            RequestEvent::DeleteUserEvent(e) => self.delete_user(id, e, ctx),
-            RequestEvent::EnableAuthenticationModeEvent(e) => self.enable_mode(id, e, ctx),
-            RequestEvent::CreateHttpCommonRequest(e) => self.http(id, e, ctx),
-            RequestEvent::GetStateEvent(_) => {
-                // Re-send what the runtime waits for, as the MC-SDK does.
-                if self.state == SdkState::LoginRequired {
-                    self.push_start_login();
-                }
-                let sdk_state = self.state;
-                self.finish(
-                    &id,
-                    Event::GetStateResultEvent(GetStateResultEvent {
-                        info: ResultInfo::ok(),
-                        sdk_state,
-                    }),
-                )
-            }
-        }
-    }
-
-    // ---- Start and Restart -------------------------------------------------------------
-
-    fn load_users(&mut self, id: RequestId, kind: RequestKind, ctx: &mut Context<Self>) {
-        let storage = self.workers.storage.clone();
-        let work = async move { storage::call(&storage, ListUsers).await };
-        self.then(ctx, self.span(&id), work, move |act, result, _| {
-            act.busy = None;
-            let info = match result {
-                Ok((users, last)) => {
-                    act.set_users(users, last);
-                    act.state = if act.users.is_empty() {
-                        SdkState::ActivationRequired
-                    } else {
-                        SdkState::LoginRequired
-                    };
-                    ResultInfo::ok()
-                }
-                Err(failure) => {
-                    act.state = SdkState::Unidentified;
-                    failure.info()
-                }
-            };
-            let user_details_list: Vec<UserDetails> = act
-                .users
-                .iter()
-                .map(|u| UserDetails::new(user_identifier(&u.id)))
-                .collect();
-            let supported_features = vec![
-                "ANONYMOUS_ENROLLMENT".to_string(),
-                "TOKEN_EXCHANGE".to_string(),
-                "HTTP_COMMON_REQUEST".to_string(),
-            ];
-            let sdk_state = act.state;
-            let event = if kind == RequestKind::Start {
-                Event::StartResultEvent(StartResultEvent {
-                    info,
-                    sdk_state,
-                    user_details_list,
-                    supported_features,
-                })
-            } else {
-                Event::RestartResultEvent(RestartResultEvent {
-                    info,
-                    sdk_state,
-                    user_details_list,
-                    supported_features,
-                })
-            };
-            act.finish(&id, event);
-            if act.state == SdkState::LoginRequired {
-                act.push_start_login();
-            }
-        });
-    }
-
-    fn set_users(&mut self, users: Vec<UserSummary>, last: Option<UserId>) {
-        self.users = users;
-        self.last_user = last;
-    }
-
-    /// The user an OfflineLogin without `userIdentifier` logs in: the last one used.
-    fn default_user(&self) -> Option<UserId> {
-        self.last_user
-            .clone()
-            .filter(|last| self.users.iter().any(|u| &u.id == last))
-            .or_else(|| self.users.first().map(|u| u.id.clone()))
-    }
-
-    fn push_start_login(&self) {
-        if let Some(user) = self.default_user() {
-            self.listeners.emit(Event::StartLoginEvent(StartLoginEvent {
-                user_identifier: user_identifier(&user),
-                user_list: self.users.iter().map(|u| user_identifier(&u.id)).collect(),
-            }));
-        }
-    }
-
-    fn state_after_user_change(&self) -> SdkState {
-        if self.session.is_some() {
-            SdkState::LoggedIn
-        } else if self.users.is_empty() {
-            SdkState::ActivationRequired
-        } else {
-            SdkState::LoginRequired
-        }
-    }
-
-    // ---- Enrollment and login -----------------------------------------------------------
-
-    fn enroll(&mut self, id: RequestId, e: EnrollAnonymousUserEvent, ctx: &mut Context<Self>) {
-        let protection = match self.protection_for(e.authentication_mode, e.password.clone()) {
-            Ok(protection) => protection,
-            Err(failure) => {
-                self.busy = None;
-                return self.finish(
-                    &id,
-                    Event::failure(RequestKind::EnrollAnonymousUser, failure.info()),
-                );
-            }
-        };
-        // One user per tenant and enrollment client: a new enrollment replaces the old one.
-        let replaced: Vec<UserId> = self
-            .users
-            .iter()
-            .filter(|u| u.id.tenant_id == e.tenant_id && u.enrollment_client_id == e.client_id)
-            .map(|u| u.id.clone())
-            .collect();
-        let message = enrollment::Enroll {
-            server_url: self.config.server_url.clone(),
-            tenant_id: e.tenant_id,
-            enrollment_client_id: e.client_id,
-            protection,
-            span: self.span(&id),
-        };
-        let enrollment = self.workers.enrollment.clone();
-        let storage = self.workers.storage.clone();
-        let work = async move {
-            let session = match enrollment.send(message).await {
-                Ok(result) => result?,
-                Err(_) => return Err(Failure::internal("the enrollment actor stopped")),
-            };
-            for old in replaced {
-                if let Ok(Err(failure)) =
-                    enrollment.send(enrollment::DeleteUser { user: old }).await
-                {
-                    tracing::warn!(status = ?failure.status, "could not remove the replaced enrollment");
-                }
-            }
-            let users = storage::call(&storage, ListUsers).await?;
-            Ok((session, users))
-        };
-        self.then(ctx, self.span(&id), work, move |act, result, _| {
-            act.busy = None;
-            act.observe_server();
-            match result {
-                Ok((session, (users, last))) => {
-                    act.set_users(users, last);
-                    act.log_in(session);
-                    act.finish(
-                        &id,
-                        Event::StatusResultEvent(StatusResultEvent {
-                            info: ResultInfo::ok(),
-                        }),
-                    );
-                }
-                Err(failure) => act.finish(
-                    &id,
-                    Event::failure_in_state(
-                        RequestKind::EnrollAnonymousUser,
-                        failure.info(),
-                        act.state,
-                    ),
-                ),
-            }
-        });
-    }
-
-    fn log_in(&mut self, session: Arc<Session>) {
-        let claims = session.claims();
-        self.last_user = Some(store_id(&session.user));
-        self.session = Some(session);
-        self.state = SdkState::LoggedIn;
-        self.listeners.emit(Event::LoginTokenClaimsAvailableEvent(
-            LoginTokenClaimsAvailableEvent { claims },
-        ));
-    }
-
-    fn offline_login(&mut self, id: RequestId, e: OfflineLoginEvent, ctx: &mut Context<Self>) {
-        let user = match e
-            .user_identifier
-            .as_ref()
-            .map(store_id)
-            .or_else(|| self.default_user())
-        {
-            Some(user) => user,
-            None => {
-                self.busy = None;
-                let failure = Failure::unknown_user("no enrolled user to log in; enroll first");
-                return self.finish(
-                    &id,
-                    Event::failure(RequestKind::OfflineLogin, failure.info()),
-                );
-            }
-        };
-        let unlock = match self.unlock_for(&user, e.password.clone(), "password") {
-            Ok(unlock) => unlock,
-            Err(failure) => {
-                self.busy = None;
-                return self.finish(&id, failure_event(RequestKind::OfflineLogin, &failure));
-            }
-        };
-        let login = self.workers.login.clone();
-        let storage = self.workers.storage.clone();
-        let span = self.span(&id);
-        let work = async move {
-            let message = login::OfflineLogin { user, unlock, span };
-            let result = match login.send(message).await {
-                Ok(result) => result,
-                Err(_) => Err(Failure::internal("the login actor stopped")),
-            };
-            // A failed login may have removed a user (registration gone, password blocked);
-            // a successful one changes no user but the last one, which log_in records.
-            let users = match result {
-                Ok(_) => None,
-                Err(_) => storage::call(&storage, ListUsers).await.ok(),
-            };
-            (result, users)
-        };
-        self.then(ctx, self.span(&id), work, move |act, (result, users), _| {
-            act.busy = None;
-            act.observe_server();
-            if let Some((users, last)) = users {
-                act.set_users(users, last);
-            }
-            match result {
-                Ok(session) => {
-                    act.log_in(session);
-                    act.finish(
-                        &id,
-                        Event::OfflineLoginResultEvent(OfflineLoginResultEvent {
-                            info: ResultInfo::ok(),
-                            ..Default::default()
-                        }),
-                    );
-                }
-                Err(failure) => {
-                    if failure.status == StatusType::OfflineNotActivated {
-                        act.drop_session_if_gone();
-                    }
-                    if failure.status == StatusType::PasswordBlocked {
-                        act.drop_session_if_gone();
-                    }
-                    act.finish(&id, failure_event(RequestKind::OfflineLogin, &failure));
-                }
-            }
-        });
-    }
-
-    /// After a user was removed: forget the session if it belonged to that user.
-    fn drop_session_if_gone(&mut self) {
-        if let Some(session) = &self.session {
-            let id = store_id(&session.user);
-            if !self.users.iter().any(|u| u.id == id) {
-                self.session = None;
-            }
-        }
-        self.state = self.state_after_user_change();
-    }
-
-    /// Re-wraps the logged-in user's credential under another mode in one transaction.
-    /// `password` unlocks the current PASSWORD mode; `newPassword` protects a new one.
-    fn enable_mode(
-        &mut self,
-        id: RequestId,
-        e: EnableAuthenticationModeEvent,
-        ctx: &mut Context<Self>,
-    ) {
-        let Some(session) = self.session.clone() else {
-            self.busy = None;
-            return self.finish_no_session(&id, RequestKind::EnableAuthenticationMode);
-        };
-        let user = store_id(&session.user);
-        let prepared = self
-            .unlock_for(&user, e.password.clone(), "password")
-            .and_then(|current| {
-                let new = self.protection_for(e.authentication_mode, e.new_password.clone())?;
-                Ok((current, new))
-            });
-        let (current, new) = match prepared {
-            Ok(prepared) => prepared,
-            Err(failure) => {
-                self.busy = None;
-                return self.finish(
-                    &id,
-                    Event::failure(RequestKind::EnableAuthenticationMode, failure.info()),
-                );
-            }
-        };
-        let current_mode = self.mode_of(&user);
-        if current_mode == Some(new.mode()) && new.mode() != StoredAuthMode::Password {
-            // Already protected so: nothing to re-wrap.
-            self.busy = None;
-            return self.finish(
-                &id,
-                Event::StatusResultEvent(StatusResultEvent {
-                    info: ResultInfo::ok(),
-                }),
-            );
-        }
-        let storage = self.workers.storage.clone();
-        let work = async move {
-            let change = ChangeProtection {
-                user,
-                current,
-                new,
-                now: mc_jose::unix_now(),
-            };
-            storage::unlock_call(&storage, change).await?;
-            storage::call(&storage, ListUsers).await
-        };
-        self.then(ctx, self.span(&id), work, move |act, result, _| {
-            act.busy = None;
-            let event = match result {
-                Ok((users, last)) => {
-                    act.set_users(users, last);
-                    Event::StatusResultEvent(StatusResultEvent {
-                        info: ResultInfo::ok(),
-                    })
-                }
-                Err(failure) => failure_event(RequestKind::EnableAuthenticationMode, &failure),
-            };
-            act.finish(&id, event);
-        });
-    }
-
-    fn mode_of(&self, user: &UserId) -> Option<StoredAuthMode> {
-        self.users
-            .iter()
-            .find(|u| &u.id == user)
-            .map(|u| u.authentication_mode)
-    }
-
-    /// How a new credential is protected in `mode`; PASSWORD needs `password`, BIOMETRIC a
-    /// platform key provider.
-    fn protection_for(
-        &self,
-        mode: AuthenticationMode,
-        password: Option<mc_secret::SecretString>,
-    ) -> Result<Protection, Failure> {
-        match mode {
-            AuthenticationMode::No => Ok(Protection::No),
-            AuthenticationMode::Password => match password {
-                Some(password) if !password.is_empty() => Ok(Protection::Password(password)),
-                _ => Err(Failure::invalid_parameter(
-                    "field `password`: mode PASSWORD needs a non-empty password",
-                )),
-            },
-            AuthenticationMode::Biometric if self.config.biometric.is_some() => {
-                Ok(Protection::Biometric)
-            }
-            AuthenticationMode::Biometric => Err(Failure::not_supported(
-                "mode BIOMETRIC needs a platform key provider; configure one or use NO or PASSWORD",
-            )),
-        }
-    }
-
-    /// What unlocks `user` in its stored mode: nothing (NO), the password (PASSWORD; named
-    /// `field` in the error when missing), or a biometric prompt (BIOMETRIC).
-    fn unlock_for(
-        &self,
-        user: &UserId,
-        password: Option<mc_secret::SecretString>,
-        field: &str,
-    ) -> Result<UnlockWith, Failure> {
-        match self.mode_of(user) {
-            None => Err(Failure::unknown_user(format!(
-                "user {user} is not enrolled; enroll it or pick one from StartResultEvent"
-            ))),
-            Some(StoredAuthMode::No) => Ok(UnlockWith::No),
-            Some(StoredAuthMode::Password) => match password {
-                Some(password) if !password.is_empty() => Ok(UnlockWith::Password(password)),
-                _ => Err(Failure::invalid_parameter(format!(
-                    "field `{field}`: this user is protected by a password; send it"
-                ))),
-            },
-            Some(StoredAuthMode::Biometric) => Ok(UnlockWith::Biometric {
-                prompt: self.config.biometric_prompt.clone(),
-            }),
-        }
-    }
-
-    fn delete_user(&mut self, id: RequestId, e: DeleteUserEvent, ctx: &mut Context<Self>) {
-        let user = e
-            .user_identifier
-            .as_ref()
-            .map(store_id)
-            .or_else(|| self.session.as_ref().map(|s| store_id(&s.user)))
-            .or_else(|| self.default_user());
-        let Some(user) = user else {
-            self.busy = None;
-            let failure = Failure::unknown_user("no enrolled user to delete");
-            return self.finish(
-                &id,
-                Event::failure_in_state(RequestKind::DeleteUser, failure.info(), self.state),
-            );
-        };
-        let enrollment = self.workers.enrollment.clone();
-        let storage = self.workers.storage.clone();
-        let target = user.clone();
-        let work = async move {
-            match enrollment
-                .send(enrollment::DeleteUser { user: target })
-                .await
-            {
-                Ok(result) => result?,
-                Err(_) => return Err(Failure::internal("the enrollment actor stopped")),
-            };
-            storage::call(&storage, ListUsers).await
-        };
-        self.then(ctx, self.span(&id), work, move |act, result, _| {
-            act.busy = None;
-            act.observe_server();
-            let info = match result {
-                Ok((users, last)) => {
-                    act.set_users(users, last);
-                    act.workers.exchange.do_send(ClearCache {
-                        tenant_id: user.tenant_id.clone(),
-                        user_id: user.user_id.clone(),
-                        behavior: ClearBehavior::ClearAll,
-                    });
-                    act.drop_session_if_gone();
-                    ResultInfo::ok()
-                }
-                Err(failure) => failure.info(),
-            };
-            let event = Event::DeleteUserResultEvent(DeleteUserResultEvent {
-                info,
-                sdk_state: act.state,
-                user_list: act.users.iter().map(|u| user_identifier(&u.id)).collect(),
-            });
-            act.finish(&id, event);
-        });
-    }
-
-    // ---- Tokens -------------------------------------------------------------------------
-
-    fn exchange(&mut self, id: RequestId, e: ExchangeIamTokenEvent, ctx: &mut Context<Self>) {
-        let Some(session) = self.session.clone() else {
-            return self.finish_no_session(&id, RequestKind::ExchangeIamToken);
-        };
-        let span = self.span(&id);
-        let request = self.workers.exchange.send(Exchange {
-            session,
-            audience: e.audience,
-            force_update: e.force_update,
-            span,
-        });
-        let work = async move {
-            match request.await {
-                Ok(result) => result,
-                Err(_) => Err(Failure::internal("the token-exchange actor stopped")),
-            }
-        };
-        self.then(
-            ctx,
-            self.span(&id),
-            work,
-            move |act, result: Result<IamToken, Failure>, _| {
-                act.observe_server();
-                let event = match result {
-                    Ok(token) => Event::ExchangeIamTokenResultEvent(ExchangeIamTokenResultEvent {
-                        info: ResultInfo::ok(),
-                        audience: Some(token.audience),
-                        token: Some(token.token),
-                        expires_at: Some(token.expires_at),
-                    }),
-                    Err(failure) => {
-                        act.credential_failed(&failure);
-                        Event::failure(RequestKind::ExchangeIamToken, failure.info())
-                    }
-                };
-                act.finish(&id, event);
-            },
-        );
-    }
-
-    /// An IDP answer proved the logged-in user's registration gone: remove it and ask the app
-    /// to enroll again. Any other failure leaves the credential alone.
-    fn credential_failed(&mut self, failure: &Failure) {
-        if failure.status != StatusType::OfflineNotActivated {
-            return;
-        }
-        if let Some(session) = self.session.take() {
-            let user = store_id(&session.user);
-            self.workers.storage.do_send(RemoveUser(user.clone()));
-            self.users.retain(|u| u.id != user);
-            self.state = self.state_after_user_change();
-            self.listeners
-                .emit(Event::IdpLoginRequiredEvent(IdpLoginRequiredEvent {
-                    user_identifier: session.user.clone(),
-                }));
-        }
-    }
-
-    fn clear_cache(&mut self, id: RequestId, e: ClearIamTokenCacheEvent) {
-        let user = e
-            .user_identifier
-            .clone()
-            .or_else(|| self.session.as_ref().map(|s| s.user.clone()));
-        let Some(user) = user else {
-            return self.finish_no_session(&id, RequestKind::ClearIamTokenCache);
-        };
-        self.workers.exchange.do_send(ClearCache {
-            tenant_id: user.tenant_id,
-            user_id: user.user_id,
-            behavior: e.clear_behavior,
-        });
-        self.finish(
-            &id,
-            Event::ClearIamTokenCacheResultEvent(ClearIamTokenCacheResultEvent {
-                info: ResultInfo::ok(),
-            }),
-        )
-    }
-
-    fn delete_audiences(
-        &mut self,
-        id: RequestId,
-        e: DeleteIamTokenByAudienceEvent,
-        ctx: &mut Context<Self>,
-    ) {
-        let Some(session) = self.session.clone() else {
-            return self.finish_no_session(&id, RequestKind::DeleteIamTokenByAudience);
-        };
-        let request = self.workers.exchange.send(DeleteAudiences {
-            tenant_id: session.user.tenant_id.clone(),
-            user_id: session.user.user_id.clone(),
-            audiences: e.audiences,
-        });
-        self.then(ctx, self.span(&id), request, move |act, result, _| {
-            let info = match result {
-                Ok(_) => ResultInfo::ok(),
-                Err(_) => Failure::internal("the token-exchange actor stopped").info(),
-            };
-            act.finish(
-                &id,
-                Event::DeleteIamTokenByAudienceResultEvent(DeleteIamTokenByAudienceResultEvent {
-                    info,
-                }),
-            );
-        });
-    }
-
-    // ---- HTTP -----------------------------------------------------------------------------
-
-    fn http(&mut self, id: RequestId, request: CreateHttpCommonRequest, ctx: &mut Context<Self>) {
-        let audience = request.effective_audience().map(str::to_string);
-        // Where the token may go is checked before it is fetched: a refused URL costs no
-        // exchange and nothing is sent.
-        let allowed = audience
-            .as_deref()
-            .map(|audience| self.config.audience_origins.of(audience).to_vec());
-        if let (Some(audience), Some(allowed)) = (audience.as_deref(), allowed.as_deref()) {
-            if let Ok(url) = url::Url::parse(&request.full_url) {
-                if let Err(why) = mc_oidc::http::check_token_destination(audience, allowed, &url) {
-                    let failure = Failure::new(
-                        StatusType::Failed,
-                        error_code::TOKEN_ORIGIN_NOT_ALLOWED,
-                        format!("{why}; nothing was sent"),
-                    );
-                    self.finish(
-                        &id,
-                        Event::failure(RequestKind::CreateHttpCommon, failure.info()),
-                    );
-                    return;
-                }
-            }
-        }
-        let session = self.session.clone();
-        let exchange = self.workers.exchange.clone();
-        let http = self.workers.http.clone();
-        let span = self.span(&id);
-        let http_slots = Arc::clone(&self.http_slots);
-        let work = async move {
-            let auth = match (audience, session) {
-                (None, _) => None,
-                (Some(_), None) => {
-                    return Err(Failure::new(
-                        StatusType::LoginRequired,
-                        error_code::INVALID_STATE,
-                        "log in before sending a request with an audience",
-                    ))
-                }
-                (Some(audience), Some(session)) => {
-                    let key = Arc::clone(&session.key);
-                    let token = match exchange
-                        .send(Exchange {
-                            session,
-                            audience: audience.clone(),
-                            force_update: false,
-                            span,
-                        })
-                        .await
-                    {
-                        Ok(result) => result?,
-                        Err(_) => {
-                            return Err(Failure::internal("the token-exchange actor stopped"))
-                        }
-                    };
-                    let token_set = TokenSet {
-                        access_token: token.token,
-                        token_type: token.token_type,
-                        expires_at: token.expires_at,
-                        refresh_token: None,
-                        scope: None,
-                    };
-                    Some(ResourceToken {
-                        audience,
-                        token: token_set,
-                        key,
-                        allowed: allowed.unwrap_or_default(),
-                    })
-                }
-            };
-            // At most max_http_in_flight calls at the server at once; the others wait here.
-            let _slot = http_slots
-                .acquire_owned()
-                .await
-                .map_err(|_| Failure::internal("the HTTP call limit was closed"))?;
-            http.send(HttpCall { request, auth })
-                .await
-                .map_err(|_| Failure::internal("the HTTP proxy actor stopped"))
-        };
-        self.then(ctx, self.span(&id), work, move |act, result, _| {
-            act.observe_server();
-            let event = match result {
-                Ok(result) => Event::CreateHttpCommonResultEvent(result),
-                Err(failure) => {
-                    act.credential_failed(&failure);
-                    Event::failure(RequestKind::CreateHttpCommon, failure.info())
-                }
-            };
-            act.finish(&id, event);
-        });
-    }
-
-    // ---- Information ----------------------------------------------------------------------
-
-    fn information(&self) -> Event {
-        let logged_in = self.session.as_ref();
-        Event::GetInformationResultEvent(GetInformationResultEvent {
-            info: ResultInfo::ok(),
-            sdk_version: env!("CARGO_PKG_VERSION").to_string(),
-            sdk_state: self.state,
-            logged_in_user: logged_in.map(|s| s.user.clone()),
-            iam_configuration_data: logged_in.map(|s| IamConfigurationData {
-                client_id: s.enrollment_client_id.clone(),
-                server_url: s.server_url.clone(),
-                tenant_id: s.tenant_id.clone(),
-                issuer: Some(s.metadata.issuer.clone()),
-            }),
-        })
-    }
-
-    // ---- Plumbing ---------------------------------------------------------------------------
-
-    /// Runs `work` on this actor's context (without blocking other requests), then `done`
-    /// with access to the actor. The work is traced in the request's span.
-    fn then<F, T>(
-        &self,
-        ctx: &mut Context<Self>,
-        span: tracing::Span,
-        work: F,
-        done: impl FnOnce(&mut Self, T, &mut Context<Self>) + 'static,
-    ) where
-        F: std::future::Future<Output = T> + 'static,
-        T: 'static,
-    {
-        let work = work.instrument(span);
-        ctx.spawn(fut::wrap_future::<_, Self>(work).map(move |out, act, ctx| done(act, out, ctx)));
-    }
-
-    fn span(&self, id: &RequestId) -> tracing::Span {
-        self.pending
-            .get(id)
-            .map(|p| p.span.clone())
-            .unwrap_or_else(tracing::Span::none)
-    }
-
-    fn finish_no_session(&mut self, id: &RequestId, kind: RequestKind) {
-        let failure = Failure::new(
-            StatusType::LoginRequired,
-            error_code::INVALID_STATE,
-            "no user is logged in; send OfflineLoginEvent",
-        );
-        self.finish(id, Event::failure(kind, failure.info()))
     }
 
     fn finish_invalid_state(&mut self, id: &RequestId, kind: RequestKind, message: String) {
@@ -992,7 +409,7 @@ impl Controller {
             request_id: None,
             trace_context: None,
             request_type: kind.name().to_string(),
-            sdk_state: self.state,
+            sdk_state: self.state.sdk_state,
             error_message: message,
         });
         self.finish(id, event)
@@ -1033,7 +450,11 @@ impl Controller {
             ),
         )
         .with_request(Some(id.clone()), pending.trace_context.clone());
-        let _ = reply.send(Event::failure_in_state(pending.kind, info, self.state));
+        let _ = reply.send(Event::failure_in_state(
+            pending.kind,
+            info,
+            self.state.sdk_state,
+        ));
     }
 
     /// Pushes ServerConnectionEvent when the IDP becomes unreachable and when it is back.
@@ -1061,14 +482,4 @@ impl Controller {
                 server_url: self.config.server_url.clone(),
             }));
     }
-}
-
-/// The result event of `kind` for `failure`; OfflineLogin's carries the retry counter and delay.
-fn failure_event(kind: RequestKind, failure: &Failure) -> Event {
-    let mut event = Event::failure(kind, failure.info());
-    if let (Event::OfflineLoginResultEvent(result), Some(retry)) = (&mut event, failure.retry) {
-        result.retry_counter = retry.attempts_left;
-        result.retry_delay = retry.delay_secs;
-    }
-    event
 }

@@ -2,9 +2,10 @@
 //! answers each with exactly one result event and pushes events of its own to listeners.
 //!
 //! What it is for: the typed event bus and its actors (enrollment, login, token exchange, HTTP
-//! proxy, storage) and the one controller that owns the SDK state. The flow of one event from
-//! [`MasterController::post_event`] to the listeners is drawn in `docs/architecture.md`; which
-//! actor handles which request is the table in [`actors`].
+//! proxy, storage), each the owner of its requests' work and state, and the controller that
+//! admits requests and runs the one [`reducer`] (the only place the SDK state changes). The
+//! flow of one event from [`MasterController::post`] to the listeners is drawn in
+//! `docs/architecture.md`; which actor handles which request is the table in [`actors`].
 //!
 //! What it must not touch: wire formats (mc-oidc), key and JWT handling (mc-jose), the store's
 //! file format (mc-store) and the JSON form of events (mc-events). It never logs a secret.
@@ -33,6 +34,7 @@ mod controller;
 pub mod failure;
 pub mod listeners;
 pub mod logging;
+pub mod reducer;
 mod session;
 pub mod state;
 
@@ -43,8 +45,8 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use mc_events::{
-    error_code, Event, Request, RequestId, RequestType, ResultInfo, ResultType, StatusType,
-    TraceContext,
+    error_code, Event, ExchangeIamTokenResultEvent, Request, RequestEvent, RequestId, RequestType,
+    ResultInfo, ResultType, SdkState, StatusType, TraceContext,
 };
 use mc_store::{MemoryBackend, StaticKeyProvider, StoreError, UserStore};
 use tokio::sync::oneshot;
@@ -53,12 +55,13 @@ pub use config::{AudienceOrigins, OidcConfig, RuntimeConfig, StoreLocation, TlsS
 pub use listeners::{EventListener, ListenerHandle, SynchronousEventHandler};
 
 use actors::enrollment::EnrollmentActor;
-use actors::http_proxy::HttpProxyActor;
+use actors::http_proxy::{HttpProxyActor, HttpSettings};
 use actors::login::LoginActor;
 use actors::storage::StorageActor;
-use actors::token_exchange::TokenExchangeActor;
-use controller::{Controller, Submit, Workers};
+use actors::token_exchange::{TokenCache, TokenExchangeActor};
+use controller::{Controller, PublishedState, Submit, Workers};
 use listeners::Listeners;
+use session::SessionSlot;
 
 /// Why a runtime could not be created. Each says what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -90,11 +93,17 @@ struct Inner {
     id_prefix: String,
     trace_prefix: String,
     next_id: AtomicU64,
+    /// What the cached-token fast path reads: the state, the session, the cache.
+    state: Arc<PublishedState>,
+    session: SessionSlot,
+    cache: Arc<TokenCache>,
 }
 
 impl Inner {
     /// Closes the store first (so its file is free when this returns), then stops the actors.
     fn stop(&self) {
+        // No token from the cache after a shutdown either.
+        self.state.set(SdkState::Uninitialised);
         let closing = self.storage.send(actors::storage::Close);
         let _ = futures::executor::block_on(closing);
         self.system.stop();
@@ -172,10 +181,19 @@ impl MasterController {
         let oidc = mc_oidc::OidcClient::new(config.oidc.clone())?;
         let http = HttpProxyActor::new(
             oidc.clone(),
-            config.http_max_response_bytes,
-            config.http_default_timeout,
+            HttpSettings {
+                max_body: config.http_max_response_bytes,
+                default_timeout: config.http_default_timeout,
+                audience_origins: config.audience_origins.clone(),
+                max_in_flight: config.max_http_in_flight,
+            },
         )
         .map_err(StartError::Http)?;
+        let session = SessionSlot::default();
+        let cache = Arc::new(TokenCache::new(oidc.clone(), config.token_refresh_margin));
+        let state = Arc::new(PublishedState::default());
+        let (actor_session, actor_cache, actor_state) =
+            (session.clone(), Arc::clone(&cache), Arc::clone(&state));
         let config = Arc::new(config);
         let listeners = Listeners::new(config.listener_queue_capacity);
         let (started_tx, started_rx) = std::sync::mpsc::channel();
@@ -192,20 +210,37 @@ impl MasterController {
                             slot.lock().unwrap_or_else(PoisonError::into_inner).take(),
                         )
                     });
+                    let login = LoginActor::new(
+                        oidc.clone(),
+                        storage.clone(),
+                        Arc::clone(&config),
+                        actor_session.clone(),
+                    )
+                    .start();
+                    let exchange = TokenExchangeActor::new(
+                        oidc.clone(),
+                        actor_cache,
+                        actor_session.clone(),
+                        login.clone(),
+                    )
+                    .start();
                     let workers = Workers {
-                        enrollment: EnrollmentActor::new(oidc.clone(), storage.clone()).start(),
-                        login: LoginActor::new(oidc.clone(), storage.clone()).start(),
-                        exchange: TokenExchangeActor::new(
+                        enrollment: EnrollmentActor::new(
                             oidc.clone(),
-                            config.token_refresh_margin,
+                            Arc::clone(&config),
+                            storage.clone(),
+                            login.clone(),
+                            exchange.clone(),
                         )
                         .start(),
-                        http: http.start(),
-                        storage: storage.clone(),
+                        http: http.with_tokens(exchange.clone(), actor_session).start(),
+                        login,
+                        exchange,
                     };
                     let storage_addr = storage;
                     let controller =
-                        Controller::new(config, oidc, workers, actor_listeners).start();
+                        Controller::new(config, oidc, workers, actor_listeners, actor_state)
+                            .start();
                     let _ = started_tx.send((controller, storage_addr, actix::System::current()));
                 });
                 let _ = system.run();
@@ -225,6 +260,9 @@ impl MasterController {
                 id_prefix: mc_jose::b64url_encode(random.get(..6).unwrap_or_default()),
                 trace_prefix: hex(random.get(8..16).unwrap_or_default()),
                 next_id: AtomicU64::new(1),
+                state,
+                session,
+                cache,
             }),
         })
     }
@@ -232,7 +270,9 @@ impl MasterController {
     /// Posts a request and waits for its own result event, typed: posting an
     /// `ExchangeIamTokenEvent` returns an `ExchangeIamTokenResultEvent`. A request refused in
     /// the current state returns its result with status INVALID_STATE (listeners receive the
-    /// `InvalidStateEvent` the MC-SDK sends).
+    /// `InvalidStateEvent` the MC-SDK sends). An ExchangeIamTokenEvent whose token is cached
+    /// and fresh is answered on the calling thread, without an actor hop (same result, same
+    /// listeners, same ordering; see `docs/architecture.md`).
     pub async fn post<E: RequestType>(&self, event: E) -> E::Result {
         let answer = self.post_request(event.into(), None).await;
         typed_answer::<E>(answer)
@@ -323,7 +363,14 @@ impl MasterController {
     }
 
     async fn post_request(&self, request: Request, timeout: Option<Duration>) -> Event {
+        // A host's own requestId goes through admission (it may be one still running).
+        let own_id = request.request_id.is_none();
         let request = self.prepare(request);
+        if own_id {
+            if let Some(answer) = self.answer_from_cache(&request) {
+                return answer;
+            }
+        }
         let kind = request.kind();
         let id = request.request_id.clone();
         let trace = request.trace_context.clone();
@@ -345,6 +392,40 @@ impl MasterController {
                 Event::failure(kind, info)
             }
         }
+    }
+
+    /// The cached-token fast path: an ExchangeIamTokenEvent whose token is cached and fresh is
+    /// answered here, on the poster's thread, without an actor hop. It is as ordered as the
+    /// actor path: the reducer publishes the state, and the token-exchange actor changes the
+    /// cache, before the request that changed them is answered (ClearIamTokenCache,
+    /// DeleteIamTokenByAudience, DeleteUser, Restart), so a post after that answer sees the
+    /// change. Anything else (not logged in, `forceUpdate`, a miss) takes the actor path.
+    fn answer_from_cache(&self, request: &Request) -> Option<Event> {
+        let RequestEvent::ExchangeIamTokenEvent(exchange) = &request.event else {
+            return None;
+        };
+        if exchange.force_update || self.inner.state.get() != SdkState::LoggedIn {
+            return None;
+        }
+        let session = self.inner.session.get()?;
+        if exchange.audience == session.enrollment_client_id {
+            return None;
+        }
+        let token = self.inner.cache.fresh(&session.user, &exchange.audience)?;
+        let mut answer = Event::ExchangeIamTokenResultEvent(ExchangeIamTokenResultEvent {
+            info: ResultInfo::ok(),
+            audience: Some(token.audience),
+            token: Some(token.token),
+            expires_at: Some(token.expires_at),
+        });
+        answer.set_request(request.request_id.clone(), request.trace_context.clone());
+        let id = request.request_id.as_ref().map(RequestId::as_str);
+        tracing::debug!(
+            request_id = id,
+            "ExchangeIamTokenEvent answered from the token cache"
+        );
+        self.inner.listeners.emit(answer.clone());
+        Some(answer)
     }
 
     fn new_id(&self) -> RequestId {

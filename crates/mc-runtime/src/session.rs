@@ -1,6 +1,7 @@
 //! The logged-in user: the unlocked device key, the IDP metadata and the device ("internal")
-//! access token. Created by enrollment or offline login, owned by the controller, shared
-//! read-only with the token-exchange and HTTP actors. The device token never leaves the
+//! access token. Created by enrollment or offline login, owned by the login actor, which
+//! publishes it in the [`SessionSlot`] read by the token-exchange and HTTP actors and the
+//! cached-token fast path. The device token never leaves the
 //! runtime; apps only see its claims.
 
 use std::collections::BTreeMap;
@@ -13,6 +14,26 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 
 use crate::failure::{Failure, Step};
+
+/// The session the login actor published: only the login actor sets or clears it.
+#[derive(Clone, Default)]
+pub struct SessionSlot(Arc<std::sync::RwLock<Option<Arc<Session>>>>);
+
+impl SessionSlot {
+    pub fn get(&self) -> Option<Arc<Session>> {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn set(&self, session: Option<Arc<Session>>) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = session;
+    }
+}
 
 pub struct Session {
     pub user: UserIdentifier,

@@ -1,6 +1,7 @@
 //! The enrollment actor: the life of a device registration. EnrollAnonymousUserEvent creates
-//! one (discovery, device key, RFC 7591 registration, first login, store); DeleteUserEvent ends
-//! one (RFC 7592 delete at the IDP, then the local record).
+//! one (discovery, device key, RFC 7591 registration, first login, store) and replaces the
+//! earlier one of the same tenant and enrollment client (one user per pair); DeleteUserEvent
+//! ends one (RFC 7592 delete at the IDP, then the local record, then its cached IAM tokens).
 //!
 //! Nothing is stored unless every step succeeded, and a registration the IDP accepted but we
 //! could not finish is deleted again at the IDP (best effort), so a failed enrollment leaves
@@ -9,24 +10,44 @@
 use std::sync::Arc;
 
 use actix::prelude::*;
-use mc_events::UserIdentifier;
+use mc_events::*;
 use mc_jose::SigningKey;
 use mc_oidc::{OidcClient, RegistrationRequest};
-use mc_store::{EnrolledUser, Protection, UserId, UserSecrets, UserSummary};
+use mc_store::{EnrolledUser, Protection, UserId, UserSecrets};
 use tracing::Instrument;
 
-use super::storage::{self, LoadManagementSecrets, RemoveUser, SaveUser, StorageActor};
+use super::login::{self, LoginActor, SessionStarted, UsersChanged};
+use super::storage::{self, ListUsers, LoadManagementSecrets, RemoveUser, SaveUser, StorageActor};
+use super::token_exchange::{ClearCache, TokenExchangeActor};
+use super::Admitted;
+use crate::config::RuntimeConfig;
 use crate::failure::{Failure, Step};
+use crate::reducer::Outcome;
 use crate::session::{Session, SessionParts};
 
 pub struct EnrollmentActor {
     oidc: OidcClient,
+    config: Arc<RuntimeConfig>,
     storage: Addr<StorageActor>,
+    login: Addr<LoginActor>,
+    exchange: Addr<TokenExchangeActor>,
 }
 
 impl EnrollmentActor {
-    pub fn new(oidc: OidcClient, storage: Addr<StorageActor>) -> Self {
-        Self { oidc, storage }
+    pub fn new(
+        oidc: OidcClient,
+        config: Arc<RuntimeConfig>,
+        storage: Addr<StorageActor>,
+        login: Addr<LoginActor>,
+        exchange: Addr<TokenExchangeActor>,
+    ) -> Self {
+        Self {
+            oidc,
+            config,
+            storage,
+            login,
+            exchange,
+        }
     }
 }
 
@@ -34,28 +55,100 @@ impl Actor for EnrollmentActor {
     type Context = Context<Self>;
 }
 
-/// Enroll this device anonymously at `tenant_id` through the IDP client `enrollment_client_id`.
-#[derive(Message)]
-#[rtype(result = "Result<Arc<Session>, Failure>")]
-pub struct Enroll {
-    pub server_url: String,
-    pub tenant_id: String,
-    pub enrollment_client_id: String,
-    /// How the device key is protected at rest (the mode's secret included).
-    pub protection: Protection,
-    /// The request's span, so the protocol steps are traced under it.
-    pub span: tracing::Span,
+fn actor_stopped(name: &str) -> Failure {
+    Failure::internal(format!("the {name} actor stopped; restart the runtime"))
 }
 
-impl Handler<Enroll> for EnrollmentActor {
-    type Result = ResponseFuture<Result<Arc<Session>, Failure>>;
+impl Handler<Admitted<EnrollAnonymousUserEvent>> for EnrollmentActor {
+    type Result = ResponseFuture<StatusResultEvent>;
 
-    fn handle(&mut self, msg: Enroll, _: &mut Self::Context) -> Self::Result {
+    fn handle(
+        &mut self,
+        mut msg: Admitted<EnrollAnonymousUserEvent>,
+        _: &mut Self::Context,
+    ) -> Self::Result {
+        let event = msg.event;
+        let protection = match login::protection_for(
+            &self.config,
+            event.authentication_mode,
+            event.password.clone(),
+        ) {
+            Ok(protection) => protection,
+            Err(failure) => {
+                return Box::pin(async move {
+                    StatusResultEvent {
+                        info: failure.info(),
+                    }
+                })
+            }
+        };
+        let enroll_msg = Enroll {
+            server_url: self.config.server_url.clone(),
+            tenant_id: event.tenant_id,
+            enrollment_client_id: event.client_id,
+            protection,
+        };
         let oidc = self.oidc.clone();
         let storage = self.storage.clone();
-        let span = msg.span.clone();
-        Box::pin(async move { enroll(&oidc, &storage, msg).await }.instrument(span))
+        let login = self.login.clone();
+        let span = msg.admission.span.clone();
+        Box::pin(
+            async move {
+                let work = async {
+                    // One user per tenant and enrollment client: a new enrollment replaces
+                    // the old one (removed once the new one is stored).
+                    let (before, _) = storage::call(&storage, ListUsers).await?;
+                    let replaced: Vec<UserId> = before
+                        .into_iter()
+                        .filter(|u| {
+                            u.id.tenant_id == enroll_msg.tenant_id
+                                && u.enrollment_client_id == enroll_msg.enrollment_client_id
+                        })
+                        .map(|u| u.id)
+                        .collect();
+                    let session = enroll(&oidc, &storage, enroll_msg).await?;
+                    for old in replaced {
+                        if let Err(failure) = delete_user(&oidc, &storage, &old).await {
+                            tracing::warn!(status = ?failure.status, "could not remove the replaced enrollment");
+                        }
+                    }
+                    let users = storage::call(&storage, ListUsers).await?;
+                    let user = session.user.clone();
+                    let claims = session.claims();
+                    let users = login
+                        .send(SessionStarted { session, users })
+                        .await
+                        .map_err(|_| actor_stopped("login"))?;
+                    Ok::<_, Failure>(Outcome::Enrolled {
+                        user,
+                        claims,
+                        users,
+                    })
+                };
+                match work.await {
+                    Ok(outcome) => {
+                        msg.report.send(outcome);
+                        StatusResultEvent {
+                            info: ResultInfo::ok(),
+                        }
+                    }
+                    Err(failure) => StatusResultEvent {
+                        info: failure.info(),
+                    },
+                }
+            }
+            .instrument(span),
+        )
     }
+}
+
+/// Enroll this device anonymously at `tenant_id` through the IDP client `enrollment_client_id`.
+struct Enroll {
+    server_url: String,
+    tenant_id: String,
+    enrollment_client_id: String,
+    /// How the device key is protected at rest (the mode's secret included).
+    protection: Protection,
 }
 
 async fn enroll(
@@ -137,24 +230,78 @@ async fn enroll(
     }
 }
 
-/// Delete an enrolled user: at the IDP first, then locally. Answers the remaining users.
-#[derive(Message)]
-#[rtype(result = "Result<Vec<UserSummary>, Failure>")]
-pub struct DeleteUser {
-    pub user: UserId,
-}
+impl Handler<Admitted<DeleteUserEvent>> for EnrollmentActor {
+    type Result = ResponseFuture<DeleteUserResultEvent>;
 
-impl Handler<DeleteUser> for EnrollmentActor {
-    type Result = ResponseFuture<Result<Vec<UserSummary>, Failure>>;
-
-    fn handle(&mut self, msg: DeleteUser, _: &mut Self::Context) -> Self::Result {
+    /// Deletes the user admission chose (the named one, else the logged-in one, else the
+    /// default): at the IDP first, then locally, then its cached IAM tokens.
+    fn handle(
+        &mut self,
+        mut msg: Admitted<DeleteUserEvent>,
+        _: &mut Self::Context,
+    ) -> Self::Result {
         let oidc = self.oidc.clone();
         let storage = self.storage.clone();
-        Box::pin(async move {
-            delete_registration(&oidc, &storage, &msg.user).await?;
-            storage::call(&storage, RemoveUser(msg.user)).await
-        })
+        let login = self.login.clone();
+        let exchange = self.exchange.clone();
+        let chosen = msg.admission.user.clone();
+        let span = msg.admission.span.clone();
+        Box::pin(
+            async move {
+                let work = async {
+                    let user = chosen
+                        .ok_or_else(|| Failure::unknown_user("no enrolled user to delete"))?;
+                    delete_user(&oidc, &storage, &login::store_id(&user)).await?;
+                    // Its tokens go before the answer: no later request may get one.
+                    exchange
+                        .send(ClearCache {
+                            user,
+                            behavior: ClearBehavior::ClearAll,
+                        })
+                        .await
+                        .map_err(|_| actor_stopped("token-exchange"))?;
+                    let users = storage::call(&storage, ListUsers).await?;
+                    login
+                        .send(UsersChanged(Some(users)))
+                        .await
+                        .map_err(|_| actor_stopped("login"))
+                };
+                match work.await {
+                    Ok(users) => {
+                        msg.report.send(Outcome::UserDeleted {
+                            users: users.clone(),
+                        });
+                        DeleteUserResultEvent {
+                            info: ResultInfo::ok(),
+                            sdk_state: SdkState::default(),
+                            user_list: users.users,
+                        }
+                    }
+                    Err(failure) => DeleteUserResultEvent {
+                        info: failure.info(),
+                        sdk_state: SdkState::default(),
+                        user_list: login
+                            .send(UsersChanged(None))
+                            .await
+                            .map(|users| users.users)
+                            .unwrap_or_default(),
+                    },
+                }
+            }
+            .instrument(span),
+        )
     }
+}
+
+/// Deletes an enrolled user: at the IDP first, then locally.
+async fn delete_user(
+    oidc: &OidcClient,
+    storage: &Addr<StorageActor>,
+    user: &UserId,
+) -> Result<(), Failure> {
+    delete_registration(oidc, storage, user).await?;
+    storage::call(storage, RemoveUser(user.clone())).await?;
+    Ok(())
 }
 
 /// Deletes the registration of `user` at the IDP (RFC 7592) with its management secrets,

@@ -1,7 +1,7 @@
-//! The HTTP proxy actor: CreateHttpCommonRequest. Sends the app's request, with the IAM token
-//! of its audience attached when it names one (the controller checks that the URL may receive
-//! that token and fetches it through the token-exchange actor first), and answers the
-//! server's status, headers and body.
+//! The HTTP proxy actor: CreateHttpCommonRequest. It owns the call: it checks that the URL
+//! may receive the token of the request's audience (before any token is fetched), asks the
+//! token-exchange actor for that token, waits for one of the `max_http_in_flight` slots,
+//! sends the app's request and answers the server's status, headers and body.
 //!
 //! The sending itself (TLS, pins, `certificateChain`, DPoP proofs and the nonce retry, the
 //! redirect rules, the failure classes) is mc-oidc's shared HTTP layer
@@ -13,18 +13,28 @@
 //! with its `httpStatus`. Bodies are read up to a limit and never buffered beyond it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 use mc_events::{
     error_code, CreateHttpCommonRequest, CreateHttpCommonResultEvent, HttpCommonStatus, HttpMethod,
-    ResultInfo,
+    ResultInfo, StatusType,
 };
 use mc_oidc::http::{
     http_client, RequestTrust, ResourceFailure, ResourceRequest, ResourceToken, TransportFailure,
 };
-use mc_oidc::OidcClient;
+use mc_oidc::{OidcClient, TokenSet};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use tokio::sync::Semaphore;
+use tracing::Instrument;
+
+use super::token_exchange::{Exchange, TokenExchangeActor};
+use super::Admitted;
+use crate::config::AudienceOrigins;
+use crate::failure::Failure;
+use crate::reducer::Outcome;
+use crate::session::SessionSlot;
 
 pub struct HttpProxyActor {
     oidc: OidcClient,
@@ -32,22 +42,128 @@ pub struct HttpProxyActor {
     shared: reqwest::Client,
     max_body: usize,
     default_timeout: Duration,
+    /// Where each audience's token may be sent.
+    audience_origins: AudienceOrigins,
+    /// Turns for calls at their server (`max_http_in_flight`); the others wait.
+    slots: Arc<Semaphore>,
+    exchange: Option<Addr<TokenExchangeActor>>,
+    session: SessionSlot,
+}
+
+/// What the HTTP proxy is set up with (from the runtime's configuration).
+pub struct HttpSettings {
+    pub max_body: usize,
+    pub default_timeout: Duration,
+    pub audience_origins: AudienceOrigins,
+    pub max_in_flight: usize,
 }
 
 impl HttpProxyActor {
     /// Uses the trust settings (extra roots, pins) of `oidc`'s configuration.
-    pub fn new(
-        oidc: OidcClient,
-        max_body: usize,
-        default_timeout: Duration,
-    ) -> Result<Self, String> {
+    pub fn new(oidc: OidcClient, settings: HttpSettings) -> Result<Self, String> {
         let config = oidc.config();
-        let shared = http_client(&config.tls, None, &config.user_agent, default_timeout)?;
+        let shared = http_client(
+            &config.tls,
+            None,
+            &config.user_agent,
+            settings.default_timeout,
+        )?;
         Ok(Self {
             oidc,
             shared,
-            max_body,
-            default_timeout,
+            max_body: settings.max_body,
+            default_timeout: settings.default_timeout,
+            audience_origins: settings.audience_origins,
+            slots: Arc::new(Semaphore::new(
+                settings.max_in_flight.clamp(1, Semaphore::MAX_PERMITS),
+            )),
+            exchange: None,
+            session: SessionSlot::default(),
+        })
+    }
+
+    /// Where it gets the tokens of requests that name an audience.
+    pub fn with_tokens(mut self, exchange: Addr<TokenExchangeActor>, session: SessionSlot) -> Self {
+        self.exchange = Some(exchange);
+        self.session = session;
+        self
+    }
+
+    /// The token of `audience` for a call to `url`, with what may receive it; a failure ends
+    /// the request before anything is sent.
+    fn authorise(
+        &self,
+        audience: Option<String>,
+        url: &str,
+        span: tracing::Span,
+        report: &mut super::Report,
+    ) -> Result<impl std::future::Future<Output = Result<Option<ResourceToken>, Failure>>, Failure>
+    {
+        let allowed = audience
+            .as_deref()
+            .map(|audience| self.audience_origins.of(audience).to_vec());
+        // Where the token may go is checked before it is fetched: a refused URL costs no
+        // exchange and nothing is sent.
+        if let (Some(audience), Some(allowed)) = (audience.as_deref(), allowed.as_deref()) {
+            if let Ok(url) = url::Url::parse(url) {
+                if let Err(why) = mc_oidc::http::check_token_destination(audience, allowed, &url) {
+                    return Err(Failure::new(
+                        StatusType::Failed,
+                        error_code::TOKEN_ORIGIN_NOT_ALLOWED,
+                        format!("{why}; nothing was sent"),
+                    ));
+                }
+            }
+        }
+        let session = self.session.get();
+        let exchange = self.exchange.clone();
+        // The report travels with the token request: a gone registration is an outcome.
+        let mut report = std::mem::replace(report, super::Report::none());
+        Ok(async move {
+            let (audience, session) = match (audience, session) {
+                (None, _) => return Ok(None),
+                (Some(_), None) => {
+                    return Err(Failure::new(
+                        StatusType::LoginRequired,
+                        error_code::INVALID_STATE,
+                        "log in before sending a request with an audience",
+                    ))
+                }
+                (Some(audience), Some(session)) => (audience, session),
+            };
+            let exchange =
+                exchange.ok_or_else(|| Failure::internal("the HTTP proxy has no token source"))?;
+            let user = session.user.clone();
+            let key = Arc::clone(&session.key);
+            let token = match exchange
+                .send(Exchange {
+                    session,
+                    audience: audience.clone(),
+                    span,
+                })
+                .await
+            {
+                Ok(Ok(token)) => token,
+                Ok(Err(failure)) => {
+                    if failure.status == StatusType::OfflineNotActivated {
+                        report.send(Outcome::CredentialFailed { user });
+                    }
+                    return Err(failure);
+                }
+                Err(_) => return Err(Failure::internal("the token-exchange actor stopped")),
+            };
+            Ok(Some(ResourceToken {
+                audience,
+                token: TokenSet {
+                    access_token: token.token,
+                    token_type: token.token_type,
+                    expires_at: token.expires_at,
+                    refresh_token: None,
+                    scope: None,
+                },
+                key,
+                allowed: allowed.unwrap_or_default(),
+            }))
         })
     }
 
@@ -88,57 +204,77 @@ impl Actor for HttpProxyActor {
     type Context = Context<Self>;
 }
 
-/// Send `request`, authorised with the IAM token of its audience when it named one.
-#[derive(Message)]
-#[rtype(result = "CreateHttpCommonResultEvent")]
-pub struct HttpCall {
-    pub request: CreateHttpCommonRequest,
-    pub auth: Option<ResourceToken>,
-}
-
-impl Handler<HttpCall> for HttpProxyActor {
+impl Handler<Admitted<CreateHttpCommonRequest>> for HttpProxyActor {
     type Result = ResponseFuture<CreateHttpCommonResultEvent>;
 
-    fn handle(&mut self, msg: HttpCall, _: &mut Self::Context) -> Self::Result {
-        let timeout = msg
-            .request
+    fn handle(
+        &mut self,
+        mut msg: Admitted<CreateHttpCommonRequest>,
+        _: &mut Self::Context,
+    ) -> Self::Result {
+        let request = msg.event;
+        let span = msg.admission.span.clone();
+        let audience = request.effective_audience().map(str::to_string);
+        let auth = match self.authorise(audience, &request.full_url, span.clone(), &mut msg.report)
+        {
+            Ok(auth) => auth,
+            Err(failure) => return Box::pin(async move { from_failure(&failure) }),
+        };
+        let timeout = request
             .timeout
             .map(Duration::from_millis)
             .unwrap_or(self.default_timeout);
-        let client = self.client_for(&msg.request);
-        let resource_request = resource_request(&msg.request, timeout, self.max_body);
+        let client = self.client_for(&request);
+        let resource_request = resource_request(&request, timeout, self.max_body);
         let oidc = self.oidc.clone();
-        Box::pin(async move {
-            let client = match client {
-                Ok(client) => client,
-                Err(failure) => return *failure,
-            };
-            let request = match resource_request {
-                Ok(request) => request,
-                Err(failure) => return *failure,
-            };
-            match oidc
-                .send_resource(&client, request, msg.auth.as_ref())
-                .await
-            {
-                Ok(answer) => {
-                    let mut result = CreateHttpCommonResultEvent::from_info(ResultInfo::ok());
-                    result.status = HttpCommonStatus::Success;
-                    result.http_status = Some(answer.status);
-                    result.response = answer.body;
-                    result.response_headers = answer
-                        .headers
-                        .iter()
-                        .filter_map(|(name, value)| {
-                            Some((name.to_string(), value.to_str().ok()?.to_string()))
-                        })
-                        .collect::<BTreeMap<_, _>>();
-                    result
+        let slots = Arc::clone(&self.slots);
+        Box::pin(
+            async move {
+                let auth = match auth.await {
+                    Ok(auth) => auth,
+                    Err(failure) => return from_failure(&failure),
+                };
+                // At most max_http_in_flight calls at the server at once; the others wait here.
+                let Ok(_slot) = slots.acquire_owned().await else {
+                    return from_failure(&Failure::internal("the HTTP call limit was closed"));
+                };
+                let client = match client {
+                    Ok(client) => client,
+                    Err(failure) => return *failure,
+                };
+                let resource_request = match resource_request {
+                    Ok(request) => request,
+                    Err(failure) => return *failure,
+                };
+                match oidc
+                    .send_resource(&client, resource_request, auth.as_ref())
+                    .await
+                {
+                    Ok(answer) => {
+                        let mut result = CreateHttpCommonResultEvent::from_info(ResultInfo::ok());
+                        result.status = HttpCommonStatus::Success;
+                        result.http_status = Some(answer.status);
+                        result.response = answer.body;
+                        result.response_headers = answer
+                            .headers
+                            .iter()
+                            .filter_map(|(name, value)| {
+                                Some((name.to_string(), value.to_str().ok()?.to_string()))
+                            })
+                            .collect::<BTreeMap<_, _>>();
+                        result
+                    }
+                    Err(failure) => failure_result(failure, &request.full_url),
                 }
-                Err(failure) => failure_result(failure, &msg.request.full_url),
             }
-        })
+            .instrument(span),
+        )
     }
+}
+
+/// The result of a request that failed before its call (a token refused or not to be had).
+fn from_failure(failure: &Failure) -> CreateHttpCommonResultEvent {
+    CreateHttpCommonResultEvent::from_info(failure.info())
 }
 
 fn failed(

@@ -1,6 +1,12 @@
-//! The login actor: OfflineLoginEvent. Unlocks the user's device key with what its mode needs
-//! (NO: the platform key provider; PASSWORD: the password, with the durable lockout counter;
-//! BIOMETRIC: the host's platform key after a prompt) and logs in with it.
+//! The login actor: who is enrolled, who an OfflineLogin without `userIdentifier` means (the
+//! user who logged in last), and who is logged in (the session). It handles Start and Restart
+//! (read the users), OfflineLoginEvent, EnableAuthenticationModeEvent and the two requests that
+//! read the session (GetIamAccessTokenClaims, GetInformation). The enrollment and
+//! token-exchange actors tell it when a user appears or disappears.
+//!
+//! OfflineLogin unlocks the user's device key with what its mode needs (NO: the platform key
+//! provider; PASSWORD: the password, with the durable lockout counter; BIOMETRIC: the host's
+//! platform key after a prompt) and logs in with it.
 //!
 //! A stored credential is removed only when it is proven unusable: the IDP answers
 //! `invalid_client` (the registration is gone), or the password policy destroyed the key
@@ -10,64 +16,458 @@
 use std::sync::Arc;
 
 use actix::prelude::*;
-use mc_events::{StatusType, UserIdentifier};
+use mc_events::*;
 use mc_jose::SigningKey;
 use mc_oidc::OidcClient;
-use mc_store::UserId;
+use mc_store::{Protection, StoredAuthMode, UserId, UserSummary};
 use tracing::Instrument;
 
 use super::enrollment::delete_registration;
-use super::storage::{self, RecordLogin, RemoveUser, StorageActor, UnlockUser, UnlockWith};
+use super::storage::{
+    self, ChangeProtection, ListUsers, RecordLogin, RemoveUser, StorageActor, UnlockUser,
+    UnlockWith,
+};
+use super::Admitted;
+use crate::config::RuntimeConfig;
 use crate::failure::{Failure, Step};
-use crate::session::{Session, SessionParts};
+use crate::reducer::{Outcome, UserList};
+use crate::session::{Session, SessionParts, SessionSlot};
 
 pub struct LoginActor {
     oidc: OidcClient,
     storage: Addr<StorageActor>,
-}
-
-impl LoginActor {
-    pub fn new(oidc: OidcClient, storage: Addr<StorageActor>) -> Self {
-        Self { oidc, storage }
-    }
+    config: Arc<RuntimeConfig>,
+    users: Vec<UserSummary>,
+    last_user: Option<UserId>,
+    /// The logged-in session; this actor is its only writer.
+    session: SessionSlot,
 }
 
 impl Actor for LoginActor {
     type Context = Context<Self>;
 }
 
-/// Log in `user` with its stored device key.
-#[derive(Message)]
-#[rtype(result = "Result<Arc<Session>, Failure>")]
-pub struct OfflineLogin {
-    pub user: UserId,
-    /// The password or biometric prompt the user's mode needs.
-    pub unlock: UnlockWith,
-    /// The request's span, so the protocol steps are traced under it.
-    pub span: tracing::Span,
+pub fn user_identifier(id: &UserId) -> UserIdentifier {
+    UserIdentifier::new(&id.tenant_id, &id.user_id)
 }
 
-impl Handler<OfflineLogin> for LoginActor {
-    type Result = ResponseFuture<Result<Arc<Session>, Failure>>;
+pub fn store_id(id: &UserIdentifier) -> UserId {
+    UserId::new(&id.tenant_id, &id.user_id)
+}
 
-    fn handle(&mut self, msg: OfflineLogin, _: &mut Self::Context) -> Self::Result {
+impl LoginActor {
+    pub fn new(
+        oidc: OidcClient,
+        storage: Addr<StorageActor>,
+        config: Arc<RuntimeConfig>,
+        session: SessionSlot,
+    ) -> Self {
+        Self {
+            oidc,
+            storage,
+            config,
+            users: Vec::new(),
+            last_user: None,
+            session,
+        }
+    }
+
+    fn set_users(&mut self, (users, last): (Vec<UserSummary>, Option<UserId>)) {
+        self.users = users;
+        self.last_user = last;
+        // A session whose user is gone ends with it.
+        if let Some(session) = self.session.get() {
+            let id = store_id(&session.user);
+            if !self.users.iter().any(|u| u.id == id) {
+                self.session.set(None);
+            }
+        }
+    }
+
+    /// The user an OfflineLogin without `userIdentifier` logs in: the last one used.
+    fn default_user(&self) -> Option<UserId> {
+        self.last_user
+            .clone()
+            .filter(|last| self.users.iter().any(|u| &u.id == last))
+            .or_else(|| self.users.first().map(|u| u.id.clone()))
+    }
+
+    fn user_list(&self) -> UserList {
+        UserList {
+            users: self.users.iter().map(|u| user_identifier(&u.id)).collect(),
+            default: self.default_user().as_ref().map(user_identifier),
+        }
+    }
+
+    fn mode_of(&self, user: &UserId) -> Option<StoredAuthMode> {
+        self.users
+            .iter()
+            .find(|u| &u.id == user)
+            .map(|u| u.authentication_mode)
+    }
+
+    /// What unlocks `user` in its stored mode: nothing (NO), the password (PASSWORD; named
+    /// `field` in the error when missing), or a biometric prompt (BIOMETRIC).
+    fn unlock_for(
+        &self,
+        user: &UserId,
+        password: Option<mc_secret::SecretString>,
+        field: &str,
+    ) -> Result<UnlockWith, Failure> {
+        match self.mode_of(user) {
+            None => Err(Failure::unknown_user(format!(
+                "user {user} is not enrolled; enroll it or pick one from StartResultEvent"
+            ))),
+            Some(StoredAuthMode::No) => Ok(UnlockWith::No),
+            Some(StoredAuthMode::Password) => match password {
+                Some(password) if !password.is_empty() => Ok(UnlockWith::Password(password)),
+                _ => Err(Failure::invalid_parameter(format!(
+                    "field `{field}`: this user is protected by a password; send it"
+                ))),
+            },
+            Some(StoredAuthMode::Biometric) => Ok(UnlockWith::Biometric {
+                prompt: self.config.biometric_prompt.clone(),
+            }),
+        }
+    }
+
+    /// Start and Restart: read the users; the result's `sdkState` is set by the controller.
+    fn load_users<R: ResultType>(
+        &mut self,
+        mut msg: Admitted<impl RequestType<Result = R>>,
+        make: fn(ResultInfo, Vec<UserDetails>) -> R,
+    ) -> ResponseActFuture<Self, R> {
+        let storage = self.storage.clone();
+        let work = async move { storage::call(&storage, ListUsers).await }
+            .instrument(msg.admission.span.clone());
+        Box::pin(
+            fut::wrap_future::<_, Self>(work).map(move |result, act, _| {
+                let info = match result {
+                    Ok(users) => {
+                        act.set_users(users);
+                        msg.report.send(Outcome::Started {
+                            users: act.user_list(),
+                        });
+                        ResultInfo::ok()
+                    }
+                    Err(failure) => {
+                        msg.report.send(Outcome::StartFailed);
+                        failure.info()
+                    }
+                };
+                let details = act
+                    .users
+                    .iter()
+                    .map(|u| UserDetails::new(user_identifier(&u.id)))
+                    .collect();
+                make(info, details)
+            }),
+        )
+    }
+}
+
+fn supported_features() -> Vec<String> {
+    vec![
+        "ANONYMOUS_ENROLLMENT".to_string(),
+        "TOKEN_EXCHANGE".to_string(),
+        "HTTP_COMMON_REQUEST".to_string(),
+    ]
+}
+
+impl Handler<Admitted<StartEvent>> for LoginActor {
+    type Result = ResponseActFuture<Self, StartResultEvent>;
+
+    fn handle(&mut self, msg: Admitted<StartEvent>, _: &mut Self::Context) -> Self::Result {
+        self.load_users(msg, |info, user_details_list| StartResultEvent {
+            info,
+            sdk_state: SdkState::default(),
+            user_details_list,
+            supported_features: supported_features(),
+        })
+    }
+}
+
+impl Handler<Admitted<RestartEvent>> for LoginActor {
+    type Result = ResponseActFuture<Self, RestartResultEvent>;
+
+    fn handle(&mut self, msg: Admitted<RestartEvent>, _: &mut Self::Context) -> Self::Result {
+        // A restart is not a logout: the IAM token cache survives (logout is
+        // ClearIamTokenCache then Restart); the session must be unlocked again.
+        self.session.set(None);
+        self.load_users(msg, |info, user_details_list| RestartResultEvent {
+            info,
+            sdk_state: SdkState::default(),
+            user_details_list,
+            supported_features: supported_features(),
+        })
+    }
+}
+
+impl Handler<Admitted<OfflineLoginEvent>> for LoginActor {
+    type Result = ResponseActFuture<Self, OfflineLoginResultEvent>;
+
+    fn handle(
+        &mut self,
+        mut msg: Admitted<OfflineLoginEvent>,
+        _: &mut Self::Context,
+    ) -> Self::Result {
+        let chosen = msg
+            .event
+            .user_identifier
+            .as_ref()
+            .map(store_id)
+            .or_else(|| self.default_user());
+        let Some(user) = chosen else {
+            let failure = Failure::unknown_user("no enrolled user to log in; enroll first");
+            return Box::pin(fut::ready(login_failure(&failure)));
+        };
+        let unlock = match self.unlock_for(&user, msg.event.password.take(), "password") {
+            Ok(unlock) => unlock,
+            Err(failure) => return Box::pin(fut::ready(login_failure(&failure))),
+        };
         let oidc = self.oidc.clone();
         let storage = self.storage.clone();
-        let span = msg.span.clone();
-        Box::pin(async move { log_in(&oidc, &storage, msg).await }.instrument(span))
+        let work = async move {
+            let result = log_in(&oidc, &storage, user, unlock).await;
+            // A failed login may have removed a user (registration gone, password blocked).
+            let users = match result {
+                Ok(_) => None,
+                Err(_) => storage::call(&storage, ListUsers).await.ok(),
+            };
+            (result, users)
+        }
+        .instrument(msg.admission.span.clone());
+        Box::pin(fut::wrap_future::<_, Self>(work).map(
+            move |(result, users), act, _| match result {
+                Ok(session) => {
+                    act.last_user = Some(store_id(&session.user));
+                    act.session.set(Some(Arc::clone(&session)));
+                    msg.report.send(Outcome::LoggedIn {
+                        user: session.user.clone(),
+                        claims: session.claims(),
+                        users: act.user_list(),
+                    });
+                    OfflineLoginResultEvent {
+                        info: ResultInfo::ok(),
+                        ..Default::default()
+                    }
+                }
+                Err(failure) => {
+                    let users = users.map(|users| {
+                        act.set_users(users);
+                        act.user_list()
+                    });
+                    msg.report.send(Outcome::LoginFailed { users });
+                    login_failure(&failure)
+                }
+            },
+        ))
+    }
+}
+
+/// OfflineLoginResultEvent for `failure`, with the retry counter and delay of a wrong password.
+fn login_failure(failure: &Failure) -> OfflineLoginResultEvent {
+    let mut result = OfflineLoginResultEvent {
+        info: failure.info(),
+        ..Default::default()
+    };
+    if let Some(retry) = failure.retry {
+        result.retry_counter = retry.attempts_left;
+        result.retry_delay = retry.delay_secs;
+    }
+    result
+}
+
+impl Handler<Admitted<EnableAuthenticationModeEvent>> for LoginActor {
+    type Result = ResponseActFuture<Self, StatusResultEvent>;
+
+    /// Re-wraps the logged-in user's credential under another mode in one transaction.
+    /// `password` unlocks the current PASSWORD mode; `newPassword` protects a new one.
+    fn handle(
+        &mut self,
+        msg: Admitted<EnableAuthenticationModeEvent>,
+        _: &mut Self::Context,
+    ) -> Self::Result {
+        let status = |info| StatusResultEvent { info };
+        let Some(session) = self.session.get() else {
+            return Box::pin(fut::ready(status(super::no_session().info())));
+        };
+        let user = store_id(&session.user);
+        let event = msg.event;
+        let prepared = self
+            .unlock_for(&user, event.password, "password")
+            .and_then(|current| {
+                let new =
+                    protection_for(&self.config, event.authentication_mode, event.new_password)?;
+                Ok((current, new))
+            });
+        let (current, new) = match prepared {
+            Ok(prepared) => prepared,
+            Err(failure) => return Box::pin(fut::ready(status(failure.info()))),
+        };
+        if self.mode_of(&user) == Some(new.mode()) && new.mode() != StoredAuthMode::Password {
+            // Already protected so: nothing to re-wrap.
+            return Box::pin(fut::ready(status(ResultInfo::ok())));
+        }
+        let storage = self.storage.clone();
+        let work = async move {
+            let change = ChangeProtection {
+                user,
+                current,
+                new,
+                now: mc_jose::unix_now(),
+            };
+            storage::unlock_call(&storage, change).await?;
+            storage::call(&storage, ListUsers).await
+        }
+        .instrument(msg.admission.span);
+        Box::pin(
+            fut::wrap_future::<_, Self>(work).map(move |result, act, _| match result {
+                Ok(users) => {
+                    act.set_users(users);
+                    status(ResultInfo::ok())
+                }
+                Err(failure) => status(failure.info()),
+            }),
+        )
+    }
+}
+
+/// How a new credential is protected in `mode`; PASSWORD needs `password`, BIOMETRIC a
+/// platform key provider.
+pub fn protection_for(
+    config: &RuntimeConfig,
+    mode: AuthenticationMode,
+    password: Option<mc_secret::SecretString>,
+) -> Result<Protection, Failure> {
+    match mode {
+        AuthenticationMode::No => Ok(Protection::No),
+        AuthenticationMode::Password => match password {
+            Some(password) if !password.is_empty() => Ok(Protection::Password(password)),
+            _ => Err(Failure::invalid_parameter(
+                "field `password`: mode PASSWORD needs a non-empty password",
+            )),
+        },
+        AuthenticationMode::Biometric if config.biometric.is_some() => Ok(Protection::Biometric),
+        AuthenticationMode::Biometric => Err(Failure::not_supported(
+            "mode BIOMETRIC needs a platform key provider; configure one or use NO or PASSWORD",
+        )),
+    }
+}
+
+impl Handler<Admitted<GetIamAccessTokenClaimsEvent>> for LoginActor {
+    type Result = MessageResult<Admitted<GetIamAccessTokenClaimsEvent>>;
+
+    fn handle(
+        &mut self,
+        _: Admitted<GetIamAccessTokenClaimsEvent>,
+        _: &mut Self::Context,
+    ) -> Self::Result {
+        let claims = self.session.get().map(|s| s.claims()).unwrap_or_default();
+        MessageResult(GetIamAccessTokenClaimsResultEvent {
+            info: ResultInfo::ok(),
+            claims,
+        })
+    }
+}
+
+impl Handler<Admitted<GetInformationEvent>> for LoginActor {
+    type Result = MessageResult<Admitted<GetInformationEvent>>;
+
+    fn handle(
+        &mut self,
+        msg: Admitted<GetInformationEvent>,
+        _: &mut Self::Context,
+    ) -> Self::Result {
+        let logged_in = self.session.get();
+        MessageResult(GetInformationResultEvent {
+            info: ResultInfo::ok(),
+            sdk_version: env!("CARGO_PKG_VERSION").to_string(),
+            sdk_state: msg.admission.state,
+            logged_in_user: logged_in.as_ref().map(|s| s.user.clone()),
+            iam_configuration_data: logged_in.as_ref().map(|s| IamConfigurationData {
+                client_id: s.enrollment_client_id.clone(),
+                server_url: s.server_url.clone(),
+                tenant_id: s.tenant_id.clone(),
+                issuer: Some(s.metadata.issuer.clone()),
+            }),
+        })
+    }
+}
+
+/// From the enrollment actor: a user enrolled and is logged in; `users` is the store's list
+/// after it. Answers the list as the state machine sees it.
+#[derive(Message)]
+#[rtype(result = "UserList")]
+pub struct SessionStarted {
+    pub session: Arc<Session>,
+    pub users: (Vec<UserSummary>, Option<UserId>),
+}
+
+impl Handler<SessionStarted> for LoginActor {
+    type Result = MessageResult<SessionStarted>;
+
+    fn handle(&mut self, msg: SessionStarted, _: &mut Self::Context) -> Self::Result {
+        self.users = msg.users.0;
+        self.last_user = Some(store_id(&msg.session.user));
+        self.session.set(Some(msg.session));
+        MessageResult(self.user_list())
+    }
+}
+
+/// From the enrollment actor: the users changed (a user was deleted); `None`: only asks the
+/// current list. Ends the session if its user is gone. Answers the list.
+#[derive(Message)]
+#[rtype(result = "UserList")]
+pub struct UsersChanged(pub Option<(Vec<UserSummary>, Option<UserId>)>);
+
+impl Handler<UsersChanged> for LoginActor {
+    type Result = MessageResult<UsersChanged>;
+
+    fn handle(&mut self, msg: UsersChanged, _: &mut Self::Context) -> Self::Result {
+        if let Some(users) = msg.0 {
+            self.set_users(users);
+        }
+        MessageResult(self.user_list())
+    }
+}
+
+/// From the token-exchange actor: the IDP proved the registration of `user` gone. Removes the
+/// user (store and list) and ends its session.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RegistrationGone(pub UserIdentifier);
+
+impl Handler<RegistrationGone> for LoginActor {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, msg: RegistrationGone, _: &mut Self::Context) -> Self::Result {
+        let user = store_id(&msg.0);
+        if self.session.get().is_some_and(|s| s.user == msg.0) {
+            self.session.set(None);
+        }
+        self.users.retain(|u| u.id != user);
+        let storage = self.storage.clone();
+        let work = async move {
+            if let Err(error) = storage::call(&storage, RemoveUser(user)).await {
+                tracing::warn!(status = ?error.status, "could not remove the user whose registration is gone");
+            }
+        };
+        Box::pin(fut::wrap_future::<_, Self>(work))
     }
 }
 
 async fn log_in(
     oidc: &OidcClient,
     storage: &Addr<StorageActor>,
-    msg: OfflineLogin,
+    user: UserId,
+    unlock: UnlockWith,
 ) -> Result<Arc<Session>, Failure> {
     let unlocked = storage::unlock_call(
         storage,
         UnlockUser {
-            user: msg.user.clone(),
-            unlock: msg.unlock.clone(),
+            user: user.clone(),
+            unlock,
             now: mc_jose::unix_now(),
         },
     )
@@ -77,10 +477,10 @@ async fn log_in(
         Err(failure) if failure.status == StatusType::PasswordBlocked => {
             // The credential is destroyed: remove the registration at the IDP when
             // reachable, and the local record, so the app is offered enrollment.
-            if let Err(error) = delete_registration(oidc, storage, &msg.user).await {
+            if let Err(error) = delete_registration(oidc, storage, &user).await {
                 tracing::warn!(status = ?error.status, "could not delete the blocked registration at the IDP");
             }
-            if let Err(error) = storage::call(storage, RemoveUser(msg.user.clone())).await {
+            if let Err(error) = storage::call(storage, RemoveUser(user.clone())).await {
                 tracing::warn!(status = ?error.status, "could not remove the blocked user");
             }
             return Err(failure);
@@ -110,7 +510,7 @@ async fn log_in(
             storage::call(
                 storage,
                 RecordLogin {
-                    user: msg.user,
+                    user,
                     at: oidc.now(),
                 },
             )
@@ -120,7 +520,7 @@ async fn log_in(
         Err(failure) if failure.status == StatusType::OfflineNotActivated => {
             // Proven unusable: the IDP no longer knows this client. Remove the record so the
             // app is offered enrollment instead of a login that cannot work.
-            if let Err(error) = storage::call(storage, RemoveUser(msg.user)).await {
+            if let Err(error) = storage::call(storage, RemoveUser(user)).await {
                 tracing::warn!(?error, "could not remove the stale user record");
             }
             Err(failure)

@@ -1,23 +1,33 @@
 //! The token-exchange actor: ExchangeIamTokenEvent, ClearIamTokenCacheEvent and
-//! DeleteIamTokenByAudienceEvent. It owns the IAM token cache.
+//! DeleteIamTokenByAudienceEvent, and the IAM tokens of the HTTP proxy. It owns the IAM token
+//! cache ([`TokenCache`]); it is the cache's only writer.
 //!
 //! Tokens are cached per (user, audience) until `token_refresh_margin` before they expire.
 //! At most one exchange per (user, audience) runs at a time: callers that ask while one is
 //! running wait for its result instead of starting their own (parallel refreshes are how other
-//! SDKs log users out). A hit needs no I/O and no other actor.
+//! SDKs log users out).
+//!
+//! The cache is shared read-only with `MasterController::post`, which answers a fresh hit
+//! without an actor hop. Ordering: every change (clear, delete by audience, a user deleted)
+//! is made before the request that asked for it is answered, and bumps the cache's epoch; an
+//! exchange that started before a change neither stores its token nor lets a later request
+//! join it. So no request posted after such an answer gets a token from before it.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use actix::prelude::*;
-use mc_events::ClearBehavior;
+use mc_events::*;
 use mc_oidc::OidcClient;
 use mc_secret::SecretString;
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
+use super::login::{LoginActor, RegistrationGone};
+use super::{no_session, Admitted};
 use crate::failure::{Failure, Step};
-use crate::session::Session;
+use crate::reducer::Outcome;
+use crate::session::{Session, SessionSlot};
 
 /// An IAM access token for one audience. `Debug` never shows the token.
 #[derive(Clone, Debug)]
@@ -29,75 +39,166 @@ pub struct IamToken {
     pub expires_at: i64,
 }
 
-type CacheKey = (String, String, String); // tenant, user, audience
-type Waiters = Vec<oneshot::Sender<Result<IamToken, Failure>>>;
-
-pub struct TokenExchangeActor {
-    oidc: OidcClient,
+/// The IAM tokens by (user, audience); read by anyone, written by the token-exchange actor.
+pub struct TokenCache {
+    clock: OidcClient,
     margin_secs: i64,
-    cache: HashMap<CacheKey, IamToken>,
-    in_flight: HashMap<CacheKey, Waiters>,
+    inner: RwLock<CacheInner>,
 }
 
-impl TokenExchangeActor {
-    pub fn new(oidc: OidcClient, margin: std::time::Duration) -> Self {
-        Self {
-            oidc,
-            margin_secs: margin.as_secs() as i64,
-            cache: HashMap::new(),
-            in_flight: HashMap::new(),
-        }
-    }
-
-    fn fresh(&self, key: &CacheKey) -> Option<IamToken> {
-        let token = self.cache.get(key)?;
-        (token.expires_at - self.margin_secs > self.oidc.now()).then(|| token.clone())
-    }
+#[derive(Default)]
+struct CacheInner {
+    /// Bumped by every removal: an exchange started in an older epoch stores nothing.
+    epoch: u64,
+    tokens: HashMap<String, IamToken>,
 }
 
-impl Actor for TokenExchangeActor {
-    type Context = Context<Self>;
-}
-
-fn cache_key(session: &Session, audience: &str) -> CacheKey {
-    (
-        session.user.tenant_id.clone(),
-        session.user.user_id.clone(),
-        audience.to_string(),
+/// The cache key of a user: lengths first, so no two (tenant, user) pairs share a prefix.
+fn user_prefix(user: &UserIdentifier) -> String {
+    format!(
+        "{}:{}{}:{}",
+        user.tenant_id.len(),
+        user.tenant_id,
+        user.user_id.len(),
+        user.user_id
     )
 }
 
-/// An IAM token for `audience`, from the cache unless `force_update`.
-#[derive(Message)]
-#[rtype(result = "Result<IamToken, Failure>")]
-pub struct Exchange {
-    pub session: Arc<Session>,
-    pub audience: String,
-    pub force_update: bool,
-    /// The request's span, so the exchange's HTTP calls are traced under it.
-    pub span: tracing::Span,
+fn cache_key(user: &UserIdentifier, audience: &str) -> String {
+    let mut key = user_prefix(user);
+    key.push_str(audience);
+    key
 }
 
-impl Handler<Exchange> for TokenExchangeActor {
-    type Result = ResponseActFuture<Self, Result<IamToken, Failure>>;
+impl TokenCache {
+    pub fn new(clock: OidcClient, margin: std::time::Duration) -> Self {
+        Self {
+            clock,
+            margin_secs: i64::try_from(margin.as_secs()).unwrap_or(i64::MAX),
+            inner: RwLock::new(CacheInner::default()),
+        }
+    }
 
-    fn handle(&mut self, msg: Exchange, _: &mut Self::Context) -> Self::Result {
-        if msg.audience == msg.session.enrollment_client_id {
+    /// The cached token of `user` for `audience` while it is fresh (more than the refresh
+    /// margin before its expiry).
+    pub fn fresh(&self, user: &UserIdentifier, audience: &str) -> Option<IamToken> {
+        let now = self.clock.now();
+        let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        let token = inner.tokens.get(&cache_key(user, audience))?;
+        (token.expires_at.saturating_sub(self.margin_secs) > now).then(|| token.clone())
+    }
+
+    fn epoch(&self) -> u64 {
+        self.inner
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .epoch
+    }
+
+    /// Stores `token` unless something was removed since `epoch`.
+    fn store(&self, epoch: u64, key: String, token: IamToken) {
+        let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        if inner.epoch == epoch {
+            inner.tokens.insert(key, token);
+        }
+    }
+
+    /// Removes the tokens of `user` whose audience `which` selects; answers how many.
+    fn remove(&self, user: &UserIdentifier, which: impl Fn(&str) -> bool) -> usize {
+        let prefix = user_prefix(user);
+        let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        inner.epoch += 1;
+        let before = inner.tokens.len();
+        inner
+            .tokens
+            .retain(|key, _| match key.strip_prefix(&prefix) {
+                Some(audience) => !which(audience),
+                None => true,
+            });
+        before - inner.tokens.len()
+    }
+}
+
+type Waiters = Vec<oneshot::Sender<Result<IamToken, Failure>>>;
+
+/// An exchange under way and the callers waiting for it.
+struct Flight {
+    id: u64,
+    waiters: Waiters,
+}
+
+pub struct TokenExchangeActor {
+    oidc: OidcClient,
+    cache: Arc<TokenCache>,
+    session: SessionSlot,
+    login: Addr<LoginActor>,
+    in_flight: HashMap<String, Flight>,
+    /// Flights a removal detached from their key: their waiters still get their result.
+    detached: HashMap<u64, Waiters>,
+    next_flight: u64,
+}
+
+impl TokenExchangeActor {
+    pub fn new(
+        oidc: OidcClient,
+        cache: Arc<TokenCache>,
+        session: SessionSlot,
+        login: Addr<LoginActor>,
+    ) -> Self {
+        Self {
+            oidc,
+            cache,
+            session,
+            login,
+            in_flight: HashMap::new(),
+            detached: HashMap::new(),
+            next_flight: 0,
+        }
+    }
+
+    /// Removes tokens of `user` (see [`TokenCache::remove`]) and detaches the user's flights
+    /// that `which` selects, so a request after this starts its own exchange.
+    fn remove(&mut self, user: &UserIdentifier, which: impl Fn(&str) -> bool) -> usize {
+        let prefix = user_prefix(user);
+        let keys: Vec<String> = self
+            .in_flight
+            .keys()
+            .filter(|key| key.strip_prefix(&prefix).is_some_and(&which))
+            .cloned()
+            .collect();
+        for key in keys {
+            if let Some(flight) = self.in_flight.remove(&key) {
+                self.detached.insert(flight.id, flight.waiters);
+            }
+        }
+        self.cache.remove(user, which)
+    }
+
+    /// An IAM token of the session's user for `audience`: cached unless `force_update`, else
+    /// from the exchange under way for it, else from a new exchange.
+    fn token(
+        &mut self,
+        session: Arc<Session>,
+        audience: String,
+        force_update: bool,
+        span: tracing::Span,
+    ) -> ResponseActFuture<Self, Result<IamToken, Failure>> {
+        if audience == session.enrollment_client_id {
             let failure = Failure::invalid_parameter(
                 "field `audience`: the enrollment client is not an exchange audience; name the API's client",
             );
             return Box::pin(fut::ready(Err(failure)));
         }
-        let key = cache_key(&msg.session, &msg.audience);
-        if !msg.force_update {
-            if let Some(hit) = self.fresh(&key) {
+        if !force_update {
+            if let Some(hit) = self.cache.fresh(&session.user, &audience) {
                 return Box::pin(fut::ready(Ok(hit)));
             }
         }
+        let key = cache_key(&session.user, &audience);
         // Someone is already exchanging for this key: wait for that result.
-        if let Some(waiters) = self.in_flight.get_mut(&key) {
+        if let Some(flight) = self.in_flight.get_mut(&key) {
             let (tx, rx) = oneshot::channel();
-            waiters.push(tx);
+            flight.waiters.push(tx);
             return Box::pin(fut::wrap_future(async move {
                 rx.await.unwrap_or_else(|_| {
                     Err(Failure::internal(
@@ -106,38 +207,43 @@ impl Handler<Exchange> for TokenExchangeActor {
                 })
             }));
         }
-        self.in_flight.insert(key.clone(), Vec::new());
-
+        self.next_flight += 1;
+        let flight_id = self.next_flight;
+        self.in_flight.insert(
+            key.clone(),
+            Flight {
+                id: flight_id,
+                waiters: Vec::new(),
+            },
+        );
+        let epoch = self.cache.epoch();
         let oidc = self.oidc.clone();
-        let margin = self.margin_secs;
-        let span = msg.span.clone();
+        let login = self.login.clone();
+        let margin = self.cache.margin_secs;
         let work = async move {
-            let session = &msg.session;
-            let subject = session.device_token(&oidc, margin).await?;
-            let tokens = oidc
-                .exchange(
-                    &session.metadata,
-                    &session.client_id,
-                    &session.key,
-                    &subject.access_token,
-                    &msg.audience,
-                )
-                .await
-                .map_err(|e| Failure::from_oidc(&e, Step::Exchange))?;
-            Ok(IamToken {
-                audience: msg.audience,
-                token: tokens.access_token,
-                token_type: tokens.token_type,
-                expires_at: tokens.expires_at,
-            })
+            let result = exchange(&oidc, &session, margin, &audience).await;
+            if let Err(failure) = &result {
+                if failure.status == StatusType::OfflineNotActivated {
+                    // The IDP no longer knows this device: the login actor removes the user
+                    // before anyone is answered.
+                    let _ = login.send(RegistrationGone(session.user.clone())).await;
+                }
+            }
+            result
         }
         .instrument(span);
         Box::pin(fut::wrap_future::<_, Self>(work).map(
             move |result: Result<IamToken, Failure>, act, _| {
                 if let Ok(token) = &result {
-                    act.cache.insert(key.clone(), token.clone());
+                    act.cache.store(epoch, key.clone(), token.clone());
                 }
-                for waiter in act.in_flight.remove(&key).unwrap_or_default() {
+                let mut waiters = act.detached.remove(&flight_id).unwrap_or_default();
+                if act.in_flight.get(&key).is_some_and(|f| f.id == flight_id) {
+                    if let Some(flight) = act.in_flight.remove(&key) {
+                        waiters.extend(flight.waiters);
+                    }
+                }
+                for waiter in waiters {
                     let _ = waiter.send(result.clone());
                 }
                 result
@@ -146,43 +252,222 @@ impl Handler<Exchange> for TokenExchangeActor {
     }
 }
 
-/// Drops cached IAM tokens of a user. The device's own credential is untouched: logging out is
-/// ClearIamTokenCache then Restart.
+async fn exchange(
+    oidc: &OidcClient,
+    session: &Session,
+    margin: i64,
+    audience: &str,
+) -> Result<IamToken, Failure> {
+    let subject = session.device_token(oidc, margin).await?;
+    let tokens = oidc
+        .exchange(
+            &session.metadata,
+            &session.client_id,
+            &session.key,
+            &subject.access_token,
+            audience,
+        )
+        .await
+        .map_err(|e| Failure::from_oidc(&e, Step::Exchange))?;
+    Ok(IamToken {
+        audience: audience.to_string(),
+        token: tokens.access_token,
+        token_type: tokens.token_type,
+        expires_at: tokens.expires_at,
+    })
+}
+
+impl Actor for TokenExchangeActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<Admitted<ExchangeIamTokenEvent>> for TokenExchangeActor {
+    type Result = ResponseActFuture<Self, ExchangeIamTokenResultEvent>;
+
+    fn handle(
+        &mut self,
+        mut msg: Admitted<ExchangeIamTokenEvent>,
+        _: &mut Self::Context,
+    ) -> Self::Result {
+        let Some(session) = self.session.get() else {
+            return Box::pin(fut::ready(ExchangeIamTokenResultEvent {
+                info: no_session().info(),
+                ..Default::default()
+            }));
+        };
+        let user = session.user.clone();
+        let token = self.token(
+            session,
+            msg.event.audience,
+            msg.event.force_update,
+            msg.admission.span,
+        );
+        Box::pin(token.map(move |result, _, _| match result {
+            Ok(token) => ExchangeIamTokenResultEvent {
+                info: ResultInfo::ok(),
+                audience: Some(token.audience),
+                token: Some(token.token),
+                expires_at: Some(token.expires_at),
+            },
+            Err(failure) => {
+                if failure.status == StatusType::OfflineNotActivated {
+                    msg.report.send(Outcome::CredentialFailed { user });
+                }
+                ExchangeIamTokenResultEvent {
+                    info: failure.info(),
+                    ..Default::default()
+                }
+            }
+        }))
+    }
+}
+
+/// An IAM token for the HTTP proxy: as ExchangeIamTokenEvent, for `session`'s user.
+#[derive(Message)]
+#[rtype(result = "Result<IamToken, Failure>")]
+pub struct Exchange {
+    pub session: Arc<Session>,
+    pub audience: String,
+    /// The request's span, so the exchange's HTTP calls are traced under it.
+    pub span: tracing::Span,
+}
+
+impl Handler<Exchange> for TokenExchangeActor {
+    type Result = ResponseActFuture<Self, Result<IamToken, Failure>>;
+
+    fn handle(&mut self, msg: Exchange, _: &mut Self::Context) -> Self::Result {
+        self.token(msg.session, msg.audience, false, msg.span)
+    }
+}
+
+impl Handler<Admitted<ClearIamTokenCacheEvent>> for TokenExchangeActor {
+    type Result = MessageResult<Admitted<ClearIamTokenCacheEvent>>;
+
+    fn handle(
+        &mut self,
+        msg: Admitted<ClearIamTokenCacheEvent>,
+        _: &mut Self::Context,
+    ) -> Self::Result {
+        let info = match msg.event.user_identifier.or(msg.admission.user) {
+            Some(user) => {
+                // IAM tokens are access tokens: every behavior clears them (CLEAR_OFFLINE
+                // additionally concerns offline credentials, which are not cached here).
+                self.remove(&user, |_| true);
+                ResultInfo::ok()
+            }
+            None => no_session().info(),
+        };
+        MessageResult(ClearIamTokenCacheResultEvent { info })
+    }
+}
+
+impl Handler<Admitted<DeleteIamTokenByAudienceEvent>> for TokenExchangeActor {
+    type Result = MessageResult<Admitted<DeleteIamTokenByAudienceEvent>>;
+
+    fn handle(
+        &mut self,
+        msg: Admitted<DeleteIamTokenByAudienceEvent>,
+        _: &mut Self::Context,
+    ) -> Self::Result {
+        let info = match msg.admission.user {
+            Some(user) => {
+                let audiences = msg.event.audiences;
+                self.remove(&user, |audience| audiences.iter().any(|a| a == audience));
+                ResultInfo::ok()
+            }
+            None => no_session().info(),
+        };
+        MessageResult(DeleteIamTokenByAudienceResultEvent { info })
+    }
+}
+
+/// Drops the cached IAM tokens of a user (a user deleted). The device's own credential is
+/// untouched.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct ClearCache {
-    pub tenant_id: String,
-    pub user_id: String,
+    pub user: UserIdentifier,
     pub behavior: ClearBehavior,
 }
 
 impl Handler<ClearCache> for TokenExchangeActor {
     type Result = ();
+
     fn handle(&mut self, msg: ClearCache, _: &mut Self::Context) {
-        // IAM tokens are access tokens: every behavior clears them (CLEAR_OFFLINE additionally
-        // concerns offline credentials, which this runtime does not cache here).
         let _ = msg.behavior;
-        self.cache
-            .retain(|(tenant, user, _), _| !(tenant == &msg.tenant_id && user == &msg.user_id));
+        self.remove(&msg.user, |_| true);
     }
 }
 
-/// Drops the cached IAM tokens for these audiences. Answers how many were removed.
-#[derive(Message)]
-#[rtype(result = "usize")]
-pub struct DeleteAudiences {
-    pub tenant_id: String,
-    pub user_id: String,
-    pub audiences: Vec<String>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Handler<DeleteAudiences> for TokenExchangeActor {
-    type Result = usize;
-    fn handle(&mut self, msg: DeleteAudiences, _: &mut Self::Context) -> usize {
-        let before = self.cache.len();
-        self.cache.retain(|(tenant, user, audience), _| {
-            !(tenant == &msg.tenant_id && user == &msg.user_id && msg.audiences.contains(audience))
-        });
-        before - self.cache.len()
+    fn cache() -> TokenCache {
+        let oidc = OidcClient::new(mc_oidc::OidcConfig::default()).expect("a client");
+        TokenCache::new(oidc, std::time::Duration::from_secs(30))
+    }
+
+    fn token(audience: &str, expires_in: i64) -> IamToken {
+        IamToken {
+            audience: audience.into(),
+            token: SecretString::from("t"),
+            token_type: "Bearer".into(),
+            expires_at: mc_jose::unix_now() + expires_in,
+        }
+    }
+
+    #[test]
+    fn a_token_is_fresh_until_the_margin_before_its_expiry() {
+        let cache = cache();
+        let user = UserIdentifier::new("t", "u");
+        cache.store(0, cache_key(&user, "api"), token("api", 3600));
+        cache.store(0, cache_key(&user, "soon"), token("soon", 10));
+        assert!(cache.fresh(&user, "api").is_some());
+        assert!(cache.fresh(&user, "soon").is_none(), "inside the margin");
+        assert!(cache.fresh(&user, "other").is_none());
+    }
+
+    #[test]
+    fn an_exchange_from_before_a_removal_stores_nothing() {
+        let cache = cache();
+        let user = UserIdentifier::new("t", "u");
+        let epoch = cache.epoch();
+        cache.remove(&user, |_| true);
+        cache.store(epoch, cache_key(&user, "api"), token("api", 3600));
+        assert!(cache.fresh(&user, "api").is_none());
+    }
+
+    #[test]
+    fn removal_touches_only_that_user_even_with_lookalike_ids() {
+        let cache = cache();
+        // Without the lengths in the key, ("a", "bc") and ("ab", "c") would share a prefix.
+        let one = UserIdentifier::new("a", "bc");
+        let other = UserIdentifier::new("ab", "c");
+        let lookalike = UserIdentifier::new("a", "b");
+        for user in [&one, &other, &lookalike] {
+            cache.store(cache.epoch(), cache_key(user, "api"), token("api", 3600));
+        }
+        assert_eq!(cache.remove(&lookalike, |_| true), 1);
+        assert!(cache.fresh(&one, "api").is_some());
+        assert!(cache.fresh(&other, "api").is_some());
+        assert!(cache.fresh(&lookalike, "api").is_none());
+    }
+
+    #[test]
+    fn delete_by_audience_removes_only_those_audiences() {
+        let cache = cache();
+        let user = UserIdentifier::new("t", "u");
+        for audience in ["a", "b", "ab"] {
+            cache.store(
+                cache.epoch(),
+                cache_key(&user, audience),
+                token(audience, 3600),
+            );
+        }
+        assert_eq!(cache.remove(&user, |audience| audience == "a"), 1);
+        assert!(cache.fresh(&user, "a").is_none());
+        assert!(cache.fresh(&user, "b").is_some());
+        assert!(cache.fresh(&user, "ab").is_some());
     }
 }

@@ -1,0 +1,422 @@
+//! The one reducer: [`apply`] turns what an actor reports ([`Outcome`]) into the next
+//! [`RuntimeState`] and the events to push. It is the only place [`SdkState`] changes; it is
+//! pure (no actors, no I/O), so each transition has a unit test below.
+//!
+//! The transitions table (drawn in `docs/architecture.md`):
+//!
+//! | outcome | from | to | pushed |
+//! |---|---|---|---|
+//! | `Started` (Start, Restart read the users) | any | ACTIVATION_REQUIRED if no user, else LOGIN_REQUIRED | StartLoginEvent when LOGIN_REQUIRED |
+//! | `StartFailed` (the users could not be read) | any | UNIDENTIFIED | — |
+//! | `Enrolled`, `LoggedIn` | any | LOGGED_IN | LoginTokenClaimsAvailableEvent |
+//! | `LoginFailed` (a user may have been removed) | any | LOGGED_IN if the logged-in user remains, else by the users left | — |
+//! | `UserDeleted` | any | as `LoginFailed` | — |
+//! | `CredentialFailed` (the IDP no longer knows the logged-in user) | LOGGED_IN | by the users left | IdpLoginRequiredEvent |
+//! | `StateAsked` (GetStateEvent) | any | unchanged | StartLoginEvent when LOGIN_REQUIRED |
+//!
+//! Which requests may run in which state (the admission check) is [`check`], read from
+//! `RequestKind::valid_states` in mc-events.
+
+use std::collections::BTreeMap;
+
+use mc_events::{
+    Event, IdpLoginRequiredEvent, LoginTokenClaimsAvailableEvent, SdkState, StartLoginEvent,
+    UserIdentifier,
+};
+
+pub use crate::state::check;
+
+/// The enrolled users as the state machine sees them, and who an OfflineLogin without
+/// `userIdentifier` means (the login actor decides; see `actors::login`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserList {
+    pub users: Vec<UserIdentifier>,
+    pub default: Option<UserIdentifier>,
+}
+
+impl UserList {
+    /// The list without `user`; the default falls to the first one left.
+    fn without(&self, user: &UserIdentifier) -> UserList {
+        let users: Vec<UserIdentifier> =
+            self.users.iter().filter(|u| *u != user).cloned().collect();
+        let default = self
+            .default
+            .clone()
+            .filter(|d| d != user)
+            .or_else(|| users.first().cloned());
+        UserList { users, default }
+    }
+}
+
+/// What the controller knows between requests: the SDK state and what decides it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RuntimeState {
+    pub sdk_state: SdkState,
+    pub users: UserList,
+    /// The user of the session the login actor holds, if any.
+    pub logged_in: Option<UserIdentifier>,
+}
+
+impl RuntimeState {
+    /// The state once the users changed: logged in while the session's user remains.
+    fn after_user_change(mut self) -> RuntimeState {
+        if let Some(user) = &self.logged_in {
+            if !self.users.users.contains(user) {
+                self.logged_in = None;
+            }
+        }
+        self.sdk_state = if self.logged_in.is_some() {
+            SdkState::LoggedIn
+        } else if self.users.users.is_empty() {
+            SdkState::ActivationRequired
+        } else {
+            SdkState::LoginRequired
+        };
+        self
+    }
+
+    /// What the MC-SDK pushes when it waits for a login: the user to log in and the others.
+    fn start_login(&self) -> Option<Event> {
+        let user = self.users.default.clone()?;
+        Some(Event::StartLoginEvent(StartLoginEvent {
+            user_identifier: user,
+            user_list: self.users.users.clone(),
+        }))
+    }
+}
+
+/// What an actor reports when its work changed what the state depends on.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// Start or Restart read the enrolled users (Restart ended the session first).
+    Started { users: UserList },
+    /// Start or Restart could not read the users.
+    StartFailed,
+    /// An enrollment finished: its user is logged in.
+    Enrolled {
+        user: UserIdentifier,
+        claims: BTreeMap<String, String>,
+        users: UserList,
+    },
+    /// An offline login finished.
+    LoggedIn {
+        user: UserIdentifier,
+        claims: BTreeMap<String, String>,
+        users: UserList,
+    },
+    /// An offline login failed; `users` is the list after it (a blocked password or a
+    /// registration the IDP no longer knows removes the user), `None` when unreadable.
+    LoginFailed { users: Option<UserList> },
+    /// A user was deleted; `users` is the list after it.
+    UserDeleted { users: UserList },
+    /// The IDP proved the registration of `user` gone during an exchange or HTTP call; the
+    /// login actor removed it.
+    CredentialFailed { user: UserIdentifier },
+    /// GetStateEvent: nothing changes, but a waiting login is announced again.
+    StateAsked,
+}
+
+/// The transition for `outcome` in `state`: the next state and the events to push (after the
+/// result of the request that reported it).
+pub fn apply(state: &RuntimeState, outcome: Outcome) -> (RuntimeState, Vec<Event>) {
+    let mut pushed = Vec::new();
+    let next = match outcome {
+        Outcome::Started { users } => {
+            let next = RuntimeState {
+                users,
+                logged_in: None,
+                ..state.clone()
+            }
+            .after_user_change();
+            pushed.extend(next.start_login());
+            next
+        }
+        Outcome::StartFailed => RuntimeState {
+            sdk_state: SdkState::Unidentified,
+            logged_in: None,
+            ..state.clone()
+        },
+        Outcome::Enrolled {
+            user,
+            claims,
+            users,
+        }
+        | Outcome::LoggedIn {
+            user,
+            claims,
+            users,
+        } => {
+            pushed.push(Event::LoginTokenClaimsAvailableEvent(
+                LoginTokenClaimsAvailableEvent { claims },
+            ));
+            RuntimeState {
+                sdk_state: SdkState::LoggedIn,
+                users,
+                logged_in: Some(user),
+            }
+        }
+        Outcome::LoginFailed { users: None } => state.clone(),
+        Outcome::LoginFailed { users: Some(users) } | Outcome::UserDeleted { users } => {
+            RuntimeState {
+                users,
+                ..state.clone()
+            }
+            .after_user_change()
+        }
+        Outcome::CredentialFailed { user } => {
+            if state.logged_in.as_ref() != Some(&user) {
+                // Already handled (another request saw the same answer): nothing new.
+                return (state.clone(), pushed);
+            }
+            pushed.push(Event::IdpLoginRequiredEvent(IdpLoginRequiredEvent {
+                user_identifier: user.clone(),
+            }));
+            RuntimeState {
+                users: state.users.without(&user),
+                logged_in: None,
+                ..state.clone()
+            }
+            .after_user_change()
+        }
+        Outcome::StateAsked => {
+            if state.sdk_state == SdkState::LoginRequired {
+                pushed.extend(state.start_login());
+            }
+            state.clone()
+        }
+    };
+    (next, pushed)
+}
+
+/// Results that report `sdkState` report the state after their request: set here, once the
+/// reducer ran, so an actor never guesses it.
+pub fn stamp_state(result: &mut Event, state: SdkState) {
+    match result {
+        Event::StartResultEvent(r) => r.sdk_state = state,
+        Event::RestartResultEvent(r) => r.sdk_state = state,
+        Event::DeleteUserResultEvent(r) => r.sdk_state = state,
+        Event::GetStateResultEvent(r) => r.sdk_state = state,
+        Event::GetInformationResultEvent(r) => r.sdk_state = state,
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(name: &str) -> UserIdentifier {
+        UserIdentifier::new("tenant", name)
+    }
+
+    fn list(names: &[&str]) -> UserList {
+        UserList {
+            users: names.iter().map(|n| user(n)).collect(),
+            default: names.first().map(|n| user(n)),
+        }
+    }
+
+    fn in_state(sdk_state: SdkState, names: &[&str], logged_in: Option<&str>) -> RuntimeState {
+        RuntimeState {
+            sdk_state,
+            users: list(names),
+            logged_in: logged_in.map(user),
+        }
+    }
+
+    fn names(events: &[Event]) -> Vec<&'static str> {
+        events.iter().map(|e| e.type_name()).collect()
+    }
+
+    #[test]
+    fn started_without_users_requires_activation_and_pushes_nothing() {
+        let (next, pushed) = apply(
+            &RuntimeState::default(),
+            Outcome::Started { users: list(&[]) },
+        );
+        assert_eq!(next.sdk_state, SdkState::ActivationRequired);
+        assert!(pushed.is_empty());
+    }
+
+    #[test]
+    fn started_with_users_requires_login_and_announces_the_default_user() {
+        let (next, pushed) = apply(
+            &RuntimeState::default(),
+            Outcome::Started {
+                users: list(&["a", "b"]),
+            },
+        );
+        assert_eq!(next.sdk_state, SdkState::LoginRequired);
+        let [Event::StartLoginEvent(start)] = pushed.as_slice() else {
+            panic!("one StartLoginEvent, got {:?}", names(&pushed));
+        };
+        assert_eq!(start.user_identifier, user("a"));
+        assert_eq!(start.user_list, vec![user("a"), user("b")]);
+    }
+
+    #[test]
+    fn restart_while_logged_in_ends_the_session() {
+        let state = in_state(SdkState::LoggedIn, &["a"], Some("a"));
+        let (next, _) = apply(
+            &state,
+            Outcome::Started {
+                users: list(&["a"]),
+            },
+        );
+        assert_eq!(next.sdk_state, SdkState::LoginRequired);
+        assert_eq!(next.logged_in, None);
+    }
+
+    #[test]
+    fn unreadable_users_make_the_state_unidentified() {
+        let state = in_state(SdkState::LoggedIn, &["a"], Some("a"));
+        let (next, pushed) = apply(&state, Outcome::StartFailed);
+        assert_eq!(next.sdk_state, SdkState::Unidentified);
+        assert_eq!(next.logged_in, None);
+        assert!(pushed.is_empty());
+    }
+
+    #[test]
+    fn enrolled_and_logged_in_both_log_in_and_push_the_claims() {
+        type Make = fn(UserIdentifier, BTreeMap<String, String>, UserList) -> Outcome;
+        let makers: [Make; 2] = [
+            |user, claims, users| Outcome::Enrolled {
+                user,
+                claims,
+                users,
+            },
+            |user, claims, users| Outcome::LoggedIn {
+                user,
+                claims,
+                users,
+            },
+        ];
+        for make in makers {
+            let claims = BTreeMap::from([("sub".to_string(), "s".to_string())]);
+            let state = in_state(SdkState::ActivationRequired, &[], None);
+            let (next, pushed) = apply(&state, make(user("a"), claims.clone(), list(&["a"])));
+            assert_eq!(next.sdk_state, SdkState::LoggedIn);
+            assert_eq!(next.logged_in, Some(user("a")));
+            let [Event::LoginTokenClaimsAvailableEvent(event)] = pushed.as_slice() else {
+                panic!("one claims event, got {:?}", names(&pushed));
+            };
+            assert_eq!(event.claims, claims);
+        }
+    }
+
+    #[test]
+    fn a_failed_login_that_removed_the_last_user_requires_activation() {
+        let state = in_state(SdkState::LoginRequired, &["a"], None);
+        let (next, pushed) = apply(
+            &state,
+            Outcome::LoginFailed {
+                users: Some(list(&[])),
+            },
+        );
+        assert_eq!(next.sdk_state, SdkState::ActivationRequired);
+        assert!(pushed.is_empty());
+    }
+
+    #[test]
+    fn a_failed_login_for_another_user_keeps_the_session() {
+        let state = in_state(SdkState::LoggedIn, &["a", "b"], Some("a"));
+        let (next, _) = apply(
+            &state,
+            Outcome::LoginFailed {
+                users: Some(list(&["a"])),
+            },
+        );
+        assert_eq!(next.sdk_state, SdkState::LoggedIn);
+        assert_eq!(next.logged_in, Some(user("a")));
+    }
+
+    #[test]
+    fn a_failed_login_with_unreadable_users_changes_nothing() {
+        let state = in_state(SdkState::LoginRequired, &["a"], None);
+        let (next, _) = apply(&state, Outcome::LoginFailed { users: None });
+        assert_eq!(next, state);
+    }
+
+    #[test]
+    fn deleting_the_logged_in_user_ends_the_session() {
+        let state = in_state(SdkState::LoggedIn, &["a", "b"], Some("a"));
+        let (next, pushed) = apply(
+            &state,
+            Outcome::UserDeleted {
+                users: list(&["b"]),
+            },
+        );
+        assert_eq!(next.sdk_state, SdkState::LoginRequired);
+        assert_eq!(next.logged_in, None);
+        assert!(pushed.is_empty());
+    }
+
+    #[test]
+    fn deleting_another_user_keeps_the_session() {
+        let state = in_state(SdkState::LoggedIn, &["a", "b"], Some("a"));
+        let (next, _) = apply(
+            &state,
+            Outcome::UserDeleted {
+                users: list(&["a"]),
+            },
+        );
+        assert_eq!(next.sdk_state, SdkState::LoggedIn);
+    }
+
+    #[test]
+    fn deleting_the_last_user_from_unidentified_requires_activation() {
+        let state = in_state(SdkState::Unidentified, &[], None);
+        let (next, _) = apply(&state, Outcome::UserDeleted { users: list(&[]) });
+        assert_eq!(next.sdk_state, SdkState::ActivationRequired);
+    }
+
+    #[test]
+    fn a_gone_credential_logs_out_removes_the_user_and_asks_for_login_once() {
+        let state = in_state(SdkState::LoggedIn, &["a", "b"], Some("a"));
+        let (next, pushed) = apply(&state, Outcome::CredentialFailed { user: user("a") });
+        assert_eq!(next.sdk_state, SdkState::LoginRequired);
+        assert_eq!(next.users.users, vec![user("b")]);
+        assert_eq!(next.users.default, Some(user("b")));
+        let [Event::IdpLoginRequiredEvent(event)] = pushed.as_slice() else {
+            panic!("one IdpLoginRequiredEvent, got {:?}", names(&pushed));
+        };
+        assert_eq!(event.user_identifier, user("a"));
+        // A second request that saw the same answer changes nothing and pushes nothing.
+        let (again, pushed) = apply(&next, Outcome::CredentialFailed { user: user("a") });
+        assert_eq!(again, next);
+        assert!(pushed.is_empty());
+    }
+
+    #[test]
+    fn a_gone_credential_of_the_only_user_requires_activation() {
+        let state = in_state(SdkState::LoggedIn, &["a"], Some("a"));
+        let (next, _) = apply(&state, Outcome::CredentialFailed { user: user("a") });
+        assert_eq!(next.sdk_state, SdkState::ActivationRequired);
+        assert_eq!(next.users, UserList::default());
+    }
+
+    #[test]
+    fn asking_the_state_announces_a_waiting_login_only() {
+        let waiting = in_state(SdkState::LoginRequired, &["a"], None);
+        let (next, pushed) = apply(&waiting, Outcome::StateAsked);
+        assert_eq!(next, waiting);
+        assert_eq!(names(&pushed), vec!["StartLoginEvent"]);
+        let logged_in = in_state(SdkState::LoggedIn, &["a"], Some("a"));
+        let (next, pushed) = apply(&logged_in, Outcome::StateAsked);
+        assert_eq!(next, logged_in);
+        assert!(pushed.is_empty());
+    }
+
+    #[test]
+    fn results_report_the_state_after_their_request() {
+        let mut result = Event::failure(
+            mc_events::RequestKind::DeleteUser,
+            mc_events::ResultInfo::ok(),
+        );
+        stamp_state(&mut result, SdkState::LoginRequired);
+        let Event::DeleteUserResultEvent(result) = result else {
+            panic!("a DeleteUserResultEvent");
+        };
+        assert_eq!(result.sdk_state, SdkState::LoginRequired);
+    }
+}
