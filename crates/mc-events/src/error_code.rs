@@ -83,6 +83,9 @@ pub const INVALID_CONFIGURATION: u32 = 800_000_009;
 /// The request's URL may not receive the token of its audience (an origin outside the
 /// audience's allowed origins, or a user name or password in the URL); nothing was sent.
 pub const TOKEN_ORIGIN_NOT_ALLOWED: u32 = 800_000_020;
+/// The IDP does not allow the requested audience for this client (`invalid_target`): fix
+/// the `audience` (or the IDP's configuration of it); retrying the same one will not help.
+pub const AUDIENCE_NOT_ALLOWED: u32 = 800_000_021;
 
 // 802: biometric.
 /// Base of the biometric codes: `802000000` plus the platform's own code.
@@ -154,6 +157,7 @@ catalog! {
     IDP_SERVER_ERROR: "the IDP failed with a server error",
     INVALID_CONFIGURATION: "the configuration is unusable (server URL, discovery, tenant)",
     TOKEN_ORIGIN_NOT_ALLOWED: "the URL may not receive the token of its audience; nothing was sent",
+    AUDIENCE_NOT_ALLOWED: "the IDP does not allow the requested audience (invalid_target): fix the audience",
     BIOMETRIC_BASE: "biometric failure; add the platform's own code",
     INTERNAL_ERROR: "an internal fault of the runtime",
     COMPONENT_FAILED: "a part of the runtime stopped unexpectedly",
