@@ -36,6 +36,9 @@ pub const UNKNOWN_USER: u32 = 100_000_007;
 pub const TOO_MANY_REQUESTS: u32 = 100_000_009;
 /// A listener fell behind and events were dropped for it (a `WarningEvent` says how many).
 pub const LISTENER_OVERFLOW: u32 = 100_000_010;
+/// A listener or synchronous handler panicked (a `WarningEvent` to the others names it); it
+/// stays registered.
+pub const LISTENER_PANICKED: u32 = 100_000_011;
 
 // 500: local security module and store.
 /// The local store could not be read.
@@ -136,6 +139,7 @@ catalog! {
     USER_CANCELLED: "the user cancelled a prompt (biometric)",
     TOO_MANY_REQUESTS: "too many requests are running at once; nothing was done, retry later",
     LISTENER_OVERFLOW: "a listener fell behind; events were dropped for it (the WarningEvent says how many)",
+    LISTENER_PANICKED: "a listener or synchronous handler panicked; it stays registered (the WarningEvent names it)",
     STORE_READ_FAILED: "the local store could not be read",
     STORE_WRITE_FAILED: "the local store could not be written; nothing was changed",
     DECRYPTION_FAILED: "a stored secret could not be decrypted",

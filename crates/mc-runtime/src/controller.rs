@@ -428,7 +428,7 @@ impl Controller {
         let work = async move {
             let session = match enrollment.send(message).await {
                 Ok(result) => result?,
-                Err(_) => return Err(Failure::internal("the enrollment actor stopped")),
+                Err(_) => return Err(Failure::component_stopped("enrollment actor")),
             };
             for old in replaced {
                 if let Ok(Err(failure)) =
@@ -507,7 +507,7 @@ impl Controller {
             let message = login::OfflineLogin { user, unlock, span };
             let result = match login.send(message).await {
                 Ok(result) => result,
-                Err(_) => Err(Failure::internal("the login actor stopped")),
+                Err(_) => Err(Failure::component_stopped("login actor")),
             };
             // A failed login may have removed a user (registration gone, password blocked);
             // a successful one changes no user but the last one, which log_in records.
@@ -642,8 +642,9 @@ impl Controller {
             AuthenticationMode::No => Ok(Protection::No),
             AuthenticationMode::Password => match password {
                 Some(password) if !password.is_empty() => Ok(Protection::Password(password)),
-                _ => Err(Failure::invalid_parameter(
-                    "field `password`: mode PASSWORD needs a non-empty password",
+                _ => Err(Failure::invalid_field(
+                    "password",
+                    "mode PASSWORD needs a non-empty password",
                 )),
             },
             AuthenticationMode::Biometric if self.config.biometric.is_some() => {
@@ -670,9 +671,10 @@ impl Controller {
             Some(StoredAuthMode::No) => Ok(UnlockWith::No),
             Some(StoredAuthMode::Password) => match password {
                 Some(password) if !password.is_empty() => Ok(UnlockWith::Password(password)),
-                _ => Err(Failure::invalid_parameter(format!(
-                    "field `{field}`: this user is protected by a password; send it"
-                ))),
+                _ => Err(Failure::invalid_field(
+                    field,
+                    "this user is protected by a password; send it",
+                )),
             },
             Some(StoredAuthMode::Biometric) => Ok(UnlockWith::Biometric {
                 prompt: self.config.biometric_prompt.clone(),
@@ -704,7 +706,7 @@ impl Controller {
                 .await
             {
                 Ok(result) => result?,
-                Err(_) => return Err(Failure::internal("the enrollment actor stopped")),
+                Err(_) => return Err(Failure::component_stopped("enrollment actor")),
             };
             storage::call(&storage, ListUsers).await
         };
@@ -749,7 +751,7 @@ impl Controller {
         let work = async move {
             match request.await {
                 Ok(result) => result,
-                Err(_) => Err(Failure::internal("the token-exchange actor stopped")),
+                Err(_) => Err(Failure::component_stopped("token-exchange actor")),
             }
         };
         self.then(
@@ -831,7 +833,7 @@ impl Controller {
         self.then(ctx, self.span(&id), request, move |act, result, _| {
             let info = match result {
                 Ok(_) => ResultInfo::ok(),
-                Err(_) => Failure::internal("the token-exchange actor stopped").info(),
+                Err(_) => Failure::component_stopped("token-exchange actor").info(),
             };
             act.finish(
                 &id,
@@ -894,9 +896,7 @@ impl Controller {
                         .await
                     {
                         Ok(result) => result?,
-                        Err(_) => {
-                            return Err(Failure::internal("the token-exchange actor stopped"))
-                        }
+                        Err(_) => return Err(Failure::component_stopped("token-exchange actor")),
                     };
                     let token_set = TokenSet {
                         access_token: token.token,
@@ -920,7 +920,7 @@ impl Controller {
                 .map_err(|_| Failure::internal("the HTTP call limit was closed"))?;
             http.send(HttpCall { request, auth })
                 .await
-                .map_err(|_| Failure::internal("the HTTP proxy actor stopped"))
+                .map_err(|_| Failure::component_stopped("HTTP proxy actor"))
         };
         self.then(ctx, self.span(&id), work, move |act, result, _| {
             act.observe_server();

@@ -83,8 +83,9 @@ impl Handler<Exchange> for TokenExchangeActor {
 
     fn handle(&mut self, msg: Exchange, _: &mut Self::Context) -> Self::Result {
         if msg.audience == msg.session.enrollment_client_id {
-            let failure = Failure::invalid_parameter(
-                "field `audience`: the enrollment client is not an exchange audience; name the API's client",
+            let failure = Failure::invalid_field(
+                "audience",
+                "the enrollment client is not an exchange audience; name the API's client",
             );
             return Box::pin(fut::ready(Err(failure)));
         }
