@@ -20,6 +20,8 @@ pub trait ResultType: Into<Event> + Send + 'static + Sized {
     /// `InvalidStateEvent` (the answer the listeners get when a request is refused in the
     /// current state) becomes this result with status INVALID_STATE and the refusal's message.
     /// `Err` gives back an event that answers some other request type.
+    // The `Err` is the answer itself, given back whole (never the common path).
+    #[allow(clippy::result_large_err)]
     fn from_answer(kind: RequestKind, event: Event) -> Result<Self, Event>;
 }
 
