@@ -36,6 +36,9 @@ pub const UNKNOWN_USER: u32 = 100_000_007;
 pub const TOO_MANY_REQUESTS: u32 = 100_000_009;
 /// A listener fell behind and events were dropped for it (a `WarningEvent` says how many).
 pub const LISTENER_OVERFLOW: u32 = 100_000_010;
+/// A listener or synchronous handler panicked (a `WarningEvent` to the others names it); it
+/// stays registered.
+pub const LISTENER_PANICKED: u32 = 100_000_011;
 
 // 500: local security module and store.
 /// The local store could not be read.
@@ -83,6 +86,9 @@ pub const INVALID_CONFIGURATION: u32 = 800_000_009;
 /// The request's URL may not receive the token of its audience (an origin outside the
 /// audience's allowed origins, or a user name or password in the URL); nothing was sent.
 pub const TOKEN_ORIGIN_NOT_ALLOWED: u32 = 800_000_020;
+/// The IDP does not allow the requested audience for this client (`invalid_target`): fix
+/// the `audience` (or the IDP's configuration of it); retrying the same one will not help.
+pub const AUDIENCE_NOT_ALLOWED: u32 = 800_000_021;
 
 // 802: biometric.
 /// Base of the biometric codes: `802000000` plus the platform's own code.
@@ -133,6 +139,7 @@ catalog! {
     USER_CANCELLED: "the user cancelled a prompt (biometric)",
     TOO_MANY_REQUESTS: "too many requests are running at once; nothing was done, retry later",
     LISTENER_OVERFLOW: "a listener fell behind; events were dropped for it (the WarningEvent says how many)",
+    LISTENER_PANICKED: "a listener or synchronous handler panicked; it stays registered (the WarningEvent names it)",
     STORE_READ_FAILED: "the local store could not be read",
     STORE_WRITE_FAILED: "the local store could not be written; nothing was changed",
     DECRYPTION_FAILED: "a stored secret could not be decrypted",
@@ -154,6 +161,7 @@ catalog! {
     IDP_SERVER_ERROR: "the IDP failed with a server error",
     INVALID_CONFIGURATION: "the configuration is unusable (server URL, discovery, tenant)",
     TOKEN_ORIGIN_NOT_ALLOWED: "the URL may not receive the token of its audience; nothing was sent",
+    AUDIENCE_NOT_ALLOWED: "the IDP does not allow the requested audience (invalid_target): fix the audience",
     BIOMETRIC_BASE: "biometric failure; add the platform's own code",
     INTERNAL_ERROR: "an internal fault of the runtime",
     COMPONENT_FAILED: "a part of the runtime stopped unexpectedly",

@@ -55,7 +55,9 @@ impl ResultInfo {
     }
 
     /// A result with `status`; `hasErrorOccurred` is true unless `status` is OK.
-    /// `description` must say what the host should do next and must hold no secret.
+    /// `description` must say what the host should do next and must hold no secret;
+    /// `nextAction` is the default for the status and code ([`NextAction::default_for`]),
+    /// which [`ResultInfo::with_next_action`] replaces when more is known.
     pub fn error(status: StatusType, code: u32, description: impl Into<String>) -> Self {
         Self {
             request_id: None,
@@ -64,7 +66,7 @@ impl ResultInfo {
             has_error_occurred: !status.is_ok(),
             error_code: code,
             error_description: description.into(),
-            next_action: None,
+            next_action: NextAction::default_for(status, code),
         }
     }
 
@@ -630,12 +632,20 @@ impl Event {
     /// result type of its kind (a `StatusResultEvent` when the kind is unknown), its request id,
     /// and the error (naming the field) as `errorDescription`.
     pub fn invalid_request(err: &InvalidRequest) -> Event {
-        let info = ResultInfo::error(
+        let mut info = ResultInfo::error(
             StatusType::InvalidParameter,
             err.error_code(),
             err.to_string(),
-        )
-        .with_request(
+        );
+        // The path's first segment is the request's field (`userIdentifier.userId` → the
+        // `userIdentifier` the app sets).
+        if let Some(field) = &err.field {
+            let field = field.split(['.', '[']).next().unwrap_or(field);
+            info = info.with_next_action(NextAction::FixField {
+                field: field.to_string(),
+            });
+        }
+        let info = info.with_request(
             err.request_id.clone(),
             err.trace_context.as_deref().cloned(),
         );

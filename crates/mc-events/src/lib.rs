@@ -48,6 +48,7 @@
 pub mod error_code;
 mod event;
 mod json;
+mod next_action;
 mod parse;
 mod request;
 mod typed;
@@ -62,6 +63,7 @@ pub use event::{
     StartLoginEvent, StartResultEvent, StatusResultEvent, EVENT_TYPE_NAMES,
 };
 pub use mc_secret::SecretString;
+pub use next_action::{BUSY_RETRY_SECS, DEFAULT_RETRY_SECS};
 pub use parse::InvalidRequest;
 pub use request::{
     ClearIamTokenCacheEvent, CreateHttpCommonRequest, DeleteIamTokenByAudienceEvent,

@@ -97,8 +97,9 @@ pub struct OidcConfig {
     /// Extra trusted roots and SPKI pins per host, for IDP requests and the runtime's
     /// resource calls alike (see [`http::TlsSettings`]).
     pub tls: http::TlsSettings,
-    /// TEST ONLY: shifts the device's local clock by this many seconds, to play a device
-    /// whose clock is wrong (server time is still learned from `Date` headers). Keep 0.
+    /// TEST ONLY (feature `testing`): shifts the device's local clock by this many seconds, to
+    /// play a device whose clock is wrong (server time is still learned from `Date` headers).
+    #[cfg(any(test, feature = "testing"))]
     pub clock_skew_for_tests_secs: i64,
 }
 
@@ -116,6 +117,7 @@ impl Default for OidcConfig {
             retry: RetryPolicy::default(),
             dpop: DpopMode::Auto,
             tls: http::TlsSettings::default(),
+            #[cfg(any(test, feature = "testing"))]
             clock_skew_for_tests_secs: 0,
         }
     }

@@ -209,9 +209,7 @@ impl Transport {
             http,
             max_response_bytes: config.max_response_bytes,
             allow_insecure_http: config.allow_insecure_http,
-            clock: Arc::new(ServerClock::with_local_skew(
-                config.clock_skew_for_tests_secs,
-            )),
+            clock: Arc::new(ServerClock::with_local_skew(local_skew_secs(config))),
             dpop_nonces: Arc::new(NonceStore::default()),
             reachability: AtomicU8::new(Reachability::Unknown.as_u8()),
         })
@@ -417,6 +415,17 @@ pub(crate) fn unavailable(answer: &Answer) -> OidcError {
     OidcError::Unavailable {
         status: answer.status.as_u16(),
         retry_after_secs: answer.retry_after_secs,
+    }
+}
+
+/// The test-only shift of the local clock; always 0 without feature `testing`.
+fn local_skew_secs(config: &crate::OidcConfig) -> i64 {
+    #[cfg(any(test, feature = "testing"))]
+    return config.clock_skew_for_tests_secs;
+    #[cfg(not(any(test, feature = "testing")))]
+    {
+        let _ = config;
+        0
     }
 }
 

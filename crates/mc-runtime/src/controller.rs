@@ -302,8 +302,8 @@ impl Controller {
                 let result: Event = match answer {
                     Ok(result) => result.into(),
                     Err(_) => {
-                        let failure = Failure::internal(format!(
-                            "the actor handling {} stopped; restart the runtime",
+                        let failure = Failure::component_stopped(&format!(
+                            "actor handling {}",
                             E::KIND.name()
                         ));
                         Event::failure(E::KIND, failure.info())

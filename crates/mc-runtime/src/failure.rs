@@ -1,17 +1,22 @@
 //! [`Failure`]: why a request did not succeed, as the app will read it in the result event
-//! (status, error code, description). Every lower-level error is mapped here, in one place, so
-//! the table of statuses in `docs/events.md` can be checked against one file.
+//! (status, error code, description, and what to do next as data: `nextAction`). Every
+//! lower-level error is mapped here, in one place, so the table of statuses in
+//! `docs/events.md` can be checked against one file.
 
-use mc_events::{error_code, ResultInfo, StatusType};
+use mc_events::{error_code, NextAction, ResultInfo, StatusType, DEFAULT_RETRY_SECS};
 use mc_oidc::{OidcError, OidcErrorKind};
 use mc_store::{BiometricError, StoreError, UnlockError};
 
-/// A failed request: what the app sees, and what it should do next (in `description`).
+/// A failed request: what the app sees, and what it should do next (in `description` for
+/// people, in `next_action` for the app).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Failure {
     pub status: StatusType,
     pub code: u32,
     pub description: String,
+    /// The result's `nextAction`; by default the one of the status and code
+    /// ([`NextAction::default_for`]), replaced where the typed error knows more.
+    pub next_action: Option<NextAction>,
     /// For wrong passwords and locks: what OfflineLoginResultEvent reports as
     /// `retryCounter` (attempts left before the credential is destroyed) and `retryDelay`.
     pub retry: Option<Retry>,
@@ -41,8 +46,37 @@ impl Failure {
             status,
             code,
             description: description.into(),
+            next_action: NextAction::default_for(status, code),
             retry: None,
         }
+    }
+
+    /// Replaces what the app is told to do next.
+    pub fn with_next_action(mut self, next_action: Option<NextAction>) -> Self {
+        self.next_action = next_action;
+        self
+    }
+
+    /// INVALID_PARAMETER naming the request's field at fault (JSON name): the description
+    /// reads "field `x`: why", and nextAction is FIX_FIELD x.
+    pub fn invalid_field(field: &str, why: impl std::fmt::Display) -> Self {
+        Self::invalid_parameter(format!("field `{field}`: {why}")).with_next_action(Some(
+            NextAction::FixField {
+                field: field.to_string(),
+            },
+        ))
+    }
+
+    /// A part of the runtime (an actor, the store's thread) stopped while the request was in
+    /// it: COMPONENT_FAILED. The runtime cannot go on; the app starts a new one.
+    pub fn component_stopped(component: &str) -> Self {
+        Self::new(
+            StatusType::InternalError,
+            error_code::COMPONENT_FAILED,
+            format!(
+                "the {component} stopped unexpectedly; shut this runtime down and start a new one"
+            ),
+        )
     }
 
     pub fn invalid_parameter(description: impl Into<String>) -> Self {
@@ -79,7 +113,9 @@ impl Failure {
 
     /// The common part of the result event.
     pub fn info(&self) -> ResultInfo {
-        ResultInfo::error(self.status, self.code, self.description.clone())
+        let mut info = ResultInfo::error(self.status, self.code, self.description.clone());
+        info.next_action = self.next_action.clone();
+        info
     }
 
     /// Maps a protocol error in `step` to the status the app gets.
@@ -101,6 +137,11 @@ impl Failure {
                 (StatusType::AccessDenied, error_code::REGISTRATION_INVALID)
             }
             (K::AccessDenied, _) => (StatusType::AccessDenied, error_code::ACCESS_DENIED),
+            // The audience the app asked for is not allowed: the app's field is wrong.
+            (K::BadRequest, Step::Exchange) if error.cause() == &OidcError::InvalidTarget => (
+                StatusType::InvalidParameter,
+                error_code::AUDIENCE_NOT_ALLOWED,
+            ),
             (K::BadRequest, Step::Exchange) => {
                 (StatusType::InvalidParameter, error_code::ACCESS_DENIED)
             }
@@ -112,7 +153,30 @@ impl Failure {
             }
             (K::InvalidToken, _) => (StatusType::InvalidToken, error_code::INVALID_TOKEN),
         };
-        Self::new(status, code, description)
+        let next_action = match (error.cause(), step) {
+            // The IDP's own delay when it named one.
+            (
+                OidcError::Unavailable {
+                    retry_after_secs, ..
+                },
+                _,
+            ) => Some(NextAction::RetryAfter {
+                seconds: retry_after_secs.unwrap_or(DEFAULT_RETRY_SECS),
+            }),
+            (OidcError::InvalidTarget, _) => Some(NextAction::FixField {
+                field: "audience".to_string(),
+            }),
+            // The subject token is not acceptable any more: a fresh login gets a new one.
+            (OidcError::InvalidGrant, _) => Some(NextAction::LogIn),
+            (OidcError::Rejected { .. }, _) => Some(NextAction::ContactSupport),
+            // A registration refused at enrollment is the IDP's policy: enrolling again will
+            // not help.
+            (OidcError::InvalidClient, Step::Enroll | Step::DeleteRegistration) => {
+                Some(NextAction::ContactSupport)
+            }
+            _ => NextAction::default_for(status, code),
+        };
+        Self::new(status, code, description).with_next_action(next_action)
     }
 
     /// Maps a store error to the status the app gets.
@@ -135,12 +199,19 @@ impl Failure {
                 StatusType::InternalError,
                 error_code::STORE_FORMAT_UNSUPPORTED,
             ),
+            // The storage actor lost its store: a component of the runtime is gone.
+            StoreError::Closed => return Self::component_stopped("store"),
             StoreError::Unsupported { .. } => (StatusType::NotSupported, error_code::NOT_SUPPORTED),
             StoreError::NotFound { .. } => (StatusType::InvalidUserId, error_code::UNKNOWN_USER),
             // A biometric prompt while storing (enrollment, mode switch) was refused.
             StoreError::Biometric(biometric) => return Self::from_biometric(biometric),
             StoreError::NeedsUnlock { .. } => {
-                (StatusType::InvalidParameter, error_code::INVALID_PARAMETER)
+                return Self::new(
+                    StatusType::InvalidParameter,
+                    error_code::INVALID_PARAMETER,
+                    description,
+                )
+                .with_next_action(Some(NextAction::Unlock))
             }
             StoreError::InvalidInput { .. } => {
                 (StatusType::InvalidParameter, error_code::INVALID_PARAMETER)
@@ -162,11 +233,20 @@ impl Failure {
                 ..
             } => {
                 // The failure that starts a lock is reported as the lock.
-                let (status, code) = match retry_after_secs {
-                    Some(_) => (StatusType::TemporaryLocked, error_code::TEMPORARILY_LOCKED),
-                    None => (StatusType::InvalidPassword, error_code::WRONG_PASSWORD),
+                let (status, code, next_action) = match retry_after_secs {
+                    Some(seconds) => (
+                        StatusType::TemporaryLocked,
+                        error_code::TEMPORARILY_LOCKED,
+                        NextAction::RetryAfter { seconds: *seconds },
+                    ),
+                    None => (
+                        StatusType::InvalidPassword,
+                        error_code::WRONG_PASSWORD,
+                        NextAction::Unlock,
+                    ),
                 };
                 Self {
+                    next_action: Some(next_action),
                     retry: Some(Retry {
                         attempts_left: Some(*attempts_left_before_block),
                         delay_secs: *retry_after_secs,
@@ -180,6 +260,9 @@ impl Failure {
                 retry: Some(Retry {
                     attempts_left: None,
                     delay_secs: Some(*retry_after_secs),
+                }),
+                next_action: Some(NextAction::RetryAfter {
+                    seconds: *retry_after_secs,
                 }),
                 ..Self::new(
                     StatusType::TemporaryLocked,
@@ -198,9 +281,7 @@ impl Failure {
                     description,
                 )
             },
-            UnlockError::WrongUnlockMethod { .. } => {
-                Self::invalid_parameter(format!("field `password`: {description}"))
-            }
+            UnlockError::WrongUnlockMethod { .. } => Self::invalid_field("password", description),
             UnlockError::Biometric(biometric) => Self::from_biometric(biometric),
             UnlockError::Store(store) => Self::from_store(store),
         }
@@ -210,10 +291,17 @@ impl Failure {
         let description = error.to_string();
         let (status, code) = match error {
             BiometricError::Cancelled => (StatusType::UserCancel, error_code::USER_CANCELLED),
-            BiometricError::Lockout { platform_code } => (
-                StatusType::TemporaryLocked,
-                error_code::biometric(*platform_code),
-            ),
+            // The platform names no delay; its lockouts last about 30 s.
+            BiometricError::Lockout { platform_code } => {
+                return Self::new(
+                    StatusType::TemporaryLocked,
+                    error_code::biometric(*platform_code),
+                    description,
+                )
+                .with_next_action(Some(NextAction::RetryAfter {
+                    seconds: DEFAULT_RETRY_SECS,
+                }))
+            }
             BiometricError::KeyInvalidated => (
                 StatusType::BiometricKeyInvalidated,
                 error_code::BIOMETRIC_KEY_INVALIDATED,
@@ -222,7 +310,12 @@ impl Failure {
                 (StatusType::NotSupported, error_code::NOT_SUPPORTED)
             }
             BiometricError::Failed { platform_code, .. } => {
-                (StatusType::Failed, error_code::biometric(*platform_code))
+                return Self::new(
+                    StatusType::Failed,
+                    error_code::biometric(*platform_code),
+                    description,
+                )
+                .with_next_action(Some(NextAction::Unlock))
             }
         };
         Self::new(status, code, description)

@@ -3,9 +3,17 @@
 //!
 //! What it is for: the typed event bus and its actors (enrollment, login, token exchange, HTTP
 //! proxy, storage), each the owner of its requests' work and state, and the controller that
-//! admits requests and runs the one [`reducer`] (the only place the SDK state changes). The
-//! flow of one event from [`MasterController::post`] to the listeners is drawn in
-//! `docs/architecture.md`; which actor handles which request is the table in [`actors`].
+//! admits requests and runs the one reducer (`src/reducer.rs`, the only place the SDK state
+//! changes). The flow of one event from [`MasterController::post`] to the listeners is drawn in
+//! `docs/architecture.md`; which actor handles which request is the table in `src/actors/mod.rs`.
+//!
+//! Public surface: what a host or a binding needs ([`MasterController`], [`RuntimeConfig`] and
+//! its parts, [`EventListener`], [`SynchronousEventHandler`], [`ListenerHandle`],
+//! [`StartError`], [`logging`]); actors, failures, the state table and the listener machinery
+//! are internal. Which thread calls which callback: [`SynchronousEventHandler`] and
+//! `docs/architecture.md` ("Threads of every callback"). Feature `testing` (tests only) adds
+//! test hooks here and in mc-store and mc-oidc; feature `software-biometric` re-exports
+//! mc-store's `SoftwareBiometric` (a biometric stand-in) for demos.
 //!
 //! What it must not touch: wire formats (mc-oidc), key and JWT handling (mc-jose), the store's
 //! file format (mc-store) and the JSON form of events (mc-events). It never logs a secret.
@@ -28,17 +36,18 @@
 //! # Ok(()) }
 //! ```
 
-pub mod actors;
+// Internals: the host API below is what hosts and bindings use.
+pub(crate) mod actors;
 pub mod config;
 mod controller;
-pub mod failure;
-pub mod listeners;
+pub(crate) mod failure;
+pub(crate) mod listeners;
 pub mod logging;
-pub mod reducer;
+pub(crate) mod reducer;
 mod session;
-pub mod state;
+pub(crate) mod state;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -52,7 +61,12 @@ use mc_store::{MemoryBackend, StaticKeyProvider, StoreError, UserStore};
 use tokio::sync::oneshot;
 
 pub use config::{AudienceOrigins, OidcConfig, RuntimeConfig, StoreLocation, TlsSettings};
-pub use listeners::{EventListener, ListenerHandle, SynchronousEventHandler};
+pub use listeners::{
+    EventListener, ListenerHandle, SynchronousEventHandler, DEFAULT_QUEUE_CAPACITY,
+};
+/// A biometric stand-in without a sensor, for demos (the event console) and tests.
+#[cfg(feature = "software-biometric")]
+pub use mc_store::SoftwareBiometric;
 
 use actors::enrollment::EnrollmentActor;
 use actors::http_proxy::{HttpProxyActor, HttpSettings};
@@ -97,6 +111,9 @@ struct Inner {
     state: Arc<PublishedState>,
     session: SessionSlot,
     cache: Arc<TokenCache>,
+    /// Set by shutdown (or drop): a request left unanswered after it is RUNTIME_STOPPED, before
+    /// it a part of the runtime failed (COMPONENT_FAILED).
+    stopping: AtomicBool,
 }
 
 impl Inner {
@@ -104,6 +121,7 @@ impl Inner {
     fn stop(&self) {
         // No token from the cache after a shutdown either.
         self.state.set(SdkState::Uninitialised);
+        self.stopping.store(true, Ordering::SeqCst);
         let closing = self.storage.send(actors::storage::Close);
         let _ = futures::executor::block_on(closing);
         self.system.stop();
@@ -127,7 +145,19 @@ impl Drop for Inner {
     }
 }
 
-fn open_store(config: &RuntimeConfig) -> Result<UserStore, StoreError> {
+/// Opens the store and has the damage it finds pushed as RuntimeErrorEvent (errorType
+/// `STORE`): a damaged user is skipped when listing, so no result would say so.
+fn open_store(config: &RuntimeConfig, listeners: &Listeners) -> Result<UserStore, StoreError> {
+    let store = open_store_only(config)?;
+    let report = listeners.clone();
+    store.set_damage_observer(Arc::new(move |error: &StoreError| {
+        let code = failure::Failure::from_store(error).code;
+        report.store_damage(code, error.to_string());
+    }));
+    Ok(store)
+}
+
+fn open_store_only(config: &RuntimeConfig) -> Result<UserStore, StoreError> {
     let biometric = config.biometric.clone();
     let settings = config.store_settings.clone();
     let keys = config.key_provider.clone();
@@ -177,7 +207,8 @@ impl MasterController {
     /// Opens the store and starts the actors on a thread of their own. Posting StartEvent is
     /// the app's next step.
     pub fn start(config: RuntimeConfig) -> Result<MasterController, StartError> {
-        let store = Arc::new(open_store(&config)?);
+        let listeners = Listeners::new(config.listener_queue_capacity);
+        let store = Arc::new(open_store(&config, &listeners)?);
         let oidc = mc_oidc::OidcClient::new(config.oidc.clone())?;
         let http = HttpProxyActor::new(
             oidc.clone(),
@@ -195,7 +226,6 @@ impl MasterController {
         let (actor_session, actor_cache, actor_state) =
             (session.clone(), Arc::clone(&cache), Arc::clone(&state));
         let config = Arc::new(config);
-        let listeners = Listeners::new(config.listener_queue_capacity);
         let (started_tx, started_rx) = std::sync::mpsc::channel();
         let actor_listeners = listeners.clone();
         let thread = std::thread::Builder::new()
@@ -263,6 +293,7 @@ impl MasterController {
                 state,
                 session,
                 cache,
+                stopping: AtomicBool::new(false),
             }),
         })
     }
@@ -306,14 +337,16 @@ impl MasterController {
         self.post_request(request.into(), Some(timeout)).await
     }
 
-    /// Posts a request without waiting; its result reaches the listeners. Returns the request's
-    /// id, which the result carries.
+    /// Posts a request without waiting; its result reaches the listeners and the synchronous
+    /// event handlers (as the MC-SDK's `forwardEvent`). Returns the request's id, which the
+    /// result carries.
     pub fn forward_event(&self, request: impl Into<Request>) -> RequestId {
         let request = self.prepare(request.into());
         let id = request
             .request_id
             .clone()
             .unwrap_or_else(|| RequestId::new(""));
+        self.inner.listeners.expect_forwarded(id.clone());
         self.inner.controller.do_send(Submit {
             request,
             reply: None,
@@ -348,7 +381,10 @@ impl MasterController {
         self.inner.listeners.remove(handle)
     }
 
-    /// Registers a handler for the events the runtime pushes on its own (not for results).
+    /// Registers a handler for the results of forwarded requests
+    /// ([`forward_event`](Self::forward_event)) and the events the runtime pushes on its own,
+    /// called on one runtime thread in emission order (see [`SynchronousEventHandler`]).
+    /// Remove it with [`remove_event_listener`](Self::remove_event_listener).
     pub fn add_synchronous_event_handler(
         &self,
         handler: impl SynchronousEventHandler,
@@ -356,10 +392,19 @@ impl MasterController {
         self.inner.listeners.add_synchronous(Arc::new(handler))
     }
 
-    /// Stops the actors. Requests still running are answered with INTERNAL_ERROR by their
+    /// Stops the actors. Requests still running are answered with RUNTIME_STOPPED by their
     /// futures; later posts too.
     pub fn shutdown(&self) {
         self.inner.stop();
+    }
+
+    /// Closes the store as shutdown does, but leaves the actors running: the next request
+    /// that needs the store meets a component that is gone (COMPONENT_FAILED, and the one
+    /// FatalErrorEvent). For tests of that path only.
+    #[cfg(feature = "testing")]
+    pub fn close_store_for_tests(&self) {
+        let closing = self.inner.storage.send(actors::storage::Close);
+        let _ = futures::executor::block_on(closing);
     }
 
     async fn post_request(&self, request: Request, timeout: Option<Duration>) -> Event {
@@ -382,7 +427,7 @@ impl MasterController {
         });
         match answer.await {
             Ok(event) => event,
-            Err(_) => {
+            Err(_) if self.inner.stopping.load(Ordering::SeqCst) => {
                 let info = ResultInfo::error(
                     StatusType::InternalError,
                     error_code::RUNTIME_STOPPED,
@@ -390,6 +435,12 @@ impl MasterController {
                 )
                 .with_request(id, trace);
                 Event::failure(kind, info)
+            }
+            // Nobody stopped it: the controller is gone. The listeners learn it once.
+            Err(_) => {
+                let failure = failure::Failure::component_stopped("controller");
+                self.inner.listeners.fatal(failure.description.clone());
+                Event::failure(kind, failure.info().with_request(id, trace))
             }
         }
     }

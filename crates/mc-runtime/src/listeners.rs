@@ -1,38 +1,61 @@
-//! Delivery of events to the host's listeners.
+//! Delivery of events to the host's callbacks, and which thread calls what.
 //!
-//! Each listener has its own bounded queue and its own thread, so a listener that blocks
-//! delays only itself, and a listener that panics is caught, reported in the log, and keeps
-//! receiving later events. Events reach every listener in the order the runtime emitted them,
-//! which is the order of the requests' steps.
+//! - [`EventListener`]: every event (all results, also of requests posted by others, and every
+//!   pushed event). Each listener has its own bounded queue and its own thread
+//!   (`mc-listener-N`), so a listener that blocks delays only itself.
+//! - [`SynchronousEventHandler`]: the results of the requests posted with
+//!   `MasterController::forward_event` and every pushed event, as the MC-SDK's
+//!   `executeEvent`. All handlers are called on ONE runtime thread (`mc-sync-handlers`), one
+//!   event after the other in the order the runtime emitted them, each event to every handler
+//!   before the next event. The thread is not the actors' thread, so a handler may post from
+//!   inside the callback, even wait for the result (`futures::executor::block_on(rt.post(..))`):
+//!   the runtime goes on meanwhile; only later synchronous deliveries wait.
 //!
-//! Overflow policy: a listener's queue holds at most `RuntimeConfig::listener_queue_capacity`
-//! events. When it is full, newer events are dropped for that listener only (the runtime and
-//! the other listeners go on, and the poster of a request still gets its result from
-//! `post_event`, which does not go through listener queues). The listener then receives one
-//! `WarningEvent` (errorType `LISTENER`, errorCode `LISTENER_OVERFLOW`) saying how many events
-//! it lost, at the place of the gap, followed by the later events. So a slow listener costs
-//! bounded memory and loses nothing silently.
+//! Events reach every callback in the order the runtime emitted them, which is the order of the
+//! requests' steps. A callback that panics is caught and stays registered; the other
+//! callbacks then receive a `WarningEvent` (errorType `LISTENER`, errorCode `LISTENER_PANICKED`)
+//! naming it. A panic on such a warning is not reported again (no loop between two callbacks
+//! that both panic).
+//!
+//! Overflow policy: a queue holds at most `RuntimeConfig::listener_queue_capacity` events (the
+//! synchronous handlers share one queue). When it is full, newer events are dropped for that
+//! queue only (the runtime and the other listeners go on, and the poster of a request still
+//! gets its result from `post_event`, which does not go through listener queues). The listener
+//! then receives one `WarningEvent` (errorType `LISTENER`, errorCode `LISTENER_OVERFLOW`)
+//! saying how many events it lost, at the place of the gap, followed by the later events. So a
+//! slow listener costs bounded memory and loses nothing silently.
+//!
+//! Pushed by this module on the runtime's behalf: one `FatalErrorEvent` (errorType
+//! `COMPONENT`) before the first result that reports COMPONENT_FAILED, and the
+//! `RuntimeErrorEvent` (errorType `STORE`) of [`Listeners::store_damage`].
 //!
 //! What it must not do: hold a lock while calling host code, or ever block the emitter.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 
-use mc_events::{error_code, ErrorReport, Event};
+use mc_events::{error_code, ErrorReport, Event, RequestId};
 
 /// The queue bound of a listener when the configuration names none.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 4096;
 
+/// Most request ids of forwarded requests remembered while they run; beyond it the oldest
+/// requests' results are no longer routed to the synchronous handlers (a host that forwards
+/// without end while the runtime never answers must not grow memory without bound).
+const MAX_FORWARDED_IN_FLIGHT: usize = 65_536;
+
 /// Receives every event the runtime emits: results of every request (also those posted by
-/// others) and pushed events. Mirrors the MC-SDK's `EventListener.onEventReceived`.
+/// others) and pushed events. Mirrors the MC-SDK's `EventListener.onEventReceived`. Called on
+/// a thread of its own per listener.
 pub trait EventListener: Send + Sync + 'static {
     fn on_event_received(&self, event: &Event);
 }
 
-/// Receives the events the runtime pushes on its own (not the results of requests).
-/// Mirrors the MC-SDK's `SynchronousEventHandler.executeEvent`.
+/// Receives the results of the requests posted with `forward_event` and the events the runtime
+/// pushes on its own. Mirrors the MC-SDK's `SynchronousEventHandler.executeEvent`. Every
+/// handler is called on the one `mc-sync-handlers` thread, in emission order.
 pub trait SynchronousEventHandler: Send + Sync + 'static {
     fn execute_event(&self, event: &Event);
 }
@@ -46,14 +69,14 @@ where
     }
 }
 
-/// Which events a registered callback wants.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Wants {
-    Everything,
-    PushedOnly,
+/// One event on its way, and the callback it must skip (the one whose panic it reports).
+#[derive(Clone)]
+struct Delivery {
+    event: Arc<Event>,
+    skip: Option<u64>,
 }
 
-/// The events waiting for one listener, shared by the emitter and the listener's thread.
+/// The events waiting for one delivery thread, shared by the emitter and that thread.
 struct Queue {
     state: Mutex<QueueState>,
     changed: Condvar,
@@ -62,7 +85,7 @@ struct Queue {
 
 #[derive(Default)]
 struct QueueState {
-    events: VecDeque<Arc<Event>>,
+    deliveries: VecDeque<Delivery>,
     /// Events dropped since the last overflow warning was queued or delivered.
     dropped: u64,
     /// Removed: the thread stops without delivering what is queued.
@@ -71,24 +94,32 @@ struct QueueState {
     closed: bool,
 }
 
-/// What the listener's thread does next.
+/// What the delivery thread does next.
 enum Next {
-    Deliver(Arc<Event>),
+    Deliver(Delivery),
     Stop,
 }
 
 impl Queue {
+    fn new(capacity: usize) -> Arc<Queue> {
+        Arc::new(Queue {
+            state: Mutex::default(),
+            changed: Condvar::new(),
+            capacity,
+        })
+    }
+
     fn lock(&self) -> MutexGuard<'_, QueueState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues `event`, or counts it as dropped when the queue is full. Never blocks.
-    fn push(&self, event: &Arc<Event>) {
+    /// Queues `delivery`, or counts it as dropped when the queue is full. Never blocks.
+    fn push(&self, delivery: Delivery) {
         let mut state = self.lock();
         if state.removed {
             return;
         }
-        if state.events.len() >= self.capacity {
+        if state.deliveries.len() >= self.capacity {
             state.dropped += 1;
             return;
         }
@@ -96,9 +127,9 @@ impl Queue {
             // Room again: the warning goes first, where the gap is. It may use one place
             // beyond the capacity.
             let dropped = std::mem::take(&mut state.dropped);
-            state.events.push_back(Arc::new(overflow_warning(dropped)));
+            state.deliveries.push_back(overflow_warning(dropped));
         }
-        state.events.push_back(Arc::clone(event));
+        state.deliveries.push_back(delivery);
         drop(state);
         self.changed.notify_one();
     }
@@ -115,13 +146,13 @@ impl Queue {
             if state.removed {
                 return Next::Stop;
             }
-            if let Some(event) = state.events.pop_front() {
-                return Next::Deliver(event);
+            if let Some(delivery) = state.deliveries.pop_front() {
+                return Next::Deliver(delivery);
             }
             if state.dropped > 0 {
                 // The queue ran empty after a gap: say so now rather than with the next event.
                 let dropped = std::mem::take(&mut state.dropped);
-                return Next::Deliver(Arc::new(overflow_warning(dropped)));
+                return Next::Deliver(overflow_warning(dropped));
             }
             if state.closed {
                 return Next::Stop;
@@ -135,21 +166,43 @@ impl Queue {
 }
 
 /// The WarningEvent a listener gets in place of the events it was too slow to take.
-fn overflow_warning(dropped: u64) -> Event {
-    Event::WarningEvent(ErrorReport::new(
-        "LISTENER",
-        error_code::LISTENER_OVERFLOW,
-        format!(
-            "this listener fell behind and {dropped} event(s) were dropped for it; return from \
-             the callback sooner (hand work to another thread) or raise \
-             listener_queue_capacity; the results of posted requests also reach their posters"
-        ),
-    ))
+fn overflow_warning(dropped: u64) -> Delivery {
+    Delivery {
+        event: Arc::new(Event::WarningEvent(ErrorReport::new(
+            "LISTENER",
+            error_code::LISTENER_OVERFLOW,
+            format!(
+                "this listener fell behind and {dropped} event(s) were dropped for it; return from \
+                 the callback sooner (hand work to another thread) or raise \
+                 listener_queue_capacity; the results of posted requests also reach their posters"
+            ),
+        ))),
+        skip: None,
+    }
 }
 
+/// The WarningEvent the other callbacks get when callback `id` panicked on `event`.
+fn panic_warning(id: u64, what: &str, event: &Event) -> Event {
+    let mut report = ErrorReport::new(
+        "LISTENER",
+        error_code::LISTENER_PANICKED,
+        format!(
+            "{what} {id} panicked on {}; it stays registered and gets later events: fix the \
+             callback (it must not panic)",
+            event.type_name()
+        ),
+    );
+    report.request_id = event.request_id().cloned();
+    Event::WarningEvent(report)
+}
+
+fn is_panic_warning(event: &Event) -> bool {
+    matches!(event, Event::WarningEvent(report) if report.error_code == error_code::LISTENER_PANICKED)
+}
+
+/// A registered [`EventListener`] and its queue.
 struct Slot {
     id: u64,
-    wants: Wants,
     queue: Arc<Queue>,
 }
 
@@ -160,12 +213,42 @@ impl Drop for Slot {
     }
 }
 
-/// The registered listeners. Cheap to clone; shared by the host API and the controller.
-#[derive(Clone)]
-pub struct Listeners {
-    slots: Arc<Mutex<Vec<Slot>>>,
-    next_id: Arc<AtomicU64>,
+/// The synchronous handlers and their one shared queue and thread.
+#[derive(Default)]
+struct Synchronous {
+    handlers: Vec<(u64, Arc<dyn SynchronousEventHandler>)>,
+    /// Started with the first handler.
+    queue: Option<Arc<Queue>>,
+    /// Ids of forwarded requests not answered yet: their results go to the handlers.
+    forwarded: HashSet<RequestId>,
+}
+
+struct Shared {
+    slots: Mutex<Vec<Slot>>,
+    synchronous: Mutex<Synchronous>,
+    next_id: AtomicU64,
     capacity: usize,
+    /// One FatalErrorEvent per runtime: after it, the app starts a new one.
+    fatal_sent: AtomicBool,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let synchronous = self
+            .synchronous
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(queue) = &synchronous.queue {
+            queue.set(|state| state.closed = true);
+        }
+    }
+}
+
+/// The registered listeners and handlers. Cheap to clone; shared by the host API, the
+/// controller and the store's damage observer.
+#[derive(Clone)]
+pub(crate) struct Listeners {
+    shared: Arc<Shared>,
 }
 
 impl Default for Listeners {
@@ -180,98 +263,235 @@ pub struct ListenerHandle(u64);
 
 impl Listeners {
     /// Listeners whose queues hold at most `capacity` events each (at least 1).
-    pub fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         Self {
-            slots: Arc::default(),
-            next_id: Arc::default(),
-            capacity: capacity.max(1),
+            shared: Arc::new(Shared {
+                slots: Mutex::default(),
+                synchronous: Mutex::default(),
+                next_id: AtomicU64::new(1),
+                capacity: capacity.max(1),
+                fatal_sent: AtomicBool::new(false),
+            }),
         }
     }
 
-    pub fn add(&self, listener: Arc<dyn EventListener>) -> ListenerHandle {
-        self.add_slot(Wants::Everything, move |event| {
-            listener.on_event_received(event)
-        })
-    }
-
-    pub fn add_synchronous(&self, handler: Arc<dyn SynchronousEventHandler>) -> ListenerHandle {
-        self.add_slot(Wants::PushedOnly, move |event| handler.execute_event(event))
-    }
-
-    /// Stops delivery; events already queued for it are dropped (a call already running
-    /// finishes). Never waits, so it may be called from inside any listener. Returns false
-    /// when the handle was unknown (removed before).
-    pub fn remove(&self, handle: ListenerHandle) -> bool {
-        let removed = {
-            let mut slots = self.lock();
-            let index = slots.iter().position(|slot| slot.id == handle.0);
-            index.map(|index| slots.remove(index))
-        };
-        match removed {
-            Some(slot) => {
-                slot.queue.set(|state| {
-                    state.removed = true;
-                    state.events.clear();
-                });
-                true
-            }
-            None => false,
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Queues `event` for every listener that wants it. Never blocks on a listener.
-    pub fn emit(&self, event: Event) {
-        let pushed = !event.is_result();
-        let event = Arc::new(event);
-        for slot in self.lock().iter() {
-            if slot.wants == Wants::PushedOnly && !pushed {
-                continue;
-            }
-            slot.queue.push(&event);
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Vec<Slot>> {
-        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn add_slot(&self, wants: Wants, deliver: impl Fn(&Event) + Send + 'static) -> ListenerHandle {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let queue = Arc::new(Queue {
-            state: Mutex::default(),
-            changed: Condvar::new(),
-            capacity: self.capacity,
-        });
+    pub(crate) fn add(&self, listener: Arc<dyn EventListener>) -> ListenerHandle {
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let queue = Queue::new(self.shared.capacity);
         let inbox = Arc::clone(&queue);
+        let shared = Arc::downgrade(&self.shared);
         let spawned = std::thread::Builder::new()
             .name(format!("mc-listener-{id}"))
             .spawn(move || {
-                while let Next::Deliver(event) = inbox.next() {
-                    let delivered = catch_unwind(AssertUnwindSafe(|| deliver(&event)));
+                while let Next::Deliver(delivery) = inbox.next() {
+                    let event = &delivery.event;
+                    let delivered =
+                        catch_unwind(AssertUnwindSafe(|| listener.on_event_received(event)));
                     if delivered.is_err() {
-                        tracing::warn!(
-                            listener = id,
-                            event = event.type_name(),
-                            "a listener panicked; it stays registered and gets later events"
-                        );
+                        report_panic(&shared, id, "event listener", event);
                     }
                 }
             });
         match spawned {
-            Ok(_) => self.lock().push(Slot { id, wants, queue }),
+            Ok(_) => self.slots().push(Slot { id, queue }),
             Err(error) => {
                 tracing::error!(%error, "could not start a listener thread; listener not added");
             }
         }
         ListenerHandle(id)
+    }
+
+    pub(crate) fn add_synchronous(
+        &self,
+        handler: Arc<dyn SynchronousEventHandler>,
+    ) -> ListenerHandle {
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut synchronous = self.synchronous();
+        if synchronous.queue.is_none() {
+            let queue = Queue::new(self.shared.capacity);
+            let inbox = Arc::clone(&queue);
+            let shared = Arc::downgrade(&self.shared);
+            let spawned = std::thread::Builder::new()
+                .name("mc-sync-handlers".into())
+                .spawn(move || run_synchronous(&inbox, &shared));
+            if let Err(error) = spawned {
+                tracing::error!(%error, "could not start the synchronous handler thread; handler not added");
+                return ListenerHandle(id);
+            }
+            synchronous.queue = Some(queue);
+        }
+        synchronous.handlers.push((id, handler));
+        ListenerHandle(id)
+    }
+
+    /// Stops delivery; events already queued for it are dropped (a call already running
+    /// finishes). Never waits, so it may be called from inside any callback. Returns false
+    /// when the handle was unknown (removed before).
+    pub(crate) fn remove(&self, handle: ListenerHandle) -> bool {
+        let removed = {
+            let mut slots = self.slots();
+            let index = slots.iter().position(|slot| slot.id == handle.0);
+            index.map(|index| slots.remove(index))
+        };
+        if let Some(slot) = removed {
+            slot.queue.set(|state| {
+                state.removed = true;
+                state.deliveries.clear();
+            });
+            return true;
+        }
+        let mut synchronous = self.synchronous();
+        let before = synchronous.handlers.len();
+        synchronous.handlers.retain(|(id, _)| *id != handle.0);
+        synchronous.handlers.len() != before
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.slots().len() + self.synchronous().handlers.len()
+    }
+
+    /// Notes that request `id` was forwarded: its result goes to the synchronous handlers.
+    pub(crate) fn expect_forwarded(&self, id: RequestId) {
+        let mut synchronous = self.synchronous();
+        if synchronous.forwarded.len() < MAX_FORWARDED_IN_FLIGHT {
+            synchronous.forwarded.insert(id);
+        }
+    }
+
+    /// Queues `event` for every callback that wants it. Never blocks on a callback. A result
+    /// reporting COMPONENT_FAILED is preceded by the runtime's one FatalErrorEvent.
+    pub(crate) fn emit(&self, event: Event) {
+        if let Some(fatal) = self.fatal_before(&event) {
+            self.deliver(fatal, None);
+        }
+        self.deliver(event, None);
+    }
+
+    /// Pushes the RuntimeErrorEvent (errorType `STORE`) for damage the store found.
+    pub(crate) fn store_damage(&self, code: u32, description: String) {
+        self.emit(Event::RuntimeErrorEvent(ErrorReport::new(
+            "STORE",
+            code,
+            description,
+        )));
+    }
+
+    /// Pushes the runtime's one FatalErrorEvent (errorType `COMPONENT`), unless it was sent.
+    pub(crate) fn fatal(&self, description: String) {
+        if !self.shared.fatal_sent.swap(true, Ordering::SeqCst) {
+            self.deliver(
+                Event::FatalErrorEvent(ErrorReport::new(
+                    "COMPONENT",
+                    error_code::COMPONENT_FAILED,
+                    description,
+                )),
+                None,
+            );
+        }
+    }
+
+    fn fatal_before(&self, event: &Event) -> Option<Event> {
+        let info = event.result_info()?;
+        if info.error_code != error_code::COMPONENT_FAILED
+            || self.shared.fatal_sent.swap(true, Ordering::SeqCst)
+        {
+            return None;
+        }
+        let mut report = ErrorReport::new(
+            "COMPONENT",
+            error_code::COMPONENT_FAILED,
+            info.error_description.clone(),
+        );
+        report.request_id = info.request_id.clone();
+        Some(Event::FatalErrorEvent(report))
+    }
+
+    /// Queues `event` for every callback but `skip`. The slot lock is held while queueing
+    /// (never while calling a callback), so concurrent emitters cannot interleave differently
+    /// for different callbacks.
+    fn deliver(&self, event: Event, skip: Option<u64>) {
+        let event = Arc::new(event);
+        let slots = self.slots();
+        for slot in slots.iter().filter(|slot| Some(slot.id) != skip) {
+            slot.queue.push(Delivery {
+                event: Arc::clone(&event),
+                skip: None,
+            });
+        }
+        let mut synchronous = self.synchronous();
+        let wanted = if event.is_result() {
+            event
+                .request_id()
+                .is_some_and(|id| synchronous.forwarded.remove(id))
+        } else {
+            true
+        };
+        if wanted && !synchronous.handlers.is_empty() {
+            if let Some(queue) = &synchronous.queue {
+                queue.push(Delivery { event, skip });
+            }
+        }
+        drop(synchronous);
+        drop(slots);
+    }
+
+    fn slots(&self) -> MutexGuard<'_, Vec<Slot>> {
+        self.shared
+            .slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn synchronous(&self) -> MutexGuard<'_, Synchronous> {
+        self.shared
+            .synchronous
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The `mc-sync-handlers` thread: each event to every handler registered at that moment, in
+/// registration order, then the next event.
+fn run_synchronous(inbox: &Queue, shared: &Weak<Shared>) {
+    while let Next::Deliver(delivery) = inbox.next() {
+        let Some(alive) = shared.upgrade() else {
+            return;
+        };
+        let handlers: Vec<(u64, Arc<dyn SynchronousEventHandler>)> = alive
+            .synchronous
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .handlers
+            .clone();
+        drop(alive);
+        let event = &delivery.event;
+        for (id, handler) in handlers {
+            if Some(id) == delivery.skip {
+                continue;
+            }
+            let delivered = catch_unwind(AssertUnwindSafe(|| handler.execute_event(event)));
+            if delivered.is_err() {
+                report_panic(shared, id, "synchronous event handler", event);
+            }
+        }
+    }
+}
+
+/// Callback `id` panicked on `event`: logged, and a WarningEvent to the other callbacks
+/// (unless the event was itself such a warning: two panicking callbacks must not feed each
+/// other).
+fn report_panic(shared: &Weak<Shared>, id: u64, what: &str, event: &Event) {
+    tracing::warn!(
+        listener = id,
+        event = event.type_name(),
+        "a {what} panicked; it stays registered and gets later events"
+    );
+    if is_panic_warning(event) {
+        return;
+    }
+    if let Some(shared) = shared.upgrade() {
+        Listeners { shared }.deliver(panic_warning(id, what, event), Some(id));
     }
 }
 

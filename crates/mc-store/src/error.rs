@@ -12,6 +12,11 @@ pub enum StoreError {
     #[error("store I/O failed: {0}; check the disk and the directory permissions, then retry")]
     Io(#[from] std::io::Error),
 
+    /// The store was closed (its owner shut it down) and cannot be used any more: open it again
+    /// (start a new runtime).
+    #[error("the store is closed; start a new runtime")]
+    Closed,
+
     /// The database backend failed or is unavailable (locked by another process, damaged file).
     #[error("store backend failed: {0}; retry, and check the disk if it persists")]
     Backend(String),

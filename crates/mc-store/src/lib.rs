@@ -12,14 +12,17 @@
 //!
 //! Layers: [`KvBackend`] (named byte tables with atomic batch commits: [`RedbBackend`],
 //! [`MemoryBackend`]), [`KeyProvider`] (the keystore stand-in: [`FileKeyProvider`],
-//! [`StaticKeyProvider`]), [`BiometricKeyProvider`] ([`SoftwareBiometric`] for tests and
-//! desktops) and [`UserStore`], the API the runtime uses.
+//! [`StaticKeyProvider`]), [`BiometricKeyProvider`] (`SoftwareBiometric` for tests and
+//! demos) and [`UserStore`], the API the runtime uses.
 //!
 //! What it must not touch: no network, no async runtime, no protocol logic, and no logging of
 //! any secret (logs carry user ids and reasons only). Methods block on disk I/O, on the slow
 //! KDF of a PASSWORD unlock and on the prompt of a BIOMETRIC one.
 //!
 //! Feature `fuzzing` (for `fuzz/` only): `mc_store::fuzzing` runs the decoders of stored bytes.
+//! Feature `software-biometric`: `SoftwareBiometric`, a biometric stand-in without a sensor
+//! (tests, and demos such as the event console). Feature `testing` (tests only; never in a
+//! product): `software-biometric` plus `KdfSettings::for_tests`, a KDF below the minimum.
 
 mod backend;
 mod biometric;
@@ -28,24 +31,26 @@ mod keys;
 mod protect;
 mod seal;
 mod settings;
+#[cfg(any(test, feature = "software-biometric"))]
+mod software_biometric;
 mod store;
 mod user;
 
 #[cfg(feature = "sled")]
 pub use backend::SledBackend;
 pub use backend::{KvBackend, MemoryBackend, RedbBackend, Write};
-pub use biometric::{
-    BiometricError, BiometricKeyProvider, ScriptedOutcome, SoftwareBiometric,
-    BIOMETRIC_SETUP_PROMPT,
-};
+pub use biometric::{BiometricError, BiometricKeyProvider, BIOMETRIC_SETUP_PROMPT};
 pub use error::{StoreError, UnlockError};
 pub use keys::{FileKeyProvider, KeyProvider, StaticKeyProvider, KEY_LEN};
 pub use protect::{Protection, Unlock};
 pub use settings::{KdfSettings, LockoutPolicy, StoreSettings, MIN_PBKDF2_ITERATIONS};
+#[cfg(any(test, feature = "software-biometric"))]
+pub use software_biometric::{ScriptedOutcome, SoftwareBiometric};
 #[cfg(feature = "fuzzing")]
 pub use store::fuzzing;
 pub use store::{
-    LockoutState, ManagementSecrets, UserStore, DEFAULT_DB_FILE, DEFAULT_KEY_FILE, SCHEMA_VERSION,
+    DamageObserver, LockoutState, ManagementSecrets, UserStore, DEFAULT_DB_FILE, DEFAULT_KEY_FILE,
+    SCHEMA_VERSION,
 };
 pub use user::{EnrolledUser, StoredAuthMode, UserId, UserSecrets, UserSummary};
 

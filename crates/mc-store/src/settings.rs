@@ -16,9 +16,10 @@ pub(crate) const MAX_STORED_PBKDF2_ITERATIONS: u32 = 100_000_000;
 pub struct KdfSettings {
     /// Iterations for new wraps. Default and minimum: [`MIN_PBKDF2_ITERATIONS`].
     pub pbkdf2_iterations: u32,
-    /// Lets `pbkdf2_iterations` go below the minimum. ONLY tests set this (a full-cost KDF per
-    /// test case would make suites take minutes); a product build must leave it `false`.
-    pub allow_low_iterations_for_tests: bool,
+    /// Lets `pbkdf2_iterations` go below the minimum. Set only by [`KdfSettings::for_tests`]
+    /// (feature `testing`: a full-cost KDF per test case would make suites take minutes); a
+    /// product build cannot set it.
+    allow_low_iterations_for_tests: bool,
 }
 
 impl Default for KdfSettings {
@@ -31,7 +32,17 @@ impl Default for KdfSettings {
 }
 
 impl KdfSettings {
-    /// A cheap KDF for tests only (see `allow_low_iterations_for_tests`).
+    /// `pbkdf2_iterations` new wraps use (at least [`MIN_PBKDF2_ITERATIONS`], or the store
+    /// refuses to open).
+    pub fn new(pbkdf2_iterations: u32) -> Self {
+        Self {
+            pbkdf2_iterations,
+            allow_low_iterations_for_tests: false,
+        }
+    }
+
+    /// A cheap KDF for tests only (feature `testing`).
+    #[cfg(any(test, feature = "testing"))]
     pub fn for_tests(pbkdf2_iterations: u32) -> Self {
         Self {
             pbkdf2_iterations,

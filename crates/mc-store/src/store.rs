@@ -27,7 +27,7 @@ mod migrate;
 mod records;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use mc_secret::{SecretBytes, SecretString};
 use serde::{Deserialize, Serialize};
@@ -94,7 +94,14 @@ pub struct UserStore {
     biometric: Option<Arc<dyn BiometricKeyProvider>>,
     settings: StoreSettings,
     write_lock: Mutex<()>,
+    damage_observer: OnceLock<DamageObserver>,
 }
+
+/// Told of every damaged record the store finds ([`StoreError::Corrupt`] or
+/// [`StoreError::DecryptionFailed`]) while listing or loading users, also of those
+/// [`UserStore::list_users`] skips; see [`UserStore::set_damage_observer`]. Called on the
+/// thread that uses the store: it must return quickly and must not call the store.
+pub type DamageObserver = Arc<dyn Fn(&StoreError) + Send + Sync>;
 
 impl std::fmt::Debug for UserStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -148,6 +155,7 @@ impl UserStore {
             biometric,
             settings,
             write_lock: Mutex::new(()),
+            damage_observer: OnceLock::new(),
         };
         store.prepare_schema()?;
         Ok(store)
@@ -197,6 +205,32 @@ impl UserStore {
     }
 
     /// The settings this store was opened with.
+    /// Sets who is told of damage found from now on (once; `false` if one was set already).
+    /// The store still answers as before (a damaged user is skipped by `list_users`, fails
+    /// its unlock): the observer is for reporting damage the caller would not see otherwise.
+    pub fn set_damage_observer(&self, observer: DamageObserver) -> bool {
+        self.damage_observer.set(observer).is_ok()
+    }
+
+    /// Passes damage to the observer.
+    fn report_damage(&self, error: &StoreError) {
+        if matches!(
+            error,
+            StoreError::Corrupt { .. } | StoreError::DecryptionFailed { .. }
+        ) {
+            if let Some(observer) = self.damage_observer.get() {
+                observer(error);
+            }
+        }
+    }
+
+    /// As [`UserStore::report_damage`], for the store errors inside an unlock error.
+    fn report_unlock_damage(&self, error: &UnlockError) {
+        if let UnlockError::Store(error) = error {
+            self.report_damage(error);
+        }
+    }
+
     pub fn settings(&self) -> &StoreSettings {
         &self.settings
     }
@@ -338,11 +372,14 @@ impl UserStore {
         now: i64,
     ) -> Result<EnrolledUser, UnlockError> {
         let _guard = self.lock();
-        let loaded = self.load(id)?;
-        let opened = self.open_data_key(&loaded, &unlock, now)?;
+        let loaded = self.load(id).inspect_err(|e| self.report_damage(e))?;
+        let opened = self
+            .open_data_key(&loaded, &unlock, now)
+            .inspect_err(|e| self.report_unlock_damage(e))?;
         let user = match self.open_user(&loaded, &opened.data_key) {
             Ok(user) => user,
             Err(error) => {
+                self.report_damage(&error);
                 if opened.password_ok {
                     // The password was right: its attempt must not stay counted.
                     self.reset_lockout_best_effort(&loaded);
@@ -457,9 +494,12 @@ impl UserStore {
     /// still be deleted at the IDP.
     pub fn management_secrets(&self, id: &UserId) -> Result<ManagementSecrets, StoreError> {
         let record = self
-            .read_record(id, &id.to_key())?
+            .read_record(id, &id.to_key())
+            .inspect_err(|e| self.report_damage(e))?
             .ok_or_else(|| StoreError::NotFound { user: id.clone() })?;
-        let token = self.open_management(id, &record)?;
+        let token = self
+            .open_management(id, &record)
+            .inspect_err(|e| self.report_damage(e))?;
         Ok(ManagementSecrets {
             registration_client_uri: record.registration_client_uri,
             registration_access_token: token,
@@ -493,8 +533,9 @@ impl UserStore {
             match self.read_record(&id, &key) {
                 Ok(Some(record)) => users.push(record.summary()),
                 Ok(None) => {} // deleted since the key listing
-                Err(StoreError::Corrupt { .. }) => {
-                    tracing::warn!(user = %id, "skipping an undecodable user record")
+                Err(error @ StoreError::Corrupt { .. }) => {
+                    tracing::warn!(user = %id, "skipping an undecodable user record");
+                    self.report_damage(&error);
                 }
                 Err(error) => return Err(error),
             }

@@ -56,7 +56,7 @@ impl Actor for EnrollmentActor {
 }
 
 fn actor_stopped(name: &str) -> Failure {
-    Failure::internal(format!("the {name} actor stopped; restart the runtime"))
+    Failure::component_stopped(&format!("{name} actor"))
 }
 
 impl Handler<Admitted<EnrollAnonymousUserEvent>> for EnrollmentActor {

@@ -150,7 +150,7 @@ impl HttpProxyActor {
                     }
                     return Err(failure);
                 }
-                Err(_) => return Err(Failure::internal("the token-exchange actor stopped")),
+                Err(_) => return Err(Failure::component_stopped("token-exchange actor")),
             };
             Ok(Some(ResourceToken {
                 audience,

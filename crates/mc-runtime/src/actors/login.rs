@@ -121,9 +121,10 @@ impl LoginActor {
             Some(StoredAuthMode::No) => Ok(UnlockWith::No),
             Some(StoredAuthMode::Password) => match password {
                 Some(password) if !password.is_empty() => Ok(UnlockWith::Password(password)),
-                _ => Err(Failure::invalid_parameter(format!(
-                    "field `{field}`: this user is protected by a password; send it"
-                ))),
+                _ => Err(Failure::invalid_field(
+                    field,
+                    "this user is protected by a password; send it",
+                )),
             },
             Some(StoredAuthMode::Biometric) => Ok(UnlockWith::Biometric {
                 prompt: self.config.biometric_prompt.clone(),
@@ -344,8 +345,9 @@ pub fn protection_for(
         AuthenticationMode::No => Ok(Protection::No),
         AuthenticationMode::Password => match password {
             Some(password) if !password.is_empty() => Ok(Protection::Password(password)),
-            _ => Err(Failure::invalid_parameter(
-                "field `password`: mode PASSWORD needs a non-empty password",
+            _ => Err(Failure::invalid_field(
+                "password",
+                "mode PASSWORD needs a non-empty password",
             )),
         },
         AuthenticationMode::Biometric if config.biometric.is_some() => Ok(Protection::Biometric),

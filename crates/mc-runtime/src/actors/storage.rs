@@ -21,9 +21,7 @@ impl StorageActor {
     }
 
     fn store(&self) -> Result<&UserStore, StoreError> {
-        self.store
-            .as_deref()
-            .ok_or_else(|| StoreError::Backend("the store is closed; start a new runtime".into()))
+        self.store.as_deref().ok_or(StoreError::Closed)
     }
 }
 
@@ -182,9 +180,7 @@ where
     match storage.send(message).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => Err(crate::failure::Failure::from_store(&error)),
-        Err(_) => Err(crate::failure::Failure::internal(
-            "the storage actor stopped; restart the runtime",
-        )),
+        Err(_) => Err(crate::failure::Failure::component_stopped("storage actor")),
     }
 }
 
@@ -201,8 +197,6 @@ where
     match storage.send(message).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => Err(crate::failure::Failure::from_unlock(&error)),
-        Err(_) => Err(crate::failure::Failure::internal(
-            "the storage actor stopped; restart the runtime",
-        )),
+        Err(_) => Err(crate::failure::Failure::component_stopped("storage actor")),
     }
 }

@@ -184,8 +184,9 @@ impl TokenExchangeActor {
         span: tracing::Span,
     ) -> ResponseActFuture<Self, Result<IamToken, Failure>> {
         if audience == session.enrollment_client_id {
-            let failure = Failure::invalid_parameter(
-                "field `audience`: the enrollment client is not an exchange audience; name the API's client",
+            let failure = Failure::invalid_field(
+                "audience",
+                "the enrollment client is not an exchange audience; name the API's client",
             );
             return Box::pin(fut::ready(Err(failure)));
         }
