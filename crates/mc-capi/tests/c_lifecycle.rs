@@ -7,37 +7,56 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use mc_devidp::{DevIdp, DevIdpConfig};
-
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// target/<profile>, where cargo put libmc_capi.so for this test run.
+/// The directory of the libmc_capi.so that `cargo test` built for this very test binary.
+///
+/// The crate is a `cdylib` as well as an `rlib`, and cargo builds a library target with all
+/// its crate types in one rustc run: the `cargo test` that built this test (which links the
+/// rlib) wrote libmc_capi.so beside it in `deps/`, from the same sources and with the same
+/// features; a changed source makes cargo rebuild both before it runs this test. No nested
+/// `cargo build` (with `-p` cargo unifies other features and built a second copy of the
+/// dependencies: 300-500 s on a cold target). Checked here: the library is the one of this
+/// build, so a changed C ABI is never tested against an old library.
 fn library_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let deps = exe.parent().unwrap();
-    let dir = deps.parent().unwrap().to_path_buf();
-    // `cargo test` builds this crate only as an rlib for its tests; the C program links the
-    // shared library, so build it (same profile, same target directory) on every run: cargo's
-    // own fingerprints make that a no-op when it is fresh, and a changed C ABI is never tested
-    // against an old library.
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut build = Command::new(cargo);
-    build
-        .args(["build", "--quiet", "-p", "mc-capi", "--lib"])
-        .current_dir(repo_root());
-    if dir.ends_with("release") {
-        build.arg("--release");
-    }
-    let status = build.status().expect("cargo runs");
-    assert!(status.success(), "building libmc_capi.so failed");
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let deps = exe
+        .parent()
+        .expect("the test binary's directory")
+        .to_path_buf();
+    let library = deps.join("libmc_capi.so");
+    let rlib = deps.join("libmc_capi.rlib");
+    let modified = |path: &Path| {
+        std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .unwrap_or_else(|e| {
+                panic!(
+                    "no {} ({e}): run this test through `cargo test -p mc-capi`, which builds it",
+                    path.display()
+                )
+            })
+    };
+    let (library_at, rlib_at, exe_at) = (modified(&library), modified(&rlib), modified(&exe));
+    // The shared library and the rlib come out of one rustc run, seconds apart at most.
+    let apart = library_at
+        .duration_since(rlib_at)
+        .unwrap_or_else(|e| e.duration());
     assert!(
-        dir.join("libmc_capi.so").exists(),
-        "no libmc_capi.so in {}",
-        dir.display()
+        apart < Duration::from_secs(60),
+        "{} and {} are {apart:?} apart: not one build; run `cargo test -p mc-capi` again",
+        library.display(),
+        rlib.display()
     );
-    dir
+    // This test binary was linked after that run; a library rebuilt since (by another cargo
+    // command, other features) is not the one this test's Rust side was built with.
+    assert!(
+        exe_at >= rlib_at,
+        "{} was rebuilt after this test binary: run `cargo test -p mc-capi` again",
+        library.display()
+    );
+    deps
 }
 
 fn compile_lifecycle(out_dir: &Path) -> PathBuf {
@@ -67,9 +86,7 @@ fn compile_lifecycle(out_dir: &Path) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_c_program_runs_the_lifecycle_against_the_dev_idp() {
-    let idp = DevIdp::start("127.0.0.1:0".parse().unwrap(), DevIdpConfig::default())
-        .await
-        .unwrap();
+    let idp = mc_testkit::idp().await;
     let work = tempfile::tempdir().unwrap();
     let exe = compile_lifecycle(work.path());
     let store = work.path().join("store");

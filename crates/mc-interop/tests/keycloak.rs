@@ -22,6 +22,7 @@ use mc_oidc::{DpopMode, OidcClient, OidcConfig, ProviderMetadata};
 use mc_runtime::{MasterController, RuntimeConfig, StoreLocation};
 use mc_secret::SecretString;
 use mc_store::SoftwareBiometric;
+use mc_testkit::assert_status;
 use serde_json::{json, Value};
 
 const REALM: &str = "demo";
@@ -287,9 +288,6 @@ async fn mode_no_lifecycle(keycloak: &Keycloak, resource: &Resource, dpop: DpopM
 
     // RFC 7592 delete: the client is gone at Keycloak.
     let deleted = post(&runtime, DeleteUserEvent::new()).await;
-    let Event::DeleteUserResultEvent(deleted) = deleted else {
-        panic!("{deleted:#?}")
-    };
     assert_eq!(deleted.info.status, StatusType::Ok, "{deleted:#?}");
     assert_eq!(deleted.sdk_state, SdkState::ActivationRequired);
     assert!(
@@ -621,12 +619,9 @@ async fn exchange_with_consent_required(keycloak: Arc<Keycloak>) {
     );
     let (user, _) = information(&runtime).await;
     let refused = post(&runtime, ExchangeIamTokenEvent::new(AUDIENCE)).await;
-    eprintln!(
-        "exchange under Consent Required: {:?}",
-        refused.result_info()
-    );
+    eprintln!("exchange under Consent Required: {:?}", refused.info);
     assert_status(&refused, StatusType::AccessDenied);
-    let info = refused.result_info().unwrap();
+    let info = &refused.info;
     assert_eq!(info.error_code, error_code::ACCESS_DENIED);
     assert!(
         info.error_description
@@ -651,10 +646,7 @@ async fn registration_deleted_at_keycloak(keycloak: &Keycloak) {
     keycloak.delete_client(REALM, &user.user_id).await.unwrap();
     let login = post(&runtime, OfflineLoginEvent::new()).await;
     assert_status(&login, StatusType::OfflineNotActivated);
-    assert_eq!(
-        login.result_info().unwrap().error_code,
-        error_code::REGISTRATION_INVALID
-    );
+    assert_eq!(login.info.error_code, error_code::REGISTRATION_INVALID);
     assert_eq!(state_of(&runtime).await, SdkState::ActivationRequired);
 }
 
@@ -692,12 +684,8 @@ async fn registration_from_an_untrusted_host(keycloak: &Keycloak) {
         .unwrap();
     assert_status(&refused, StatusType::AccessDenied);
     assert_eq!(state_of(&runtime).await, SdkState::ActivationRequired);
-    match post(&runtime, GetInformationEvent::new()).await {
-        Event::GetInformationResultEvent(info) => {
-            assert!(info.logged_in_user.is_none(), "nothing stored: {info:#?}")
-        }
-        other => panic!("{other:#?}"),
-    }
+    let info = post(&runtime, GetInformationEvent::new()).await;
+    assert!(info.logged_in_user.is_none(), "nothing stored: {info:#?}");
     // Trusted again: the same runtime enrolls.
     assert_status(
         &post(&runtime, enroll(AuthenticationMode::No, None)).await,
@@ -758,75 +746,64 @@ fn runtime_with(
     MasterController::start(config).expect("runtime starts")
 }
 
-fn enroll(mode: AuthenticationMode, password: Option<&str>) -> Request {
-    let mut event = EnrollAnonymousUserEvent::new(REALM, mode, ENROLLMENT_CLIENT);
-    if let Some(password) = password {
-        event = event.with_password(password);
+fn enroll(mode: AuthenticationMode, password: Option<&str>) -> EnrollAnonymousUserEvent {
+    let event = EnrollAnonymousUserEvent::new(REALM, mode, ENROLLMENT_CLIENT);
+    match password {
+        Some(password) => event.with_password(password),
+        None => event,
     }
-    event.into()
 }
 
-fn login(password: Option<&str>) -> Request {
-    let mut event = OfflineLoginEvent::new();
-    if let Some(password) = password {
-        event = event.with_password(password);
+fn login(password: Option<&str>) -> OfflineLoginEvent {
+    let event = OfflineLoginEvent::new();
+    match password {
+        Some(password) => event.with_password(password),
+        None => event,
     }
-    event.into()
 }
 
-async fn post(runtime: &MasterController, request: impl Into<Request>) -> Event {
-    runtime.post_event_with_timeout(request, WAIT).await
-}
-
-fn assert_status(event: &Event, expected: StatusType) {
-    assert_eq!(
-        event.status(),
-        Some(expected),
-        "unexpected answer: {event:#?}"
-    );
+/// Posts a request and returns its own result type; [`WAIT`] is Keycloak's, longer than the
+/// dev IDP's.
+async fn post<E: RequestType>(runtime: &MasterController, event: E) -> E::Result {
+    runtime.post_with_timeout(event, WAIT).await
 }
 
 async fn state_of(runtime: &MasterController) -> SdkState {
-    match post(runtime, GetStateEvent::new()).await {
-        Event::GetStateResultEvent(e) => e.sdk_state,
-        other => panic!("{other:#?}"),
-    }
+    let answer = post(runtime, GetStateEvent::new()).await;
+    assert_status(&answer, StatusType::Ok);
+    answer.sdk_state
 }
 
 async fn information(runtime: &MasterController) -> (UserIdentifier, IamConfigurationData) {
-    match post(runtime, GetInformationEvent::new()).await {
-        Event::GetInformationResultEvent(info) => (
-            info.logged_in_user.clone().expect("a logged-in user"),
-            info.iam_configuration_data.expect("configuration data"),
-        ),
-        other => panic!("{other:#?}"),
-    }
+    let info = post(runtime, GetInformationEvent::new()).await;
+    assert_status(&info, StatusType::Ok);
+    (
+        info.logged_in_user.clone().expect("a logged-in user"),
+        info.iam_configuration_data.expect("configuration data"),
+    )
 }
 
 async fn claims(runtime: &MasterController) -> BTreeMap<String, String> {
-    match post(runtime, GetIamAccessTokenClaimsEvent::new()).await {
-        Event::GetIamAccessTokenClaimsResultEvent(e) if e.info.status == StatusType::Ok => e.claims,
-        other => panic!("{other:#?}"),
-    }
+    let answer = post(runtime, GetIamAccessTokenClaimsEvent::new()).await;
+    assert_status(&answer, StatusType::Ok);
+    answer.claims
 }
 
 async fn exchange(runtime: &MasterController, audience: &str) -> SecretString {
-    match post(runtime, ExchangeIamTokenEvent::new(audience)).await {
-        Event::ExchangeIamTokenResultEvent(e) if e.info.status == StatusType::Ok => {
-            e.token.expect("a token")
-        }
-        other => panic!("exchange for {audience}: {other:#?}"),
-    }
+    let answer = post(runtime, ExchangeIamTokenEvent::new(audience)).await;
+    assert_eq!(
+        answer.info.status,
+        StatusType::Ok,
+        "exchange for {audience}: {answer:#?}"
+    );
+    answer.token.expect("a token")
 }
 
 async fn http(
     runtime: &MasterController,
     request: CreateHttpCommonRequest,
 ) -> CreateHttpCommonResultEvent {
-    match post(runtime, request).await {
-        Event::CreateHttpCommonResultEvent(e) => e,
-        other => panic!("{other:#?}"),
-    }
+    post(runtime, request).await
 }
 
 fn plain_http() -> reqwest::Client {

@@ -3,17 +3,15 @@
 //! resource's nonce challenge once), the setting that turns it off, and a device whose clock
 //! is ten minutes wrong. Real HTTP to the development IDP and to small axum resources.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use common::*;
 use mc_events::*;
 use mc_oidc::DpopMode;
 use mc_runtime::{MasterController, RuntimeConfig, StoreLocation};
+use mc_testkit::*;
 use serde_json::{json, Value};
 
 fn runtime_with(
@@ -31,11 +29,7 @@ async fn enrolled(runtime: &MasterController) {
 }
 
 async fn exchanged_token(runtime: &MasterController) -> String {
-    let Event::ExchangeIamTokenResultEvent(result) =
-        post(runtime, ExchangeIamTokenEvent::new(AUDIENCE)).await
-    else {
-        panic!("no exchange result")
-    };
+    let result = post(runtime, ExchangeIamTokenEvent::new(AUDIENCE)).await;
     result.token.expect("an IAM token").expose().to_string()
 }
 
@@ -45,9 +39,6 @@ async fn http_get(runtime: &MasterController, url: &str) -> CreateHttpCommonResu
         CreateHttpCommonRequest::new(url, HttpMethod::Get).with_audience(AUDIENCE),
     )
     .await;
-    let Event::CreateHttpCommonResultEvent(answer) = answer else {
-        panic!("{answer:#?}")
-    };
     assert_eq!(answer.status, HttpCommonStatus::Success, "{answer:#?}");
     answer
 }
@@ -84,11 +75,7 @@ async fn resource_calls_are_dpop_bound_and_a_stolen_iam_token_is_useless() {
     enrolled(&runtime).await;
 
     // The device token is bound to the device key (cnf.jkt among its claims).
-    let Event::GetIamAccessTokenClaimsResultEvent(claims) =
-        post(&runtime, GetIamAccessTokenClaimsEvent::new()).await
-    else {
-        panic!("no claims")
-    };
+    let claims = post(&runtime, GetIamAccessTokenClaimsEvent::new()).await;
     let device_cnf: Value = serde_json::from_str(claims.claims.get("cnf").expect("cnf")).unwrap();
     let device_jkt = device_cnf["jkt"].as_str().unwrap().to_string();
 
@@ -252,7 +239,7 @@ async fn a_device_clock_ten_minutes_wrong_still_enrolls_and_logs_in() {
         // A new process, still with the wrong clock: offline login and a call.
         let runtime = MasterController::start(config(skew)).unwrap();
         let started = start(&runtime).await;
-        assert_eq!(sdk_state(&started), SdkState::LoginRequired);
+        assert_eq!(started.sdk_state, SdkState::LoginRequired);
         assert_status(
             &post(&runtime, OfflineLoginEvent::new()).await,
             StatusType::Ok,

@@ -4,15 +4,13 @@
 //! Faults already covered elsewhere (connection refused, a silent IDP, a discovery document
 //! for another issuer, a foreign signing key) are in `failures.rs`.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
 use mc_devidp::{DevIdp, DevIdpConfig, FaultTarget, HttpFault};
 use mc_events::*;
 use mc_oidc::RetryPolicy;
 use mc_runtime::{MasterController, RuntimeConfig, StoreLocation};
+use mc_testkit::*;
 
 /// Small caps keep the tests fast; the shape is the production one.
 fn fast_retries() -> RetryPolicy {
@@ -31,8 +29,9 @@ fn runtime_for(idp: &DevIdp) -> MasterController {
     MasterController::start(config).expect("runtime starts")
 }
 
-fn assert_failure(event: &Event, status: StatusType, code: u32) {
-    assert_status(event, status);
+fn assert_failure<R: Clone + Into<Event>>(answer: &R, status: StatusType, code: u32) {
+    let event: Event = answer.clone().into();
+    assert_status(&event, status);
     assert_eq!(
         event.result_info().expect("a result").error_code,
         code,
@@ -46,7 +45,7 @@ async fn enroll_under(
     target: FaultTarget,
     fault: HttpFault,
     times: Option<u32>,
-) -> (MasterController, Event) {
+) -> (MasterController, StatusResultEvent) {
     let runtime = runtime_for(idp);
     start(&runtime).await;
     idp.faults().set_http_fault(target, fault, times);
@@ -59,7 +58,7 @@ async fn assert_nothing_stored(runtime: &MasterController) {
     assert_eq!(state_of(runtime).await, SdkState::ActivationRequired);
     let restarted = post(runtime, RestartEvent::new()).await;
     assert_eq!(
-        sdk_state(&restarted),
+        restarted.sdk_state,
         SdkState::ActivationRequired,
         "nothing stored"
     );
@@ -173,7 +172,7 @@ async fn a_503_asking_for_longer_than_the_cap_is_reported_at_once() {
         error_code::IDP_SERVER_ERROR,
     );
     assert!(started.elapsed() < Duration::from_secs(2));
-    let description = &login.result_info().unwrap().error_description;
+    let description = &login.info.error_description;
     assert!(
         description.contains("retry after 120 s"),
         "the app learns the IDP's wish: {description}"
@@ -310,10 +309,7 @@ async fn a_token_for_another_audience_is_refused_and_not_cached() {
         StatusType::InvalidToken,
         error_code::INVALID_TOKEN,
     );
-    let Event::ExchangeIamTokenResultEvent(result) = &refused else {
-        panic!("{refused:#?}")
-    };
-    assert!(result.token.is_none(), "the wrong token is not handed out");
+    assert!(refused.token.is_none(), "the wrong token is not handed out");
     assert_eq!(state_of(&runtime).await, SdkState::LoggedIn, "not a logout");
     // Nothing was cached: the next exchange asks the IDP again and gets a right token.
     let ok = post(&runtime, ExchangeIamTokenEvent::new(AUDIENCE)).await;
@@ -353,9 +349,6 @@ async fn a_registration_deleted_at_the_idp_is_invalid_client_at_login() {
     start(&runtime).await;
     assert_status(&enroll(&runtime).await, StatusType::Ok);
     let info = post(&runtime, GetInformationEvent::new()).await;
-    let Event::GetInformationResultEvent(info) = info else {
-        panic!("{info:#?}")
-    };
     let user = info.logged_in_user.expect("logged in");
     assert!(
         idp.delete_client(TENANT, &user.user_id),

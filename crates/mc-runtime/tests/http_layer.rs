@@ -3,15 +3,13 @@
 //! redirects. Real servers on 127.0.0.1: the development IDP, and small HTTP/HTTPS servers of
 //! this file that record every request they get (certificates in `tests/fixtures/tls`).
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpListener as StdListener;
 use std::sync::{Arc, Mutex};
 
-use common::*;
 use mc_events::*;
 use mc_runtime::{MasterController, RuntimeConfig, StoreLocation};
+use mc_testkit::*;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -187,10 +185,7 @@ async fn call(
     runtime: &MasterController,
     request: CreateHttpCommonRequest,
 ) -> CreateHttpCommonResultEvent {
-    match post(runtime, request).await {
-        Event::CreateHttpCommonResultEvent(result) => result,
-        other => panic!("{other:#?}"),
-    }
+    post(runtime, request).await
 }
 
 fn get(url: &str) -> CreateHttpCommonRequest {
@@ -616,10 +611,7 @@ async fn an_idp_behind_an_untrusted_or_wrongly_pinned_certificate_is_a_tls_failu
     let enroll_code = |runtime: MasterController| async move {
         start(&runtime).await;
         let result = enroll(&runtime).await;
-        (
-            result.status(),
-            result.result_info().map(|info| info.error_code),
-        )
+        (Some(result.info.status), Some(result.info.error_code))
     };
     let untrusted = runtime_with(&idp_url, |_| {});
     let (status, code) = enroll_code(untrusted).await;

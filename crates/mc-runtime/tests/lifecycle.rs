@@ -1,10 +1,8 @@
 //! The whole anonymous lifecycle through the Rust API against a real dev IDP on loopback.
 
-mod common;
-
-use common::*;
 use mc_events::*;
 use mc_runtime::StoreLocation;
+use mc_testkit::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enroll_exchange_http_restart_login_delete() {
@@ -18,11 +16,10 @@ async fn enroll_exchange_http_restart_login_delete() {
 
     let started = start(&runtime).await;
     assert_status(&started, StatusType::Ok);
-    assert_eq!(sdk_state(&started), SdkState::ActivationRequired);
+    assert_eq!(started.sdk_state, SdkState::ActivationRequired);
 
     let enrolled = enroll(&runtime).await;
     assert_status(&enrolled, StatusType::Ok);
-    assert!(matches!(enrolled, Event::StatusResultEvent(_)));
     assert_eq!(state_of(&runtime).await, SdkState::LoggedIn);
     let claims_pushed = recorder
         .wait_for("LoginTokenClaimsAvailableEvent", |e| {
@@ -32,9 +29,6 @@ async fn enroll_exchange_http_restart_login_delete() {
 
     // The device is its own OAuth client at the IDP.
     let info = post(&runtime, GetInformationEvent::new()).await;
-    let Event::GetInformationResultEvent(info) = info else {
-        panic!("{info:#?}")
-    };
     let user = info.logged_in_user.clone().expect("a logged-in user");
     assert_eq!(user.tenant_id, TENANT);
     assert!(idp.client_exists(TENANT, &user.user_id));
@@ -44,9 +38,6 @@ async fn enroll_exchange_http_restart_login_delete() {
 
     // Claims of the device token, never the token itself.
     let claims = post(&runtime, GetIamAccessTokenClaimsEvent::new()).await;
-    let Event::GetIamAccessTokenClaimsResultEvent(claims) = claims else {
-        panic!("{claims:#?}")
-    };
     let sub = claims.claims.get("sub").cloned().expect("sub claim");
     assert_eq!(claims.claims.get("azp"), Some(&user.user_id));
     assert_eq!(claims.claims.get("iss"), Some(&idp.issuer(TENANT)));
@@ -59,9 +50,6 @@ async fn enroll_exchange_http_restart_login_delete() {
     let before = idp.stats().token_exchange;
     let first = post(&runtime, ExchangeIamTokenEvent::new(AUDIENCE)).await;
     assert_status(&first, StatusType::Ok);
-    let Event::ExchangeIamTokenResultEvent(first) = first else {
-        unreachable!()
-    };
     let token = first.token.clone().expect("an IAM token");
     let iam = mc_jose::Jwt::decode_unverified(token.expose()).unwrap();
     assert_eq!(iam.claim_str("aud"), Some(AUDIENCE));
@@ -69,9 +57,6 @@ async fn enroll_exchange_http_restart_login_delete() {
     assert_eq!(idp.stats().token_exchange, before + 1);
 
     let cached = post(&runtime, ExchangeIamTokenEvent::new(AUDIENCE)).await;
-    let Event::ExchangeIamTokenResultEvent(cached) = cached else {
-        panic!("{cached:#?}")
-    };
     assert_eq!(
         cached.token, first.token,
         "a cache hit returns the same token"
@@ -99,9 +84,6 @@ async fn enroll_exchange_http_restart_login_delete() {
             .with_content("hello", "text/plain"),
     )
     .await;
-    let Event::CreateHttpCommonResultEvent(http) = http else {
-        panic!("{http:#?}")
-    };
     assert_eq!(http.status, HttpCommonStatus::Success, "{http:#?}");
     assert_eq!(http.http_status, Some(200));
     let echo: serde_json::Value = serde_json::from_slice(&http.response).unwrap();
@@ -115,21 +97,22 @@ async fn enroll_exchange_http_restart_login_delete() {
         CreateHttpCommonRequest::new(&url, HttpMethod::Get),
     )
     .await;
-    let Event::CreateHttpCommonResultEvent(anonymous) = anonymous else {
-        unreachable!()
-    };
     assert_eq!(anonymous.status, HttpCommonStatus::Success);
     assert_eq!(anonymous.http_status, Some(401));
 
     // Restart keeps the enrollment but needs an offline login.
     let restarted = post(&runtime, RestartEvent::new()).await;
     assert_status(&restarted, StatusType::Ok);
-    assert_eq!(sdk_state(&restarted), SdkState::LoginRequired);
+    assert_eq!(restarted.sdk_state, SdkState::LoginRequired);
     let refused = post(&runtime, ExchangeIamTokenEvent::new(AUDIENCE)).await;
-    assert!(
-        matches!(refused, Event::InvalidStateEvent(_)),
-        "{refused:#?}"
-    );
+    assert_status(&refused, StatusType::InvalidState);
+    // The listeners get the MC-SDK's InvalidStateEvent for it.
+    recorder
+        .wait_for("InvalidStateEvent", |e| {
+            matches!(e, Event::InvalidStateEvent(_))
+                && e.request_id() == refused.info.request_id.as_ref()
+        })
+        .await;
     recorder
         .wait_for(
             "StartLoginEvent",
@@ -144,9 +127,6 @@ async fn enroll_exchange_http_restart_login_delete() {
         StoreLocation::Directory(store.path().into()),
     );
     let started = start(&runtime).await;
-    let Event::StartResultEvent(started) = started else {
-        panic!("{started:#?}")
-    };
     assert_eq!(started.sdk_state, SdkState::LoginRequired);
     assert_eq!(started.user_details_list.len(), 1);
     assert_eq!(started.user_details_list[0].user_identifier, user);
@@ -154,7 +134,6 @@ async fn enroll_exchange_http_restart_login_delete() {
     let logins_before = idp.stats().token_client_credentials;
     let login = post(&runtime, OfflineLoginEvent::new()).await;
     assert_status(&login, StatusType::Ok);
-    assert!(matches!(login, Event::OfflineLoginResultEvent(_)));
     assert_eq!(idp.stats().token_client_credentials, logins_before + 1);
     let exchanges = idp.stats().token_exchange;
     let again = post(&runtime, ExchangeIamTokenEvent::new(AUDIENCE)).await;
@@ -181,9 +160,6 @@ async fn enroll_exchange_http_restart_login_delete() {
 
     // Delete: gone at the IDP and locally.
     let deleted = post(&runtime, DeleteUserEvent::new()).await;
-    let Event::DeleteUserResultEvent(deleted) = deleted else {
-        panic!("{deleted:#?}")
-    };
     assert_eq!(deleted.info.status, StatusType::Ok, "{deleted:#?}");
     assert_eq!(deleted.sdk_state, SdkState::ActivationRequired);
     assert!(deleted.user_list.is_empty());
@@ -195,7 +171,7 @@ async fn enroll_exchange_http_restart_login_delete() {
         StoreLocation::Directory(store.path().into()),
     );
     assert_eq!(
-        sdk_state(&start(&runtime).await),
+        start(&runtime).await.sdk_state,
         SdkState::ActivationRequired
     );
 }
@@ -218,7 +194,7 @@ async fn every_request_gets_exactly_one_result_with_its_id() {
     ];
     for request in requests {
         let id = request.request_id.clone();
-        let result = post(&runtime, request).await;
+        let result = post_event(&runtime, request).await;
         assert_eq!(result.request_id(), id.as_ref());
         assert!(
             result.trace_context().is_some(),
@@ -261,18 +237,12 @@ async fn two_tenants_two_users_login_defaults_to_the_last_one() {
     .await;
     assert_status(&second, StatusType::Ok);
     let restarted = post(&runtime, RestartEvent::new()).await;
-    let Event::RestartResultEvent(restarted) = restarted else {
-        panic!()
-    };
     assert_eq!(restarted.user_details_list.len(), 2);
     assert_status(
         &post(&runtime, OfflineLoginEvent::new()).await,
         StatusType::Ok,
     );
     let info = post(&runtime, GetInformationEvent::new()).await;
-    let Event::GetInformationResultEvent(info) = info else {
-        panic!()
-    };
     assert_eq!(
         info.logged_in_user.unwrap().tenant_id,
         "other",
@@ -282,8 +252,5 @@ async fn two_tenants_two_users_login_defaults_to_the_last_one() {
     // Enrolling again for the same tenant and client replaces the old enrollment.
     assert_status(&enroll(&runtime).await, StatusType::Ok);
     let restarted = post(&runtime, RestartEvent::new()).await;
-    let Event::RestartResultEvent(restarted) = restarted else {
-        panic!()
-    };
     assert_eq!(restarted.user_details_list.len(), 2, "{restarted:#?}");
 }

@@ -1,42 +1,38 @@
 //! Authentication modes through the runtime: PASSWORD with its lockout, BIOMETRIC with each
 //! platform outcome, and switching modes without losing the credential.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::*;
 use mc_events::*;
 use mc_runtime::{MasterController, StoreLocation};
 use mc_secret::SecretString;
 use mc_store::{ScriptedOutcome, SoftwareBiometric};
+use mc_testkit::*;
 
 const PASSWORD: &str = "correct horse battery staple";
 
-fn enroll_with(mode: AuthenticationMode, password: Option<&str>) -> Request {
-    let mut event = EnrollAnonymousUserEvent::new(TENANT, mode, CLIENT);
-    if let Some(password) = password {
-        event = event.with_password(password);
-    }
-    event.into()
-}
-
-fn login_with(password: Option<&str>) -> Request {
-    let mut event = OfflineLoginEvent::new();
-    if let Some(password) = password {
-        event = event.with_password(password);
-    }
-    event.into()
-}
-
-fn retry(event: &Event) -> (Option<u32>, Option<u64>) {
-    match event {
-        Event::OfflineLoginResultEvent(e) => (e.retry_counter, e.retry_delay),
-        other => panic!("not an OfflineLoginResultEvent: {other:#?}"),
+fn enroll_with(mode: AuthenticationMode, password: Option<&str>) -> EnrollAnonymousUserEvent {
+    let event = EnrollAnonymousUserEvent::new(TENANT, mode, CLIENT);
+    match password {
+        Some(password) => event.with_password(password),
+        None => event,
     }
 }
 
-fn code(event: &Event) -> u32 {
+fn login_with(password: Option<&str>) -> OfflineLoginEvent {
+    let event = OfflineLoginEvent::new();
+    match password {
+        Some(password) => event.with_password(password),
+        None => event,
+    }
+}
+
+fn retry(login: &OfflineLoginResultEvent) -> (Option<u32>, Option<u64>) {
+    (login.retry_counter, login.retry_delay)
+}
+
+fn code<R: Clone + Into<Event>>(answer: &R) -> u32 {
+    let event: Event = answer.clone().into();
     event.result_info().expect("a result").error_code
 }
 
@@ -67,11 +63,7 @@ async fn password_mode_counts_locks_and_survives_a_restart_of_the_process() {
 
     let missing = post(&runtime, login_with(None)).await;
     assert_status(&missing, StatusType::InvalidParameter);
-    assert!(missing
-        .result_info()
-        .unwrap()
-        .error_description
-        .contains("password"));
+    assert!(missing.info.error_description.contains("password"));
 
     for failed in 1..=3u32 {
         let wrong = post(&runtime, login_with(Some("wrong"))).await;
@@ -136,9 +128,6 @@ async fn ten_wrong_passwords_block_destroy_and_delete_at_the_idp() {
     )
     .await;
     let info = post(&runtime, GetInformationEvent::new()).await;
-    let Event::GetInformationResultEvent(info) = info else {
-        panic!()
-    };
     let user = info.logged_in_user.unwrap();
     post(&runtime, RestartEvent::new()).await;
     for _ in 1..10 {
@@ -239,9 +228,6 @@ async fn switching_modes_keeps_the_same_credential() {
         let runtime = runtime.clone();
         async move {
             let claims = post(&runtime, GetIamAccessTokenClaimsEvent::new()).await;
-            let Event::GetIamAccessTokenClaimsResultEvent(claims) = claims else {
-                panic!()
-            };
             claims.claims.get("azp").cloned().unwrap()
         }
     };

@@ -3,12 +3,10 @@
 //! The table itself is `RequestKind::valid_states` (mc-events), printed in docs/events.md.
 //! UNIDENTIFIED is reached only when the store cannot be read at start; it is not driven here.
 
-mod common;
-
-use common::*;
 use mc_devidp::DevIdp;
 use mc_events::*;
 use mc_runtime::MasterController;
+use mc_testkit::*;
 
 fn sample(kind: RequestKind, idp: &DevIdp) -> Request {
     match kind {
@@ -69,7 +67,7 @@ async fn every_state_and_request_pair() {
     for state in states {
         for &kind in RequestKind::ALL {
             let runtime = runtime_in(state, &idp).await;
-            let answer = post(&runtime, sample(kind, &idp)).await;
+            let answer = post_event(&runtime, sample(kind, &idp)).await;
             let refused = matches!(answer, Event::InvalidStateEvent(_));
             assert_eq!(
                 refused,

@@ -2,13 +2,11 @@
 //! their `expires_in`, and the IDP's reason for a refusal reaching the app: through the real
 //! runtime against the dev IDP on loopback.
 
-mod common;
-
-use common::*;
 use mc_devidp::{DevIdp, DevIdpConfig, FaultTarget, HttpFault};
 use mc_events::*;
 use mc_jose::Algorithm;
 use mc_runtime::StoreLocation;
+use mc_testkit::*;
 
 async fn idp_with(config: DevIdpConfig) -> DevIdp {
     DevIdp::start("127.0.0.1:0".parse().unwrap(), config)
@@ -37,17 +35,11 @@ async fn lifecycle_with(
     start(&runtime).await;
     assert_status(&enroll(&runtime).await, StatusType::Ok);
     let claims = post(&runtime, GetIamAccessTokenClaimsEvent::new()).await;
-    let Event::GetIamAccessTokenClaimsResultEvent(claims) = claims else {
-        panic!("{claims:#?}")
-    };
     let seen = claims.claims.clone();
     let sub = claims.claims.get("sub").cloned().expect("sub claim");
 
     let first = post(&runtime, ExchangeIamTokenEvent::new(AUDIENCE)).await;
     assert_status(&first, StatusType::Ok);
-    let Event::ExchangeIamTokenResultEvent(first) = first else {
-        unreachable!()
-    };
     let token = first.token.clone().expect("an IAM token");
     let iam = mc_jose::Jwt::decode_unverified(token.expose()).unwrap();
     assert_eq!(iam.alg(), Some(alg.name()), "the IDP signs with {alg}");
@@ -60,15 +52,12 @@ async fn lifecycle_with(
             .with_content("hello", "text/plain"),
     )
     .await;
-    let Event::CreateHttpCommonResultEvent(http) = http else {
-        panic!("{http:#?}")
-    };
     assert_eq!(http.http_status, Some(200), "{alg}: {http:#?}");
     let echo: serde_json::Value = serde_json::from_slice(&http.response).unwrap();
     assert_eq!(echo["sub"], sub.as_str());
 
     let restarted = post(&runtime, RestartEvent::new()).await;
-    assert_eq!(sdk_state(&restarted), SdkState::LoginRequired);
+    assert_eq!(restarted.sdk_state, SdkState::LoginRequired);
     assert_status(
         &post(&runtime, OfflineLoginEvent::new()).await,
         StatusType::Ok,
@@ -130,9 +119,6 @@ async fn an_iam_token_is_not_served_past_its_exp() {
     idp.faults().set_exchanged_token_exp_secs(Some(5));
     let first = post(&runtime, ExchangeIamTokenEvent::new(AUDIENCE)).await;
     assert_status(&first, StatusType::Ok);
-    let Event::ExchangeIamTokenResultEvent(first) = first else {
-        unreachable!()
-    };
     let expires_at = first.expires_at.expect("expires_at");
     assert!(
         expires_at <= mc_jose::unix_now() + 6,
@@ -165,7 +151,7 @@ async fn an_iam_token_is_not_served_past_its_exp() {
     assert_eq!(idp.stats().token_exchange, 5, "a fresh token is cached");
 }
 
-async fn exchange_refused_with(error: &str, description: &str) -> Event {
+async fn exchange_refused_with(error: &str, description: &str) -> ExchangeIamTokenResultEvent {
     let idp = idp().await;
     let runtime = memory_runtime(&idp);
     start(&runtime).await;
@@ -185,12 +171,8 @@ async fn exchange_refused_with(error: &str, description: &str) -> Event {
     refused
 }
 
-fn description_of(event: &Event) -> String {
-    event
-        .result_info()
-        .expect("a result")
-        .error_description
-        .clone()
+fn description_of(answer: &ExchangeIamTokenResultEvent) -> String {
+    answer.info.error_description.clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,6 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use mc_devidp::{DevIdp, DevIdpConfig};
 use mc_events::{Event, SdkState, StatusType};
 use serde_json::Value;
 
@@ -161,9 +160,7 @@ fn demo_runs_every_step_and_exits_0() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_mode_answers_every_line_once_and_goes_on_after_bad_lines() {
-    let idp = DevIdp::start("127.0.0.1:0".parse().unwrap(), DevIdpConfig::default())
-        .await
-        .unwrap();
+    let idp = mc_testkit::idp().await;
     let base = idp.base_url();
     let http = format!(
         r#"{{"type":"CreateHttpCommonRequest","requestId":"http-1","fullUrl":"{base}/demo/echo","method":"GET","audience":"demo-api"}}"#
@@ -243,9 +240,7 @@ async fn json_mode_answers_every_line_once_and_goes_on_after_bad_lines() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_mode_refuses_repeated_keys_and_control_characters_and_reuses_answered_ids() {
-    let idp = DevIdp::start("127.0.0.1:0".parse().unwrap(), DevIdpConfig::default())
-        .await
-        .unwrap();
+    let idp = mc_testkit::idp().await;
     let base = idp.base_url();
     let again = r#"{"type":"GetStateEvent","requestId":"again"}"#;
     let script = [
@@ -313,9 +308,7 @@ async fn json_mode_refuses_repeated_keys_and_control_characters_and_reuses_answe
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kept_store_needs_offline_login_in_the_next_run() {
-    let idp = DevIdp::start("127.0.0.1:0".parse().unwrap(), DevIdpConfig::default())
-        .await
-        .unwrap();
+    let idp = mc_testkit::idp().await;
     let base = idp.base_url();
     let store = tempfile::tempdir().unwrap();
     let store_arg = store.path().to_str().unwrap().to_owned();
