@@ -2,9 +2,8 @@
 //! the issue named are fixed (invalid_target has its own code, a stopped component is
 //! COMPONENT_FAILED). Each case talks to the real dev IDP on 127.0.0.1 through the typed API.
 
-mod common;
 
-use common::*;
+use mc_testkit::*;
 use mc_devidp::{FaultTarget, HttpFault};
 use mc_events::*;
 use mc_runtime::{MasterController, StoreLocation};

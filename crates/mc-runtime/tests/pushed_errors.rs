@@ -1,13 +1,12 @@
 //! The error events the runtime pushes on its own: WarningEvent for a panicking listener,
 //! RuntimeErrorEvent for store damage found, FatalErrorEvent for a component that stopped.
 
-mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use mc_testkit::*;
 use mc_events::*;
 use mc_runtime::{MasterController, StoreLocation};
 use mc_store::{KvBackend, RedbBackend, Write, DEFAULT_DB_FILE};

@@ -2,13 +2,12 @@
 //! the pushed events, on one runtime thread, in emission order; a handler may post from inside
 //! the callback; a panicking handler is reported to the others.
 
-mod common;
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
+use mc_testkit::*;
 use mc_events::*;
 use mc_runtime::{MasterController, SynchronousEventHandler};
 
