@@ -128,7 +128,8 @@ fn bench_bus(c: &mut Criterion) {
     });
 
     group.bench_function("runtime_get_state", |b| {
-        b.to_async(&host).iter(|| runtime.post(GetStateEvent::new()))
+        b.to_async(&host)
+            .iter(|| runtime.post(GetStateEvent::new()))
     });
     group.bench_function("runtime_get_information", |b| {
         b.to_async(&host)
@@ -172,10 +173,7 @@ fn bench_bus(c: &mut Criterion) {
     });
     batch.bench_function("runtime_exchange_cached", |b| {
         b.to_async(&host).iter(|| {
-            join_all(
-                (0..BATCH)
-                    .map(|_| runtime.post(ExchangeIamTokenEvent::new(common::AUDIENCE))),
-            )
+            join_all((0..BATCH).map(|_| runtime.post(ExchangeIamTokenEvent::new(common::AUDIENCE))))
         })
     });
     batch.finish();

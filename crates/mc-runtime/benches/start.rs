@@ -31,9 +31,17 @@ fn bench_start(c: &mut Criterion) {
     host.block_on(async {
         let runtime = MasterController::start(config.clone()).expect("the runtime starts");
         let started = runtime.post(StartEvent::new()).await;
-        assert_eq!(started.info.status, StatusType::Ok, "StartEvent: {started:#?}");
+        assert_eq!(
+            started.info.status,
+            StatusType::Ok,
+            "StartEvent: {started:#?}"
+        );
         let enrolled = runtime.post(enroll_event()).await;
-        assert_eq!(enrolled.info.status, StatusType::Ok, "enrollment: {enrolled:#?}");
+        assert_eq!(
+            enrolled.info.status,
+            StatusType::Ok,
+            "enrollment: {enrolled:#?}"
+        );
         runtime.shutdown();
     });
 
@@ -65,11 +73,14 @@ fn bench_start(c: &mut Criterion) {
             let mut timed = Duration::ZERO;
             for _ in 0..iters {
                 let started = Instant::now();
-                let runtime =
-                    MasterController::start(config.clone()).expect("the runtime starts");
+                let runtime = MasterController::start(config.clone()).expect("the runtime starts");
                 let result = runtime.post(StartEvent::new()).await;
                 timed += started.elapsed();
-                assert_eq!(result.info.status, StatusType::Ok, "StartEvent: {result:#?}");
+                assert_eq!(
+                    result.info.status,
+                    StatusType::Ok,
+                    "StartEvent: {result:#?}"
+                );
                 assert_eq!(result.user_details_list.len(), 1, "one enrolled user");
                 assert_eq!(result.sdk_state, SdkState::LoginRequired);
                 runtime.shutdown();
@@ -87,7 +98,10 @@ fn main() {
     criterion.final_summary();
     println!("\nStart on an existing directory store with one user, measured in this run");
     for (what, id) in [
-        ("store open + list (the store alone)", "start/store_open_list"),
+        (
+            "store open + list (the store alone)",
+            "start/store_open_list",
+        ),
         (
             "MasterController::start + StartEvent",
             "start/runtime_start_existing_store",
