@@ -428,8 +428,8 @@ pub fn print_ratios(title: &str, comparisons: &[Comparison], since: SystemTime) 
             (Some(runtime), Some(baseline)) if baseline > 0.0 => {
                 let ratio = runtime / baseline;
                 let (goal, verdict) = match c.goal_ratio {
-                    Some(goal) if ratio <= goal => (format!("{goal:.1}x"), "met"),
-                    Some(goal) => (format!("{goal:.1}x"), "MISSED"),
+                    Some(goal) if ratio <= goal => (format!("{goal:.2}x"), "met"),
+                    Some(goal) => (format!("{goal:.2}x"), "MISSED"),
                     None => ("-".to_string(), "-"),
                 };
                 println!(
