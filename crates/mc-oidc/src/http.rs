@@ -205,13 +205,40 @@ pub fn tls_config(
     Ok(config)
 }
 
+/// The platform verifiers built so far, each with the extra roots it was built with. On Linux
+/// and other Unix systems building one reads and parses the whole OS trust store (about 10 ms
+/// on the 2-core VM), and a runtime builds several clients (IDP, resource calls, and one per
+/// request with a `certificateChain`). One is reused only for the very same extra roots, so a
+/// verifier never trusts roots its settings do not name. The OS trust store is therefore read
+/// once per process and set of extra roots, not once per client.
+#[cfg(not(target_os = "android"))]
+type SharedVerifiers = Vec<(Vec<CertificateDer<'static>>, Arc<dyn ServerCertVerifier>)>;
+#[cfg(not(target_os = "android"))]
+static PLATFORM_VERIFIERS: std::sync::Mutex<SharedVerifiers> = std::sync::Mutex::new(Vec::new());
+/// Distinct sets of extra roots kept (a process has one or two); the oldest goes first.
+#[cfg(not(target_os = "android"))]
+const MAX_SHARED_VERIFIERS: usize = 4;
+
 #[cfg(not(target_os = "android"))]
 fn platform_verifier(
     extra_roots: Vec<CertificateDer<'static>>,
 ) -> Result<Arc<dyn ServerCertVerifier>, String> {
-    rustls_platform_verifier::Verifier::new_with_extra_roots(extra_roots, provider())
-        .map(|v| Arc::new(v) as Arc<dyn ServerCertVerifier>)
-        .map_err(|e| format!("TLS trust store: {e}"))
+    // Entries are pushed and removed whole: a poisoned lock still holds consistent ones.
+    let mut shared = PLATFORM_VERIFIERS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, verifier)) = shared.iter().find(|(roots, _)| *roots == extra_roots) {
+        return Ok(verifier.clone());
+    }
+    let verifier: Arc<dyn ServerCertVerifier> = Arc::new(
+        rustls_platform_verifier::Verifier::new_with_extra_roots(extra_roots.clone(), provider())
+            .map_err(|e| format!("TLS trust store: {e}"))?,
+    );
+    if shared.len() >= MAX_SHARED_VERIFIERS {
+        shared.remove(0);
+    }
+    shared.push((extra_roots, verifier.clone()));
+    Ok(verifier)
 }
 
 #[cfg(target_os = "android")]
@@ -839,6 +866,67 @@ async fn read_answer(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Fixtures shared with mc-runtime's TLS tests: `leaf.pem` (127.0.0.1) is issued by
+    /// `ca.pem`; `other-ca.pem` issued nothing here.
+    macro_rules! tls_fixture {
+        ($name:literal) => {
+            include_str!(concat!("../../mc-runtime/tests/fixtures/tls/", $name))
+        };
+    }
+
+    fn verifies_leaf(verifier: &Arc<dyn ServerCertVerifier>) -> bool {
+        let leaf = CertificateDer::from_pem_slice(tls_fixture!("leaf.pem").as_bytes()).unwrap();
+        let name = ServerName::try_from("127.0.0.1").unwrap();
+        verifier
+            .verify_server_cert(&leaf, &[], &name, &[], UnixTime::now())
+            .is_ok()
+    }
+
+    fn roots(pem: &str) -> Vec<CertificateDer<'static>> {
+        CertificateDer::pem_slice_iter(pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[cfg(not(target_os = "android"))]
+    #[test]
+    fn a_shared_platform_verifier_trusts_only_the_extra_roots_it_was_built_with() {
+        let with_ca = platform_verifier(roots(tls_fixture!("ca.pem"))).unwrap();
+        assert!(verifies_leaf(&with_ca), "the extra root is trusted");
+        // Built after the one with the CA: it must not reuse it.
+        let without = platform_verifier(Vec::new()).unwrap();
+        assert!(
+            !verifies_leaf(&without),
+            "no extra root: the test CA is unknown"
+        );
+        let with_other = platform_verifier(roots(tls_fixture!("other-ca.pem"))).unwrap();
+        assert!(
+            !verifies_leaf(&with_other),
+            "another CA does not issue the leaf"
+        );
+        // The same roots again: the same verifier, the trust store not read again.
+        let again = platform_verifier(roots(tls_fixture!("ca.pem"))).unwrap();
+        assert!(Arc::ptr_eq(&with_ca, &again));
+        assert!(verifies_leaf(&again));
+        // More distinct root sets than are kept: the oldest is rebuilt, still with its roots.
+        for _ in 0..MAX_SHARED_VERIFIERS {
+            let pems = [
+                tls_fixture!("other-ca.pem"),
+                tls_fixture!("self-signed.pem"),
+            ];
+            for pem in pems {
+                assert!(!verifies_leaf(&platform_verifier(roots(pem)).unwrap()));
+            }
+            assert!(!verifies_leaf(&platform_verifier(Vec::new()).unwrap()));
+            let mut both = roots(tls_fixture!("other-ca.pem"));
+            both.extend(roots(tls_fixture!("self-signed.pem")));
+            assert!(!verifies_leaf(&platform_verifier(both).unwrap()));
+        }
+        assert!(verifies_leaf(
+            &platform_verifier(roots(tls_fixture!("ca.pem"))).unwrap()
+        ));
+    }
 
     fn url(text: &str) -> Url {
         Url::parse(text).unwrap()

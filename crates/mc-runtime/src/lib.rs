@@ -234,12 +234,7 @@ impl MasterController {
                 let system = actix::System::new();
                 system.block_on(async move {
                     // The store moves into the one storage thread; Close drops it there.
-                    let slot = Mutex::new(Some(store));
-                    let storage = SyncArbiter::start(1, move || {
-                        StorageActor::new(
-                            slot.lock().unwrap_or_else(PoisonError::into_inner).take(),
-                        )
-                    });
+                    let storage = actors::storage::start(Some(store));
                     let login = LoginActor::new(
                         oidc.clone(),
                         storage.clone(),

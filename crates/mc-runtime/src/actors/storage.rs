@@ -1,5 +1,10 @@
-//! The storage actor: the only place that reads or writes the user store. It runs on its own
-//! thread (an actix `SyncArbiter`) because the store does blocking file I/O and fsync.
+//! The storage actor: the only place that reads or writes the user store. It runs alone on a
+//! thread of its own because the store blocks (file I/O, fsync, a PASSWORD unlock's KDF, a
+//! BIOMETRIC prompt) and must never stall the other actors. That thread is an actix `Arbiter`
+//! ([`start`]): while idle it sleeps in the kernel until a message arrives. (It was a
+//! `SyncArbiter`, whose crossbeam channel spins and yields before sleeping: CPU taken from the
+//! other threads on every storage call.) Messages are handled one at a time, in the order
+//! they were sent.
 
 use std::sync::Arc;
 
@@ -9,6 +14,13 @@ use mc_store::{
     EnrolledUser, ManagementSecrets, Protection, StoreError, Unlock, UnlockError, UserId,
     UserStore, UserSummary,
 };
+
+/// Starts the storage actor on a new thread of its own (call it inside the actix `System`).
+/// The thread ends when the actor stops: on [`Close`], or when the system stops.
+pub fn start(store: Option<Arc<UserStore>>) -> Addr<StorageActor> {
+    let thread = Arbiter::new();
+    StorageActor::start_in_arbiter(&thread.handle(), move |_| StorageActor::new(store))
+}
 
 pub struct StorageActor {
     /// `None` once closed: the file is released for the next runtime on the same directory.
@@ -39,7 +51,12 @@ impl Handler<Close> for StorageActor {
 }
 
 impl Actor for StorageActor {
-    type Context = SyncContext<Self>;
+    type Context = Context<Self>;
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        // The thread was started for this actor alone.
+        Arbiter::current().stop();
+    }
 }
 
 /// The enrolled users and the one who logged in last.
@@ -149,7 +166,8 @@ impl Handler<RemoveUser> for StorageActor {
     }
 }
 
-/// Marks a successful login: the user becomes the default for the next OfflineLogin.
+/// Marks a successful login: the user becomes the default for the next OfflineLogin. One
+/// commit (`record_login` writes the login time and the last user together).
 #[derive(Message)]
 #[rtype(result = "Result<(), StoreError>")]
 pub struct RecordLogin {
@@ -160,9 +178,7 @@ pub struct RecordLogin {
 impl Handler<RecordLogin> for StorageActor {
     type Result = Result<(), StoreError>;
     fn handle(&mut self, msg: RecordLogin, _: &mut Self::Context) -> Self::Result {
-        let store = self.store()?;
-        store.record_login(&msg.user, msg.at)?;
-        store.set_last_user(&msg.user)
+        self.store()?.record_login(&msg.user, msg.at)
     }
 }
 
@@ -198,5 +214,164 @@ where
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => Err(crate::failure::Failure::from_unlock(&error)),
         Err(_) => Err(crate::failure::Failure::component_stopped("storage actor")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use mc_events::StatusType;
+    use mc_store::{
+        EnrolledUser, Protection, SecretBytes, SecretString, StoredAuthMode, UserId, UserSecrets,
+        UserStore,
+    };
+
+    use super::*;
+
+    fn user(name: &str) -> EnrolledUser {
+        EnrolledUser {
+            id: UserId::new("tenant", name),
+            enrollment_client_id: "AnonymousUserEnrollment".into(),
+            server_url: "http://127.0.0.1:8080".into(),
+            issuer: "http://127.0.0.1:8080/realms/tenant".into(),
+            registration_client_uri: None,
+            authentication_mode: StoredAuthMode::No,
+            subject: None,
+            created_at: 1_700_000_000,
+            last_login_at: None,
+            secrets: UserSecrets {
+                device_key_pkcs8: SecretBytes::new(b"not-a-real-key".to_vec()),
+                registration_access_token: Some(SecretString::new("rat".to_string())),
+            },
+        }
+    }
+
+    /// The in-memory backend, counting commits: each is an fsync on the file backend.
+    #[derive(Default)]
+    struct CountingBackend {
+        inner: mc_store::MemoryBackend,
+        commits: std::sync::atomic::AtomicUsize,
+    }
+
+    impl mc_store::KvBackend for CountingBackend {
+        fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+            self.inner.get(table, key)
+        }
+        fn keys(&self, table: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+            self.inner.keys(table)
+        }
+        fn commit(&self, batch: Vec<mc_store::Write>) -> Result<(), StoreError> {
+            self.commits
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.inner.commit(batch)
+        }
+    }
+
+    /// Bounded, so a storage call that never answers fails the test instead of hanging it.
+    async fn within<T>(work: impl std::future::Future<Output = T>) -> T {
+        tokio::time::timeout(Duration::from_secs(10), work)
+            .await
+            .expect("the storage thread answered in time")
+    }
+
+    #[test]
+    fn calls_are_answered_in_order_and_close_releases_the_store_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let system = actix::System::new();
+        system.block_on(async {
+            let store = Arc::new(UserStore::open_default(dir.path()).unwrap());
+            let storage = start(Some(store));
+            // Held by the storage thread: a second opener is refused.
+            assert!(UserStore::open_default(dir.path()).is_err());
+
+            // Sent without waiting in between: handled one at a time, in order, so the
+            // save is visible to the listing sent after it, and the removal to the last.
+            let alice = user("alice");
+            let save = storage.send(SaveUser {
+                user: alice.clone(),
+                protection: Protection::No,
+            });
+            let listed = call(&storage, ListUsers);
+            let removed = call(&storage, RemoveUser(alice.id.clone()));
+            let listed_after = call(&storage, ListUsers);
+            let (saved, listed, removed, listed_after) =
+                within(async { futures::join!(save, listed, removed, listed_after) }).await;
+            saved.unwrap().unwrap();
+            let (users, last) = listed.unwrap();
+            assert_eq!(users.len(), 1);
+            assert_eq!(last, Some(alice.id.clone()));
+            assert!(removed.unwrap().is_empty());
+            assert!(listed_after.unwrap().0.is_empty());
+
+            within(storage.send(Close)).await.unwrap();
+            // Released as soon as Close is answered: the next runtime opens the same files.
+            let reopened = UserStore::open_default(dir.path()).expect("the file was released");
+            drop(reopened);
+            // A call after Close is answered with what to do, never left waiting.
+            let failure = within(call(&storage, ListUsers)).await.unwrap_err();
+            assert_eq!(failure.status, StatusType::InternalError);
+            assert!(failure.description.contains("restart"), "{failure:?}");
+        });
+    }
+
+    #[test]
+    fn record_login_is_one_commit_and_refuses_an_unknown_user() {
+        let system = actix::System::new();
+        system.block_on(async {
+            let backend = Arc::new(CountingBackend::default());
+            let store = Arc::new(
+                UserStore::open(
+                    backend.clone(),
+                    Arc::new(mc_store::StaticKeyProvider::random().unwrap()),
+                )
+                .unwrap(),
+            );
+            let storage = start(Some(store.clone()));
+            let (alice, bob) = (user("alice"), user("bob"));
+            for enrolled in [&alice, &bob] {
+                within(storage.send(SaveUser {
+                    user: enrolled.clone(),
+                    protection: Protection::No,
+                }))
+                .await
+                .unwrap()
+                .unwrap();
+            }
+            assert_eq!(store.last_user().unwrap(), Some(bob.id.clone()));
+
+            let commits = || backend.commits.load(std::sync::atomic::Ordering::SeqCst);
+            let before = commits();
+            within(call(
+                &storage,
+                RecordLogin {
+                    user: alice.id.clone(),
+                    at: 1_800_000_000,
+                },
+            ))
+            .await
+            .unwrap();
+            // The login time and the last user in one durable commit (it was two).
+            assert_eq!(commits() - before, 1);
+            assert_eq!(store.last_user().unwrap(), Some(alice.id.clone()));
+            let listed = store.list_users().unwrap();
+            let logged_in = listed.iter().find(|u| u.id == alice.id).unwrap();
+            assert_eq!(logged_in.last_login_at, Some(1_800_000_000));
+
+            // An unknown user: refused, and the last user stays who it was.
+            let failure = within(call(
+                &storage,
+                RecordLogin {
+                    user: UserId::new("tenant", "mallory"),
+                    at: 1_800_000_001,
+                },
+            ))
+            .await
+            .unwrap_err();
+            assert_ne!(failure.status, StatusType::Ok);
+            assert_eq!(commits() - before, 1, "nothing written for an unknown user");
+            assert_eq!(store.last_user().unwrap(), Some(alice.id.clone()));
+            within(storage.send(Close)).await.unwrap();
+        });
     }
 }
