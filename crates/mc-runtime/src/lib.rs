@@ -43,8 +43,8 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use mc_events::{
-    error_code, Event, Request, RequestId, RequestType, ResultInfo, ResultType, StatusType,
-    TraceContext,
+    error_code, Event, Request, RequestId, RequestType, ResultInfo, ResultType, SdkState,
+    StatusType, TraceContext,
 };
 use mc_store::{MemoryBackend, StaticKeyProvider, StoreError, UserStore};
 use tokio::sync::oneshot;
@@ -151,11 +151,7 @@ fn typed_answer<E: RequestType>(answer: Event) -> E::Result {
                 ),
             )
             .with_request(other.request_id().cloned(), other.trace_context().cloned());
-            match E::Result::from_answer(E::KIND, Event::failure(E::KIND, info)) {
-                Ok(result) => result,
-                // Event::failure builds the result type of E::KIND by construction.
-                Err(_) => unreachable!("Event::failure answers with the kind's own result type"),
-            }
+            E::Result::failure(info, SdkState::default())
         }
     }
 }
