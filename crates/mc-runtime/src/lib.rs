@@ -46,11 +46,17 @@ use mc_events::{
     error_code, Event, Request, RequestId, RequestType, ResultInfo, ResultType, SdkState,
     StatusType, TraceContext,
 };
-use mc_store::{MemoryBackend, StaticKeyProvider, StoreError, UserStore};
+use mc_store::{MemoryBackend, StaticKeyProvider, UserStore};
 use tokio::sync::oneshot;
 
 pub use config::{AudienceOrigins, OidcConfig, RuntimeConfig, StoreLocation, TlsSettings};
 pub use listeners::{EventListener, ListenerHandle, SynchronousEventHandler};
+
+// For bindings (mc-ffi, mc-capi): what they need from below, so they depend on this API only.
+pub use mc_oidc::DpopMode;
+pub use mc_store::{
+    BiometricError, BiometricKeyProvider, KeyProvider, StoreError, UserId, KEY_LEN,
+};
 
 use actors::enrollment::EnrollmentActor;
 use actors::http_proxy::HttpProxyActor;
