@@ -255,6 +255,7 @@ macro_rules! catalog {
                     catalog!(@failure $how $result, info, sdk_state)
                 }
 
+                #[allow(clippy::result_large_err)] // see the trait
                 fn from_answer(kind: RequestKind, event: Event) -> Result<Self, Event> {
                     match event.into_result_of(kind) {
                         Event::$result(result) => Ok(result),

@@ -20,6 +20,7 @@ pub trait ResultType: Into<Event> + Send + 'static + Sized {
     /// `InvalidStateEvent` (the answer the listeners get when a request is refused in the
     /// current state) becomes this result with status INVALID_STATE and the refusal's message.
     /// `Err` gives back an event that answers some other request type.
+    #[allow(clippy::result_large_err)] // the answer is handed back by value once, never stored
     fn from_answer(kind: RequestKind, event: Event) -> Result<Self, Event>;
 
     /// This result with `info` (its status, error and request) and defaults for its other
