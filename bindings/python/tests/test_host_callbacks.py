@@ -1,8 +1,10 @@
 """Host code plugged into the runtime: listeners that raise, the JSON entry point, the log
 sink, and a host biometric key provider."""
 
+import gc
 import json
 import threading
+import time
 
 import mc_runtime as mc
 from mc_runtime import AuthenticationMode, Event, RequestEvent, SdkState, StatusType
@@ -25,8 +27,9 @@ def test_a_listener_that_raises_does_not_break_the_runtime(memory_controller):
     controller = memory_controller
     raising = RaisingListener()
     good = RecordingListener()
-    controller.add_event_listener(raising)
-    controller.add_event_listener(good)
+    # Registrations are kept: dropping one removes its listener.
+    raising_registration = controller.add_event_listener(raising)
+    good_registration = controller.add_event_listener(good)
 
     first = run(controller.post_event(RequestEvent.START_EVENT()))
     assert first.info.status == StatusType.OK
@@ -38,12 +41,13 @@ def test_a_listener_that_raises_does_not_break_the_runtime(memory_controller):
     # The raising listener stayed registered and was called for every event after raising.
     for result in (first, second, third):
         raising.recorder.wait_for(answers(result.info.request_id))
+    assert raising_registration.remove() and good_registration.remove()
 
 
 def test_post_json_answers_malformed_lines_with_invalid_parameter(memory_controller):
     controller = memory_controller
     listener = RecordingListener()
-    controller.add_event_listener(listener)
+    registration = controller.add_event_listener(listener)
 
     answer = json.loads(run(controller.post_json("{this is not json")))
     assert answer["type"] == "StatusResultEvent"
@@ -70,6 +74,28 @@ def test_post_json_answers_malformed_lines_with_invalid_parameter(memory_control
     assert started["requestId"] == "s-1"
     assert started["status"] == "OK"
     assert started["sdkState"] == "ACTIVATION_REQUIRED"
+    assert registration.remove()
+
+
+def test_dropping_a_registration_removes_its_listener(memory_controller):
+    controller = memory_controller
+    kept = RecordingListener()
+    dropped = RecordingListener()
+    kept_registration = controller.add_event_listener(kept)
+    dropped_registration = controller.add_event_listener(dropped)
+    started = run(controller.post_event(RequestEvent.START_EVENT()))
+    dropped.recorder.wait_for(answers(started.info.request_id))
+
+    # Garbage collection of the registration removes the listener (no thread is left behind).
+    del dropped_registration
+    gc.collect()
+    state = run(controller.post_event(RequestEvent.GET_STATE_EVENT()))
+    kept.recorder.wait_for(answers(state.info.request_id))
+    time.sleep(0.2)
+    assert not any(mc.event_request_id(e) == state.info.request_id for e in list(dropped.recorder.events))
+    # remove() stays and is idempotent.
+    assert kept_registration.remove() is True
+    assert kept_registration.remove() is False
 
 
 class CollectingSink(mc.LogSink):

@@ -35,8 +35,9 @@ def test_lifecycle_with_listeners(idp_url, tmp_path):
     handler = RecordingHandler()
     json_listener = RecordingJsonListener()
     registration = controller.add_event_listener(listener)
-    controller.add_synchronous_event_handler(handler)
-    controller.add_json_event_listener(json_listener)
+    # Kept: dropping a registration removes its listener.
+    handler_registration = controller.add_synchronous_event_handler(handler)
+    json_registration = controller.add_json_event_listener(json_listener)
 
     started = ok(run(controller.post_event(RequestEvent.START_EVENT(app_name="pytest"))))
     assert isinstance(started, Event.START_RESULT_EVENT)
@@ -95,7 +96,7 @@ def test_lifecycle_with_listeners(idp_url, tmp_path):
 
     controller = mc.MasterController(config(idp_url, store))
     listener2 = RecordingListener()
-    controller.add_event_listener(listener2)
+    registration2 = controller.add_event_listener(listener2)
     started = ok(run(controller.post_event(RequestEvent.START_EVENT())))
     assert started.sdk_state == SdkState.LOGIN_REQUIRED
     assert len(started.user_details_list) == 1
@@ -141,7 +142,7 @@ def test_refusals_are_statuses_not_exceptions(memory_controller):
 def test_timeout_answers_timeout_and_the_real_result_still_reaches_listeners(memory_controller):
     controller = memory_controller
     listener = RecordingListener()
-    controller.add_event_listener(listener)
+    registration = controller.add_event_listener(listener)
     ok(run(controller.post_event(RequestEvent.START_EVENT())))
     # Enrollment takes several HTTP round trips: 1 ms is too short to wait for it.
     waited = run(
@@ -160,7 +161,7 @@ def test_timeout_answers_timeout_and_the_real_result_still_reaches_listeners(mem
 def test_forward_event_result_reaches_listeners(memory_controller):
     controller = memory_controller
     listener = RecordingListener()
-    controller.add_event_listener(listener)
+    registration = controller.add_event_listener(listener)
     request_id = controller.forward_event(RequestEvent.START_EVENT())
     assert request_id
     result = listener.recorder.wait_for(answers(request_id))

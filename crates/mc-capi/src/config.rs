@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use mc_oidc::DpopMode;
+use mc_runtime::DpopMode;
 use mc_runtime::{RuntimeConfig, StoreLocation};
 use serde::Deserialize;
 

@@ -45,6 +45,7 @@
 //! What it must not touch: no I/O, no async runtime, no logging, no crypto. It decides what
 //! an event looks like, not what the runtime does with it.
 
+mod catalog;
 pub mod error_code;
 mod event;
 mod json;
@@ -60,7 +61,8 @@ pub use event::{
     ExchangeIamTokenResultEvent, GetIamAccessTokenClaimsResultEvent, GetInformationResultEvent,
     GetStateResultEvent, IdpLoginRequiredEvent, InvalidStateEvent, LoginTokenClaimsAvailableEvent,
     OfflineLoginResultEvent, RestartResultEvent, ResultInfo, ServerConnectionEvent,
-    StartLoginEvent, StartResultEvent, StatusResultEvent, EVENT_TYPE_NAMES,
+    StartLoginEvent, StartResultEvent, StatusResultEvent, EVENT_TYPE_NAMES, PUSHED_TYPE_NAMES,
+    RESULT_TYPE_NAMES,
 };
 pub use mc_secret::SecretString;
 pub use next_action::{BUSY_RETRY_SECS, DEFAULT_RETRY_SECS};

@@ -382,112 +382,8 @@ impl GetStateEvent {
     }
 }
 
-/// Declares `RequestEvent`, `RequestKind` and the conversions between the request structs.
-macro_rules! requests {
-    ($($event:ident => $kind:ident, $result:ident;)*) => {
-        /// Any request. JSON: one object, `"type"` = the request's name.
-        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-        #[serde(tag = "type")]
-        #[allow(clippy::large_enum_variant)] // built once per request and moved, never stored in bulk
-        pub enum RequestEvent {
-            $($event($event),)*
-        }
-
-        /// Which request it is, without its fields.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum RequestKind {
-            $($kind,)*
-        }
-
-        impl RequestKind {
-            /// Every request kind, in the order of `docs/events.md`.
-            pub const ALL: &'static [RequestKind] = &[$(RequestKind::$kind),*];
-
-            /// The request's `"type"` name in JSON.
-            pub const fn name(self) -> &'static str {
-                match self {
-                    $(RequestKind::$kind => stringify!($event),)*
-                }
-            }
-
-            /// The `"type"` of the result event that answers this request.
-            pub const fn result_name(self) -> &'static str {
-                match self {
-                    $(RequestKind::$kind => stringify!($result),)*
-                }
-            }
-
-            /// The kind whose `"type"` name this is.
-            pub fn from_name(name: &str) -> Option<Self> {
-                match name {
-                    $(stringify!($event) => Some(RequestKind::$kind),)*
-                    _ => None,
-                }
-            }
-        }
-
-        impl RequestEvent {
-            pub const fn kind(&self) -> RequestKind {
-                match self {
-                    $(RequestEvent::$event(_) => RequestKind::$kind,)*
-                }
-            }
-        }
-
-        $(
-            impl crate::typed::RequestType for $event {
-                const KIND: RequestKind = RequestKind::$kind;
-                type Result = crate::event::$result;
-            }
-
-            // actix feature: the request is a Message answered by its own result event.
-            #[cfg(feature = "actix")]
-            impl actix::Message for $event {
-                type Result = crate::event::$result;
-            }
-
-            impl From<$event> for RequestEvent {
-                fn from(event: $event) -> Self {
-                    RequestEvent::$event(event)
-                }
-            }
-
-            impl From<$event> for Request {
-                fn from(event: $event) -> Self {
-                    Request::new(RequestEvent::$event(event))
-                }
-            }
-        )*
-
-        /// Deserializes the fields of a request of this kind, naming the field on error.
-        pub(crate) fn deserialize_request(
-            kind: RequestKind,
-            object: serde_json::Value,
-        ) -> Result<RequestEvent, crate::parse::FieldError> {
-            Ok(match kind {
-                $(RequestKind::$kind => {
-                    RequestEvent::$event(crate::parse::deserialize_fields::<$event>(object)?)
-                })*
-            })
-        }
-    };
-}
-
-requests! {
-    StartEvent => Start, StartResultEvent;
-    RestartEvent => Restart, RestartResultEvent;
-    EnrollAnonymousUserEvent => EnrollAnonymousUser, StatusResultEvent;
-    OfflineLoginEvent => OfflineLogin, OfflineLoginResultEvent;
-    ExchangeIamTokenEvent => ExchangeIamToken, ExchangeIamTokenResultEvent;
-    GetIamAccessTokenClaimsEvent => GetIamAccessTokenClaims, GetIamAccessTokenClaimsResultEvent;
-    ClearIamTokenCacheEvent => ClearIamTokenCache, ClearIamTokenCacheResultEvent;
-    DeleteIamTokenByAudienceEvent => DeleteIamTokenByAudience, DeleteIamTokenByAudienceResultEvent;
-    GetInformationEvent => GetInformation, GetInformationResultEvent;
-    DeleteUserEvent => DeleteUser, DeleteUserResultEvent;
-    EnableAuthenticationModeEvent => EnableAuthenticationMode, StatusResultEvent;
-    CreateHttpCommonRequest => CreateHttpCommon, CreateHttpCommonResultEvent;
-    GetStateEvent => GetState, GetStateResultEvent;
-}
+pub(crate) use crate::catalog::deserialize_request;
+pub use crate::catalog::{RequestEvent, RequestKind};
 
 impl fmt::Display for RequestKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -495,38 +391,7 @@ impl fmt::Display for RequestKind {
     }
 }
 
-const STARTED_STATES: &[SdkState] = &[
-    SdkState::ActivationRequired,
-    SdkState::LoginRequired,
-    SdkState::LoggedIn,
-    SdkState::Unidentified,
-];
-
 impl RequestKind {
-    /// The states in which this request is valid; in any other it is answered with
-    /// `InvalidStateEvent`. `UNINITIALISED` means "not started yet".
-    pub const fn valid_states(self) -> &'static [SdkState] {
-        match self {
-            RequestKind::Start => &[SdkState::Uninitialised],
-            RequestKind::EnrollAnonymousUser => &[
-                SdkState::ActivationRequired,
-                SdkState::LoginRequired,
-                SdkState::LoggedIn,
-            ],
-            RequestKind::OfflineLogin => &[SdkState::LoginRequired, SdkState::LoggedIn],
-            RequestKind::ExchangeIamToken
-            | RequestKind::GetIamAccessTokenClaims
-            | RequestKind::EnableAuthenticationMode
-            | RequestKind::CreateHttpCommon
-            | RequestKind::ClearIamTokenCache
-            | RequestKind::DeleteIamTokenByAudience => &[SdkState::LoggedIn],
-            RequestKind::GetInformation
-            | RequestKind::GetState
-            | RequestKind::Restart
-            | RequestKind::DeleteUser => STARTED_STATES,
-        }
-    }
-
     /// Whether this request is valid in `state` (see [`RequestKind::valid_states`]).
     pub fn is_valid_in(self, state: SdkState) -> bool {
         self.valid_states().contains(&state)

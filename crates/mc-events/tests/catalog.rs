@@ -761,3 +761,33 @@ fn valid_states_follow_the_lifecycle() {
     assert!(RequestKind::ExchangeIamToken.is_valid_in(SdkState::LoggedIn));
     assert!(RequestKind::GetState.is_valid_in(SdkState::Unidentified));
 }
+
+#[test]
+fn is_result_follows_the_catalog_sections() {
+    for event in every_event() {
+        let name = event.type_name();
+        let expected = RESULT_TYPE_NAMES.contains(&name) || name == "InvalidStateEvent";
+        assert_eq!(event.is_result(), expected, "{name}");
+        assert!(
+            RESULT_TYPE_NAMES.contains(&name) != PUSHED_TYPE_NAMES.contains(&name),
+            "{name} is in exactly one section"
+        );
+        // a result always has a status; a pushed event only when it answers a request
+        assert_eq!(event.status().is_some(), expected, "{name}");
+    }
+}
+
+#[test]
+fn a_typed_failure_keeps_its_request_and_state() {
+    let info = ResultInfo::error(StatusType::Timeout, error_code::TIMEOUT, "waited")
+        .with_request(Some(RequestId::new("r-9")), Some(trace()));
+    let state: GetStateResultEvent = ResultType::failure(info.clone(), SdkState::LoggedIn);
+    assert_eq!(state.sdk_state, SdkState::LoggedIn);
+    assert_eq!(state.info, info);
+    let http: CreateHttpCommonResultEvent = ResultType::failure(info, SdkState::LoggedIn);
+    assert_eq!(http.status, HttpCommonStatus::Timeout);
+    let event = Event::from(http);
+    assert_eq!(event.request_id().map(RequestId::as_str), Some("r-9"));
+    assert_eq!(event.trace_context(), Some(&trace()));
+    assert_eq!(event.result_info(), None);
+}

@@ -4,7 +4,11 @@
 
 use std::collections::BTreeSet;
 
-use mc_events::{error_code, Event, Request, RequestKind, SdkState, StatusType, EVENT_TYPE_NAMES};
+use mc_events::error_code::ErrorCode;
+use mc_events::{
+    Event, Request, RequestKind, SdkState, StatusType, EVENT_TYPE_NAMES, PUSHED_TYPE_NAMES,
+    RESULT_TYPE_NAMES,
+};
 use serde_json::Value;
 
 const DOC: &str = include_str!("../../../docs/events.md");
@@ -120,12 +124,19 @@ fn every_status_and_error_code_is_documented() {
             "status {status} is not in the statuses table"
         );
     }
-    for info in error_code::ALL {
+    for code in ErrorCode::ALL {
+        let row = format!(
+            "| `{}` | `{}` | `{}` |",
+            code.code(),
+            code.name(),
+            code.status().as_str()
+        );
         assert!(
-            DOC.contains(&format!("| `{}` | `{}` |", info.code, info.name)),
-            "error code {} ({}) is not in the error code table",
-            info.code,
-            info.name
+            DOC.contains(&row),
+            "error code {} ({}, status {}) is not in the error code table as {row}",
+            code.code(),
+            code.name(),
+            code.status()
         );
     }
     // and the table lists nothing the code lacks
@@ -137,7 +148,42 @@ fn every_status_and_error_code_is_documented() {
         .count();
     assert_eq!(
         documented,
-        error_code::ALL.len(),
+        ErrorCode::ALL.len(),
         "error code rows in the doc"
+    );
+}
+
+/// The rows of the markdown table whose header starts with `header`: the first cell of each.
+fn first_cells(header: &str) -> Vec<&'static str> {
+    let start = DOC
+        .find(header)
+        .unwrap_or_else(|| panic!("no table `{header}`"));
+    DOC[start..]
+        .lines()
+        .skip(2)
+        .take_while(|line| line.starts_with('|'))
+        .map(|line| {
+            line.trim_start_matches("| ")
+                .split(" |")
+                .next()
+                .unwrap_or("")
+        })
+        .collect()
+}
+
+#[test]
+fn the_result_and_pushed_tables_list_the_catalog_in_order() {
+    let results: Vec<String> = RESULT_TYPE_NAMES.iter().map(|n| format!("`{n}`")).collect();
+    assert_eq!(first_cells("| result | answers |"), results);
+    let pushed: Vec<String> = PUSHED_TYPE_NAMES.iter().map(|n| format!("`{n}`")).collect();
+    assert_eq!(first_cells("| event | when |"), pushed);
+    let requests: Vec<String> = RequestKind::ALL
+        .iter()
+        .map(|k| format!("`{}`", k.name()))
+        .collect();
+    assert_eq!(first_cells("| request | fields"), requests);
+    assert_eq!(
+        RESULT_TYPE_NAMES.len() + PUSHED_TYPE_NAMES.len(),
+        EVENT_TYPE_NAMES.len()
     );
 }

@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use mc_events as ev;
+use mc_runtime::{BiometricError as StoreBiometricError, UserId};
 use mc_secret::SecretBytes;
-use mc_store::{BiometricError as StoreBiometricError, UserId};
 
 use crate::events::{Event, UserIdentifier};
 
@@ -147,21 +147,21 @@ fn user_identifier(user: &UserId) -> UserIdentifier {
 /// `KeyUnavailable`: the request fails with a store status, nothing is written.
 pub(crate) struct HostKeyProvider(pub Arc<dyn KeyProvider>);
 
-impl mc_store::KeyProvider for HostKeyProvider {
-    fn wrapping_key(&self) -> Result<SecretBytes, mc_store::StoreError> {
-        let key = self
-            .0
-            .wrapping_key()
-            .map_err(|error| mc_store::StoreError::KeyUnavailable {
-                reason: format!("the host key provider failed: {error}"),
-            })?;
+impl mc_runtime::KeyProvider for HostKeyProvider {
+    fn wrapping_key(&self) -> Result<SecretBytes, mc_runtime::StoreError> {
+        let key =
+            self.0
+                .wrapping_key()
+                .map_err(|error| mc_runtime::StoreError::KeyUnavailable {
+                    reason: format!("the host key provider failed: {error}"),
+                })?;
         let key = SecretBytes::new(key);
-        if key.len() != mc_store::KEY_LEN {
-            return Err(mc_store::StoreError::KeyUnavailable {
+        if key.len() != mc_runtime::KEY_LEN {
+            return Err(mc_runtime::StoreError::KeyUnavailable {
                 reason: format!(
                     "the host key provider returned {} bytes; it must return {}",
                     key.len(),
-                    mc_store::KEY_LEN
+                    mc_runtime::KEY_LEN
                 ),
             });
         }
@@ -172,7 +172,7 @@ impl mc_store::KeyProvider for HostKeyProvider {
 /// [`BiometricKeyProvider`] as mc-store's trait.
 pub(crate) struct HostBiometric(pub Arc<dyn BiometricKeyProvider>);
 
-impl mc_store::BiometricKeyProvider for HostBiometric {
+impl mc_runtime::BiometricKeyProvider for HostBiometric {
     fn create_key(&self, user: &UserId) -> Result<(), StoreBiometricError> {
         Ok(self.0.create_key(user_identifier(user))?)
     }

@@ -142,7 +142,8 @@ impl MasterControllerConfig {
             }
         }
         config.biometric = biometric.map(|provider| {
-            Arc::new(callbacks::HostBiometric(provider)) as Arc<dyn mc_store::BiometricKeyProvider>
+            Arc::new(callbacks::HostBiometric(provider))
+                as Arc<dyn mc_runtime::BiometricKeyProvider>
         });
         Ok(config)
     }
@@ -181,7 +182,7 @@ impl MasterController {
     ) -> Result<Arc<Self>, ControllerError> {
         let mut config = config.to_runtime(biometric_key_provider)?;
         config.key_provider = key_provider.map(|provider| {
-            Arc::new(callbacks::HostKeyProvider(provider)) as Arc<dyn mc_store::KeyProvider>
+            Arc::new(callbacks::HostKeyProvider(provider)) as Arc<dyn mc_runtime::KeyProvider>
         });
         let runtime = mc_runtime::MasterController::start(config).map_err(|error| match error {
             mc_runtime::StartError::Store(error) => ControllerError::StoreUnavailable {
@@ -232,8 +233,9 @@ impl MasterController {
             .to_json()
     }
 
-    /// Registers a listener for every event. Keep the returned registration to remove it;
-    /// dropping the registration does not remove the listener.
+    /// Registers a listener for every event. Keep the returned registration as long as the
+    /// listener should receive events: dropping it (Kotlin `close()` or garbage collection,
+    /// Swift deinit, Python garbage collection) removes the listener, as `remove()` does.
     pub fn add_event_listener(
         self: Arc<Self>,
         listener: Arc<dyn EventListener>,
@@ -272,8 +274,9 @@ impl MasterController {
     }
 }
 
-/// A registered listener or handler. `remove()` stops delivery; the registration does not keep
-/// the controller alive.
+/// A registered listener or handler. `remove()` stops delivery, and so does dropping the
+/// registration (a garbage-collected registration does not leave its listener and its thread
+/// behind). The registration does not keep the controller alive.
 #[derive(uniffi::Object)]
 pub struct ListenerRegistration {
     controller: Weak<MasterController>,
@@ -289,11 +292,17 @@ impl ListenerRegistration {
     }
 }
 
+impl Drop for ListenerRegistration {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
 #[uniffi::export]
 impl ListenerRegistration {
     /// Stops delivery to the listener: events already queued for it are dropped (a call
     /// already running finishes). Returns false when it was removed before or the controller
-    /// is gone.
+    /// is gone; calling it again is harmless.
     pub fn remove(&self) -> bool {
         match self.controller.upgrade() {
             Some(controller) => controller.runtime.remove_event_listener(self.handle),

@@ -57,7 +57,7 @@ use mc_events::{
     error_code, Event, ExchangeIamTokenResultEvent, Request, RequestEvent, RequestId, RequestType,
     ResultInfo, ResultType, SdkState, StatusType, TraceContext,
 };
-use mc_store::{MemoryBackend, StaticKeyProvider, StoreError, UserStore};
+use mc_store::{MemoryBackend, StaticKeyProvider, UserStore};
 use tokio::sync::oneshot;
 
 pub use config::{AudienceOrigins, OidcConfig, RuntimeConfig, StoreLocation, TlsSettings};
@@ -67,6 +67,12 @@ pub use listeners::{
 /// A biometric stand-in without a sensor, for demos (the event console) and tests.
 #[cfg(feature = "software-biometric")]
 pub use mc_store::SoftwareBiometric;
+
+// For bindings (mc-ffi, mc-capi): what they need from below, so they depend on this API only.
+pub use mc_oidc::DpopMode;
+pub use mc_store::{
+    BiometricError, BiometricKeyProvider, KeyProvider, StoreError, UserId, KEY_LEN,
+};
 
 use actors::enrollment::EnrollmentActor;
 use actors::http_proxy::{HttpProxyActor, HttpSettings};
@@ -190,11 +196,7 @@ fn typed_answer<E: RequestType>(answer: Event) -> E::Result {
                 ),
             )
             .with_request(other.request_id().cloned(), other.trace_context().cloned());
-            match E::Result::from_answer(E::KIND, Event::failure(E::KIND, info)) {
-                Ok(result) => result,
-                // Event::failure builds the result type of E::KIND by construction.
-                Err(_) => unreachable!("Event::failure answers with the kind's own result type"),
-            }
+            E::Result::failure(info, SdkState::default())
         }
     }
 }

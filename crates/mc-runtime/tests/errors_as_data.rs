@@ -2,11 +2,10 @@
 //! the issue named are fixed (invalid_target has its own code, a stopped component is
 //! COMPONENT_FAILED). Each case talks to the real dev IDP on 127.0.0.1 through the typed API.
 
-
-use mc_testkit::*;
 use mc_devidp::{FaultTarget, HttpFault};
 use mc_events::*;
 use mc_runtime::{MasterController, StoreLocation};
+use mc_testkit::*;
 
 fn next(info: &ResultInfo) -> Option<NextAction> {
     info.next_action.clone()

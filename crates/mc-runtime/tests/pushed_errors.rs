@@ -1,15 +1,14 @@
 //! The error events the runtime pushes on its own: WarningEvent for a panicking listener,
 //! RuntimeErrorEvent for store damage found, FatalErrorEvent for a component that stopped.
 
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mc_testkit::*;
 use mc_events::*;
 use mc_runtime::{MasterController, StoreLocation};
 use mc_store::{KvBackend, RedbBackend, Write, DEFAULT_DB_FILE};
+use mc_testkit::*;
 
 fn reports(events: &[Event], pick: fn(&Event) -> Option<&ErrorReport>) -> Vec<ErrorReport> {
     events.iter().filter_map(pick).cloned().collect()

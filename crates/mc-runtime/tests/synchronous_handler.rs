@@ -2,14 +2,13 @@
 //! the pushed events, on one runtime thread, in emission order; a handler may post from inside
 //! the callback; a panicking handler is reported to the others.
 
-
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mc_testkit::*;
 use mc_events::*;
 use mc_runtime::{MasterController, SynchronousEventHandler};
+use mc_testkit::*;
 
 /// A handler from a closure, recording each call's event and thread name.
 struct Handler<F>(F);

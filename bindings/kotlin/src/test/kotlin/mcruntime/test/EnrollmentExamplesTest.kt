@@ -68,7 +68,7 @@ class EnrollmentExamplesTest {
                     ),
                 )
                 val pushed = CopyOnWriteArrayList<Event>()
-                masterController.addSynchronousEventHandler(PushedEventHandler { pushed.add(it) })
+                val handlerRegistration = masterController.addSynchronousEventHandler(PushedEventHandler { pushed.add(it) })
                 runBlocking { masterController.postEvent(StartEvent()) }
 
                 val fromThen = CompletableFuture<Event>()
@@ -88,6 +88,7 @@ class EnrollmentExamplesTest {
                 assertTrue(pushed.any { it is Event.LoginTokenClaimsAvailableEvent }, "$pushed")
                 assertTrue(pushed.none { it is Event.StatusResultEvent || it is Event.StartResultEvent }, "$pushed")
                 assertTrue(registration.remove())
+                assertTrue(handlerRegistration.remove())
             }
         } finally {
             scope.cancel()

@@ -183,14 +183,16 @@ class LifecycleTest {
         withTimeout(60_000) {
             controller(store).use { masterController ->
                 val calls = AtomicInteger()
-                masterController.addEventListener(object : EventListener {
+                // Registrations are kept: dropping one (close() or garbage collection) removes
+                // its listener.
+                val throwing = masterController.addEventListener(object : EventListener {
                     override fun onEventReceived(event: Event) {
                         calls.incrementAndGet()
                         throw IllegalStateException("a buggy app listener")
                     }
                 })
                 val healthy = RecordingListener()
-                masterController.addEventListener(healthy)
+                val healthyRegistration = masterController.addEventListener(healthy)
                 assertEquals(SdkState.ACTIVATION_REQUIRED, (masterController.postEvent(StartEvent()) as Event.StartResultEvent).sdkState)
                 repeat(3) {
                     val state = masterController.postEvent(GetStateEvent)
@@ -201,6 +203,8 @@ class LifecycleTest {
                 val deadline = System.nanoTime() + 20_000_000_000L
                 while (calls.get() < 4 && System.nanoTime() < deadline) Thread.sleep(5)
                 assertEquals(4, calls.get(), "the throwing listener keeps receiving events")
+                assertTrue(throwing.remove())
+                assertTrue(healthyRegistration.remove())
             }
         }
     }
