@@ -4,7 +4,7 @@
 
 use crate::event::{Event, ResultInfo};
 use crate::request::{Request, RequestEvent, RequestKind};
-use crate::types::{SdkState, StatusType};
+use crate::types::{NextAction, SdkState, StatusType};
 
 /// A request event type and the result event type that answers it.
 pub trait RequestType: Into<RequestEvent> + Into<Request> + Send + 'static {
@@ -38,12 +38,13 @@ impl Event {
     pub fn into_result_of(self, kind: RequestKind) -> Event {
         match self {
             Event::InvalidStateEvent(refused) => {
-                let info = ResultInfo::error(
+                let mut info = ResultInfo::error(
                     StatusType::InvalidState,
                     crate::error_code::INVALID_STATE,
                     refused.error_message,
                 )
                 .with_request(refused.request_id, refused.trace_context);
+                info.next_action = NextAction::after_refusal(refused.sdk_state, kind);
                 Event::failure_in_state(kind, info, refused.sdk_state)
             }
             other => other,
