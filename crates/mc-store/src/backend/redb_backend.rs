@@ -32,8 +32,14 @@ impl std::fmt::Debug for RedbBackend {
 impl RedbBackend {
     /// Opens the database at `path`, creating it when absent. A new file is created with 0600
     /// permissions on Unix: its metadata (server, issuer, subject) is not encrypted.
+    ///
+    /// A new database is made whole under a temporary name and renamed into place: a crash
+    /// while redb writes the first header would otherwise leave a file that never opens again
+    /// (the crash harness found one killed 2 ms into a first start).
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        create_private_file_if_absent(path)?;
+        if !path.exists() {
+            create_database_atomically(path)?;
+        }
         let db = guarded("open", || Ok(Database::create(path)?))?;
         Ok(Self { db })
     }
@@ -42,6 +48,32 @@ impl RedbBackend {
     pub fn from_database(db: Database) -> Self {
         Self { db }
     }
+}
+
+/// Creates a new, empty database at `path` that is complete when it appears: written and
+/// synced under `<name>.creating` (a leftover from a crash is replaced), then renamed, and the
+/// directory synced so the rename survives a power cut.
+fn create_database_atomically(path: &Path) -> Result<(), StoreError> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".creating");
+    let temporary = path.with_file_name(name);
+    match std::fs::remove_file(&temporary) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error.into()),
+    }
+    create_private_file_if_absent(&temporary)?;
+    guarded("create", || {
+        drop(Database::create(&temporary)?);
+        Ok(())
+    })?;
+    std::fs::File::open(&temporary)?.sync_all()?;
+    std::fs::rename(&temporary, path)?;
+    #[cfg(unix)]
+    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 // redb would create the file with the process umask; creating it empty first fixes the mode,
@@ -140,5 +172,42 @@ impl RedbBackend {
         }
         txn.commit()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_database_appears_whole_and_a_leftover_half_creation_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.redb");
+        // What a crash during an earlier first start leaves: a temporary file of garbage.
+        std::fs::write(dir.path().join("users.redb.creating"), [0xAB; 4096]).unwrap();
+
+        let backend = RedbBackend::open(&path).unwrap();
+        backend
+            .commit(vec![Write::Put {
+                table: "users".into(),
+                key: b"k".to_vec(),
+                value: b"v".to_vec(),
+            }])
+            .unwrap();
+        drop(backend);
+
+        assert!(!dir.path().join("users.redb.creating").exists());
+        let reopened = RedbBackend::open(&path).unwrap();
+        assert_eq!(reopened.get("users", b"k").unwrap(), Some(b"v".to_vec()));
+    }
+
+    #[test]
+    fn an_existing_file_with_a_damaged_header_is_an_error_not_a_new_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.redb");
+        std::fs::write(&path, [0u8; 8192]).unwrap();
+        // Never silently replaced: it may hold users whose keys are elsewhere.
+        assert!(RedbBackend::open(&path).is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), vec![0u8; 8192]);
     }
 }
