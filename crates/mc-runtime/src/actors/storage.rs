@@ -311,7 +311,11 @@ mod tests {
             // A call after Close is answered with what to do, never left waiting.
             let failure = within(call(&storage, ListUsers)).await.unwrap_err();
             assert_eq!(failure.status, StatusType::InternalError);
-            assert!(failure.description.contains("restart"), "{failure:?}");
+            assert_eq!(failure.code, mc_events::error_code::COMPONENT_FAILED);
+            assert!(
+                failure.description.contains("start a new one"),
+                "{failure:?}"
+            );
         });
     }
 
