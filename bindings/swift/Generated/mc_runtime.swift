@@ -1612,22 +1612,24 @@ public func FfiConverterTypeKeyProvider_lower(_ value: KeyProvider) -> UInt64 {
 
 
 /**
- * A registered listener or handler. `remove()` stops delivery; the registration does not keep
- * the controller alive.
+ * A registered listener or handler. `remove()` stops delivery, and so does dropping the
+ * registration (a garbage-collected registration does not leave its listener and its thread
+ * behind). The registration does not keep the controller alive.
  */
 public protocol ListenerRegistrationProtocol: AnyObject, Sendable {
     
     /**
      * Stops delivery to the listener: events already queued for it are dropped (a call
      * already running finishes). Returns false when it was removed before or the controller
-     * is gone.
+     * is gone; calling it again is harmless.
      */
     func remove()  -> Bool
     
 }
 /**
- * A registered listener or handler. `remove()` stops delivery; the registration does not keep
- * the controller alive.
+ * A registered listener or handler. `remove()` stops delivery, and so does dropping the
+ * registration (a garbage-collected registration does not leave its listener and its thread
+ * behind). The registration does not keep the controller alive.
  */
 open class ListenerRegistration: ListenerRegistrationProtocol, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -1685,7 +1687,7 @@ open class ListenerRegistration: ListenerRegistrationProtocol, @unchecked Sendab
     /**
      * Stops delivery to the listener: events already queued for it are dropped (a call
      * already running finishes). Returns false when it was removed before or the controller
-     * is gone.
+     * is gone; calling it again is harmless.
      */
 open func remove() -> Bool  {
     return try!  FfiConverterBool.lift(try! rustCall() {
@@ -1976,8 +1978,9 @@ public func FfiConverterTypeLogSink_lower(_ value: LogSink) -> UInt64 {
 public protocol MasterControllerProtocol: AnyObject, Sendable {
     
     /**
-     * Registers a listener for every event. Keep the returned registration to remove it;
-     * dropping the registration does not remove the listener.
+     * Registers a listener for every event. Keep the returned registration as long as the
+     * listener should receive events: dropping it (Kotlin `close()` or garbage collection,
+     * Swift deinit, Python garbage collection) removes the listener, as `remove()` does.
      */
     func addEventListener(listener: EventListener)  -> ListenerRegistration
     
@@ -2103,8 +2106,9 @@ public convenience init(config: MasterControllerConfig, keyProvider: KeyProvider
 
     
     /**
-     * Registers a listener for every event. Keep the returned registration to remove it;
-     * dropping the registration does not remove the listener.
+     * Registers a listener for every event. Keep the returned registration as long as the
+     * listener should receive events: dropping it (Kotlin `close()` or garbage collection,
+     * Swift deinit, Python garbage collection) removes the listener, as `remove()` does.
      */
 open func addEventListener(listener: EventListener) -> ListenerRegistration  {
     return try!  FfiConverterTypeListenerRegistration_lift(try! rustCall() {
@@ -5525,10 +5529,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_mc_ffi_checksum_func_set_log_sink() != 21165) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_mc_ffi_checksum_method_listenerregistration_remove() != 18186) {
+    if (uniffi_mc_ffi_checksum_method_listenerregistration_remove() != 43350) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_mc_ffi_checksum_method_mastercontroller_add_event_listener() != 35555) {
+    if (uniffi_mc_ffi_checksum_method_mastercontroller_add_event_listener() != 41582) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_mc_ffi_checksum_method_mastercontroller_add_json_event_listener() != 29000) {
