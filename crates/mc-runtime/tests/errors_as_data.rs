@@ -12,17 +12,7 @@ fn next(info: &ResultInfo) -> Option<NextAction> {
 }
 
 async fn enrolled(idp: &mc_devidp::DevIdp) -> MasterController {
-    let rt = memory_runtime(idp);
-    rt.post(StartEvent::new()).await;
-    let enrolled = rt
-        .post(EnrollAnonymousUserEvent::new(
-            TENANT,
-            AuthenticationMode::No,
-            CLIENT,
-        ))
-        .await;
-    assert_eq!(enrolled.info.status, StatusType::Ok, "{enrolled:?}");
-    rt
+    enrolled_memory_runtime(idp).await
 }
 
 /// Before: status SERVER_CANCEL with the delay only in the text. Now RETRY_AFTER with the

@@ -89,6 +89,14 @@ pub async fn enroll(runtime: &MasterController) -> StatusResultEvent {
     .await
 }
 
+/// A memory runtime on `idp`, started and with one anonymous user enrolled (asserted OK).
+pub async fn enrolled_memory_runtime(idp: &DevIdp) -> MasterController {
+    let runtime = memory_runtime(idp);
+    assert_status(&start(&runtime).await, StatusType::Ok);
+    assert_status(&enroll(&runtime).await, StatusType::Ok);
+    runtime
+}
+
 /// The runtime's state, asked with GetStateEvent.
 pub async fn state_of(runtime: &MasterController) -> SdkState {
     let answer = post(runtime, GetStateEvent::new()).await;
