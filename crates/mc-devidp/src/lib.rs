@@ -33,6 +33,8 @@
 //! The runtime does not depend on this crate; only tests, the console and benches do. It never logs
 //! a token, an assertion, a key or a registration access token.
 
+mod authz;
+mod browser;
 mod dpop;
 mod faults;
 mod persist;
@@ -43,9 +45,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mc_secret::SecretString;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use browser::{form_login, FormLoginError};
 pub use faults::{FaultTarget, Faults, HttpFault, Stats};
 
 /// The enrollment client that exists by default (the MC-SDK's default `clientId`).
@@ -54,6 +58,85 @@ pub const DEFAULT_ENROLLMENT_CLIENT: &str = "AnonymousUserEnrollment";
 pub const DEMO_AUDIENCE: &str = "demo-api";
 /// The tenant that exists by default.
 pub const DEFAULT_TENANT: &str = "demo";
+/// The public native client that exists by default (no secret, PKCE S256).
+pub const DEMO_APP_CLIENT: &str = "demo-app";
+/// Redirect URIs of [`DEMO_APP_CLIENT`]: the loopback ones match on any port (RFC 8252 §7.3).
+pub const DEMO_APP_REDIRECT_URIS: &[&str] = &[
+    "http://127.0.0.1/callback",
+    "http://[::1]/callback",
+    "com.example.demo:/callback",
+];
+/// The user that exists by default: username, password, second factor, `sub`.
+pub const DEMO_USER: &str = "demo";
+pub const DEMO_USER_PASSWORD: &str = "demo-password";
+pub const DEMO_USER_OTP: &str = "123456";
+pub const DEMO_USER_SUB: &str = "6f1c2a7e-3b9d-4c5e-8a1f-2d4b6c8e0a13";
+/// `acr` of a login with the password alone.
+pub const ACR_PASSWORD: &str = "1";
+/// `acr` of a login with password and second factor: what `/demo/step-up` requires (RFC 9470).
+pub const ACR_STRONG: &str = "2";
+
+/// A user who can sign in on the login page. The password and the second factor are secrets:
+/// they never appear in Debug output or logs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DevUser {
+    pub username: String,
+    pub password: SecretString,
+    /// The `sub` of this user's tokens (a UUID).
+    pub sub: String,
+    pub name: String,
+    pub email: String,
+    /// The fixed one-time code asked on a login for [`ACR_STRONG`].
+    pub second_factor: SecretString,
+}
+
+impl DevUser {
+    /// A user with a fresh random `sub`, `name` = username, `email` = username@example.com.
+    pub fn new(username: &str, password: &str, second_factor: &str) -> Self {
+        Self {
+            username: username.to_owned(),
+            password: SecretString::new(password),
+            sub: uuid::Uuid::new_v4().to_string(),
+            name: username.to_owned(),
+            email: format!("{username}@example.com"),
+            second_factor: SecretString::new(second_factor),
+        }
+    }
+
+    /// The default demo user ([`DEMO_USER`], fixed `sub` [`DEMO_USER_SUB`]).
+    pub fn demo() -> Self {
+        Self {
+            sub: DEMO_USER_SUB.to_owned(),
+            name: "Demo User".to_owned(),
+            ..Self::new(DEMO_USER, DEMO_USER_PASSWORD, DEMO_USER_OTP)
+        }
+    }
+}
+
+/// A public client (RFC 6749 §2.1: no secret), as a native app is (RFC 8252). It uses the
+/// authorization code grant with PKCE S256, refresh tokens and token exchange, identified by
+/// `client_id` alone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicClient {
+    pub client_id: String,
+    /// Matched exactly, except that a loopback `http://127.0.0.1/…` or `http://[::1]/…` URI
+    /// matches on any port (RFC 8252 §7.3). Private-use schemes (`com.example.app:/cb`) are fine.
+    pub redirect_uris: Vec<String>,
+}
+
+impl PublicClient {
+    pub fn new(client_id: &str, redirect_uris: &[&str]) -> Self {
+        Self {
+            client_id: client_id.to_owned(),
+            redirect_uris: redirect_uris.iter().map(|u| (*u).to_owned()).collect(),
+        }
+    }
+
+    /// The default [`DEMO_APP_CLIENT`] with [`DEMO_APP_REDIRECT_URIS`].
+    pub fn demo_app() -> Self {
+        Self::new(DEMO_APP_CLIENT, DEMO_APP_REDIRECT_URIS)
+    }
+}
 
 /// What the development IDP serves.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,6 +163,30 @@ pub struct DevIdpConfig {
     /// endpoint (RFC 7662, always advertised) and they are accepted as exchange subject tokens.
     /// Exchanged tokens stay JWTs (`/demo/echo` verifies them). Not persisted.
     pub opaque_device_tokens: bool,
+    /// Users who can sign in on the login page (all tenants). Default: [`DevUser::demo`].
+    pub users: Vec<DevUser>,
+    /// Public native clients (all tenants). Default: [`PublicClient::demo_app`].
+    pub public_clients: Vec<PublicClient>,
+    /// Lifetime of an authorization code (RFC 6749 §4.1.2 says at most 10 minutes; default 60 s).
+    pub authorization_code_ttl: Duration,
+    /// Lifetime of a PAR `request_uri` (RFC 9126; default 60 s).
+    pub par_ttl: Duration,
+    /// How long a login page stays usable before its form post is refused (default 10 min).
+    pub login_page_ttl: Duration,
+}
+
+impl DevIdpConfig {
+    /// Adds a user who can sign in (builder style).
+    pub fn with_user(mut self, user: DevUser) -> Self {
+        self.users.push(user);
+        self
+    }
+
+    /// Adds a public client (builder style).
+    pub fn with_public_client(mut self, client: PublicClient) -> Self {
+        self.public_clients.push(client);
+        self
+    }
 }
 
 impl Default for DevIdpConfig {
@@ -93,6 +200,11 @@ impl Default for DevIdpConfig {
             state_dir: None,
             signing_alg: mc_jose::Algorithm::Es256,
             opaque_device_tokens: false,
+            users: vec![DevUser::demo()],
+            public_clients: vec![PublicClient::demo_app()],
+            authorization_code_ttl: Duration::from_secs(60),
+            par_ttl: Duration::from_secs(60),
+            login_page_ttl: Duration::from_secs(600),
         }
     }
 }
@@ -208,6 +320,31 @@ impl DevIdp {
         self.shared.rotate_signing_key(tenant, keep_old)
     }
 
+    /// Adds a user who can sign in from now on (all tenants). False when the username is taken.
+    pub fn add_user(&self, user: DevUser) -> bool {
+        self.shared.authz().add_user(user)
+    }
+
+    /// Registers a public client from now on (all tenants), as an administrator would. Fails
+    /// for a taken `client_id` or an unusable redirect URI.
+    pub fn add_public_client(&self, client: PublicClient) -> Result<(), DevIdpError> {
+        authz::validate_public_client(&client)?;
+        if self.shared.authz().add_public_client(client) {
+            Ok(())
+        } else {
+            Err(DevIdpError::InvalidConfig(
+                "that client_id is already registered".to_owned(),
+            ))
+        }
+    }
+
+    /// Revokes every refresh and access token issued to the user `sub` in `tenant` (tokens
+    /// exchanged from them included), as an administrator ending the user's sessions would.
+    /// Answers how many token families were revoked.
+    pub fn revoke_user_tokens(&self, tenant: &str, sub: &str) -> usize {
+        self.shared.authz().revoke_user(tenant, sub)
+    }
+
     /// Stops accepting connections, lets requests in flight finish (at most 5 s), then returns.
     /// The port is free again afterwards, so a test can restart on the same address.
     pub async fn shutdown(mut self) {
@@ -270,6 +407,35 @@ fn validate_config(config: &DevIdpConfig) -> Result<(), DevIdpError> {
         return Err(DevIdpError::InvalidConfig(format!(
             "{clash:?} is both an enrollment client and an exchange audience; an enrollment client is never a valid audience"
         )));
+    }
+    for client in &config.public_clients {
+        authz::validate_public_client(client)?;
+        if config.audiences.contains(&client.client_id)
+            || config.enrollment_clients.contains(&client.client_id)
+        {
+            return Err(DevIdpError::InvalidConfig(format!(
+                "public client {:?} clashes with an audience or enrollment client",
+                client.client_id
+            )));
+        }
+    }
+    for user in &config.users {
+        if user.username.is_empty() || user.username.len() > 128 || user.password.is_empty() {
+            return Err(DevIdpError::InvalidConfig(
+                "a user needs a username of 1..=128 characters and a password".to_owned(),
+            ));
+        }
+    }
+    for (what, ttl) in [
+        ("authorization_code_ttl", config.authorization_code_ttl),
+        ("par_ttl", config.par_ttl),
+        ("login_page_ttl", config.login_page_ttl),
+    ] {
+        if ttl.is_zero() || ttl > Duration::from_secs(3600) {
+            return Err(DevIdpError::InvalidConfig(format!(
+                "{what} must be between 1 ms and 1 hour"
+            )));
+        }
     }
     if config.access_token_ttl_secs == 0 || config.access_token_ttl_secs > 86_400 {
         return Err(DevIdpError::InvalidConfig(
