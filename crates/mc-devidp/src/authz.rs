@@ -365,11 +365,12 @@ fn validate_request(
         login_hint: params.get("login_hint").map(str::to_owned),
     };
     // From here on the client is known and the redirect URI is its own: errors go back to it.
-    let refuse = |request: &AuthzRequest, error: &'static str, description: &str| Refusal::Redirect {
-        to: Box::new(request.clone()),
-        error,
-        description: description.to_owned(),
-    };
+    let refuse =
+        |request: &AuthzRequest, error: &'static str, description: &str| Refusal::Redirect {
+            to: Box::new(request.clone()),
+            error,
+            description: description.to_owned(),
+        };
     if params.get("request").is_some() {
         return Err(refuse(
             &request,
@@ -379,7 +380,13 @@ fn validate_request(
     }
     match params.get("response_type") {
         Some("code") => {}
-        None => return Err(refuse(&request, "invalid_request", "response_type is required")),
+        None => {
+            return Err(refuse(
+                &request,
+                "invalid_request",
+                "response_type is required",
+            ))
+        }
         Some(_) => {
             return Err(refuse(
                 &request,
@@ -396,7 +403,10 @@ fn validate_request(
         ));
     }
     // PKCE is required, S256 only (RFC 9700 §2.1.1): a missing method would mean `plain`.
-    match (params.get("code_challenge"), params.get("code_challenge_method")) {
+    match (
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
+    ) {
         (Some(challenge), Some("S256")) if scan_b64url_43(challenge) => {
             request.code_challenge = challenge.to_owned();
         }
@@ -524,7 +534,12 @@ fn error_page(status: StatusCode, message: &str) -> Response {
     (status, page_headers(), body).into_response()
 }
 
-fn login_page(issuer: &str, login_request: &str, request: &AuthzRequest, message: Option<&str>) -> Response {
+fn login_page(
+    issuer: &str,
+    login_request: &str,
+    request: &AuthzRequest,
+    message: Option<&str>,
+) -> Response {
     let error = message
         .map(|m| format!("<p class=\"error\" role=\"alert\">{}</p>", html_escape(m)))
         .unwrap_or_default();
@@ -617,7 +632,10 @@ pub(crate) async fn authorize(
 ) -> Response {
     StatsCounters::bump(&s.stats.authorization);
     if s.tenant_key(&tenant).is_err() {
-        return error_page(StatusCode::NOT_FOUND, "this tenant does not exist at this IDP");
+        return error_page(
+            StatusCode::NOT_FOUND,
+            "this tenant does not exist at this IDP",
+        );
     }
     let issuer = issuer_for(s.base_url(), &tenant);
     let params = match parse_params(query.unwrap_or_default().as_bytes()) {
@@ -668,11 +686,7 @@ pub(crate) async fn authorize(
 }
 
 /// POST of the login form.
-pub(crate) async fn login_form(
-    State(s): Shr,
-    Path(tenant): Path<String>,
-    body: Bytes,
-) -> Response {
+pub(crate) async fn login_form(State(s): Shr, Path(tenant): Path<String>, body: Bytes) -> Response {
     StatsCounters::bump(&s.stats.authorization);
     let issuer = issuer_for(s.base_url(), &tenant);
     let form = match parse_params(&body) {
@@ -757,7 +771,10 @@ pub(crate) async fn login_form(
         );
     }
     let (acr, amr) = if strong {
-        (ACR_STRONG, vec!["pwd".to_owned(), "otp".to_owned(), "mfa".to_owned()])
+        (
+            ACR_STRONG,
+            vec!["pwd".to_owned(), "otp".to_owned(), "mfa".to_owned()],
+        )
     } else {
         (ACR_PASSWORD, vec!["pwd".to_owned()])
     };
@@ -954,7 +971,9 @@ pub(crate) fn user_grant(
             .get(&family_id)
             .ok_or_else(|| invalid_grant("unknown refresh token"))?;
         if family.tenant != tenant || family.client_id != client_id {
-            return Err(invalid_grant("the refresh token was issued to another client"));
+            return Err(invalid_grant(
+                "the refresh token was issued to another client",
+            ));
         }
         if family.revoked {
             return Err(invalid_grant(

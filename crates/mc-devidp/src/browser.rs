@@ -104,7 +104,9 @@ struct LoginForm {
 
 fn parse_form(html: &str) -> Option<LoginForm> {
     let start = html.find("<form")?;
-    let end = html[start..].find("</form>").map_or(html.len(), |e| start + e);
+    let end = html[start..]
+        .find("</form>")
+        .map_or(html.len(), |e| start + e);
     let form_html = &html[start..end];
     let form_tag = &form_html[..form_html.find('>')?];
     let action = attribute(form_tag, "action")?;
@@ -158,7 +160,10 @@ mod tests {
     #[test]
     fn escaped_attributes_come_back_as_they_were() {
         for value in ["a&b", "<x>", "\"q\"", "it's", "&amp;"] {
-            let tag = format!("<input type=\"hidden\" name=\"n\" value=\"{}\"", html_escape(value));
+            let tag = format!(
+                "<input type=\"hidden\" name=\"n\" value=\"{}\"",
+                html_escape(value)
+            );
             assert_eq!(attribute(&tag, "value").as_deref(), Some(value));
         }
     }
