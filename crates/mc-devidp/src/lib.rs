@@ -19,10 +19,26 @@
 //!   `dpop_bound_access_tokens` must send proofs, and `/demo/echo` accepts a bound token only with a
 //!   proof of its key (`ath`, `htm`, `htu`, `iat` against this server's clock, single-use `jti`).
 //!
-//! [`DevIdp::rotate_signing_key`] rotates a tenant's signing key (JWKS rotation tests).
+//! - an authorization server for identified users (module `authz`): the authorization endpoint
+//!   with a real HTML login form (users of [`DevIdpConfig::users`], default [`DevUser::demo`]:
+//!   `demo` / `demo-password`, one-time code `123456`), public native clients
+//!   ([`DevIdpConfig::public_clients`], default `demo-app`) with exact redirect URI matching
+//!   except the loopback port (RFC 8252 §7.3), PKCE S256 only (RFC 7636), `iss` in the
+//!   response (RFC 9207), PAR (RFC 9126), `dpop_jkt` (RFC 9449 §10), the `authorization_code`
+//!   and `refresh_token` grants (ID token; refresh tokens rotated, reuse revokes the login's
+//!   token family, DPoP-bound when redeemed with a proof), revocation (RFC 7009), token exchange
+//!   of a user's token by its public client (`acr`, `sub`, `sid` carried over), and
+//!   `{server}/demo/step-up`, which answers the RFC 9470 `insufficient_user_authentication`
+//!   challenge unless the token's `acr` is [`ACR_STRONG`],
+//! - [`form_login`]: a test/demo "browser" that fills in the login form and answers the redirect.
+//!
+//! [`DevIdp::rotate_signing_key`] rotates a tenant's signing key (JWKS rotation tests);
+//! [`DevIdp::add_user`], [`DevIdp::add_public_client`] and [`DevIdp::revoke_user_tokens`] act
+//! as an administrator would.
 //!
 //! [`Faults`] lets a test make the IDP misbehave on purpose (foreign signing key, wrong issuer,
-//! expired tokens, exchanged tokens whose `exp` is nearer than `expires_in`, and [`HttpFault`]s
+//! expired tokens, exchanged tokens whose `exp` is nearer than `expires_in`, a failing next
+//! refresh, ID tokens with claims of the test's choice, and [`HttpFault`]s
 //! of the answer itself: a status with `Retry-After`, an OAuth error body of the test's choice,
 //! broken JSON, an HTML page, an endless body, a delay, aimed at one endpoint for N requests),
 //! and [`Stats`] counts the requests each endpoint received, so tests can tell whether a cache hit
@@ -30,6 +46,9 @@
 //!
 //! What it must not be or touch: it is NOT a production IDP (production uses a real IDP such as
 //! Keycloak). It keeps its signing keys unencrypted (PKCS#8 in a 0600 file when `state_dir` is set).
+//! User passwords are plain configuration; logins, codes and refresh tokens live in memory only
+//! (a restart logs every user out); the login form is bound to its request by an unguessable
+//! single-use hidden field, not by a cookie.
 //! The runtime does not depend on this crate; only tests, the console and benches do. It never logs
 //! a token, an assertion, a key or a registration access token.
 

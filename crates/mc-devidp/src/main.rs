@@ -76,6 +76,17 @@ async fn main() -> ExitCode {
     for tenant in &tenants {
         println!("  tenant {tenant}: issuer {}", idp.issuer(tenant));
     }
+    println!(
+        "  public client {}, redirect URIs {}",
+        mc_devidp::DEMO_APP_CLIENT,
+        mc_devidp::DEMO_APP_REDIRECT_URIS.join(" ")
+    );
+    println!(
+        "  user {} / password {} / one-time code {} (development only)",
+        mc_devidp::DEMO_USER,
+        mc_devidp::DEMO_USER_PASSWORD,
+        mc_devidp::DEMO_USER_OTP
+    );
     println!("Ctrl-C to stop.");
     if let Err(error) = tokio::signal::ctrl_c().await {
         eprintln!("mc-devidp: cannot wait for Ctrl-C ({error}); stopping");

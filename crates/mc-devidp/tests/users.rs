@@ -1166,3 +1166,23 @@ async fn users_added_at_run_time_sign_in_with_their_own_sub() {
         .add_public_client(PublicClient::new(DEMO_APP_CLIENT, &["http://127.0.0.1/cb"]))
         .is_err());
 }
+
+#[tokio::test]
+async fn the_id_token_override_knob_changes_only_the_id_token() {
+    let t = start().await;
+    let mut members = Map::new();
+    members.insert("nonce".into(), json!("not-the-nonce"));
+    members.insert("aud".into(), json!("another-client"));
+    t.idp.faults().set_id_token_override(Some(members));
+    let tokens = t.tokens(None).await;
+    let id = claims(&str_of(&tokens, "id_token"));
+    assert_eq!(id["nonce"], "not-the-nonce");
+    assert_eq!(id["aud"], "another-client");
+    assert_eq!(
+        claims(&str_of(&tokens, "access_token"))["aud"],
+        DEMO_APP_CLIENT
+    );
+    t.idp.faults().clear_all();
+    let tokens = t.tokens(None).await;
+    assert_eq!(claims(&str_of(&tokens, "id_token"))["aud"], DEMO_APP_CLIENT);
+}
