@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::header::{self, HeaderValue};
+use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -803,11 +803,15 @@ pub(crate) async fn login_form(State(s): Shr, Path(tenant): Path<String>, body: 
 pub(crate) async fn pushed_authorization_request(
     State(s): Shr,
     Path(tenant): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
     StatsCounters::bump(&s.stats.par);
     s.tenant_key(&tenant)?;
     let params = parse_params(&body).map_err(OAuthError::invalid_request)?;
+    // RFC 9449 §10.1: a proof with the pushed request binds the code like `dpop_jkt` does.
+    let issuer = issuer_for(s.base_url(), &tenant);
+    let proof_jkt = s.check_post_proof(&headers, &par_endpoint_for(&issuer))?;
     if params.get("request_uri").is_some() {
         return Err(OAuthError::invalid_request(
             "request_uri must not be pushed (RFC 9126 §2.1)",
@@ -823,12 +827,23 @@ pub(crate) async fn pushed_authorization_request(
             "unknown client: push with the client_id of a registered public client",
         ));
     }
-    let request = validate_request(&state, &tenant, &params).map_err(|refusal| match refusal {
-        Refusal::Page(message) => OAuthError::invalid_request(message),
-        Refusal::Redirect {
-            error, description, ..
-        } => OAuthError::bad_request(error, description),
-    })?;
+    let mut request =
+        validate_request(&state, &tenant, &params).map_err(|refusal| match refusal {
+            Refusal::Page(message) => OAuthError::invalid_request(message),
+            Refusal::Redirect {
+                error, description, ..
+            } => OAuthError::bad_request(error, description),
+        })?;
+    match (&request.dpop_jkt, proof_jkt) {
+        (Some(named), Some(proven)) if *named != proven => {
+            return Err(OAuthError::bad_request(
+                "invalid_dpop_proof",
+                "dpop_jkt is not the thumbprint of the DPoP proof's key",
+            ))
+        }
+        (None, Some(proven)) => request.dpop_jkt = Some(proven),
+        _ => {}
+    }
     if state.pushed.len() >= MAX_OUTSTANDING {
         return Err(OAuthError::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -230,6 +230,26 @@ impl Shared {
             .then_some(verified.claims)
     }
 
+    /// The key of the request's valid DPoP proof for a POST to `htu`, `None` without a proof.
+    pub(crate) fn check_post_proof(
+        &self,
+        headers: &HeaderMap,
+        htu: &str,
+    ) -> Result<Option<String>, OAuthError> {
+        self.dpop
+            .check(
+                headers,
+                &Expected {
+                    method: "POST",
+                    htu,
+                    access_token: None,
+                },
+                self.faults.require_dpop_nonce(),
+                unix_now(),
+            )
+            .map_err(|error| OAuthError::token_proof_refused(error, self.dpop.nonce()))
+    }
+
     fn is_served(&self, tenant: &str) -> bool {
         self.config.tenants.iter().any(|t| t == tenant)
     }

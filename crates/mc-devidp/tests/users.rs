@@ -1186,3 +1186,46 @@ async fn the_id_token_override_knob_changes_only_the_id_token() {
     let tokens = t.tokens(None).await;
     assert_eq!(claims(&str_of(&tokens, "id_token"))["aud"], DEMO_APP_CLIENT);
 }
+
+#[tokio::test]
+async fn a_dpop_proof_with_par_binds_the_code_to_its_key() {
+    let t = start().await;
+    let key = SigningKey::generate().unwrap();
+    let other = SigningKey::generate().unwrap();
+    let par_endpoint = format!("{}/protocol/openid-connect/ext/par/request", t.issuer);
+    let login = Login::new();
+    let response = t
+        .http
+        .post(&par_endpoint)
+        .header("DPoP", proof(&key, "POST", &par_endpoint, None))
+        .form(&login.params(&[]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let request_uri = str_of(&response.json().await.unwrap(), "request_uri");
+    let url = t.authorization_url(&[
+        ("client_id".to_owned(), DEMO_APP_CLIENT.to_owned()),
+        ("request_uri".to_owned(), request_uri),
+    ]);
+    let location = form_login(&t.http, &url, DEMO_USER, DEMO_USER_PASSWORD, None)
+        .await
+        .unwrap();
+    let code = redirect_query(&location, REDIRECT)["code"].clone();
+    let (_, error) = error_of(t.redeem(&login, &code, DEMO_APP_CLIENT, Some(&other)).await).await;
+    assert_eq!(
+        error, "invalid_grant",
+        "the code is bound to the PAR proof's key"
+    );
+
+    // dpop_jkt and the proof naming different keys.
+    let response = t
+        .http
+        .post(&par_endpoint)
+        .header("DPoP", proof(&key, "POST", &par_endpoint, None))
+        .form(&login.params(&[("dpop_jkt", &thumbprint(&other))]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(response).await.1, "invalid_dpop_proof");
+}
