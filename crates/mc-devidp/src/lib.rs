@@ -9,8 +9,9 @@
 //!   plus the shared key of [`DevIdpConfig::signing_alg`] when tokens are signed with RS256,
 //!   PS256, EdDSA, ...),
 //! - dynamic client registration (RFC 7591) and its management endpoint (RFC 7592: read, delete),
-//! - the token endpoint: `client_credentials` and token exchange (RFC 8693), client authentication
-//!   by `private_key_jwt` only,
+//! - the token endpoint: `client_credentials` and token exchange (RFC 8693) for registered device
+//!   clients, authenticated by `private_key_jwt` only; `authorization_code`, `refresh_token` and
+//!   token exchange for public clients, identified by `client_id` alone (method `none`),
 //! - token introspection (RFC 7662, `private_key_jwt` of the registered client) for the opaque
 //!   device tokens of [`DevIdpConfig::opaque_device_tokens`]; anything else is `active: false`,
 //! - a protected demo resource `{server}/demo/echo` that accepts only tokens for audience `demo-api`,
