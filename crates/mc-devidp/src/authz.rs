@@ -96,6 +96,9 @@ struct AuthzRequest {
     code_challenge: String,
     dpop_jkt: Option<String>,
     acr_values: Vec<String>,
+    /// Met by construction: there are no sessions, every authorization shows the login form,
+    /// so `auth_time` (always in the ID token) is fresh. `ui_locales` is accepted and ignored
+    /// likewise (the page is English).
     max_age: Option<u64>,
     login_hint: Option<String>,
 }
