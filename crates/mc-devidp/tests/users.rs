@@ -1229,3 +1229,59 @@ async fn a_dpop_proof_with_par_binds_the_code_to_its_key() {
         .unwrap();
     assert_eq!(error_of(response).await.1, "invalid_dpop_proof");
 }
+
+#[tokio::test]
+async fn codes_and_login_pages_belong_to_their_tenant() {
+    let t = start_with(DevIdpConfig {
+        tenants: vec!["demo".to_owned(), "other".to_owned()],
+        ..DevIdpConfig::default()
+    })
+    .await;
+    let other_issuer = t.idp.issuer("other");
+
+    // A code of tenant demo redeemed at tenant other.
+    let login = Login::new();
+    let code = t.code(&login, &[]).await;
+    let response = t
+        .http
+        .post(format!("{other_issuer}/protocol/openid-connect/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", login.redirect_uri.as_str()),
+            ("code_verifier", login.verifier.as_str()),
+            ("client_id", DEMO_APP_CLIENT),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(response).await.1, "invalid_grant");
+
+    // A login page of tenant demo posted to tenant other's form endpoint.
+    let html = t
+        .http
+        .get(t.authorization_url(&Login::new().params(&[])))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let marker = "name=\"login_request\" value=\"";
+    let start = html.find(marker).unwrap() + marker.len();
+    let id = &html[start..start + html[start..].find('"').unwrap()];
+    let response = t
+        .http
+        .post(format!("{other_issuer}/protocol/openid-connect/auth/login"))
+        .form(&[
+            ("login_request", id),
+            ("username", DEMO_USER),
+            ("password", DEMO_USER_PASSWORD),
+            ("action", "login"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(location_of(&response).is_none());
+}
