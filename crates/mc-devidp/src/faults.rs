@@ -23,6 +23,10 @@ pub enum FaultTarget {
     Token,
     /// `POST` to the introspection endpoint (RFC 7662).
     Introspection,
+    /// The authorization endpoint, its login form and PAR.
+    Authorization,
+    /// `POST` to the revocation endpoint (RFC 7009).
+    Revocation,
 }
 
 /// An answer the dev IDP gives instead of the real one.
@@ -78,6 +82,10 @@ pub struct Faults {
     exchanged_token_exp_secs: AtomicI64,
     require_dpop_nonce: AtomicBool,
     stale_metadata_secs: AtomicU64,
+    /// The next `refresh_token` grant answers `invalid_grant` (then the knob turns itself off).
+    fail_next_refresh: AtomicBool,
+    /// Members put over the real claims of every ID token issued.
+    id_token_override: Mutex<Option<serde_json::Map<String, serde_json::Value>>>,
     http_fault: Mutex<Option<ArmedHttpFault>>,
     injected: AtomicU64,
     oversized_bytes_streamed: AtomicU64,
@@ -98,6 +106,8 @@ impl Default for Faults {
             introspection_override: Mutex::default(),
             require_dpop_nonce: AtomicBool::default(),
             stale_metadata_secs: AtomicU64::default(),
+            fail_next_refresh: AtomicBool::default(),
+            id_token_override: Mutex::default(),
             http_fault: Mutex::default(),
             injected: AtomicU64::default(),
             oversized_bytes_streamed: AtomicU64::default(),
@@ -237,6 +247,34 @@ impl Faults {
         self.oversized_bytes_streamed.load(Ordering::SeqCst)
     }
 
+    /// The next `refresh_token` grant answers `invalid_grant` ("the IDP forgot the session"),
+    /// without revoking anything; the knob turns itself off after that one request.
+    pub fn set_fail_next_refresh(&self, on: bool) {
+        self.fail_next_refresh.store(on, Ordering::SeqCst);
+    }
+    /// Whether this refresh must fail; consumes the knob.
+    pub(crate) fn take_fail_next_refresh(&self) -> bool {
+        self.fail_next_refresh.swap(false, Ordering::SeqCst)
+    }
+
+    /// Every ID token issued gets these claims over its real ones (another `nonce`, `aud`,
+    /// `azp`, an `exp` in the past, ...), so a client must check each. `None`: real claims.
+    pub fn set_id_token_override(
+        &self,
+        members: Option<serde_json::Map<String, serde_json::Value>>,
+    ) {
+        *self
+            .id_token_override
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = members;
+    }
+    pub(crate) fn id_token_override(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        self.id_token_override
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
     /// The fault to answer a request to `target` with, counting it down.
     pub(crate) fn take_http_fault(&self, target: FaultTarget) -> Option<HttpFault> {
         let mut armed = self.lock_http_fault();
@@ -286,6 +324,8 @@ impl Faults {
         self.set_introspection_override(None);
         self.set_require_dpop_nonce(false);
         self.set_stale_metadata_secs(0);
+        self.set_fail_next_refresh(false);
+        self.set_id_token_override(None);
         self.clear_http_fault();
     }
 }
@@ -307,6 +347,18 @@ pub struct Stats {
     /// Requests to the introspection endpoint.
     pub introspection: u64,
     pub echo: u64,
+    /// Token requests with `grant_type=authorization_code`.
+    pub token_authorization_code: u64,
+    /// Token requests with `grant_type=refresh_token`.
+    pub token_refresh: u64,
+    /// Authorization endpoint requests (GET) and login form posts.
+    pub authorization: u64,
+    /// Pushed authorization requests (RFC 9126).
+    pub par: u64,
+    /// Revocation requests (RFC 7009).
+    pub revocation: u64,
+    /// Requests to `/demo/step-up`.
+    pub step_up: u64,
 }
 
 #[derive(Debug, Default)]
@@ -321,6 +373,12 @@ pub(crate) struct StatsCounters {
     pub token_other: AtomicU64,
     pub introspection: AtomicU64,
     pub echo: AtomicU64,
+    pub token_authorization_code: AtomicU64,
+    pub token_refresh: AtomicU64,
+    pub authorization: AtomicU64,
+    pub par: AtomicU64,
+    pub revocation: AtomicU64,
+    pub step_up: AtomicU64,
 }
 
 impl StatsCounters {
@@ -341,6 +399,12 @@ impl StatsCounters {
             token_other: read(&self.token_other),
             introspection: read(&self.introspection),
             echo: read(&self.echo),
+            token_authorization_code: read(&self.token_authorization_code),
+            token_refresh: read(&self.token_refresh),
+            authorization: read(&self.authorization),
+            par: read(&self.par),
+            revocation: read(&self.revocation),
+            step_up: read(&self.step_up),
         }
     }
 }

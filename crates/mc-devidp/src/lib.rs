@@ -9,8 +9,9 @@
 //!   plus the shared key of [`DevIdpConfig::signing_alg`] when tokens are signed with RS256,
 //!   PS256, EdDSA, ...),
 //! - dynamic client registration (RFC 7591) and its management endpoint (RFC 7592: read, delete),
-//! - the token endpoint: `client_credentials` and token exchange (RFC 8693), client authentication
-//!   by `private_key_jwt` only,
+//! - the token endpoint: `client_credentials` and token exchange (RFC 8693) for registered device
+//!   clients, authenticated by `private_key_jwt` only; `authorization_code`, `refresh_token` and
+//!   token exchange for public clients, identified by `client_id` alone (method `none`),
 //! - token introspection (RFC 7662, `private_key_jwt` of the registered client) for the opaque
 //!   device tokens of [`DevIdpConfig::opaque_device_tokens`]; anything else is `active: false`,
 //! - a protected demo resource `{server}/demo/echo` that accepts only tokens for audience `demo-api`,
@@ -19,10 +20,26 @@
 //!   `dpop_bound_access_tokens` must send proofs, and `/demo/echo` accepts a bound token only with a
 //!   proof of its key (`ath`, `htm`, `htu`, `iat` against this server's clock, single-use `jti`).
 //!
-//! [`DevIdp::rotate_signing_key`] rotates a tenant's signing key (JWKS rotation tests).
+//! - an authorization server for identified users (module `authz`): the authorization endpoint
+//!   with a real HTML login form (users of [`DevIdpConfig::users`], default [`DevUser::demo`]:
+//!   `demo` / `demo-password`, one-time code `123456`), public native clients
+//!   ([`DevIdpConfig::public_clients`], default `demo-app`) with exact redirect URI matching
+//!   except the loopback port (RFC 8252 §7.3), PKCE S256 only (RFC 7636), `iss` in the
+//!   response (RFC 9207), PAR (RFC 9126), `dpop_jkt` (RFC 9449 §10), the `authorization_code`
+//!   and `refresh_token` grants (ID token; refresh tokens rotated, reuse revokes the login's
+//!   token family, DPoP-bound when redeemed with a proof), revocation (RFC 7009), token exchange
+//!   of a user's token by its public client (`acr`, `sub`, `sid` carried over), and
+//!   `{server}/demo/step-up`, which answers the RFC 9470 `insufficient_user_authentication`
+//!   challenge unless the token's `acr` is [`ACR_STRONG`],
+//! - [`form_login`]: a test/demo "browser" that fills in the login form and answers the redirect.
+//!
+//! [`DevIdp::rotate_signing_key`] rotates a tenant's signing key (JWKS rotation tests);
+//! [`DevIdp::add_user`], [`DevIdp::add_public_client`] and [`DevIdp::revoke_user_tokens`] act
+//! as an administrator would.
 //!
 //! [`Faults`] lets a test make the IDP misbehave on purpose (foreign signing key, wrong issuer,
-//! expired tokens, exchanged tokens whose `exp` is nearer than `expires_in`, and [`HttpFault`]s
+//! expired tokens, exchanged tokens whose `exp` is nearer than `expires_in`, a failing next
+//! refresh, ID tokens with claims of the test's choice, and [`HttpFault`]s
 //! of the answer itself: a status with `Retry-After`, an OAuth error body of the test's choice,
 //! broken JSON, an HTML page, an endless body, a delay, aimed at one endpoint for N requests),
 //! and [`Stats`] counts the requests each endpoint received, so tests can tell whether a cache hit
@@ -30,9 +47,14 @@
 //!
 //! What it must not be or touch: it is NOT a production IDP (production uses a real IDP such as
 //! Keycloak). It keeps its signing keys unencrypted (PKCS#8 in a 0600 file when `state_dir` is set).
+//! User passwords are plain configuration; logins, codes and refresh tokens live in memory only
+//! (a restart logs every user out); the login form is bound to its request by an unguessable
+//! single-use hidden field, not by a cookie.
 //! The runtime does not depend on this crate; only tests, the console and benches do. It never logs
 //! a token, an assertion, a key or a registration access token.
 
+mod authz;
+mod browser;
 mod dpop;
 mod faults;
 mod persist;
@@ -43,9 +65,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mc_secret::SecretString;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use browser::{form_login, FormLoginError};
 pub use faults::{FaultTarget, Faults, HttpFault, Stats};
 
 /// The enrollment client that exists by default (the MC-SDK's default `clientId`).
@@ -54,6 +78,85 @@ pub const DEFAULT_ENROLLMENT_CLIENT: &str = "AnonymousUserEnrollment";
 pub const DEMO_AUDIENCE: &str = "demo-api";
 /// The tenant that exists by default.
 pub const DEFAULT_TENANT: &str = "demo";
+/// The public native client that exists by default (no secret, PKCE S256).
+pub const DEMO_APP_CLIENT: &str = "demo-app";
+/// Redirect URIs of [`DEMO_APP_CLIENT`]: the loopback ones match on any port (RFC 8252 §7.3).
+pub const DEMO_APP_REDIRECT_URIS: &[&str] = &[
+    "http://127.0.0.1/callback",
+    "http://[::1]/callback",
+    "com.example.demo:/callback",
+];
+/// The user that exists by default: username, password, second factor, `sub`.
+pub const DEMO_USER: &str = "demo";
+pub const DEMO_USER_PASSWORD: &str = "demo-password";
+pub const DEMO_USER_OTP: &str = "123456";
+pub const DEMO_USER_SUB: &str = "6f1c2a7e-3b9d-4c5e-8a1f-2d4b6c8e0a13";
+/// `acr` of a login with the password alone.
+pub const ACR_PASSWORD: &str = "1";
+/// `acr` of a login with password and second factor: what `/demo/step-up` requires (RFC 9470).
+pub const ACR_STRONG: &str = "2";
+
+/// A user who can sign in on the login page. The password and the second factor are secrets:
+/// they never appear in Debug output or logs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DevUser {
+    pub username: String,
+    pub password: SecretString,
+    /// The `sub` of this user's tokens (a UUID).
+    pub sub: String,
+    pub name: String,
+    pub email: String,
+    /// The fixed one-time code asked on a login for [`ACR_STRONG`].
+    pub second_factor: SecretString,
+}
+
+impl DevUser {
+    /// A user with a fresh random `sub`, `name` = username, `email` = username@example.com.
+    pub fn new(username: &str, password: &str, second_factor: &str) -> Self {
+        Self {
+            username: username.to_owned(),
+            password: SecretString::new(password),
+            sub: uuid::Uuid::new_v4().to_string(),
+            name: username.to_owned(),
+            email: format!("{username}@example.com"),
+            second_factor: SecretString::new(second_factor),
+        }
+    }
+
+    /// The default demo user ([`DEMO_USER`], fixed `sub` [`DEMO_USER_SUB`]).
+    pub fn demo() -> Self {
+        Self {
+            sub: DEMO_USER_SUB.to_owned(),
+            name: "Demo User".to_owned(),
+            ..Self::new(DEMO_USER, DEMO_USER_PASSWORD, DEMO_USER_OTP)
+        }
+    }
+}
+
+/// A public client (RFC 6749 §2.1: no secret), as a native app is (RFC 8252). It uses the
+/// authorization code grant with PKCE S256, refresh tokens and token exchange, identified by
+/// `client_id` alone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicClient {
+    pub client_id: String,
+    /// Matched exactly, except that a loopback `http://127.0.0.1/…` or `http://[::1]/…` URI
+    /// matches on any port (RFC 8252 §7.3). Private-use schemes (`com.example.app:/cb`) are fine.
+    pub redirect_uris: Vec<String>,
+}
+
+impl PublicClient {
+    pub fn new(client_id: &str, redirect_uris: &[&str]) -> Self {
+        Self {
+            client_id: client_id.to_owned(),
+            redirect_uris: redirect_uris.iter().map(|u| (*u).to_owned()).collect(),
+        }
+    }
+
+    /// The default [`DEMO_APP_CLIENT`] with [`DEMO_APP_REDIRECT_URIS`].
+    pub fn demo_app() -> Self {
+        Self::new(DEMO_APP_CLIENT, DEMO_APP_REDIRECT_URIS)
+    }
+}
 
 /// What the development IDP serves.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,6 +183,30 @@ pub struct DevIdpConfig {
     /// endpoint (RFC 7662, always advertised) and they are accepted as exchange subject tokens.
     /// Exchanged tokens stay JWTs (`/demo/echo` verifies them). Not persisted.
     pub opaque_device_tokens: bool,
+    /// Users who can sign in on the login page (all tenants). Default: [`DevUser::demo`].
+    pub users: Vec<DevUser>,
+    /// Public native clients (all tenants). Default: [`PublicClient::demo_app`].
+    pub public_clients: Vec<PublicClient>,
+    /// Lifetime of an authorization code (RFC 6749 §4.1.2 says at most 10 minutes; default 60 s).
+    pub authorization_code_ttl: Duration,
+    /// Lifetime of a PAR `request_uri` (RFC 9126; default 60 s).
+    pub par_ttl: Duration,
+    /// How long a login page stays usable before its form post is refused (default 10 min).
+    pub login_page_ttl: Duration,
+}
+
+impl DevIdpConfig {
+    /// Adds a user who can sign in (builder style).
+    pub fn with_user(mut self, user: DevUser) -> Self {
+        self.users.push(user);
+        self
+    }
+
+    /// Adds a public client (builder style).
+    pub fn with_public_client(mut self, client: PublicClient) -> Self {
+        self.public_clients.push(client);
+        self
+    }
 }
 
 impl Default for DevIdpConfig {
@@ -93,6 +220,11 @@ impl Default for DevIdpConfig {
             state_dir: None,
             signing_alg: mc_jose::Algorithm::Es256,
             opaque_device_tokens: false,
+            users: vec![DevUser::demo()],
+            public_clients: vec![PublicClient::demo_app()],
+            authorization_code_ttl: Duration::from_secs(60),
+            par_ttl: Duration::from_secs(60),
+            login_page_ttl: Duration::from_secs(600),
         }
     }
 }
@@ -208,6 +340,31 @@ impl DevIdp {
         self.shared.rotate_signing_key(tenant, keep_old)
     }
 
+    /// Adds a user who can sign in from now on (all tenants). False when the username is taken.
+    pub fn add_user(&self, user: DevUser) -> bool {
+        self.shared.authz().add_user(user)
+    }
+
+    /// Registers a public client from now on (all tenants), as an administrator would. Fails
+    /// for a taken `client_id` or an unusable redirect URI.
+    pub fn add_public_client(&self, client: PublicClient) -> Result<(), DevIdpError> {
+        authz::validate_public_client(&client)?;
+        if self.shared.authz().add_public_client(client) {
+            Ok(())
+        } else {
+            Err(DevIdpError::InvalidConfig(
+                "that client_id is already registered".to_owned(),
+            ))
+        }
+    }
+
+    /// Revokes every refresh and access token issued to the user `sub` in `tenant` (tokens
+    /// exchanged from them included), as an administrator ending the user's sessions would.
+    /// Answers how many token families were revoked.
+    pub fn revoke_user_tokens(&self, tenant: &str, sub: &str) -> usize {
+        self.shared.authz().revoke_user(tenant, sub)
+    }
+
     /// Stops accepting connections, lets requests in flight finish (at most 5 s), then returns.
     /// The port is free again afterwards, so a test can restart on the same address.
     pub async fn shutdown(mut self) {
@@ -270,6 +427,35 @@ fn validate_config(config: &DevIdpConfig) -> Result<(), DevIdpError> {
         return Err(DevIdpError::InvalidConfig(format!(
             "{clash:?} is both an enrollment client and an exchange audience; an enrollment client is never a valid audience"
         )));
+    }
+    for client in &config.public_clients {
+        authz::validate_public_client(client)?;
+        if config.audiences.contains(&client.client_id)
+            || config.enrollment_clients.contains(&client.client_id)
+        {
+            return Err(DevIdpError::InvalidConfig(format!(
+                "public client {:?} clashes with an audience or enrollment client",
+                client.client_id
+            )));
+        }
+    }
+    for user in &config.users {
+        if user.username.is_empty() || user.username.len() > 128 || user.password.is_empty() {
+            return Err(DevIdpError::InvalidConfig(
+                "a user needs a username of 1..=128 characters and a password".to_owned(),
+            ));
+        }
+    }
+    for (what, ttl) in [
+        ("authorization_code_ttl", config.authorization_code_ttl),
+        ("par_ttl", config.par_ttl),
+        ("login_page_ttl", config.login_page_ttl),
+    ] {
+        if ttl.is_zero() || ttl > Duration::from_secs(3600) {
+            return Err(DevIdpError::InvalidConfig(format!(
+                "{what} must be between 1 ms and 1 hour"
+            )));
+        }
     }
     if config.access_token_ttl_secs == 0 || config.access_token_ttl_secs > 86_400 {
         return Err(DevIdpError::InvalidConfig(

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use mc_devidp::{DevIdp, DevIdpConfig};
+use mc_devidp::{DevIdp, DevIdpConfig, DevUser, PublicClient};
 
 /// Development IDP for mc-runtime (NOT for production: use a real IDP such as Keycloak).
 #[derive(Debug, Parser)]
@@ -33,6 +33,14 @@ struct Args {
     /// At most this many clients per tenant (none by default).
     #[arg(long)]
     max_clients: Option<usize>,
+    /// Another user for the login page, as USERNAME:PASSWORD:ONE_TIME_CODE; repeat for more.
+    /// The demo user (demo / demo-password / 123456) always exists.
+    #[arg(long = "user", value_name = "USER:PASSWORD:CODE")]
+    users: Vec<String>,
+    /// Another public client as CLIENT_ID=REDIRECT_URI[,REDIRECT_URI...]; repeat for more.
+    /// The demo-app client always exists.
+    #[arg(long = "public-client", value_name = "ID=URI,...")]
+    public_clients: Vec<String>,
 }
 
 #[tokio::main]
@@ -52,7 +60,34 @@ async fn main() -> ExitCode {
             given
         }
     };
+    let mut users = defaults.users.clone();
+    for spec in &args.users {
+        match spec.splitn(3, ':').collect::<Vec<_>>().as_slice() {
+            [name, password, code] => users.push(DevUser::new(name, password, code)),
+            _ => {
+                eprintln!("mc-devidp: --user wants USERNAME:PASSWORD:ONE_TIME_CODE");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let mut public_clients = defaults.public_clients.clone();
+    for spec in &args.public_clients {
+        match spec.split_once('=') {
+            Some((id, uris)) => {
+                let uris: Vec<&str> = uris.split(',').collect();
+                public_clients.push(PublicClient::new(id, &uris));
+            }
+            None => {
+                eprintln!(
+                    "mc-devidp: --public-client wants CLIENT_ID=REDIRECT_URI[,REDIRECT_URI...]"
+                );
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let config = DevIdpConfig {
+        users,
+        public_clients,
         tenants: or_default(args.tenants, defaults.tenants),
         enrollment_clients: or_default(args.enrollment_clients, defaults.enrollment_clients),
         audiences: or_default(args.audiences, defaults.audiences),
@@ -76,6 +111,17 @@ async fn main() -> ExitCode {
     for tenant in &tenants {
         println!("  tenant {tenant}: issuer {}", idp.issuer(tenant));
     }
+    println!(
+        "  public client {}, redirect URIs {}",
+        mc_devidp::DEMO_APP_CLIENT,
+        mc_devidp::DEMO_APP_REDIRECT_URIS.join(" ")
+    );
+    println!(
+        "  user {} / password {} / one-time code {} (development only)",
+        mc_devidp::DEMO_USER,
+        mc_devidp::DEMO_USER_PASSWORD,
+        mc_devidp::DEMO_USER_OTP
+    );
     println!("Ctrl-C to stop.");
     if let Err(error) = tokio::signal::ctrl_c().await {
         eprintln!("mc-devidp: cannot wait for Ctrl-C ({error}); stopping");

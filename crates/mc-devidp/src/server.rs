@@ -21,10 +21,11 @@ use mc_jose::{
 use mc_secret::{SecretBytes, SecretString};
 use serde_json::{json, Map, Value};
 
+use crate::authz::{self, AuthzState, GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN};
 use crate::dpop::{bound_jkt, DpopState, Expected, ProofError};
 use crate::faults::{FaultTarget, Faults, HttpFault, StatsCounters};
 use crate::persist::{self, ClientRecord, StateFile, TenantFile};
-use crate::{DevIdpConfig, DevIdpError, DEMO_AUDIENCE};
+use crate::{DevIdpConfig, DevIdpError, ACR_STRONG, DEMO_AUDIENCE};
 
 /// The development RSA key (2048 bits, PKCS#8) for RS*/PS* tokens: ring cannot generate RSA
 /// keys, so one made with `openssl genpkey` is committed. Dev only: never trust it anywhere.
@@ -35,6 +36,8 @@ const GRANT_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-excha
 const ASSERTION_TYPE_JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const TOKEN_TYPE_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
 const AUTH_METHOD_PRIVATE_KEY_JWT: &str = "private_key_jwt";
+/// Public clients (native apps) authenticate with `client_id` alone.
+const AUTH_METHOD_NONE: &str = "none";
 const ALG_ES256: &str = "ES256";
 
 /// Clock tolerance for client assertions (their clock is not ours).
@@ -68,7 +71,7 @@ fn foreign_issuer(base_url: &str, tenant: &str) -> String {
 
 pub(crate) struct Shared {
     base_url: String,
-    config: DevIdpConfig,
+    pub(crate) config: DevIdpConfig,
     pub stats: StatsCounters,
     pub faults: Faults,
     /// Signs tokens when `Faults::sign_with_foreign_key` is on; never published, never persisted.
@@ -81,6 +84,8 @@ pub(crate) struct Shared {
     registry: Mutex<Registry>,
     /// DPoP nonce and proof replay store.
     dpop: DpopState,
+    /// Users, public clients, logins, codes and refresh tokens (see `authz`).
+    authz: Mutex<AuthzState>,
 }
 
 /// An opaque token's tenant and claims.
@@ -159,6 +164,7 @@ impl Shared {
                 rsa => Some(JwsSigner::from_pkcs8(rsa, DEV_RSA_KEY_PKCS8)?),
             },
             opaque_tokens: Mutex::default(),
+            authz: Mutex::new(AuthzState::new(&config.users, &config.public_clients)),
             config,
             registry: Mutex::new(Registry {
                 tenants,
@@ -189,6 +195,59 @@ impl Shared {
         self.registry
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn authz(&self) -> MutexGuard<'_, AuthzState> {
+        self.authz
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The `iss` and `iat` of a token issued now, as the faults want them (another issuer,
+    /// issued so long ago that it has expired).
+    pub(crate) fn issuer_and_now(&self, tenant: &str) -> (String, i64) {
+        let ttl = i64::try_from(self.config.access_token_ttl_secs).unwrap_or(i64::MAX);
+        let now = if self.faults.issue_expired_tokens() {
+            // Issued so long ago that it expired ten minutes before now.
+            unix_now().saturating_sub(ttl).saturating_sub(600)
+        } else {
+            unix_now()
+        };
+        let iss = if self.faults.wrong_token_issuer() {
+            foreign_issuer(&self.base_url, tenant)
+        } else {
+            issuer_for(&self.base_url, tenant)
+        };
+        (iss, now)
+    }
+
+    /// The claims of a JWT this IDP issued for `tenant` (signature and issuer checked, expiry
+    /// not), or `None`.
+    pub(crate) fn own_token_claims(&self, tenant: &str, token: &str) -> Option<Map<String, Value>> {
+        let keys = self.tenant_jwks(tenant).ok()?;
+        let verified = verify_own_token(self, token, &keys).ok()?;
+        (verified.claim_str("iss") == Some(issuer_for(&self.base_url, tenant).as_str()))
+            .then_some(verified.claims)
+    }
+
+    /// The key of the request's valid DPoP proof for a POST to `htu`, `None` without a proof.
+    pub(crate) fn check_post_proof(
+        &self,
+        headers: &HeaderMap,
+        htu: &str,
+    ) -> Result<Option<String>, OAuthError> {
+        self.dpop
+            .check(
+                headers,
+                &Expected {
+                    method: "POST",
+                    htu,
+                    access_token: None,
+                },
+                self.faults.require_dpop_nonce(),
+                unix_now(),
+            )
+            .map_err(|error| OAuthError::token_proof_refused(error, self.dpop.nonce()))
     }
 
     fn is_served(&self, tenant: &str) -> bool {
@@ -251,7 +310,7 @@ impl Shared {
     }
 
     /// The signing key of a served tenant, or the 404 to answer.
-    fn tenant_key(&self, tenant: &str) -> Result<Arc<SigningKey>, OAuthError> {
+    pub(crate) fn tenant_key(&self, tenant: &str) -> Result<Arc<SigningKey>, OAuthError> {
         if !self.is_served(tenant) {
             return Err(OAuthError::unknown_tenant(tenant));
         }
@@ -338,18 +397,22 @@ fn decode_signing_key(pkcs8_b64: &SecretString) -> Result<SigningKey, String> {
 
 /// An OAuth-style error answer.
 #[derive(Debug)]
-struct OAuthError {
-    status: StatusCode,
-    error: &'static str,
-    description: String,
+pub(crate) struct OAuthError {
+    pub(crate) status: StatusCode,
+    pub(crate) error: &'static str,
+    pub(crate) description: String,
     /// For 401 answers of bearer-protected resources (RFC 6750).
-    www_authenticate: Option<String>,
+    pub(crate) www_authenticate: Option<String>,
     /// A `DPoP-Nonce` header to send (RFC 9449 §8, §9).
-    dpop_nonce: Option<String>,
+    pub(crate) dpop_nonce: Option<String>,
 }
 
 impl OAuthError {
-    fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        status: StatusCode,
+        error: &'static str,
+        description: impl Into<String>,
+    ) -> Self {
         Self {
             status,
             error,
@@ -358,13 +421,13 @@ impl OAuthError {
             dpop_nonce: None,
         }
     }
-    fn bad_request(error: &'static str, description: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(error: &'static str, description: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, error, description)
     }
-    fn invalid_request(description: impl Into<String>) -> Self {
+    pub(crate) fn invalid_request(description: impl Into<String>) -> Self {
         Self::bad_request("invalid_request", description)
     }
-    fn invalid_client(description: impl Into<String>) -> Self {
+    pub(crate) fn invalid_client(description: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "invalid_client", description)
     }
     fn invalid_client_metadata(description: impl Into<String>) -> Self {
@@ -455,7 +518,7 @@ impl IntoResponse for OAuthError {
 }
 
 /// Caller-sent names echoed in descriptions are cut short so an error never balloons.
-fn shorten(text: &str) -> String {
+pub(crate) fn shorten(text: &str) -> String {
     const MAX: usize = 64;
     match text.char_indices().nth(MAX) {
         Some((end, _)) => format!("{}…", text.get(..end).unwrap_or_default()),
@@ -464,7 +527,7 @@ fn shorten(text: &str) -> String {
 }
 
 /// Token and registration answers carry credentials: no caching anywhere (RFC 6749 §5.1).
-fn no_store_headers() -> [(HeaderName, HeaderValue); 2] {
+pub(crate) fn no_store_headers() -> [(HeaderName, HeaderValue); 2] {
     [
         (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
         (header::PRAGMA, HeaderValue::from_static("no-cache")),
@@ -511,7 +574,24 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/realms/{tenant}/clients-registrations/openid-connect/{client_id}",
             get(read_registration).delete(delete_registration),
         )
+        .route(
+            "/realms/{tenant}/protocol/openid-connect/auth",
+            get(authz::authorize),
+        )
+        .route(
+            "/realms/{tenant}/protocol/openid-connect/auth/login",
+            post(authz::login_form),
+        )
+        .route(
+            "/realms/{tenant}/protocol/openid-connect/ext/par/request",
+            post(authz::pushed_authorization_request),
+        )
+        .route(
+            "/realms/{tenant}/protocol/openid-connect/revoke",
+            post(authz::revoke),
+        )
         .route("/demo/echo", get(echo).post(echo))
+        .route("/demo/step-up", get(step_up).post(step_up))
         .route("/demo/redirect", get(demo_redirect).post(demo_redirect))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -598,6 +678,10 @@ fn fault_target(method: &Method, path: &str) -> FaultTarget {
         FaultTarget::Token
     } else if path.ends_with("/protocol/openid-connect/token/introspect") {
         FaultTarget::Introspection
+    } else if path.contains("/protocol/openid-connect/auth") || path.contains("/ext/par/") {
+        FaultTarget::Authorization
+    } else if path.ends_with("/protocol/openid-connect/revoke") {
+        FaultTarget::Revocation
     } else if path.ends_with(REGISTRATIONS) && method == Method::POST {
         FaultTarget::Registration
     } else if path.contains(&format!("{REGISTRATIONS}/")) {
@@ -671,10 +755,31 @@ async fn discovery(State(s): Shr, Path(tenant): Path<String>) -> Result<Response
         "jwks_uri": format!("{issuer}/protocol/openid-connect/certs"),
         "registration_endpoint": registration_endpoint_for(&issuer),
         "introspection_endpoint": format!("{}/introspect", token_endpoint_for(&issuer)),
-        "grant_types_supported": [GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE],
-        "token_endpoint_auth_methods_supported": [AUTH_METHOD_PRIVATE_KEY_JWT],
+        "authorization_endpoint": authz::authorization_endpoint_for(&issuer),
+        "pushed_authorization_request_endpoint": authz::par_endpoint_for(&issuer),
+        "require_pushed_authorization_requests": false,
+        "revocation_endpoint": authz::revocation_endpoint_for(&issuer),
+        "revocation_endpoint_auth_methods_supported": [AUTH_METHOD_NONE],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": [
+            GRANT_AUTHORIZATION_CODE,
+            GRANT_REFRESH_TOKEN,
+            GRANT_CLIENT_CREDENTIALS,
+            GRANT_TOKEN_EXCHANGE,
+        ],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
+        "acr_values_supported": authz::ACR_VALUES_SUPPORTED,
+        "prompt_values_supported": ["none", "login"],
+        "ui_locales_supported": ["en"],
+        "claims_supported": [
+            "iss", "sub", "aud", "azp", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid",
+            "name", "preferred_username", "email",
+        ],
+        "token_endpoint_auth_methods_supported": [AUTH_METHOD_PRIVATE_KEY_JWT, AUTH_METHOD_NONE],
         "token_endpoint_auth_signing_alg_values_supported": [ALG_ES256],
-        "scopes_supported": ["openid"],
+        "scopes_supported": authz::SCOPES_SUPPORTED,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [s.config.signing_alg.name()],
         "dpop_signing_alg_values_supported": [ALG_ES256],
@@ -993,7 +1098,7 @@ fn credential_of_scheme(headers: &HeaderMap, wanted: &str) -> Option<SecretStrin
     (scheme.eq_ignore_ascii_case(wanted) && !token.is_empty()).then(|| SecretString::new(token))
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -1115,6 +1220,8 @@ async fn token(
     match grant_type {
         GRANT_CLIENT_CREDENTIALS => StatsCounters::bump(&s.stats.token_client_credentials),
         GRANT_TOKEN_EXCHANGE => StatsCounters::bump(&s.stats.token_exchange),
+        GRANT_AUTHORIZATION_CODE => StatsCounters::bump(&s.stats.token_authorization_code),
+        GRANT_REFRESH_TOKEN => StatsCounters::bump(&s.stats.token_refresh),
         _ => StatsCounters::bump(&s.stats.token_other),
     }
     if s.faults.reject_all_tokens_with_invalid_client() {
@@ -1125,10 +1232,17 @@ async fn token(
     if grant_type.is_empty() {
         return Err(OAuthError::invalid_request("grant_type is required"));
     }
-    if grant_type != GRANT_CLIENT_CREDENTIALS && grant_type != GRANT_TOKEN_EXCHANGE {
+    if ![
+        GRANT_CLIENT_CREDENTIALS,
+        GRANT_TOKEN_EXCHANGE,
+        GRANT_AUTHORIZATION_CODE,
+        GRANT_REFRESH_TOKEN,
+    ]
+    .contains(&grant_type)
+    {
         return Err(OAuthError::bad_request(
             "unsupported_grant_type",
-            "only client_credentials and token exchange are supported",
+            "only authorization_code, refresh_token, client_credentials and token exchange are supported",
         ));
     }
 
@@ -1147,6 +1261,18 @@ async fn token(
             unix_now(),
         )
         .map_err(|error| OAuthError::token_proof_refused(error, s.dpop.nonce()))?;
+    if grant_type == GRANT_AUTHORIZATION_CODE || grant_type == GRANT_REFRESH_TOKEN {
+        return authz::user_grant(&s, &tenant, &key, grant_type, &params, proof_jkt);
+    }
+    // A public client (a native app with a user's token) exchanges by client_id alone.
+    let public_client = params.get("client_assertion").is_none()
+        && params
+            .get("client_id")
+            .is_some_and(|id| s.authz().is_public_client(id));
+    if grant_type == GRANT_TOKEN_EXCHANGE && public_client {
+        let client_id = params.get("client_id").unwrap_or_default();
+        return exchange(&s, &tenant, &key, client_id, &params, proof_jkt);
+    }
     let client = authenticate_client(&s, &tenant, &issuer, &params)?;
     if !client.grant_types.iter().any(|g| g == grant_type) {
         return Err(OAuthError::bad_request(
@@ -1166,16 +1292,32 @@ async fn token(
             &s,
             &tenant,
             &key,
-            &client,
+            &client.client_id,
             &client.sub,
             &client.client_id,
             proof_jkt.as_deref(),
+            &Map::new(),
         )?;
         tracing::info!(tenant = %tenant, client_id = %client.client_id, "client_credentials token issued");
         return Ok(token_response(issued, false));
     }
+    exchange(&s, &tenant, &key, &client.client_id, &params, proof_jkt)
+}
 
-    // Token exchange (RFC 8693).
+/// Claims of a subject token that the exchanged token keeps: who logged in, how and when,
+/// and the login (`sid`) whose revocation must reach it.
+const CARRIED_CLAIMS: &[&str] = &["acr", "amr", "auth_time", "sid"];
+
+/// Token exchange (RFC 8693) for an authenticated device client or a public client.
+fn exchange(
+    s: &Shared,
+    tenant: &str,
+    key: &SigningKey,
+    client_id: &str,
+    params: &TokenParams,
+    proof_jkt: Option<String>,
+) -> Result<Response, OAuthError> {
+    let issuer = issuer_for(&s.base_url, tenant);
     let subject_token = params
         .get("subject_token")
         .ok_or_else(|| OAuthError::invalid_request("subject_token is required"))?;
@@ -1206,12 +1348,12 @@ async fn token(
             ),
         ));
     }
-    let subject = match s.opaque_claims(&tenant, subject_token) {
+    let subject = match s.opaque_claims(tenant, subject_token) {
         Some(claims) => Jwt {
             header: Map::new(),
             claims,
         },
-        None => verify_own_token(&s, subject_token, &s.tenant_jwks(&tenant)?).map_err(|error| {
+        None => verify_own_token(s, subject_token, &s.tenant_jwks(tenant)?).map_err(|error| {
             OAuthError::invalid_request(format!("subject_token: {}", describe_jose(&error)))
         })?,
     };
@@ -1223,9 +1365,15 @@ async fn token(
             leeway: OWN_TOKEN_LEEWAY_SECS,
         })
         .map_err(|error| OAuthError::invalid_request(format!("subject_token: {error}")))?;
-    if subject.claim_str("azp") != Some(client.client_id.as_str()) {
+    if subject.claim_str("azp") != Some(client_id) {
         return Err(OAuthError::invalid_request(
             "subject_token was not issued to the requesting client",
+        ));
+    }
+    if s.authz().is_revoked(&subject.claims) {
+        return Err(OAuthError::bad_request(
+            "invalid_grant",
+            "subject_token was revoked; the user must log in again",
         ));
     }
     // A DPoP-bound subject token is exchanged only by the holder of its key (RFC 9449 §6).
@@ -1246,24 +1394,29 @@ async fn token(
     } else {
         audience.to_owned()
     };
+    let carried: Map<String, Value> = CARRIED_CLAIMS
+        .iter()
+        .filter_map(|name| Some(((*name).to_owned(), subject.claims.get(*name)?.clone())))
+        .collect();
     let issued = issue_access_token(
-        &s,
-        &tenant,
-        &key,
-        &client,
+        s,
+        tenant,
+        key,
+        client_id,
         &sub,
         &audience,
         proof_jkt.as_deref(),
+        &carried,
     )?;
-    tracing::info!(tenant = %tenant, client_id = %client.client_id, audience = %audience, "token exchanged");
+    tracing::info!(tenant = %tenant, client_id = %client_id, audience = %audience, "token exchanged");
     Ok(token_response(issued, true))
 }
 
 /// The form parameters of a token request; a repeated parameter is refused (RFC 6749 §3.2).
-struct TokenParams(HashMap<String, String>);
+pub(crate) struct TokenParams(HashMap<String, String>);
 
 impl TokenParams {
-    fn new(pairs: Vec<(String, String)>) -> Result<Self, OAuthError> {
+    pub(crate) fn new(pairs: Vec<(String, String)>) -> Result<Self, OAuthError> {
         let mut map = HashMap::with_capacity(pairs.len());
         for (name, value) in pairs {
             if map.contains_key(&name) {
@@ -1278,7 +1431,7 @@ impl TokenParams {
     }
 
     /// A parameter; an empty value counts as absent.
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0
             .get(name)
             .map(String::as_str)
@@ -1393,71 +1546,76 @@ struct IssuedToken {
     dpop_bound: bool,
 }
 
+/// An access token for `sub`, to `client_id`, for `audience`; `carried` claims (`acr`, `amr`,
+/// `auth_time`, `sid` of an exchanged user token) go over the defaults.
+#[allow(clippy::too_many_arguments)]
 fn issue_access_token(
     s: &Shared,
     tenant: &str,
     tenant_key: &SigningKey,
-    client: &ClientRecord,
+    client_id: &str,
     sub: &str,
     audience: &str,
     dpop_jkt: Option<&str>,
+    carried: &Map<String, Value>,
 ) -> Result<IssuedToken, OAuthError> {
     let ttl = s.config.access_token_ttl_secs;
-    let now = if s.faults.issue_expired_tokens() {
-        // Issued so long ago that it expired ten minutes before now.
-        unix_now()
-            .saturating_sub(i64::try_from(ttl).unwrap_or(i64::MAX))
-            .saturating_sub(600)
-    } else {
-        unix_now()
-    };
-    let iss = if s.faults.wrong_token_issuer() {
-        foreign_issuer(&s.base_url, tenant)
-    } else {
-        issuer_for(&s.base_url, tenant)
-    };
+    let (iss, now) = s.issuer_and_now(tenant);
     let mut claims = json!({
         "iss": iss,
         "sub": sub,
         "aud": audience,
-        "azp": client.client_id,
-        "client_id": client.client_id,
+        "azp": client_id,
+        "client_id": client_id,
         "acr": "0",
         "scope": "openid",
         "iat": now,
         "exp": now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX)),
         "jti": random_token(16),
     });
+    if let Some(object) = claims.as_object_mut() {
+        object.extend(carried.clone());
+    }
     if let Some(jkt) = dpop_jkt {
         claims["cnf"] = json!({ "jkt": jkt });
     }
-    if audience != client.client_id {
+    if audience != client_id {
         if let Some(secs) = s.faults.exchanged_token_exp_secs() {
             // `exp` near or past while `expires_in` below still claims the usual lifetime.
             claims["exp"] = json!(unix_now().saturating_add(secs));
         }
     }
-    if s.config.opaque_device_tokens && audience == client.client_id {
+    if s.config.opaque_device_tokens && audience == client_id {
         return Ok(IssuedToken {
             access_token: SecretString::new(s.remember_opaque(tenant, &claims)),
             expires_in: ttl,
             dpop_bound: dpop_jkt.is_some(),
         });
     }
-    let signed = if s.faults.sign_with_foreign_key() {
-        s.foreign_key.sign_jwt("at+jwt", Map::new(), &claims)
-    } else if let Some(other) = &s.other_alg_key {
-        other.sign_jwt("at+jwt", Map::new(), &claims)
-    } else {
-        tenant_key.sign_jwt("at+jwt", Map::new(), &claims)
-    };
-    let access_token =
-        signed.map_err(|_| OAuthError::server_error("the dev IDP could not sign the token"))?;
+    let access_token = sign_own_token(s, tenant_key, "at+jwt", &claims)?;
     Ok(IssuedToken {
         access_token: SecretString::new(access_token),
         expires_in: ttl,
         dpop_bound: dpop_jkt.is_some(),
     })
+}
+
+/// Signs a token as every token of this IDP is signed: the tenant key, the key of the
+/// configured algorithm, or the foreign key of the fault.
+pub(crate) fn sign_own_token(
+    s: &Shared,
+    tenant_key: &SigningKey,
+    typ: &str,
+    claims: &Value,
+) -> Result<String, OAuthError> {
+    let signed = if s.faults.sign_with_foreign_key() {
+        s.foreign_key.sign_jwt(typ, Map::new(), claims)
+    } else if let Some(other) = &s.other_alg_key {
+        other.sign_jwt(typ, Map::new(), claims)
+    } else {
+        tenant_key.sign_jwt(typ, Map::new(), claims)
+    };
+    signed.map_err(|_| OAuthError::server_error("the dev IDP could not sign the token"))
 }
 
 /// RFC 7662 introspection, for the registered client authenticated by `private_key_jwt`: the
@@ -1528,15 +1686,16 @@ const ECHOED_HEADERS: &[&str] = &[
     "tracestate",
 ];
 
-async fn echo(
-    State(s): Shr,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, OAuthError> {
-    StatsCounters::bump(&s.stats.echo);
-    let (token, is_dpop) = match (bearer_token(&headers), dpop_token(&headers)) {
+/// The verified claims of the access token a demo resource call carries, and whether it came
+/// as DPoP: audience `demo-api`, our signature and issuer, not expired, not revoked, and for a
+/// bound token a valid proof of its key (RFC 9449 §7).
+fn verify_resource_token(
+    s: &Shared,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<(Jwt, bool), OAuthError> {
+    let (token, is_dpop) = match (bearer_token(headers), dpop_token(headers)) {
         (Some(token), None) => (token, false),
         (None, Some(token)) => (token, true),
         _ => {
@@ -1569,7 +1728,7 @@ async fn echo(
     let keys = s
         .tenant_jwks(&tenant)
         .map_err(|_| refused("token from an unknown issuer"))?;
-    let verified = verify_own_token(&s, token.expose(), &keys)
+    let verified = verify_own_token(s, token.expose(), &keys)
         .map_err(|error| refused(describe_jose(&error)))?;
     let issuer = issuer_for(&s.base_url, &tenant);
     verified
@@ -1596,7 +1755,7 @@ async fn echo(
             let proven = s
                 .dpop
                 .check(
-                    &headers,
+                    headers,
                     &Expected {
                         method: method.as_str(),
                         htu: &htu,
@@ -1634,6 +1793,55 @@ async fn echo(
             }
         }
     }
+
+    if s.authz().is_revoked(&verified.claims) {
+        return Err(refused("the token was revoked"));
+    }
+    Ok((verified, is_dpop))
+}
+
+/// `/demo/step-up`: like `/demo/echo`, but it also wants a strong login (`acr` =
+/// [`ACR_STRONG`]) no older than `max_age`; otherwise the RFC 9470 challenge.
+async fn step_up(
+    State(s): Shr,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, OAuthError> {
+    StatsCounters::bump(&s.stats.step_up);
+    let (verified, is_dpop) = verify_resource_token(&s, &method, &uri, &headers)?;
+    if verified.claim_str("acr") != Some(ACR_STRONG) {
+        return Err(authz::step_up_challenge(
+            is_dpop,
+            "this resource needs a login with a second factor",
+        ));
+    }
+    let fresh = verified
+        .claim_i64("auth_time")
+        .is_some_and(|at| at.saturating_add(authz::STEP_UP_MAX_AGE_SECS) >= unix_now());
+    if !fresh {
+        return Err(authz::step_up_challenge(
+            is_dpop,
+            "the login is too old for this resource; log in again",
+        ));
+    }
+    Ok(Json(json!({
+        "sub": verified.claim_str("sub"),
+        "acr": verified.claim_str("acr"),
+        "token_type": if is_dpop { "DPoP" } else { "Bearer" },
+    }))
+    .into_response())
+}
+
+async fn echo(
+    State(s): Shr,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
+    StatsCounters::bump(&s.stats.echo);
+    let (verified, is_dpop) = verify_resource_token(&s, &method, &uri, &headers)?;
 
     let mut echoed = Map::new();
     for (name, value) in &headers {

@@ -212,7 +212,7 @@ async fn discovery_names_the_endpoints_and_the_exact_issuer() {
     );
     assert_eq!(
         doc["token_endpoint_auth_methods_supported"],
-        json!(["private_key_jwt"])
+        json!(["private_key_jwt", "none"])
     );
     assert_eq!(
         doc["token_endpoint_auth_signing_alg_values_supported"],
@@ -916,6 +916,7 @@ async fn stats_count_every_endpoint() {
             token_other: 0,
             introspection: 0,
             echo: 1,
+            ..Stats::default()
         }
     );
 }
