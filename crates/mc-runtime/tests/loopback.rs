@@ -206,3 +206,25 @@ async fn a_stalled_request_still_times_out_the_wait() {
         "{outcome:?}"
     );
 }
+
+/// The receiver as a real browser meets it: Chromium asks for the page (and maybe a favicon)
+/// and shows the fixed text; the app gets the URL.
+#[tokio::test]
+async fn headless_chromium_lands_on_the_receiver_page() {
+    let driver = mc_testkit::browser::ChromeDriver::start()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let browser = driver.new_session().await.unwrap();
+    let receiver = LoopbackReceiver::bind().await.unwrap();
+    let redirect = format!("{}?code=c0de&state=st4te", receiver.redirect_uri());
+    let waiting = tokio::spawn(receiver.wait_for_redirect(Duration::from_secs(30)));
+    browser.navigate(&redirect).await.unwrap();
+    assert_eq!(waiting.await.unwrap().unwrap(), redirect);
+    let page = browser.page_source().await.unwrap();
+    assert!(page.contains("close this page"), "{page}");
+    assert!(!page.contains("c0de") && !page.contains("st4te"), "{page}");
+    // A WebDriver error says which command failed and why.
+    let missing = browser.find("#no-such-element").await.unwrap_err();
+    assert!(missing.to_string().contains("no such element"), "{missing}");
+    browser.close().await.unwrap();
+}
