@@ -2,7 +2,9 @@
 //!
 //! Keycloak is fetched through Maven and started by `mc_interop::keycloak` with the realm of
 //! `keycloak/demo-realm.json` (what each setting is for: `docs/protocol.md`, "Keycloak").
-//! Every case runs in sequence in the one test below, so the server starts once.
+//! Every case runs in sequence in the one test below, so the server starts once. The identified
+//! user's cases (Keycloak's login page in headless Chromium, the loopback redirect) are in
+//! `keycloak/identified.rs`.
 //!
 //! `MC_KEYCLOAK_URL` (with `MC_KEYCLOAK_ADMIN_USER` / `MC_KEYCLOAK_ADMIN_PASSWORD`) runs the
 //! cases against a Keycloak already running with that realm, instead of starting one.
@@ -24,6 +26,9 @@ use mc_secret::SecretString;
 use mc_store::SoftwareBiometric;
 use mc_testkit::assert_status;
 use serde_json::{json, Value};
+
+#[path = "keycloak/identified.rs"]
+mod identified;
 
 const REALM: &str = "demo";
 /// The enrollment client: sent as `software_id`, shown in GetInformation.
@@ -101,11 +106,34 @@ async fn runtime_lifecycle_against_keycloak() {
         async move { registration_deleted_at_keycloak(&keycloak).await }
     })
     .await;
+    run_case(
+        &keycloak,
+        "identified user: the login page in headless Chromium, loopback redirect",
+        {
+            let keycloak = keycloak.clone();
+            async move { identified::login_page_in_a_real_browser(&keycloak).await }
+        },
+    )
+    .await;
     eprintln!(
         "keycloak cases took {:?}; the whole suite {:?}",
         cases_started.elapsed(),
         suite_started.elapsed()
     );
+}
+
+/// The identified lifecycle through the runtime's JSON events, against Keycloak's login page in
+/// headless Chromium. At merge: remove the `ignore` (or, to share the server, move this
+/// `run_case` into [`runtime_lifecycle_against_keycloak`] and delete this test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the identified-user events; the lead un-ignores it at merge"]
+async fn identified_runtime_flow_against_keycloak() {
+    let keycloak = Arc::new(keycloak().await);
+    run_case(&keycloak, "identified user through the runtime's events", {
+        let keycloak = keycloak.clone();
+        async move { identified::runtime_flow_in_a_real_browser(&keycloak).await }
+    })
+    .await;
 }
 
 async fn keycloak() -> Keycloak {

@@ -223,6 +223,7 @@ async fn headless_chromium_lands_on_the_receiver_page() {
     let page = browser.page_source().await.unwrap();
     assert!(page.contains("close this page"), "{page}");
     assert!(!page.contains("c0de") && !page.contains("st4te"), "{page}");
+    browser.find("p").await.unwrap();
     // A WebDriver error says which command failed and why.
     let missing = browser.find("#no-such-element").await.unwrap_err();
     assert!(missing.to_string().contains("no such element"), "{missing}");

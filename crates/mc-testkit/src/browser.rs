@@ -24,7 +24,7 @@ pub const CHROMIUM: &str = "/usr/bin/chromium";
 /// WebDriver commands wait for page loads; a login page on loopback loads in well under this.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 /// The W3C key of an element reference in JSON.
-const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f741ddf46ce";
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// Why the browser could not do something. Each says what to fix.
 #[derive(Debug, thiserror::Error)]
