@@ -588,7 +588,10 @@ async fn realm_deviates_only_as_documented(keycloak: &Keycloak) {
         .filter(|(k, v)| as_created.get(k.as_str()) != Some(v))
         .map(|(k, v)| format!("{k}: {v} (console: {})", as_created[k.as_str()]))
         .collect();
-    assert!(differing.is_empty(), "native client differs: {differing:#?}");
+    assert!(
+        differing.is_empty(),
+        "native client differs: {differing:#?}"
+    );
 
     // Users: one test user, as the console creates it (the realm's default roles, a password).
     let users = keycloak
@@ -599,7 +602,11 @@ async fn realm_deviates_only_as_documented(keycloak: &Keycloak) {
     let users = users.as_array().unwrap();
     assert_eq!(users.len(), 1, "{users:#?}");
     assert_eq!(users[0]["username"], identified::TEST_USER);
-    assert_eq!(users[0]["requiredActions"], json!([]), "a login needs no extra step");
+    assert_eq!(
+        users[0]["requiredActions"],
+        json!([]),
+        "a login needs no extra step"
+    );
     let user_id = users[0]["id"].as_str().unwrap();
     let roles = keycloak
         .admin_get(&format!("{REALM}/users/{user_id}/role-mappings/realm"))

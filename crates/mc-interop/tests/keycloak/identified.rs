@@ -111,26 +111,56 @@ fn query(url: &str) -> std::collections::HashMap<String, String> {
         .collect()
 }
 
-/// Redeems `code` at the token endpoint as a public client with the PKCE verifier.
+/// Redeems `code` at the token endpoint as a public client with the PKCE verifier, with a
+/// DPoP proof of `key` when given.
 async fn redeem(
     token_endpoint: &str,
     code: &str,
     redirect_uri: &str,
     verifier: &str,
+    key: Option<&mc_jose::SigningKey>,
 ) -> (u16, Value) {
-    let answer = plain_http()
-        .post(token_endpoint)
-        .form(&[
+    token_request(
+        token_endpoint,
+        &[
             ("grant_type", "authorization_code"),
             ("client_id", NATIVE_CLIENT),
             ("code", code),
             ("redirect_uri", redirect_uri),
             ("code_verifier", verifier),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+        key,
+    )
+    .await
+}
+
+async fn token_request(
+    token_endpoint: &str,
+    form: &[(&str, &str)],
+    key: Option<&mc_jose::SigningKey>,
+) -> (u16, Value) {
+    let mut request = plain_http().post(token_endpoint).form(form);
+    if let Some(key) = key {
+        request = request.header("DPoP", dpop_proof(key, token_endpoint));
+    }
+    let answer = request.send().await.unwrap();
     (answer.status().as_u16(), answer.json().await.unwrap())
+}
+
+/// An RFC 9449 proof for a POST to `url`.
+fn dpop_proof(key: &mc_jose::SigningKey, url: &str) -> String {
+    let mut header = serde_json::Map::new();
+    header.insert(
+        "jwk".into(),
+        serde_json::to_value(key.public_jwk()).unwrap(),
+    );
+    let claims = json!({
+        "jti": mc_jose::random_token(16),
+        "htm": "POST",
+        "htu": url,
+        "iat": mc_jose::unix_now(),
+    });
+    key.sign_jwt("dpop+jwt", header, &claims).unwrap()
 }
 
 /// Authorize → Keycloak's login page in Chromium → loopback redirect → code redeemed with
@@ -179,6 +209,7 @@ pub async fn login_page_in_a_real_browser(keycloak: &Keycloak) {
         &code,
         &redirect_uri,
         &mc_jose::random_token(32),
+        None,
     )
     .await;
     assert_eq!((status, &refused["error"]), (400, &json!("invalid_grant")));
@@ -193,8 +224,23 @@ pub async fn login_page_in_a_real_browser(keycloak: &Keycloak) {
     let params = query(&redirect);
     assert_eq!(params.get("state"), Some(&request.state));
     let code = params.get("code").expect("a code").clone();
-    let (status, tokens) = redeem(token_endpoint, &code, &redirect_uri, &request.verifier).await;
+    // With a DPoP proof (RFC 9449): Keycloak binds the tokens at its defaults, no client setting.
+    let device_key = mc_jose::SigningKey::generate().unwrap();
+    let (status, tokens) = redeem(
+        token_endpoint,
+        &code,
+        &redirect_uri,
+        &request.verifier,
+        Some(&device_key),
+    )
+    .await;
     assert_eq!(status, 200, "{tokens:#}");
+    assert_eq!(tokens["token_type"], "DPoP", "{tokens:#}");
+    let access = mc_jose::Jwt::decode_unverified(tokens["access_token"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        access.claims["cnf"]["jkt"],
+        device_key.public_jwk().thumbprint().unwrap().as_str()
+    );
     // The ID token: Keycloak's signature (JWKS), issuer, audience, nonce, the user.
     let oidc = mc_oidc::OidcClient::new(mc_oidc::OidcConfig::default()).unwrap();
     let meta = oidc.discover(&issuer).await.unwrap();
@@ -225,8 +271,30 @@ pub async fn login_page_in_a_real_browser(keycloak: &Keycloak) {
         refresh.claims
     );
     // A code is good once.
-    let (status, replayed) = redeem(token_endpoint, &code, &redirect_uri, &request.verifier).await;
+    let (status, replayed) = redeem(
+        token_endpoint,
+        &code,
+        &redirect_uri,
+        &request.verifier,
+        Some(&device_key),
+    )
+    .await;
     assert_eq!((status, &replayed["error"]), (400, &json!("invalid_grant")));
+    // The offline token of a public client is bound to the key: worthless without its proof,
+    // or with another key's.
+    let refresh = [
+        ("grant_type", "refresh_token"),
+        ("client_id", NATIVE_CLIENT),
+        ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+    ];
+    let other_key = mc_jose::SigningKey::generate().unwrap();
+    for key in [None, Some(&other_key)] {
+        let (status, refused) = token_request(token_endpoint, &refresh, key).await;
+        assert_eq!(status, 400, "{refused:#}");
+    }
+    let (status, refreshed) = token_request(token_endpoint, &refresh, Some(&device_key)).await;
+    assert_eq!(status, 200, "{refreshed:#}");
+    assert_eq!(refreshed["token_type"], "DPoP");
 
     // ---- hostile: PKCE is required, and only S256 ----
     for downgrade in [
