@@ -117,6 +117,7 @@ async fn serve_connection(mut stream: TcpStream, port: u16) -> Option<String> {
         Ok(Ok(head)) => head,
         Ok(Err(HeadError::TooLarge)) => {
             respond(&mut stream, "431 Request Header Fields Too Large", "").await;
+            drain(&mut stream).await;
             return None;
         }
         // Closed early, unreadable or too slow: nothing to answer.
@@ -199,6 +200,23 @@ fn classify(head: &str, port: u16) -> Result<String, &'static str> {
         return Err("405 Method Not Allowed");
     }
     Ok(target.to_string())
+}
+
+/// Reads what the client still sends (for a moment, a bounded amount) before the socket is
+/// closed: closing with unread data makes the kernel send a reset, which can destroy the
+/// refusal before the client reads it.
+async fn drain(stream: &mut TcpStream) {
+    let mut sink = [0u8; 4096];
+    let mut left = 4 * MAX_REQUEST_BYTES;
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        while left > 0 {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(read) => left = left.saturating_sub(read),
+            }
+        }
+    })
+    .await;
 }
 
 async fn respond(stream: &mut TcpStream, status: &str, html: &str) {

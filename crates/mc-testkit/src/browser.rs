@@ -341,6 +341,30 @@ impl Browser {
         }
     }
 
+    /// Polls the page source until it contains `text` (a form post's answer may render after
+    /// the click returned); returns the source.
+    pub async fn wait_for_text(
+        &self,
+        text: &str,
+        timeout: Duration,
+    ) -> Result<String, BrowserError> {
+        let started = Instant::now();
+        loop {
+            let source = self.page_source().await?;
+            if source.contains(text) {
+                return Ok(source);
+            }
+            if started.elapsed() > timeout {
+                let url = self.current_url().await.unwrap_or_default();
+                return Err(BrowserError::TimedOut(
+                    timeout,
+                    format!("the text {text:?} (the browser is at {url}; its page:\n{source})"),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Ends the session (closes the browser).
     pub async fn close(self) -> Result<(), BrowserError> {
         command(

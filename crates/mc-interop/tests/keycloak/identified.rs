@@ -373,8 +373,10 @@ pub async fn login_page_in_a_real_browser(keycloak: &Keycloak) {
     let waiting = tokio::spawn(receiver.wait_for_redirect(NO_REDIRECT_WAIT));
     other_browser.navigate(&request.url).await.unwrap();
     log_in(&other_browser, TEST_USER, "not the password").await;
-    let shown = other_browser.page_source().await.unwrap();
-    assert!(shown.contains("Invalid username or password"), "{shown}");
+    let shown = other_browser
+        .wait_for_text("Invalid username or password", REDIRECT_WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(
         !shown.contains("not the password"),
         "the page echoes no password"
