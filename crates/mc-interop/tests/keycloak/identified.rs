@@ -436,13 +436,30 @@ pub async fn runtime_flow_in_a_real_browser(keycloak: &Keycloak) {
     let authorization_url = created["authorizationUrl"].as_str().unwrap();
     let sent = query(authorization_url);
     assert_eq!(
-        sent.get("code_challenge_method").map(String::as_str),
-        Some("S256")
+        sent.get("client_id").map(String::as_str),
+        Some(NATIVE_CLIENT)
     );
-    assert_eq!(
-        sent.get("state"),
-        created["state"].as_str().map(str::to_string).as_ref()
-    );
+    // Keycloak advertises PAR (RFC 9126): the parameters then went by the back channel and
+    // the URL carries only a reference to them.
+    match sent.get("request_uri") {
+        Some(reference) => {
+            assert!(
+                reference.starts_with("urn:ietf:params:oauth:request_uri:"),
+                "{authorization_url}"
+            );
+            assert!(!sent.contains_key("code_challenge"), "{authorization_url}");
+        }
+        None => {
+            assert_eq!(
+                sent.get("code_challenge_method").map(String::as_str),
+                Some("S256")
+            );
+            assert_eq!(
+                sent.get("state"),
+                created["state"].as_str().map(str::to_string).as_ref()
+            );
+        }
+    }
 
     let waiting = tokio::spawn(receiver.wait_for_redirect(REDIRECT_WAIT));
     browser.navigate(authorization_url).await.unwrap();
