@@ -10,6 +10,7 @@ console:
 
 # The whole test suite (the command CI runs).
 test:
+    bash scripts/install-chromium.sh
     cargo test --workspace --locked
     bash bindings/python/run-tests.sh
     bash bindings/kotlin/run-tests.sh

@@ -2,7 +2,9 @@
 //!
 //! Keycloak is fetched through Maven and started by `mc_interop::keycloak` with the realm of
 //! `keycloak/demo-realm.json` (what each setting is for: `docs/protocol.md`, "Keycloak").
-//! Every case runs in sequence in the one test below, so the server starts once.
+//! Every case runs in sequence in the one test below, so the server starts once. The identified
+//! user's cases (Keycloak's login page in headless Chromium, the loopback redirect) are in
+//! `keycloak/identified.rs`.
 //!
 //! `MC_KEYCLOAK_URL` (with `MC_KEYCLOAK_ADMIN_USER` / `MC_KEYCLOAK_ADMIN_PASSWORD`) runs the
 //! cases against a Keycloak already running with that realm, instead of starting one.
@@ -24,6 +26,9 @@ use mc_secret::SecretString;
 use mc_store::SoftwareBiometric;
 use mc_testkit::assert_status;
 use serde_json::{json, Value};
+
+#[path = "keycloak/identified.rs"]
+mod identified;
 
 const REALM: &str = "demo";
 /// The enrollment client: sent as `software_id`, shown in GetInformation.
@@ -101,11 +106,34 @@ async fn runtime_lifecycle_against_keycloak() {
         async move { registration_deleted_at_keycloak(&keycloak).await }
     })
     .await;
+    run_case(
+        &keycloak,
+        "identified user: the login page in headless Chromium, loopback redirect",
+        {
+            let keycloak = keycloak.clone();
+            async move { identified::login_page_in_a_real_browser(&keycloak).await }
+        },
+    )
+    .await;
     eprintln!(
         "keycloak cases took {:?}; the whole suite {:?}",
         cases_started.elapsed(),
         suite_started.elapsed()
     );
+}
+
+/// The identified lifecycle through the runtime's JSON events, against Keycloak's login page in
+/// headless Chromium. At merge: remove the `ignore` (or, to share the server, move this
+/// `run_case` into [`runtime_lifecycle_against_keycloak`] and delete this test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the identified-user events; the lead un-ignores it at merge"]
+async fn identified_runtime_flow_against_keycloak() {
+    let keycloak = Arc::new(keycloak().await);
+    run_case(&keycloak, "identified user through the runtime's events", {
+        let keycloak = keycloak.clone();
+        async move { identified::runtime_flow_in_a_real_browser(&keycloak).await }
+    })
+    .await;
 }
 
 async fn keycloak() -> Keycloak {
@@ -377,7 +405,9 @@ async fn refused_audiences(keycloak: &Keycloak) {
 /// The demo realm compared with a realm created now with nothing but a name (Keycloak's
 /// defaults): the only differences are the deviations docs/protocol.md lists. Keys and
 /// signing algorithm, client scopes, the realm's settings and the registration policies
-/// other than Trusted Hosts and Consent Required are Keycloak's.
+/// other than Trusted Hosts and Consent Required are Keycloak's; the clients are the stock
+/// ones plus `demo-api` and the native `demo-app` (as the console creates it with the listed
+/// settings); the one user is the test user.
 async fn realm_deviates_only_as_documented(keycloak: &Keycloak) {
     let fresh = format!("fresh-{}", mc_jose::random_token(6).to_lowercase());
     keycloak
@@ -487,6 +517,118 @@ async fn realm_deviates_only_as_documented(keycloak: &Keycloak) {
         }
         assert_eq!(names(format!("{REALM}/{list}")).await, expected, "{list}");
     }
+    // Clients: the stock ones plus the exchange audience and the native app's client; the
+    // native client is what an administrator creates in the console with the listed settings
+    // and nothing else (the same client created now in the fresh realm has no other difference).
+    let client_ids = |name: String| async move {
+        let mut ids: Vec<String> = keycloak
+            .admin_get(&format!("{name}/clients"))
+            .await
+            .unwrap()
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["clientId"].as_str().unwrap_or_default().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let mut expected = client_ids(fresh.clone()).await;
+    expected.extend([AUDIENCE.to_string(), identified::NATIVE_CLIENT.to_string()]);
+    expected.sort();
+    assert_eq!(client_ids(REALM.into()).await, expected);
+    keycloak
+        .admin_post(
+            &format!("{fresh}/clients"),
+            &json!({
+                "clientId": identified::NATIVE_CLIENT,
+                "publicClient": true,
+                "directAccessGrantsEnabled": false,
+                "redirectUris": ["http://127.0.0.1/callback"],
+                // No CORS origins: a native app calls from no web page (the console would
+                // derive http://127.0.0.1 from the redirect URI).
+                "webOrigins": [],
+                "attributes": {
+                    "pkce.code.challenge.method": "S256",
+                    // What Keycloak's import gives every imported client: the post-logout
+                    // redirect URIs are the redirect URIs.
+                    "post.logout.redirect.uris": "+"
+                }
+            }),
+        )
+        .await
+        .unwrap();
+    let comparable = |client: Value| {
+        let mut client = client;
+        let object = client.as_object_mut().unwrap();
+        for ignored in ["id", "name", "description"] {
+            object.remove(ignored);
+        }
+        sorted_lists(&client)
+    };
+    let native = keycloak
+        .client(REALM, identified::NATIVE_CLIENT)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(native["standardFlowEnabled"], true, "{native:#}");
+    assert_eq!(native["implicitFlowEnabled"], false, "{native:#}");
+    assert_eq!(native["serviceAccountsEnabled"], false, "{native:#}");
+    let as_created = keycloak
+        .client(&fresh, identified::NATIVE_CLIENT)
+        .await
+        .unwrap()
+        .unwrap();
+    let (native, as_created) = (comparable(native), comparable(as_created));
+    let differing: Vec<String> = native
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, v)| as_created.get(k.as_str()) != Some(v))
+        .map(|(k, v)| format!("{k}: {v} (console: {})", as_created[k.as_str()]))
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "native client differs: {differing:#?}"
+    );
+
+    // Users: one test user, as the console creates it (the realm's default roles, a password).
+    let users = keycloak
+        .admin_get(&format!("{REALM}/users"))
+        .await
+        .unwrap()
+        .unwrap();
+    let users = users.as_array().unwrap();
+    assert_eq!(users.len(), 1, "{users:#?}");
+    assert_eq!(users[0]["username"], identified::TEST_USER);
+    assert_eq!(
+        users[0]["requiredActions"],
+        json!([]),
+        "a login needs no extra step"
+    );
+    let user_id = users[0]["id"].as_str().unwrap();
+    let roles = keycloak
+        .admin_get(&format!("{REALM}/users/{user_id}/role-mappings/realm"))
+        .await
+        .unwrap()
+        .unwrap();
+    let roles: Vec<&str> = roles
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert_eq!(roles, vec![format!("default-roles-{REALM}")]);
+    assert!(keycloak
+        .admin_get(&format!("{fresh}/users"))
+        .await
+        .unwrap()
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .is_empty());
+
     // Cleanup only (the suite's server keeps its realms in memory): a slow delete on a busy
     // machine is no failure of the realm under test.
     if let Err(e) = keycloak.admin_delete(&fresh).await {

@@ -13,7 +13,8 @@
 //! are internal. Which thread calls which callback: [`SynchronousEventHandler`] and
 //! `docs/architecture.md` ("Threads of every callback"). Feature `testing` (tests only) adds
 //! test hooks here and in mc-store and mc-oidc; feature `software-biometric` re-exports
-//! mc-store's `SoftwareBiometric` (a biometric stand-in) for demos.
+//! mc-store's `SoftwareBiometric` (a biometric stand-in) for demos; feature `loopback` (desktop
+//! hosts only) adds the module `loopback`, the RFC 8252 receiver of the login redirect.
 //!
 //! What it must not touch: wire formats (mc-oidc), key and JWT handling (mc-jose), the store's
 //! file format (mc-store) and the JSON form of events (mc-events). It never logs a secret.
@@ -43,6 +44,8 @@ mod controller;
 pub(crate) mod failure;
 pub(crate) mod listeners;
 pub mod logging;
+#[cfg(feature = "loopback")]
+pub mod loopback;
 pub(crate) mod reducer;
 mod session;
 pub(crate) mod state;

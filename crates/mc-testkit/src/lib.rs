@@ -1,7 +1,8 @@
 //! Shared setup for the workspace's tests (dev-only, `publish = false`): a real development
 //! IDP on a free loopback port, runtimes talking HTTP to it on a memory or temporary store,
 //! posting with a bounded wait that returns the request's own typed result, enrollment, and a
-//! recorder of the events listeners receive.
+//! recorder of the events listeners receive; [`browser`], a headless Chromium over WebDriver for
+//! the tests that drive a real IDP's login page.
 //!
 //! It is a dev-dependency only: no product crate may depend on it. It uses only the public
 //! API of mc-runtime, mc-events and mc-devidp (and `mc_store::KdfSettings::for_tests`, the
@@ -15,6 +16,8 @@ use mc_events::*;
 use mc_runtime::{MasterController, RuntimeConfig, StoreLocation};
 
 pub use mc_devidp;
+
+pub mod browser;
 
 /// The dev IDP's demo tenant.
 pub const TENANT: &str = "demo";

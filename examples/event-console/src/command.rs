@@ -25,6 +25,8 @@ pub const COMMAND_NAMES: &[&str] = &[
     "delete-audience",
     "http",
     "delete",
+    "login-user",
+    "logout",
     "json",
     "help",
     "quit",
@@ -40,6 +42,10 @@ pub fn options_of(command: &str) -> &'static [&'static str] {
         _ => &[],
     }
 }
+
+/// The client of `login-user` when none is given: the native client of the Keycloak realm
+/// (crates/mc-interop/keycloak/demo-realm.json).
+pub const DEFAULT_USER_CLIENT: &str = "demo-app";
 
 /// Values completed after `--mode`.
 pub const MODE_NAMES: &[&str] = &["no", "password", "biometric"];
@@ -61,6 +67,12 @@ Commands (each posts one request event; every event the runtime emits is printed
                                           CreateHttpCommonRequest; a path is resolved against
                                           the server URL, which gets the default audience
   delete [TENANT/USER]                    DeleteUserEvent (default: the logged-in user)
+  login-user [TENANT] [CLIENT]            an identified user's login in the browser:
+                                          CreateAuthorizationRequestEvent, the login page
+                                          (opened with xdg-open when there is one), the
+                                          redirect to 127.0.0.1, SetAuthorisationCodeEvent
+                                          (default client: demo-app)
+  logout                                  ClearIamTokenCacheEvent CLEAR_ALL, then RestartEvent
   json {...}                              post a raw request event in its JSON form
   help                                    this text
   quit                                    leave (also Ctrl-D)
@@ -84,6 +96,13 @@ pub enum Command {
     Post(Box<Request>),
     /// The text after `json`, posted as it is.
     PostJson(String),
+    /// `login-user`: the browser login of an identified user.
+    LoginUser {
+        tenant: String,
+        client: String,
+    },
+    /// `logout`: ClearIamTokenCache(CLEAR_ALL) + Restart.
+    Logout,
     Help,
     Quit,
 }
@@ -107,6 +126,17 @@ pub fn parse(line: &str, defaults: &Defaults) -> Result<Command, String> {
         "" => return Ok(Command::Nothing),
         "help" | "?" => return args.done(Command::Help, "help"),
         "quit" | "exit" => return args.done(Command::Quit, "quit"),
+        "login-user" => {
+            const USAGE: &str = "login-user [TENANT] [CLIENT]";
+            let tenant = args
+                .optional_positional()
+                .unwrap_or_else(|| defaults.tenant.clone());
+            let client = args
+                .optional_positional()
+                .unwrap_or_else(|| DEFAULT_USER_CLIENT.to_owned());
+            return args.done(Command::LoginUser { tenant, client }, USAGE);
+        }
+        "logout" => return args.done(Command::Logout, "logout"),
         "start" => args.done(
             StartEvent {
                 app_name: Some("event-console".to_owned()),
@@ -438,6 +468,33 @@ mod tests {
         match parse(line, &defaults()) {
             Ok(Command::Post(request)) => request.event,
             other => panic!("{line}: expected a request, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn login_user_and_logout_parse_with_defaults_and_refuse_extra_words() {
+        match parse("login-user", &defaults()) {
+            Ok(Command::LoginUser { tenant, client }) => {
+                assert_eq!((tenant.as_str(), client.as_str()), ("demo", "demo-app"))
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse("login-user other my-app", &defaults()) {
+            Ok(Command::LoginUser { tenant, client }) => {
+                assert_eq!((tenant.as_str(), client.as_str()), ("other", "my-app"))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(parse("logout", &defaults()), Ok(Command::Logout)));
+        for bad in [
+            "login-user a b c",
+            "login-user --password pw",
+            "logout now",
+            "logout --all",
+        ] {
+            let usage = parse(bad, &defaults()).unwrap_err();
+            assert!(usage.contains("usage:"), "{bad}: {usage}");
+            assert!(!usage.contains("pw "), "{bad}: {usage}");
         }
     }
 

@@ -15,6 +15,7 @@ use rustyline::{Context, Editor, ExternalPrinter, Helper};
 
 use crate::command::{self, Command, Defaults, COMMAND_NAMES, HELP, MODE_NAMES};
 use crate::environment::Environment;
+use crate::login_user;
 use crate::pretty::{self, Painter, Tone};
 use crate::tracker::AnsweredRequests;
 
@@ -156,6 +157,26 @@ pub fn run(
             Ok(Command::PostJson(json)) => {
                 tokio.block_on(wait_or_interrupt(env.runtime.post_json(&json, None)))
             }
+            Ok(Command::LoginUser { tenant, client }) => {
+                let steps = steps(env, &answered, &output);
+                let login = login_user::login_user(&steps, &tenant, &client);
+                if tokio.block_on(wait_or_interrupt(login)).is_none() {
+                    output.print("login abandoned; run login-user again".to_owned());
+                }
+                continue;
+            }
+            Ok(Command::Logout) => {
+                let steps = steps(env, &answered, &output);
+                if tokio
+                    .block_on(wait_or_interrupt(login_user::logout(&steps)))
+                    .is_none()
+                {
+                    output.print(
+                        "not waiting any more; the results are printed when they arrive".to_owned(),
+                    );
+                }
+                continue;
+            }
             Err(usage) => {
                 output.print(painter.paint(&usage, Tone::Error));
                 continue;
@@ -176,8 +197,22 @@ pub fn run(
     Ok(())
 }
 
+/// The steps of `login-user` and `logout`: post, then wait until the listener printed.
+fn steps<'a>(
+    env: &'a Environment,
+    answered: &'a AnsweredRequests,
+    output: &'a Arc<Output>,
+) -> login_user::Steps<'a> {
+    login_user::Steps {
+        runtime: &env.runtime,
+        answered,
+        print_wait: PRINT_WAIT,
+        say: Box::new(move |text| output.print(text)),
+    }
+}
+
 /// The result, or `None` when the person pressed Ctrl-C while waiting.
-async fn wait_or_interrupt(result: impl std::future::Future<Output = Event>) -> Option<Event> {
+async fn wait_or_interrupt<T>(result: impl std::future::Future<Output = T>) -> Option<T> {
     tokio::select! {
         event = result => Some(event),
         _ = tokio::signal::ctrl_c() => None,

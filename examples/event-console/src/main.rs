@@ -15,6 +15,7 @@ mod demo;
 mod environment;
 mod interactive;
 mod json_mode;
+mod login_user;
 mod pretty;
 mod tracker;
 
