@@ -36,6 +36,7 @@ macro_rules! catalog {
     ) => {
         /// Any request. JSON: one object, `"type"` = the request's name.
         #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
         #[serde(tag = "type")]
         #[allow(clippy::large_enum_variant)] // built once per request and moved, never stored in bulk
         pub enum RequestEvent {
@@ -44,6 +45,7 @@ macro_rules! catalog {
 
         /// Which request it is, without its fields.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
         pub enum RequestKind {
             $($kind,)*
         }
@@ -135,6 +137,7 @@ macro_rules! catalog {
 
         /// Any event the runtime emits. JSON: one object, `"type"` = the event's name.
         #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
         #[serde(tag = "type")]
         #[allow(clippy::large_enum_variant)] // built once and moved to listeners, never stored in bulk
         pub enum Event {
