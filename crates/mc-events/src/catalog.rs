@@ -4,8 +4,13 @@
 //! docs check (`tests/docs.rs`) are all generated from [`catalog!`]'s one invocation below.
 //!
 //! Adding a request: declare its struct (request.rs) and its result struct (event.rs) if new,
-//! add one line under `requests` (and one under `results` for a new result type), document it
-//! in `docs/events.md`, and handle it in its actor. The compiler points at every match left.
+//! with the derives and `uniffi` attributes their neighbours carry, add one line under
+//! `requests` (and one under `results` for a new result type), document it in
+//! `docs/events.md`, and handle it in its actor. The compiler points at every match left.
+//!
+//! Feature `uniffi`: `RequestEvent`, `RequestKind` and `Event` derive `uniffi::Enum` here, so
+//! every catalog row is a case of the bindings' enums (each carrying its record); a struct
+//! without `derive(uniffi::Record)` cannot be such a case and fails the build with the feature.
 
 use crate::event::*;
 use crate::request::*;
