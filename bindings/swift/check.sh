@@ -35,10 +35,15 @@ check() { # description, command...
 }
 has() { grep -Fq -- "$2" "$out/$1"; }
 
+# Two UniFFI namespaces: mc_runtime (the controller, listeners, keys, logs) and mc_events (the
+# event catalog's own types: RequestEvent, Event, every request, result and pushed record).
+files="mc_runtime.swift mc_runtimeFFI.h mc_runtimeFFI.modulemap mc_events.swift mc_eventsFFI.h mc_eventsFFI.modulemap"
 swift="mc_runtime.swift"
-for file in mc_runtime.swift mc_runtimeFFI.h mc_runtimeFFI.modulemap; do
+events="mc_events.swift"
+for file in $files; do
     check "$file generated" test -s "$out/$file"
 done
+cat "$out/$swift" "$out/$events" >"$out/all.swift.txt"
 check "MasterController class" has "$swift" "open class MasterController: MasterControllerProtocol"
 check "throwing constructor with optional providers" has "$swift" \
     "public convenience init(config: MasterControllerConfig, keyProvider: KeyProvider? = nil, biometricKeyProvider: BiometricKeyProvider? = nil)throws"
@@ -46,10 +51,17 @@ check "postEvent is async" has "$swift" "open func postEvent(event: RequestEvent
 check "postEventWithTimeout is async" has "$swift" "open func postEventWithTimeout(event: RequestEvent, timeoutMs: UInt64)async  -> Event"
 check "postJson is async" has "$swift" "open func postJson(json: String)async  -> String"
 check "forwardEvent" has "$swift" "open func forwardEvent(event: RequestEvent) -> String"
-check "typed enrollment request" has "$swift" \
-    "case enrollAnonymousUserEvent(tenantId: String, authenticationMode: AuthenticationMode, clientId: String"
+check "RequestEvent: one case per request, carrying its record" has "$events" \
+    "case enrollAnonymousUserEvent(EnrollAnonymousUserEvent"
+check "Event: one case per event, carrying its record" has "$events" \
+    "case exchangeIamTokenResultEvent(ExchangeIamTokenResultEvent"
+check "typed enrollment request record, password optional" grep -Pzq \
+    'public init\(tenantId: String, authenticationMode: AuthenticationMode, clientId: String,[^)]*\*/password: SecretString\? = nil\)' \
+    "$out/$events"
+check "a secret crosses as a plain string" has "$events" "public typealias SecretString = String"
+check "nextAction on results" has "$events" "public var nextAction: NextAction?"
 check "authentication modes .no .password .biometric" grep -Pzq \
-    'public enum AuthenticationMode[^}]*case no\s+case password\s+case biometric' "$out/$swift"
+    'public enum AuthenticationMode[^}]*case no\s[^}]*case password\s[^}]*case biometric\s' "$out/$events"
 check "EventListener protocol" has "$swift" "func onEventReceived(event: Event) throws"
 check "SynchronousEventHandler protocol" has "$swift" "func executeEvent(event: Event) throws"
 check "BiometricKeyProvider protocol" has "$swift" "public protocol BiometricKeyProvider: AnyObject, Sendable"
@@ -62,8 +74,9 @@ example="$here/Examples/AnonymousEnrollment.swift"
 for name in "addEventListener(listener:" "postEvent(event:" "MasterControllerConfig(" "func eventStatus(event:" \
     "func eventTypeName(event:" "case directory(path:" "case startEvent(" "case startResultEvent(" \
     "case statusResultEvent(" "case exchangeIamTokenEvent(" "case exchangeIamTokenResultEvent(" \
-    "open func shutdown()" "case activationRequired"; do
-    check "example's API: $name" has "$swift" "$name"
+    "open func shutdown()" "case activationRequired" "public struct StartEvent" "public struct ExchangeIamTokenEvent" \
+    "public struct EnrollAnonymousUserEvent"; do
+    check "example's API: $name" has all.swift.txt "$name"
 done
 for name in "KSMEnrollAnonymousUserEvent(tenantId: tenant, authenticationMode: authenticationMode, clientId: clientId)" \
     "masterControllerAdapter.sendEvent2MasterController(tokenRequest)" \
@@ -72,10 +85,12 @@ for name in "KSMEnrollAnonymousUserEvent(tenantId: tenant, authenticationMode: a
 done
 
 if [ "$update" = "--update" ]; then
-    cp "$out"/mc_runtime.swift "$out"/mc_runtimeFFI.h "$out"/mc_runtimeFFI.modulemap "$here/Generated/"
+    for file in $files; do
+        cp "$out/$file" "$here/Generated/"
+    done
     echo "Generated/ updated"
 fi
-for file in mc_runtime.swift mc_runtimeFFI.h mc_runtimeFFI.modulemap; do
+for file in $files; do
     if diff -q "$here/Generated/$file" "$out/$file" >/dev/null; then
         passed=$((passed + 1))
     else

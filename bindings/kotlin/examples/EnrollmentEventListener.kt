@@ -1,8 +1,8 @@
 package com.example.app
 
-import uniffi.mc_runtime.Event
+import uniffi.mc_events.Event
+import uniffi.mc_events.ResultInfo
 import uniffi.mc_runtime.EventListener
-import uniffi.mc_runtime.ResultInfo
 import uniffi.mc_runtime.SynchronousEventHandler
 
 /**
@@ -22,9 +22,9 @@ class EnrollmentEventListener(
     override fun onEventReceived(event: Event) {
         when (event) {
             // The result of EnrollAnonymousUserEvent (also of EnableAuthenticationModeEvent).
-            is Event.StatusResultEvent -> onEnrollmentResult(event.info)
+            is Event.StatusResultEvent -> onEnrollmentResult(event.v1.info)
             // Pushed after every login, enrollment included: the device token's claims.
-            is Event.LoginTokenClaimsAvailableEvent -> onTokenClaims(event.claims)
+            is Event.LoginTokenClaimsAvailableEvent -> onTokenClaims(event.v1.claims)
             else -> Unit
         }
     }

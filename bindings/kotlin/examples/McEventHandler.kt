@@ -5,9 +5,9 @@ import kotlinx.coroutines.Deferred
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.async
 import kotlinx.coroutines.launch
-import uniffi.mc_runtime.Event
+import uniffi.mc_events.Event
+import uniffi.mc_events.RequestEvent
 import uniffi.mc_runtime.MasterController
-import uniffi.mc_runtime.RequestEvent
 
 /**
  * The `mcEventHandler` of the vendor's snippets: `postEvent(event).then { result -> ... }`.

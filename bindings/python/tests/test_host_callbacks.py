@@ -7,7 +7,21 @@ import threading
 import time
 
 import mc_runtime as mc
-from mc_runtime import AuthenticationMode, Event, RequestEvent, SdkState, StatusType
+# The event catalog's own types (mc-events, UniFFI namespace mc_events).
+from mc_runtime.mc_events import (
+    AuthenticationMode,
+    EnrollAnonymousUserEvent,
+    Event,
+    ExchangeIamTokenEvent,
+    GetInformationEvent,
+    GetStateEvent,
+    OfflineLoginEvent,
+    RequestEvent,
+    RestartEvent,
+    SdkState,
+    StartEvent,
+    StatusType,
+)
 
 from conftest import AUDIENCE, ENROLLMENT_CLIENT, TENANT, Recorder, RecordingListener, answers, config, run
 
@@ -31,16 +45,16 @@ def test_a_listener_that_raises_does_not_break_the_runtime(memory_controller):
     raising_registration = controller.add_event_listener(raising)
     good_registration = controller.add_event_listener(good)
 
-    first = run(controller.post_event(RequestEvent.START_EVENT()))
-    assert first.info.status == StatusType.OK
-    second = run(controller.post_event(RequestEvent.GET_STATE_EVENT()))
-    assert second.sdk_state == SdkState.ACTIVATION_REQUIRED
-    good.recorder.wait_for(answers(second.info.request_id))
-    third = run(controller.post_event(RequestEvent.GET_INFORMATION_EVENT()))
-    good.recorder.wait_for(answers(third.info.request_id))
+    first = run(controller.post_event(RequestEvent.START_EVENT(StartEvent())))
+    assert first[0].info.status == StatusType.OK
+    second = run(controller.post_event(RequestEvent.GET_STATE_EVENT(GetStateEvent())))
+    assert second[0].sdk_state == SdkState.ACTIVATION_REQUIRED
+    good.recorder.wait_for(answers(second[0].info.request_id))
+    third = run(controller.post_event(RequestEvent.GET_INFORMATION_EVENT(GetInformationEvent())))
+    good.recorder.wait_for(answers(third[0].info.request_id))
     # The raising listener stayed registered and was called for every event after raising.
     for result in (first, second, third):
-        raising.recorder.wait_for(answers(result.info.request_id))
+        raising.recorder.wait_for(answers(result[0].info.request_id))
     assert raising_registration.remove() and good_registration.remove()
 
 
@@ -83,16 +97,16 @@ def test_dropping_a_registration_removes_its_listener(memory_controller):
     dropped = RecordingListener()
     kept_registration = controller.add_event_listener(kept)
     dropped_registration = controller.add_event_listener(dropped)
-    started = run(controller.post_event(RequestEvent.START_EVENT()))
-    dropped.recorder.wait_for(answers(started.info.request_id))
+    started = run(controller.post_event(RequestEvent.START_EVENT(StartEvent())))
+    dropped.recorder.wait_for(answers(started[0].info.request_id))
 
     # Garbage collection of the registration removes the listener (no thread is left behind).
     del dropped_registration
     gc.collect()
-    state = run(controller.post_event(RequestEvent.GET_STATE_EVENT()))
-    kept.recorder.wait_for(answers(state.info.request_id))
+    state = run(controller.post_event(RequestEvent.GET_STATE_EVENT(GetStateEvent())))
+    kept.recorder.wait_for(answers(state[0].info.request_id))
     time.sleep(0.2)
-    assert not any(mc.event_request_id(e) == state.info.request_id for e in list(dropped.recorder.events))
+    assert not any(mc.event_request_id(e) == state[0].info.request_id for e in list(dropped.recorder.events))
     # remove() stays and is idempotent.
     assert kept_registration.remove() is True
     assert kept_registration.remove() is False
@@ -113,18 +127,21 @@ def test_log_sink_receives_runtime_logs_without_secrets(idp_url):
     mc.set_log_sink(sink, "trace")
     try:
         controller = mc.MasterController(config(idp_url, mc.StoreLocation.MEMORY()))
-        run(controller.post_event(RequestEvent.START_EVENT()))
+        run(controller.post_event(RequestEvent.START_EVENT(StartEvent())))
         password = "correct horse battery staple"
         enrolled = run(
             controller.post_event(
-                RequestEvent.ENROLL_ANONYMOUS_USER_EVENT(
-                    TENANT, AuthenticationMode.PASSWORD, ENROLLMENT_CLIENT, password=password
-                )
+                RequestEvent.ENROLL_ANONYMOUS_USER_EVENT(EnrollAnonymousUserEvent(
+                    tenant_id=TENANT,
+                    authentication_mode=AuthenticationMode.PASSWORD,
+                    client_id=ENROLLMENT_CLIENT,
+                    password=password,
+                ))
             )
         )
-        assert enrolled.info.status == StatusType.OK, enrolled.info.error_description
-        exchanged = run(controller.post_event(RequestEvent.EXCHANGE_IAM_TOKEN_EVENT(AUDIENCE)))
-        assert exchanged.info.status == StatusType.OK
+        assert enrolled[0].info.status == StatusType.OK, enrolled[0].info.error_description
+        exchanged = run(controller.post_event(RequestEvent.EXCHANGE_IAM_TOKEN_EVENT(ExchangeIamTokenEvent(audience=AUDIENCE))))
+        assert exchanged[0].info.status == StatusType.OK
         controller.shutdown()
     finally:
         mc.clear_log_sink()
@@ -133,11 +150,11 @@ def test_log_sink_receives_runtime_logs_without_secrets(idp_url):
         lines = list(sink.lines)
     assert len(lines) > 10
     assert any(target.startswith("mc_runtime") for _, target, _ in lines)
-    assert any("request" in message and enrolled.info.request_id in message for _, _, message in lines)
+    assert any("request" in message and enrolled[0].info.request_id in message for _, _, message in lines)
     everything = "\n".join(message for _, _, message in lines)
-    assert exchanged.token not in everything
+    assert exchanged[0].token not in everything
     # A JWT's header is the same for every token of this IDP; its payload is unique.
-    assert exchanged.token.split(".")[1] not in everything
+    assert exchanged[0].token.split(".")[1] not in everything
     assert password not in everything
     # An invalid filter is a typed error, not a crash.
     try:
@@ -189,32 +206,32 @@ def test_host_biometric_key_provider(idp_url, tmp_path):
     biometric = SoftBiometric()
     settings = mc.MasterControllerConfig(server_url=idp_url, store=store, biometric_prompt="Unlock (pytest)")
     controller = mc.MasterController(settings, biometric_key_provider=biometric)
-    run(controller.post_event(RequestEvent.START_EVENT()))
+    run(controller.post_event(RequestEvent.START_EVENT(StartEvent())))
     enrolled = run(
         controller.post_event(
-            RequestEvent.ENROLL_ANONYMOUS_USER_EVENT(TENANT, AuthenticationMode.BIOMETRIC, ENROLLMENT_CLIENT)
+            RequestEvent.ENROLL_ANONYMOUS_USER_EVENT(EnrollAnonymousUserEvent(tenant_id=TENANT, authentication_mode=AuthenticationMode.BIOMETRIC, client_id=ENROLLMENT_CLIENT))
         )
     )
-    assert enrolled.info.status == StatusType.OK, enrolled.info.error_description
+    assert enrolled[0].info.status == StatusType.OK, enrolled[0].info.error_description
     assert len(biometric.keys) == 1
 
-    restarted = run(controller.post_event(RequestEvent.RESTART_EVENT()))
-    assert restarted.sdk_state == SdkState.LOGIN_REQUIRED
+    restarted = run(controller.post_event(RequestEvent.RESTART_EVENT(RestartEvent())))
+    assert restarted[0].sdk_state == SdkState.LOGIN_REQUIRED
 
     biometric.next_failure = mc.BiometricError.Cancelled()
-    cancelled = run(controller.post_event(RequestEvent.OFFLINE_LOGIN_EVENT()))
-    assert cancelled.info.status == StatusType.USER_CANCEL, cancelled.info.error_description
+    cancelled = run(controller.post_event(RequestEvent.OFFLINE_LOGIN_EVENT(OfflineLoginEvent())))
+    assert cancelled[0].info.status == StatusType.USER_CANCEL, cancelled[0].info.error_description
 
     # A host bug (any exception) is a failed status, never a crash.
     biometric.next_failure = ValueError("host keystore bug")
-    failed = run(controller.post_event(RequestEvent.OFFLINE_LOGIN_EVENT()))
-    assert failed.info.status != StatusType.OK
+    failed = run(controller.post_event(RequestEvent.OFFLINE_LOGIN_EVENT(OfflineLoginEvent())))
+    assert failed[0].info.status != StatusType.OK
 
-    logged_in = run(controller.post_event(RequestEvent.OFFLINE_LOGIN_EVENT()))
-    assert logged_in.info.status == StatusType.OK, logged_in.info.error_description
+    logged_in = run(controller.post_event(RequestEvent.OFFLINE_LOGIN_EVENT(OfflineLoginEvent())))
+    assert logged_in[0].info.status == StatusType.OK, logged_in[0].info.error_description
     assert "Unlock (pytest)" in biometric.prompts
-    exchanged = run(controller.post_event(RequestEvent.EXCHANGE_IAM_TOKEN_EVENT(AUDIENCE)))
-    assert exchanged.info.status == StatusType.OK
+    exchanged = run(controller.post_event(RequestEvent.EXCHANGE_IAM_TOKEN_EVENT(ExchangeIamTokenEvent(audience=AUDIENCE))))
+    assert exchanged[0].info.status == StatusType.OK
     controller.shutdown()
 
 
@@ -231,23 +248,23 @@ class FailingKey(mc.KeyProvider):
 def test_a_host_key_provider_wraps_the_store(idp_url, tmp_path):
     store = mc.StoreLocation.DIRECTORY(str(tmp_path / "store"))
     controller = mc.MasterController(config(idp_url, store), key_provider=FixedKey())
-    run(controller.post_event(RequestEvent.START_EVENT()))
+    run(controller.post_event(RequestEvent.START_EVENT(StartEvent())))
     enrolled = run(controller.post_event(
-        RequestEvent.ENROLL_ANONYMOUS_USER_EVENT(TENANT, AuthenticationMode.NO, ENROLLMENT_CLIENT)))
-    assert enrolled.info.status == StatusType.OK, enrolled.info.error_description
+        RequestEvent.ENROLL_ANONYMOUS_USER_EVENT(EnrollAnonymousUserEvent(tenant_id=TENANT, authentication_mode=AuthenticationMode.NO, client_id=ENROLLMENT_CLIENT))))
+    assert enrolled[0].info.status == StatusType.OK, enrolled[0].info.error_description
     controller.shutdown()
     # The host's key was used: no key file of our own beside the store.
     assert not (tmp_path / "store" / "store.key").exists()
 
     again = mc.MasterController(config(idp_url, store), key_provider=FixedKey())
-    run(again.post_event(RequestEvent.START_EVENT()))
-    logged_in = run(again.post_event(RequestEvent.OFFLINE_LOGIN_EVENT()))
-    assert logged_in.info.status == StatusType.OK, logged_in.info.error_description
+    run(again.post_event(RequestEvent.START_EVENT(StartEvent())))
+    logged_in = run(again.post_event(RequestEvent.OFFLINE_LOGIN_EVENT(OfflineLoginEvent())))
+    assert logged_in[0].info.status == StatusType.OK, logged_in[0].info.error_description
     again.shutdown()
 
     locked = mc.MasterController(config(idp_url, store), key_provider=FailingKey())
-    run(locked.post_event(RequestEvent.START_EVENT()))
-    refused = run(locked.post_event(RequestEvent.OFFLINE_LOGIN_EVENT()))
-    assert refused.info.status != StatusType.OK
-    assert "key" in refused.info.error_description
+    run(locked.post_event(RequestEvent.START_EVENT(StartEvent())))
+    refused = run(locked.post_event(RequestEvent.OFFLINE_LOGIN_EVENT(OfflineLoginEvent())))
+    assert refused[0].info.status != StatusType.OK
+    assert "key" in refused[0].info.error_description
     locked.shutdown()

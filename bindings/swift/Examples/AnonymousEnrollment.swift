@@ -1,8 +1,9 @@
 // Anonymous enrollment from Swift, mirroring the MC-SDK's documented snippet
 // `triggerEnrollAnonymousUser(tenant:authenticationMode:clientId:completion:)` one to one.
 //
-// Built against the generated bindings (bindings/swift/Generated/mc_runtime.swift) inside the
-// XCFramework package of docs/bindings.md. There is no Swift toolchain on the build machine:
+// Built against the generated bindings (bindings/swift/Generated/mc_runtime.swift and
+// mc_events.swift, the event catalog's own types) inside the XCFramework package of
+// docs/bindings.md. There is no Swift toolchain on the build machine:
 // bindings/swift/check.sh checks that every API this file calls exists in the generated code.
 
 import Foundation
@@ -21,7 +22,8 @@ public func KSMEnrollAnonymousUserEvent(
     tenantId: String, authenticationMode: KSMAuthenticationMode, clientId: String
 ) -> RequestEvent {
     .enrollAnonymousUserEvent(
-        tenantId: tenantId, authenticationMode: authenticationMode, clientId: clientId)
+        EnrollAnonymousUserEvent(
+            tenantId: tenantId, authenticationMode: authenticationMode, clientId: clientId))
 }
 
 /// Logs the runtime's events; never the whole `ExchangeIamTokenResultEvent` (it holds a token).
@@ -59,9 +61,9 @@ public final class MasterControllerAdapter {
 
     /// `StartEvent`: tells whether the device must enroll (`.activationRequired`) or log in.
     public func start() async -> SdkState? {
-        let result = await controller.postEvent(event: .startEvent(appName: "Demo app"))
-        if case let .startResultEvent(info, sdkState, _, _) = result, info.status == .ok {
-            return sdkState
+        let result = await controller.postEvent(event: .startEvent(StartEvent(appName: "Demo app")))
+        if case let .startResultEvent(started) = result, started.info.status == .ok {
+            return started.sdkState
         }
         return nil
     }
@@ -93,13 +95,13 @@ public final class EnrollmentScreen {
     /// After enrollment: an IAM token for an audience, then a call through the runtime.
     public func afterEnrollment(adapter: MasterControllerAdapter) {
         triggerEnrollAnonymousUser(tenant: "demo", authenticationMode: .no, clientId: "AnonymousUserEnrollment") { event in
-            guard case let .statusResultEvent(info) = event, info.status == .ok else {
+            guard case let .statusResultEvent(enrolled) = event, enrolled.info.status == .ok else {
                 print("enrollment failed: \(eventStatus(event: event).map { "\($0)" } ?? "-")")
                 return
             }
-            adapter.sendEvent2MasterController(.exchangeIamTokenEvent(audience: "demo-api")) { exchanged in
-                if case let .exchangeIamTokenResultEvent(info, audience, _, expiresAt)? = exchanged {
-                    print("IAM token for \(audience ?? "-"): \(info.status), expires \(expiresAt ?? 0)")
+            adapter.sendEvent2MasterController(.exchangeIamTokenEvent(ExchangeIamTokenEvent(audience: "demo-api"))) { exchanged in
+                if case let .exchangeIamTokenResultEvent(result)? = exchanged {
+                    print("IAM token for \(result.audience ?? "-"): \(result.info.status), expires \(result.expiresAt ?? 0)")
                 }
             }
         }

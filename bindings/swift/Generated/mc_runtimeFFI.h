@@ -573,12 +573,6 @@ void uniffi_mc_ffi_fn_init_callback_vtable_logsink(const UniffiVTableCallbackInt
 void uniffi_mc_ffi_fn_method_logsink_log(uint64_t ptr, RustBuffer level, RustBuffer target, RustBuffer message, RustCallStatus *_Nonnull out_status
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_MC_FFI_FN_FUNC_LIBRARY_VERSION
-#define UNIFFI_FFIDEF_UNIFFI_MC_FFI_FN_FUNC_LIBRARY_VERSION
-RustBuffer uniffi_mc_ffi_fn_func_library_version(RustCallStatus *_Nonnull out_status
-    
-);
-#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_MC_FFI_FN_FUNC_EVENT_REQUEST_ID
 #define UNIFFI_FFIDEF_UNIFFI_MC_FFI_FN_FUNC_EVENT_REQUEST_ID
 RustBuffer uniffi_mc_ffi_fn_func_event_request_id(RustBuffer event, RustCallStatus *_Nonnull out_status
@@ -592,6 +586,12 @@ RustBuffer uniffi_mc_ffi_fn_func_event_status(RustBuffer event, RustCallStatus *
 #ifndef UNIFFI_FFIDEF_UNIFFI_MC_FFI_FN_FUNC_EVENT_TYPE_NAME
 #define UNIFFI_FFIDEF_UNIFFI_MC_FFI_FN_FUNC_EVENT_TYPE_NAME
 RustBuffer uniffi_mc_ffi_fn_func_event_type_name(RustBuffer event, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MC_FFI_FN_FUNC_LIBRARY_VERSION
+#define UNIFFI_FFIDEF_UNIFFI_MC_FFI_FN_FUNC_LIBRARY_VERSION
+RustBuffer uniffi_mc_ffi_fn_func_library_version(RustCallStatus *_Nonnull out_status
+    
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_MC_FFI_FN_FUNC_CLEAR_LOG_SINK
@@ -865,12 +865,6 @@ void ffi_mc_ffi_rust_future_free_void(uint64_t handle
 void ffi_mc_ffi_rust_future_complete_void(uint64_t handle, RustCallStatus *_Nonnull out_status
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_MC_FFI_CHECKSUM_FUNC_LIBRARY_VERSION
-#define UNIFFI_FFIDEF_UNIFFI_MC_FFI_CHECKSUM_FUNC_LIBRARY_VERSION
-uint16_t uniffi_mc_ffi_checksum_func_library_version(void
-    
-);
-#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_MC_FFI_CHECKSUM_FUNC_EVENT_REQUEST_ID
 #define UNIFFI_FFIDEF_UNIFFI_MC_FFI_CHECKSUM_FUNC_EVENT_REQUEST_ID
 uint16_t uniffi_mc_ffi_checksum_func_event_request_id(void
@@ -886,6 +880,12 @@ uint16_t uniffi_mc_ffi_checksum_func_event_status(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_MC_FFI_CHECKSUM_FUNC_EVENT_TYPE_NAME
 #define UNIFFI_FFIDEF_UNIFFI_MC_FFI_CHECKSUM_FUNC_EVENT_TYPE_NAME
 uint16_t uniffi_mc_ffi_checksum_func_event_type_name(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_MC_FFI_CHECKSUM_FUNC_LIBRARY_VERSION
+#define UNIFFI_FFIDEF_UNIFFI_MC_FFI_CHECKSUM_FUNC_LIBRARY_VERSION
+uint16_t uniffi_mc_ffi_checksum_func_library_version(void
     
 );
 #endif

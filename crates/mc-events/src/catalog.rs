@@ -4,8 +4,13 @@
 //! docs check (`tests/docs.rs`) are all generated from [`catalog!`]'s one invocation below.
 //!
 //! Adding a request: declare its struct (request.rs) and its result struct (event.rs) if new,
-//! add one line under `requests` (and one under `results` for a new result type), document it
-//! in `docs/events.md`, and handle it in its actor. The compiler points at every match left.
+//! with the derives and `uniffi` attributes their neighbours carry, add one line under
+//! `requests` (and one under `results` for a new result type), document it in
+//! `docs/events.md`, and handle it in its actor. The compiler points at every match left.
+//!
+//! Feature `uniffi`: `RequestEvent`, `RequestKind` and `Event` derive `uniffi::Enum` here, so
+//! every catalog row is a case of the bindings' enums (each carrying its record); a struct
+//! without `derive(uniffi::Record)` cannot be such a case and fails the build with the feature.
 
 use crate::event::*;
 use crate::request::*;
@@ -36,6 +41,7 @@ macro_rules! catalog {
     ) => {
         /// Any request. JSON: one object, `"type"` = the request's name.
         #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
         #[serde(tag = "type")]
         #[allow(clippy::large_enum_variant)] // built once per request and moved, never stored in bulk
         pub enum RequestEvent {
@@ -44,6 +50,7 @@ macro_rules! catalog {
 
         /// Which request it is, without its fields.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
         pub enum RequestKind {
             $($kind,)*
         }
@@ -135,6 +142,7 @@ macro_rules! catalog {
 
         /// Any event the runtime emits. JSON: one object, `"type"` = the event's name.
         #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
         #[serde(tag = "type")]
         #[allow(clippy::large_enum_variant)] // built once and moved to listeners, never stored in bulk
         pub enum Event {

@@ -18,6 +18,7 @@ use crate::types::{
 
 /// What every result carries: the request it answers, its status and error.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "camelCase")]
 pub struct ResultInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -92,6 +93,7 @@ impl ResultInfo {
 
 /// Answers `StartEvent`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "camelCase")]
 pub struct StartResultEvent {
     #[serde(flatten)]
@@ -105,6 +107,7 @@ pub struct StartResultEvent {
 
 /// Answers `RestartEvent`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "camelCase")]
 pub struct RestartResultEvent {
     #[serde(flatten)]
@@ -119,6 +122,7 @@ pub struct RestartResultEvent {
 /// Answers `EnrollAnonymousUserEvent` and `EnableAuthenticationModeEvent`, and a request whose
 /// type could not be read.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "camelCase")]
 pub struct StatusResultEvent {
     #[serde(flatten)]
@@ -127,6 +131,7 @@ pub struct StatusResultEvent {
 
 /// Answers `OfflineLoginEvent`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "camelCase")]
 pub struct OfflineLoginResultEvent {
     #[serde(flatten)]
@@ -141,6 +146,7 @@ pub struct OfflineLoginResultEvent {
 
 /// Answers `ExchangeIamTokenEvent`. The token is for the host; Debug never shows it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "camelCase")]
 pub struct ExchangeIamTokenResultEvent {
     #[serde(flatten)]
@@ -156,6 +162,7 @@ pub struct ExchangeIamTokenResultEvent {
 
 /// Answers `GetIamAccessTokenClaimsEvent`: the device token's claims as strings.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "camelCase")]
 pub struct GetIamAccessTokenClaimsResultEvent {
     #[serde(flatten)]
@@ -166,6 +173,7 @@ pub struct GetIamAccessTokenClaimsResultEvent {
 
 /// Answers `ClearIamTokenCacheEvent`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "camelCase")]
 pub struct ClearIamTokenCacheResultEvent {
     #[serde(flatten)]
@@ -174,6 +182,7 @@ pub struct ClearIamTokenCacheResultEvent {
 
 /// Answers `DeleteIamTokenByAudienceEvent`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteIamTokenByAudienceResultEvent {
     #[serde(flatten)]
@@ -182,6 +191,7 @@ pub struct DeleteIamTokenByAudienceResultEvent {
 
 /// Answers `GetInformationEvent`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "camelCase")]
 pub struct GetInformationResultEvent {
     #[serde(flatten)]
@@ -197,6 +207,7 @@ pub struct GetInformationResultEvent {
 
 /// Answers `DeleteUserEvent`: the state after the delete and the users that remain.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteUserResultEvent {
     #[serde(flatten)]
@@ -208,6 +219,7 @@ pub struct DeleteUserResultEvent {
 
 /// Answers `GetStateEvent`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "camelCase")]
 pub struct GetStateResultEvent {
     #[serde(flatten)]
@@ -218,6 +230,7 @@ pub struct GetStateResultEvent {
 /// Answers `CreateHttpCommonRequest`. Unlike the other results its `status` is the MC-SDK's
 /// transport outcome; the server's answer is in `httpStatus`, `response` and `responseHeaders`.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "camelCase")]
 pub struct CreateHttpCommonResultEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -298,6 +311,7 @@ mod base64_bytes {
 
 /// Pushed instead of a result when a request is not valid in the current state.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "camelCase")]
 pub struct InvalidStateEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -312,6 +326,7 @@ pub struct InvalidStateEvent {
 
 /// Pushed after start when an enrolled user exists: log in (`OfflineLoginEvent`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "camelCase")]
 pub struct StartLoginEvent {
     /// The user an `OfflineLoginEvent` without `userIdentifier` logs in.
@@ -322,6 +337,7 @@ pub struct StartLoginEvent {
 
 /// Pushed when the connection to the IDP changes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "camelCase")]
 pub struct ServerConnectionEvent {
     pub connection_state: ServerConnectionState,
@@ -330,6 +346,7 @@ pub struct ServerConnectionEvent {
 
 /// Pushed after a login with the claims of the device's token.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "camelCase")]
 pub struct LoginTokenClaimsAvailableEvent {
     #[serde(default)]
@@ -338,6 +355,7 @@ pub struct LoginTokenClaimsAvailableEvent {
 
 /// The fields of `WarningEvent`, `RuntimeErrorEvent` and `FatalErrorEvent`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorReport {
     /// The request that led to it, if one did.
@@ -362,6 +380,7 @@ impl ErrorReport {
 
 /// Pushed when the IDP requires an interactive login for a user.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "camelCase")]
 pub struct IdpLoginRequiredEvent {
     pub user_identifier: UserIdentifier,

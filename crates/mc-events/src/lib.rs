@@ -13,6 +13,9 @@
 //!
 //! Free of any runtime: the optional feature `actix` only adds `impl actix::Message` to each
 //! request type, with its own result event as `Result` (what mc-runtime's actors handle).
+//! The optional feature `uniffi` (mc-ffi turns it on) derives `uniffi::Record` / `uniffi::Enum`
+//! on every request, result and pushed type, so the Kotlin, Swift and Python bindings use these
+//! types themselves (namespace `mc_events`); a `SecretString` crosses as a plain string there.
 //!
 //! JSON form: one object per event, `"type"` = the event's name, fields in camelCase as the
 //! MC-SDK names them; optional fields are left out when absent; unknown fields are ignored.
@@ -54,6 +57,13 @@ mod parse;
 mod request;
 mod typed;
 mod types;
+#[cfg(feature = "uniffi")]
+mod uniffi_types;
+
+// Feature `uniffi`: the catalog's types are the bindings' types, in the UniFFI namespace
+// `mc_events` (Kotlin package `uniffi.mc_events`, Swift and Python module `mc_events`).
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!("mc_events");
 
 pub use event::{
     ClearIamTokenCacheResultEvent, CreateHttpCommonResultEvent,

@@ -20,15 +20,20 @@ pub const MAX_IDENTIFIER_BYTES: usize = 256;
 
 /// Starts the runtime. The only request valid before the first `StartResultEvent`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "camelCase")]
 pub struct StartEvent {
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locale: Option<String>,
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_version: Option<AppVersion>,
     /// At most [`MAX_APP_NAME_BYTES`] bytes of UTF-8.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_name: Option<String>,
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub configuration: Option<BTreeMap<String, String>>,
 }
@@ -41,12 +46,16 @@ impl StartEvent {
 
 /// Re-initialises the runtime. Not a logout: enrolled users survive.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "camelCase")]
 pub struct RestartEvent {
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locale: Option<String>,
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_version: Option<AppVersion>,
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_name: Option<String>,
 }
@@ -59,12 +68,14 @@ impl RestartEvent {
 
 /// Enrolls the device anonymously at the IDP (tenant = realm, client = the enrollment client).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "camelCase")]
 pub struct EnrollAnonymousUserEvent {
     pub tenant_id: String,
     pub authentication_mode: AuthenticationMode,
     pub client_id: String,
     /// The local password, for mode PASSWORD.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<SecretString>,
 }
@@ -91,10 +102,13 @@ impl EnrollAnonymousUserEvent {
 
 /// Logs an enrolled user in with the stored credential (default: the user who logged in last).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "camelCase")]
 pub struct OfflineLoginEvent {
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_identifier: Option<UserIdentifier>,
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<SecretString>,
 }
@@ -117,9 +131,11 @@ impl OfflineLoginEvent {
 
 /// Asks for an IAM token for `audience` (cached until close to expiry unless `forceUpdate`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "camelCase")]
 pub struct ExchangeIamTokenEvent {
     pub audience: String,
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     #[serde(default)]
     pub force_update: bool,
 }
@@ -140,6 +156,7 @@ impl ExchangeIamTokenEvent {
 
 /// Asks for the claims of the device's own token (never the token itself).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct GetIamAccessTokenClaimsEvent {}
 
 impl GetIamAccessTokenClaimsEvent {
@@ -150,8 +167,10 @@ impl GetIamAccessTokenClaimsEvent {
 
 /// Clears cached tokens of a user (default: the logged-in user).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "camelCase")]
 pub struct ClearIamTokenCacheEvent {
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_identifier: Option<UserIdentifier>,
     #[serde(default)]
@@ -176,6 +195,7 @@ impl ClearIamTokenCacheEvent {
 
 /// Drops the cached IAM tokens of the given audiences.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteIamTokenByAudienceEvent {
     pub audiences: Vec<String>,
@@ -195,6 +215,7 @@ impl DeleteIamTokenByAudienceEvent {
 
 /// Asks for the runtime's version, state, logged-in user and IDP configuration.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct GetInformationEvent {}
 
 impl GetInformationEvent {
@@ -205,8 +226,10 @@ impl GetInformationEvent {
 
 /// Deletes an enrolled user: its registration at the IDP and everything stored locally.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteUserEvent {
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_identifier: Option<UserIdentifier>,
 }
@@ -224,15 +247,19 @@ impl DeleteUserEvent {
 
 /// Switches how the logged-in user's credential is guarded; never loses the credential.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "camelCase")]
 pub struct EnableAuthenticationModeEvent {
     pub authentication_mode: AuthenticationMode,
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
     /// The current password, when leaving mode PASSWORD.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<SecretString>,
     /// The new password, when entering mode PASSWORD.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_password: Option<SecretString>,
 }
@@ -250,28 +277,36 @@ impl EnableAuthenticationModeEvent {
 
 /// An HTTP request the runtime sends for the host, attaching the IAM token of `audience`.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "camelCase")]
 pub struct CreateHttpCommonRequest {
     pub full_url: String,
     pub method: HttpMethod,
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_type: Option<String>,
     #[serde(default)]
     pub http_headers: BTreeMap<String, String>,
     /// PEM certificates to pin the server to.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_chain: Option<String>,
+    #[cfg_attr(feature = "uniffi", uniffi(default = true))]
     #[serde(default = "default_true")]
     pub follow_redirect: bool,
     /// The audience whose IAM token is attached as `Authorization: Bearer`.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audience: Option<String>,
     /// The MC-SDK's name for `audience`; give one or the other (or both, equal).
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_token_identifier: Option<String>,
     /// Milliseconds for the whole exchange.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u64>,
 }
@@ -374,6 +409,7 @@ impl fmt::Debug for HeaderNames<'_> {
 
 /// Asks the runtime to re-send what it is waiting for.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct GetStateEvent {}
 
 impl GetStateEvent {

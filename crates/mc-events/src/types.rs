@@ -14,6 +14,7 @@ macro_rules! named_enum {
     ) => {
         $(#[$meta])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
         #[serde(rename_all = $case)]
         $vis enum $name {
             $( $(#[$vmeta])* $variant, )*
@@ -196,6 +197,7 @@ named_enum! {
 
 /// One enrolled user: the tenant (IDP realm) and the user's id there.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "camelCase")]
 pub struct UserIdentifier {
     pub tenant_id: String,
@@ -213,6 +215,7 @@ impl UserIdentifier {
 
 /// The host app's version, as given in `StartEvent`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "camelCase")]
 pub struct AppVersion {
     pub major: u32,
@@ -232,6 +235,7 @@ impl AppVersion {
 
 /// W3C trace context of a request (`traceparent`, optional `tracestate`), echoed in its result.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "camelCase")]
 pub struct TraceContext {
     pub traceparent: String,
@@ -338,6 +342,7 @@ impl From<&str> for RequestId {
 
 /// An enrolled user as listed in `StartResultEvent` / `RestartResultEvent`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "camelCase")]
 pub struct UserDetails {
     pub user_identifier: UserIdentifier,
@@ -359,6 +364,7 @@ impl UserDetails {
 
 /// The IDP configuration of the logged-in user, in `GetInformationResultEvent`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 #[serde(rename_all = "camelCase")]
 pub struct IamConfigurationData {
     pub client_id: String,
@@ -373,6 +379,7 @@ pub struct IamConfigurationData {
 /// e.g. `{"action":"RETRY_AFTER","seconds":30}` or `{"action":"FIX_FIELD","field":"audience"}`.
 /// Additive: apps that do not read it lose nothing.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[serde(
     tag = "action",
     rename_all = "SCREAMING_SNAKE_CASE",

@@ -11,7 +11,7 @@ use mc_events as ev;
 use mc_runtime::{BiometricError as StoreBiometricError, UserId};
 use mc_secret::SecretBytes;
 
-use crate::events::{Event, UserIdentifier};
+use mc_events::{Event, UserIdentifier};
 
 /// The failure of a host callback. Host code may throw it or anything else; either way the
 /// runtime logs the failure (without the event's fields) and goes on.
@@ -137,10 +137,7 @@ pub trait KeyProvider: Send + Sync {
 }
 
 fn user_identifier(user: &UserId) -> UserIdentifier {
-    UserIdentifier {
-        tenant_id: user.tenant_id.clone(),
-        user_id: user.user_id.clone(),
-    }
+    UserIdentifier::new(user.tenant_id.clone(), user.user_id.clone())
 }
 
 /// [`KeyProvider`] as mc-store's trait. A host failure, or a key of the wrong length, is
@@ -217,7 +214,7 @@ pub(crate) struct ListenerAdapter(pub Arc<dyn EventListener>);
 impl mc_runtime::EventListener for ListenerAdapter {
     fn on_event_received(&self, event: &ev::Event) {
         let name = event.type_name();
-        if let Err(error) = self.0.on_event_received(event.clone().into()) {
+        if let Err(error) = self.0.on_event_received(event.clone()) {
             tracing::warn!(event = name, %error, "a host event listener threw; it stays registered");
         }
     }
@@ -241,7 +238,7 @@ pub(crate) struct HandlerAdapter(pub Arc<dyn SynchronousEventHandler>);
 impl mc_runtime::SynchronousEventHandler for HandlerAdapter {
     fn execute_event(&self, event: &ev::Event) {
         let name = event.type_name();
-        if let Err(error) = self.0.execute_event(event.clone().into()) {
+        if let Err(error) = self.0.execute_event(event.clone()) {
             tracing::warn!(event = name, %error, "a host event handler threw; it stays registered");
         }
     }

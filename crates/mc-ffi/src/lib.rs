@@ -3,8 +3,10 @@
 //! Swift module `mc_runtime`, Python module `mc_runtime`.
 //!
 //! What it is for: a thin, typed boundary. [`MasterController`] wraps
-//! `mc_runtime::MasterController`; [`RequestEvent`] and [`Event`] mirror the event catalog of
-//! `docs/events.md`; host-implemented interfaces ([`EventListener`],
+//! `mc_runtime::MasterController`; the requests and events are mc-events' own types
+//! ([`RequestEvent`], [`Event`] and every request, result and pushed record), derived for UniFFI
+//! by mc-events' feature `uniffi` in the namespace `mc_events` (Kotlin package
+//! `uniffi.mc_events`, Swift and Python module `mc_events`); host-implemented interfaces ([`EventListener`],
 //! [`SynchronousEventHandler`], [`BiometricKeyProvider`], [`KeyProvider`], [`LogSink`]) adapt
 //! to the runtime's traits. `post_json` serves wrappers that prefer strings. `docs/bindings.md`
 //! says how each binding is built and shipped, which thread calls back, and how errors map.
@@ -17,7 +19,6 @@
 //! event's fields (they may hold a token or a password).
 
 mod callbacks;
-mod events;
 mod logging;
 
 use std::collections::HashMap;
@@ -29,13 +30,8 @@ pub use callbacks::{
     BiometricError, BiometricKeyProvider, EventListener, HostError, JsonEventListener, KeyProvider,
     SynchronousEventHandler,
 };
-pub use events::{
-    event_request_id, event_status, event_type_name, AppVersion, AuthenticationMode, ClearBehavior,
-    ErrorReport, Event, HttpCommonStatus, HttpMethod, IamConfigurationData, RequestEvent,
-    ResultInfo, SdkState, ServerConnectionState, StatusType, TraceContext, UserDetails,
-    UserIdentifier,
-};
 pub use logging::{clear_log_sink, set_log_sink, LogLevel, LogSink};
+pub use mc_events::{Event, RequestEvent, StatusType};
 
 uniffi::setup_scaffolding!("mc_runtime");
 
@@ -198,25 +194,21 @@ impl MasterController {
     /// Posts a request and returns its result event (which the listeners receive too). Never
     /// throws: invalid input, refusals and a stopped runtime are result statuses.
     pub async fn post_event(&self, event: RequestEvent) -> Event {
-        let request = mc_events::RequestEvent::from(event);
-        self.runtime.post_event(request).await.into()
+        self.runtime.post_event(event).await
     }
 
     /// As `post_event`, but stops waiting after `timeout_ms`: the answer is then the request's
     /// result type with status TIMEOUT. The request goes on; its real result reaches listeners.
     pub async fn post_event_with_timeout(&self, event: RequestEvent, timeout_ms: u64) -> Event {
-        let request = mc_events::RequestEvent::from(event);
         self.runtime
-            .post_event_with_timeout(request, timeout(timeout_ms))
+            .post_event_with_timeout(event, timeout(timeout_ms))
             .await
-            .into()
     }
 
     /// Posts a request without waiting; its result reaches the listeners. Returns the request
     /// id the result will carry.
     pub fn forward_event(&self, event: RequestEvent) -> String {
-        let request = mc_events::RequestEvent::from(event);
-        self.runtime.forward_event(request).as_str().to_string()
+        self.runtime.forward_event(event).into_string()
     }
 
     /// Posts a request in its JSON form (docs/events.md) and returns the result's JSON. A line
@@ -309,6 +301,27 @@ impl ListenerRegistration {
             None => false,
         }
     }
+}
+
+/// The event's `type` name, e.g. `"ExchangeIamTokenResultEvent"`.
+#[uniffi::export]
+pub fn event_type_name(event: &Event) -> String {
+    event.type_name().to_string()
+}
+
+/// One status for every answer: the result's `status`; an HTTP transport outcome mapped
+/// (`Success` to `OK`, `ServerNotReachable` to `NOT_REACHABLE`, `Timeout` to `TIMEOUT`, others
+/// to `FAILED`); `INVALID_STATE` for an `InvalidStateEvent`; none for other pushed events.
+#[uniffi::export]
+pub fn event_status(event: &Event) -> Option<StatusType> {
+    event.status()
+}
+
+/// The id of the request the event answers or was caused by (results, `InvalidStateEvent`,
+/// the error events), if any.
+#[uniffi::export]
+pub fn event_request_id(event: &Event) -> Option<String> {
+    event.request_id().map(|id| id.as_str().to_string())
 }
 
 /// The version of this library (also `sdkVersion` of `GetInformationResultEvent`).

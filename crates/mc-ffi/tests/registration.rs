@@ -48,12 +48,7 @@ fn next(receiver: &Receiver<String>) -> String {
 }
 
 fn start_event() -> RequestEvent {
-    RequestEvent::StartEvent {
-        locale: None,
-        app_version: None,
-        app_name: None,
-        configuration: None,
-    }
+    mc_events::StartEvent::new().into()
 }
 
 #[test]
@@ -69,7 +64,7 @@ fn dropping_a_registration_removes_its_listener() {
     assert_eq!(next(&dropped), "StartResultEvent");
 
     drop(dropped_registration);
-    controller.forward_event(RequestEvent::GetStateEvent);
+    controller.forward_event(mc_events::GetStateEvent::new().into());
     // The kept listener gets the result; the dropped one never does.
     loop {
         if next(&kept) == "GetStateResultEvent" {

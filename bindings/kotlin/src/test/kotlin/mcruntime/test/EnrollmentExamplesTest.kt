@@ -23,13 +23,14 @@ import org.junit.jupiter.api.AfterAll
 import org.junit.jupiter.api.BeforeAll
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.io.TempDir
-import uniffi.mc_runtime.AuthenticationMode
-import uniffi.mc_runtime.Event
+import uniffi.mc_events.AuthenticationMode
+import uniffi.mc_events.Event
+import uniffi.mc_events.RequestEvent
+import uniffi.mc_events.ResultInfo
+import uniffi.mc_events.StartEvent
+import uniffi.mc_events.StatusType
 import uniffi.mc_runtime.MasterController
 import uniffi.mc_runtime.MasterControllerConfig
-import uniffi.mc_runtime.RequestEvent.StartEvent
-import uniffi.mc_runtime.ResultInfo
-import uniffi.mc_runtime.StatusType
 import uniffi.mc_runtime.StoreLocation
 
 /** The files in bindings/kotlin/examples, run for real against the dev IDP. */
@@ -69,7 +70,7 @@ class EnrollmentExamplesTest {
                 )
                 val pushed = CopyOnWriteArrayList<Event>()
                 val handlerRegistration = masterController.addSynchronousEventHandler(PushedEventHandler { pushed.add(it) })
-                runBlocking { masterController.postEvent(StartEvent()) }
+                runBlocking { masterController.postEvent(RequestEvent.StartEvent(StartEvent())) }
 
                 val fromThen = CompletableFuture<Event>()
                 AnonymousEnrollment(McEventHandler(masterController, scope)) { fromThen.complete(it) }
@@ -77,8 +78,8 @@ class EnrollmentExamplesTest {
 
                 val result = fromThen.get(20, TimeUnit.SECONDS)
                 assertIs<Event.StatusResultEvent>(result)
-                assertEquals(StatusType.OK, result.info.status, result.info.errorDescription)
-                assertEquals(result.info, fromListener.get(20, TimeUnit.SECONDS), "the listener got the same result")
+                assertEquals(StatusType.OK, result.v1.info.status, result.v1.info.errorDescription)
+                assertEquals(result.v1.info, fromListener.get(20, TimeUnit.SECONDS), "the listener got the same result")
                 assertNotNull(claims.get(20, TimeUnit.SECONDS)["sub"])
                 // The synchronous handler sees pushed events only, never results.
                 val deadline = System.nanoTime() + 20_000_000_000L

@@ -14,24 +14,26 @@ import org.junit.jupiter.api.AfterAll
 import org.junit.jupiter.api.BeforeAll
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.io.TempDir
-import uniffi.mc_runtime.AuthenticationMode
-import uniffi.mc_runtime.Event
+import uniffi.mc_events.AuthenticationMode
+import uniffi.mc_events.CreateHttpCommonRequest
+import uniffi.mc_events.DeleteUserEvent
+import uniffi.mc_events.EnrollAnonymousUserEvent
+import uniffi.mc_events.Event
+import uniffi.mc_events.ExchangeIamTokenEvent
+import uniffi.mc_events.GetInformationEvent
+import uniffi.mc_events.GetStateEvent
+import uniffi.mc_events.HttpCommonStatus
+import uniffi.mc_events.HttpMethod
+import uniffi.mc_events.NextAction
+import uniffi.mc_events.OfflineLoginEvent
+import uniffi.mc_events.RequestEvent
+import uniffi.mc_events.RestartEvent
+import uniffi.mc_events.SdkState
+import uniffi.mc_events.StartEvent
+import uniffi.mc_events.StatusType
 import uniffi.mc_runtime.EventListener
-import uniffi.mc_runtime.HttpCommonStatus
-import uniffi.mc_runtime.HttpMethod
 import uniffi.mc_runtime.MasterController
 import uniffi.mc_runtime.MasterControllerConfig
-import uniffi.mc_runtime.RequestEvent.CreateHttpCommonRequest
-import uniffi.mc_runtime.RequestEvent.DeleteUserEvent
-import uniffi.mc_runtime.RequestEvent.EnrollAnonymousUserEvent
-import uniffi.mc_runtime.RequestEvent.ExchangeIamTokenEvent
-import uniffi.mc_runtime.RequestEvent.GetInformationEvent
-import uniffi.mc_runtime.RequestEvent.GetStateEvent
-import uniffi.mc_runtime.RequestEvent.OfflineLoginEvent
-import uniffi.mc_runtime.RequestEvent.RestartEvent
-import uniffi.mc_runtime.RequestEvent.StartEvent
-import uniffi.mc_runtime.SdkState
-import uniffi.mc_runtime.StatusType
 import uniffi.mc_runtime.StoreLocation
 import uniffi.mc_runtime.eventRequestId
 
@@ -90,50 +92,55 @@ class LifecycleTest {
                 val listener = RecordingListener()
                 val registration = masterController.addEventListener(listener)
 
-                val started = masterController.postEvent(StartEvent(appName = "kotlin-jvm-test"))
+                val started = masterController.postEvent(RequestEvent.StartEvent(StartEvent(appName = "kotlin-jvm-test")))
                 assertIs<Event.StartResultEvent>(started)
-                assertEquals(StatusType.OK, started.info.status)
-                assertEquals(SdkState.ACTIVATION_REQUIRED, started.sdkState)
+                assertEquals(StatusType.OK, started.v1.info.status)
+                assertEquals(SdkState.ACTIVATION_REQUIRED, started.v1.sdkState)
 
                 // The seed's call, verbatim in shape.
                 val enrolled = masterController.postEvent(
-                    EnrollAnonymousUserEvent(DevIdp.TENANT, AuthenticationMode.NO, DevIdp.CLIENT),
+                    RequestEvent.EnrollAnonymousUserEvent(
+                        EnrollAnonymousUserEvent(DevIdp.TENANT, AuthenticationMode.NO, DevIdp.CLIENT),
+                    ),
                 )
                 assertIs<Event.StatusResultEvent>(enrolled)
-                assertEquals(StatusType.OK, enrolled.info.status, enrolled.info.errorDescription)
-                assertFalse(enrolled.info.hasErrorOccurred)
-                assertEquals(0u, enrolled.info.errorCode)
+                assertEquals(StatusType.OK, enrolled.v1.info.status, enrolled.v1.info.errorDescription)
+                assertFalse(enrolled.v1.info.hasErrorOccurred)
+                assertEquals(0u, enrolled.v1.info.errorCode)
+                assertEquals(null, enrolled.v1.info.nextAction, "an OK result says nothing to do next")
 
                 // The listener sees the same result (same requestId) and the pushed claims.
-                val requestId = assertNotNull(enrolled.info.requestId)
+                val requestId = assertNotNull(enrolled.v1.info.requestId)
                 listener.await("the enrollment's result") {
                     it is Event.StatusResultEvent && eventRequestId(it) == requestId
                 }
                 val claims = listener.await("LoginTokenClaimsAvailableEvent") { it is Event.LoginTokenClaimsAvailableEvent }
                 assertIs<Event.LoginTokenClaimsAvailableEvent>(claims)
-                val sub = assertNotNull(claims.claims["sub"])
+                val sub = assertNotNull(claims.v1.claims["sub"])
 
-                val info = masterController.postEvent(GetInformationEvent)
+                val info = masterController.postEvent(RequestEvent.GetInformationEvent(GetInformationEvent()))
                 assertIs<Event.GetInformationResultEvent>(info)
-                assertEquals(SdkState.LOGGED_IN, info.sdkState)
-                assertEquals(DevIdp.TENANT, info.loggedInUser?.tenantId)
-                assertEquals(DevIdp.CLIENT, info.iamConfigurationData?.clientId)
+                assertEquals(SdkState.LOGGED_IN, info.v1.sdkState)
+                assertEquals(DevIdp.TENANT, info.v1.loggedInUser?.tenantId)
+                assertEquals(DevIdp.CLIENT, info.v1.iamConfigurationData?.clientId)
 
-                val exchanged = masterController.postEvent(ExchangeIamTokenEvent(DevIdp.AUDIENCE))
+                val exchanged = masterController.postEvent(RequestEvent.ExchangeIamTokenEvent(ExchangeIamTokenEvent(DevIdp.AUDIENCE)))
                 assertIs<Event.ExchangeIamTokenResultEvent>(exchanged)
-                assertEquals(StatusType.OK, exchanged.info.status, exchanged.info.errorDescription)
-                assertEquals(DevIdp.AUDIENCE, exchanged.audience)
-                assertTrue(assertNotNull(exchanged.token).count { it == '.' } == 2, "a JWT")
+                assertEquals(StatusType.OK, exchanged.v1.info.status, exchanged.v1.info.errorDescription)
+                assertEquals(DevIdp.AUDIENCE, exchanged.v1.audience)
+                assertTrue(assertNotNull(exchanged.v1.token).count { it == '.' } == 2, "a JWT")
 
                 // An authenticated call through the runtime: the echo resource sees the device.
                 val http = masterController.postEvent(
-                    CreateHttpCommonRequest("${idp.url}/demo/echo", HttpMethod.POST, content = "hello",
-                        contentType = "text/plain", audience = DevIdp.AUDIENCE),
+                    RequestEvent.CreateHttpCommonRequest(
+                        CreateHttpCommonRequest("${idp.url}/demo/echo", HttpMethod.POST, content = "hello",
+                            contentType = "text/plain", httpHeaders = mapOf(), audience = DevIdp.AUDIENCE),
+                    ),
                 )
                 assertIs<Event.CreateHttpCommonResultEvent>(http)
-                assertEquals(HttpCommonStatus.SUCCESS, http.status, http.errorDescription)
-                assertEquals(200.toUShort(), http.httpStatus)
-                val echo = String(http.response)
+                assertEquals(HttpCommonStatus.SUCCESS, http.v1.status, http.v1.errorDescription)
+                assertEquals(200.toUShort(), http.v1.httpStatus)
+                val echo = String(http.v1.response)
                 assertTrue(echo.contains("\"sub\":\"$sub\""), echo)
                 assertTrue(echo.contains("\"body\":\"hello\""), echo)
 
@@ -141,23 +148,27 @@ class LifecycleTest {
                 val invalid = masterController.postJson("""{"type": "EnrollAnonymousUserEvent", "tenantId": 7}""")
                 assertTrue(invalid.contains("\"status\":\"INVALID_PARAMETER\""), invalid)
                 assertTrue(invalid.contains("tenantId"), invalid)
-                val refused = masterController.postEventWithTimeout(ExchangeIamTokenEvent("no-such-api"), 20_000u)
+                val refused = masterController.postEventWithTimeout(
+                    RequestEvent.ExchangeIamTokenEvent(ExchangeIamTokenEvent("no-such-api")), 20_000u,
+                )
                 assertIs<Event.ExchangeIamTokenResultEvent>(refused)
-                assertEquals(StatusType.INVALID_PARAMETER, refused.info.status, refused.info.errorDescription)
-                assertTrue(refused.info.hasErrorOccurred)
+                assertEquals(StatusType.INVALID_PARAMETER, refused.v1.info.status, refused.v1.info.errorDescription)
+                assertTrue(refused.v1.info.hasErrorOccurred)
+                // What to do next crosses as data: fix the audience.
+                assertEquals(NextAction.FixField("audience"), refused.v1.info.nextAction)
 
-                val restarted = masterController.postEvent(RestartEvent())
+                val restarted = masterController.postEvent(RequestEvent.RestartEvent(RestartEvent()))
                 assertIs<Event.RestartResultEvent>(restarted)
-                assertEquals(SdkState.LOGIN_REQUIRED, restarted.sdkState)
-                val login = masterController.postEvent(OfflineLoginEvent())
+                assertEquals(SdkState.LOGIN_REQUIRED, restarted.v1.sdkState)
+                val login = masterController.postEvent(RequestEvent.OfflineLoginEvent(OfflineLoginEvent()))
                 assertIs<Event.OfflineLoginResultEvent>(login)
-                assertEquals(StatusType.OK, login.info.status, login.info.errorDescription)
+                assertEquals(StatusType.OK, login.v1.info.status, login.v1.info.errorDescription)
 
-                val deleted = masterController.postEvent(DeleteUserEvent())
+                val deleted = masterController.postEvent(RequestEvent.DeleteUserEvent(DeleteUserEvent()))
                 assertIs<Event.DeleteUserResultEvent>(deleted)
-                assertEquals(StatusType.OK, deleted.info.status, deleted.info.errorDescription)
-                assertEquals(SdkState.ACTIVATION_REQUIRED, deleted.sdkState)
-                assertTrue(deleted.userList.isEmpty())
+                assertEquals(StatusType.OK, deleted.v1.info.status, deleted.v1.info.errorDescription)
+                assertEquals(SdkState.ACTIVATION_REQUIRED, deleted.v1.sdkState)
+                assertTrue(deleted.v1.userList.isEmpty())
 
                 // Listeners run on the runtime's threads (attached to the JVM by JNA), never on
                 // the thread that posted.
@@ -171,7 +182,7 @@ class LifecycleTest {
                 assertTrue(registration.remove())
                 assertFalse(registration.remove(), "a second remove reports false")
                 val seen = listener.events.size
-                masterController.postEvent(GetStateEvent)
+                masterController.postEvent(RequestEvent.GetStateEvent(GetStateEvent()))
                 Thread.sleep(200)
                 assertEquals(seen, listener.events.size, "a removed listener was called")
             }
@@ -193,11 +204,12 @@ class LifecycleTest {
                 })
                 val healthy = RecordingListener()
                 val healthyRegistration = masterController.addEventListener(healthy)
-                assertEquals(SdkState.ACTIVATION_REQUIRED, (masterController.postEvent(StartEvent()) as Event.StartResultEvent).sdkState)
+                val started = masterController.postEvent(RequestEvent.StartEvent(StartEvent()))
+                assertEquals(SdkState.ACTIVATION_REQUIRED, (started as Event.StartResultEvent).v1.sdkState)
                 repeat(3) {
-                    val state = masterController.postEvent(GetStateEvent)
+                    val state = masterController.postEvent(RequestEvent.GetStateEvent(GetStateEvent()))
                     assertIs<Event.GetStateResultEvent>(state)
-                    assertEquals(StatusType.OK, state.info.status)
+                    assertEquals(StatusType.OK, state.v1.info.status)
                 }
                 healthy.await("4 results") { healthy.events.size >= 4 }
                 val deadline = System.nanoTime() + 20_000_000_000L
