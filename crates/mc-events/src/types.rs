@@ -366,6 +366,9 @@ pub struct IamConfigurationData {
     pub tenant_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
+    /// The redirect URI of an identified user's login (absent for anonymous devices).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_uri: Option<String>,
 }
 
 /// What the app should do next after a result that is not OK, as data (`nextAction` in JSON,
