@@ -568,6 +568,11 @@ impl From<ev::Event> for Event {
             ev::Event::StatusResultEvent(e) => Event::StatusResultEvent {
                 info: e.info.into(),
             },
+            // Identified users (issue 10): this hand-written mirror is replaced by the
+            // catalog-generated bindings (issue 9); until then only the status reaches it.
+            ev::Event::CreateAuthorizationRequestResultEvent(e) => Event::StatusResultEvent {
+                info: e.info.into(),
+            },
             ev::Event::OfflineLoginResultEvent(e) => Event::OfflineLoginResultEvent {
                 info: e.info.into(),
                 retry_counter: e.retry_counter,
