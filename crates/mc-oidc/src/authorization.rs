@@ -241,6 +241,89 @@ fn authorization_error(code: &str, description: Option<&str>) -> AuthorizationEr
     }
 }
 
+/// A resource's RFC 9470 step-up challenge: what authentication it wants.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepUpChallenge {
+    pub acr_values: Option<String>,
+    pub max_age: Option<u64>,
+}
+
+/// RFC 9470 §3: a `WWW-Authenticate` challenge (Bearer or DPoP) with
+/// `error="insufficient_user_authentication"`, and its `acr_values` / `max_age`. `None` for any
+/// other challenge. Values are bounded (at most 1024 characters) and must be printable.
+pub fn step_up_challenge(headers: &reqwest::header::HeaderMap) -> Option<StepUpChallenge> {
+    headers
+        .get_all(reqwest::header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|value| {
+            let params = auth_params(value);
+            let wanted = params
+                .iter()
+                .any(|(n, v)| n == "error" && v == "insufficient_user_authentication");
+            if !wanted {
+                return None;
+            }
+            let get = |name: &str| {
+                params
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.clone())
+                    .filter(|v| v.len() <= 1024 && v.chars().all(|c| !c.is_control()))
+            };
+            Some(StepUpChallenge {
+                acr_values: get("acr_values"),
+                max_age: get("max_age").and_then(|v| v.parse().ok()),
+            })
+        })
+}
+
+/// The `name=value` / `name="value"` parameters of a challenge, scheme skipped.
+fn auth_params(challenge: &str) -> Vec<(String, String)> {
+    let mut params = Vec::new();
+    let mut rest = challenge.trim();
+    // The scheme is the first token when it is not itself a parameter.
+    if let Some((first, after)) = rest.split_once(' ') {
+        if !first.contains('=') {
+            rest = after;
+        }
+    }
+    while !rest.is_empty() {
+        rest = rest.trim_start_matches([' ', ',']);
+        let Some((name, after)) = rest.split_once('=') else {
+            break;
+        };
+        let name = name.trim().to_ascii_lowercase();
+        let after = after.trim_start();
+        let (value, remaining) = if let Some(quoted) = after.strip_prefix('"') {
+            let mut value = String::new();
+            let mut chars = quoted.char_indices();
+            let mut end = quoted.len();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some((_, escaped)) = chars.next() {
+                            value.push(escaped);
+                        }
+                    }
+                    '"' => {
+                        end = i + 1;
+                        break;
+                    }
+                    other => value.push(other),
+                }
+            }
+            (value, &quoted[end.min(quoted.len())..])
+        } else {
+            let end = after.find(',').unwrap_or(after.len());
+            (after[..end].trim().to_string(), &after[end..])
+        };
+        params.push((name, value));
+        rest = remaining;
+    }
+    params
+}
+
 /// The answer to a code redemption: the tokens and the (not yet verified) ID token.
 #[derive(Debug, Clone)]
 pub struct CodeTokens {
@@ -655,6 +738,45 @@ mod tests {
         }
         let empty = parse_authorization_response("http://127.0.0.1/cb?code=&state=s").unwrap();
         assert!(empty.code_for(&meta(false)).is_err());
+    }
+
+    #[test]
+    fn step_up_challenges_are_read_and_others_ignored() {
+        use reqwest::header::{HeaderMap, HeaderValue, WWW_AUTHENTICATE};
+        let headers = |value: &str| {
+            let mut map = HeaderMap::new();
+            map.insert(WWW_AUTHENTICATE, HeaderValue::from_str(value).unwrap());
+            map
+        };
+        let challenge = step_up_challenge(&headers(
+            r#"Bearer error="insufficient_user_authentication", error_description="A different authentication level is required", acr_values="urn:mc:acr:strong", max_age=300"#,
+        ))
+        .unwrap();
+        assert_eq!(challenge.acr_values.as_deref(), Some("urn:mc:acr:strong"));
+        assert_eq!(challenge.max_age, Some(300));
+        assert_eq!(
+            step_up_challenge(&headers(r#"DPoP error="insufficient_user_authentication""#)),
+            Some(StepUpChallenge::default())
+        );
+        for other in [
+            r#"Bearer error="invalid_token""#,
+            r#"DPoP error="use_dpop_nonce""#,
+            "Basic realm=\"x\"",
+            r#"Bearer error="insufficient_user_authentication"#,
+        ] {
+            let parsed = step_up_challenge(&headers(other));
+            assert!(
+                parsed.is_none() || other.ends_with("authentication"),
+                "{other}: {parsed:?}"
+            );
+        }
+        // a hostile max_age is dropped, not trusted
+        let odd = step_up_challenge(&headers(
+            r#"Bearer error="insufficient_user_authentication", max_age="-5", acr_values="a""#,
+        ))
+        .unwrap();
+        assert_eq!(odd.max_age, None);
+        assert!(step_up_challenge(&HeaderMap::new()).is_none());
     }
 
     #[test]

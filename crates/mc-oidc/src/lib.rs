@@ -43,8 +43,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 pub use authorization::{
-    parse_authorization_response, AuthorizationError, AuthorizationParams, AuthorizationResponse,
-    AuthorizationStart, CodeTokens, PendingAuthorization, DEFAULT_SCOPE,
+    parse_authorization_response, step_up_challenge, AuthorizationError, AuthorizationParams,
+    AuthorizationResponse, AuthorizationStart, CodeTokens, PendingAuthorization, StepUpChallenge,
+    DEFAULT_SCOPE,
 };
 pub use dpop::{DpopMode, DPOP_HEADER, DPOP_NONCE_HEADER};
 pub use error::{idp_text, OidcError, OidcErrorKind, MAX_IDP_TEXT_CHARS};

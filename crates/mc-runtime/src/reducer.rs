@@ -13,6 +13,7 @@
 //! | `LoginRefused` (the IDP refused an identified user's refresh token) | any | as `LoginFailed` | IdpLoginRequiredEvent |
 //! | `UserDeleted` | any | as `LoginFailed` | — |
 //! | `CredentialFailed` (the IDP no longer knows the logged-in user) | LOGGED_IN | by the users left | IdpLoginRequiredEvent |
+//! | `StepUpRequired` (a resource asked for a stronger login, RFC 9470) | any | unchanged | IdpLoginRequiredEvent with `acrValues`/`maxAge` |
 //! | `StateAsked` (GetStateEvent) | any | unchanged | StartLoginEvent when LOGIN_REQUIRED |
 //!
 //! Which requests may run in which state (the admission check) is [`check`], read from
@@ -121,6 +122,13 @@ pub enum Outcome {
     CredentialFailed { user: UserIdentifier },
     /// GetStateEvent: nothing changes, but a waiting login is announced again.
     StateAsked,
+    /// A resource answered 401 `insufficient_user_authentication` (RFC 9470): nothing changes;
+    /// the app is told which login the resource wants.
+    StepUpRequired {
+        user: UserIdentifier,
+        acr_values: Option<String>,
+        max_age: Option<u64>,
+    },
 }
 
 /// The transition for `outcome` in `state`: the next state and the events to push (after the
@@ -191,6 +199,18 @@ pub fn apply(state: &RuntimeState, outcome: Outcome) -> (RuntimeState, Vec<Event
                 ..state.clone()
             }
             .after_user_change()
+        }
+        Outcome::StepUpRequired {
+            user,
+            acr_values,
+            max_age,
+        } => {
+            pushed.push(Event::IdpLoginRequiredEvent(IdpLoginRequiredEvent {
+                user_identifier: user,
+                acr_values,
+                max_age,
+            }));
+            state.clone()
         }
         Outcome::StateAsked => {
             if state.sdk_state == SdkState::LoginRequired {
