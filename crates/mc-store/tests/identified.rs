@@ -219,3 +219,62 @@ fn identified_users_are_listed_as_such() {
         vec![("alice".to_string(), true), ("device".to_string(), false)]
     );
 }
+
+/// A memory backend whose commits fail from some point on (a kill or a full disk at the
+/// commit: redb commits are atomic, so "not committed" is what a kill before it leaves).
+#[derive(Default)]
+struct FailingBackend {
+    inner: MemoryBackend,
+    fail: std::sync::atomic::AtomicBool,
+}
+
+impl KvBackend for FailingBackend {
+    fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(table, key)
+    }
+    fn keys(&self, table: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.inner.keys(table)
+    }
+    fn commit(&self, batch: Vec<Write>) -> Result<(), StoreError> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Backend(
+                "killed before the commit (test)".into(),
+            ));
+        }
+        self.inner.commit(batch)
+    }
+}
+
+#[test]
+fn a_rotation_that_does_not_commit_leaves_the_old_token_and_a_clear_that_does_not_leaves_the_user()
+{
+    let backend = Arc::new(FailingBackend::default());
+    let store = UserStore::open_with(
+        backend.clone(),
+        Arc::new(StaticKeyProvider::random().unwrap()),
+        None,
+        StoreSettings::default(),
+    )
+    .unwrap();
+    let alice = identified("alice");
+    store
+        .put_identified_user(&alice, &Protection::No, Some(&token(1)))
+        .unwrap();
+    let unlocked = store
+        .unlock_user_with_key(&alice.id, Unlock::No, 0)
+        .unwrap();
+    backend
+        .fail
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(store
+        .replace_refresh_token(&unlocked.sealing_key, &token(2))
+        .is_err());
+    assert!(store.clear_credential(&alice.id).is_err());
+    backend
+        .fail
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let after = store
+        .unlock_user_with_key(&alice.id, Unlock::No, 0)
+        .unwrap();
+    assert_eq!(after.refresh_token, Some(token(1)), "the old token, whole");
+}
