@@ -7,7 +7,7 @@
 //! IDP-agnostic where it can be: a test needs only "log in through this IDP's page and give
 //! me the redirect URL" ([`Idp::log_in`]); the dev IDP and Keycloak can implement the same.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mc_events::*;
 use mc_interop::node::{NodeOidcProvider, NodeProfile};
@@ -111,7 +111,9 @@ async fn the_identified_lifecycle_against_node_oidc_provider() {
     let runtime = started(&idp).await;
     let recorder = Recorder::attach(&runtime);
 
+    let timer = Instant::now();
     let request = authorization(&runtime).await;
+    let create_time = timer.elapsed();
     // PAR is advertised: the URL carries only client_id and request_uri.
     assert!(
         request.authorization_url.contains("request_uri="),
@@ -122,7 +124,9 @@ async fn the_identified_lifecycle_against_node_oidc_provider() {
     let redirect = idp.log_in(&request.authorization_url, "alice").await;
     assert!(redirect.starts_with(REDIRECT_URI), "{redirect}");
     assert!(redirect.contains("iss="), "RFC 9207: {redirect}");
+    let timer = Instant::now();
     let answer = post(&runtime, code_event(&redirect)).await;
+    let code_time = timer.elapsed();
     assert_status(&answer, StatusType::Ok, 0);
     assert_eq!(answer.replaced_user_identifier, None);
 
@@ -154,7 +158,9 @@ async fn the_identified_lifecycle_against_node_oidc_provider() {
         users(&runtime).await,
         vec![UserIdentifier::new(TENANT, "alice")]
     );
+    let timer = Instant::now();
     let offline = post(&runtime, OfflineLoginEvent::new()).await;
+    let refresh_time = timer.elapsed();
     assert_status(&offline, StatusType::Ok, 0);
     let exchanged = post(
         &runtime,
@@ -178,6 +184,54 @@ async fn the_identified_lifecycle_against_node_oidc_provider() {
         error_code::CREDENTIAL_CLEARED,
     );
     assert_eq!(refused.info.next_action, Some(NextAction::LogIn));
+
+    // Baseline: plain reqwest doing the HTTP of CreateAuthorizationRequest (discovery + PAR).
+    let http = reqwest::Client::builder()
+        .tls_backend_preconfigured(mc_oidc::tls_client_config().unwrap())
+        .build()
+        .unwrap();
+    let timer = Instant::now();
+    let discovery: serde_json::Value = http
+        .get(format!(
+            "{}/.well-known/openid-configuration",
+            idp.0.issuer()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let par = discovery["pushed_authorization_request_endpoint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pushed = http
+        .post(par)
+        .form(&[
+            ("response_type", "code"),
+            ("client_id", NATIVE_CLIENT),
+            ("redirect_uri", REDIRECT_URI),
+            ("scope", "openid offline_access"),
+            ("prompt", "consent"),
+            ("state", "plain-state-0123456789"),
+            ("nonce", "plain-nonce-0123456789"),
+            (
+                "code_challenge",
+                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            ),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(pushed.status().is_success());
+    let plain_time = timer.elapsed();
+    eprintln!(
+        "timings: CreateAuthorizationRequest {create_time:?} (plain reqwest discovery + PAR {plain_time:?}), \
+         SetAuthorisationCode {code_time:?} (redeem + JWKS + ID token + store + unlock), \
+         OfflineLogin via refresh {refresh_time:?}"
+    );
 
     // A new login at the page works again.
     let again = logged_in(&idp, &runtime, "alice").await;

@@ -546,3 +546,53 @@ async fn revoke(oidc: &OidcClient, session: &Session) {
         Err(error) => tracing::warn!(%error, "could not revoke the refresh token at the IDP"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(state: &str, age: Duration) -> PendingRequest {
+        PendingRequest {
+            pending: PendingAuthorization {
+                state: state.to_string(),
+                nonce: mc_secret::SecretString::new("n"),
+                code_verifier: mc_secret::SecretString::new("v"),
+                client_id: "mc-native".into(),
+                redirect_uri: "http://127.0.0.1:1/cb".into(),
+                issuer: "http://127.0.0.1:1".into(),
+                max_age: None,
+            },
+            tenant_id: "demo".into(),
+            metadata: Arc::new(ProviderMetadata::default()),
+            key: Arc::new(SigningKey::generate().unwrap()),
+            created: Instant::now().checked_sub(age).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_state_is_taken_once() {
+        let mut pending = PendingAuthorizations::default();
+        pending.insert(request("s1", Duration::ZERO));
+        assert!(pending.take("s1").is_some());
+        assert!(pending.take("s1").is_none());
+        assert!(pending.take("unknown").is_none());
+    }
+
+    #[test]
+    fn old_requests_expire_and_the_oldest_makes_room() {
+        let mut pending = PendingAuthorizations::default();
+        pending.insert(request("old", PENDING_LIFETIME + Duration::from_secs(1)));
+        assert!(pending.take("old").is_none(), "expired");
+        for n in 0..MAX_PENDING {
+            let age = Duration::from_secs(u64::try_from(MAX_PENDING - n).unwrap());
+            pending.insert(request(&format!("s{n}"), age));
+        }
+        pending.insert(request("newest", Duration::ZERO));
+        assert_eq!(pending.0.len(), MAX_PENDING);
+        assert!(pending.take("s0").is_none(), "the oldest made room");
+        assert!(pending.take("s1").is_some());
+        assert!(pending.take("newest").is_some());
+        pending.clear();
+        assert!(pending.take("s2").is_none(), "a restart forgets them");
+    }
+}
