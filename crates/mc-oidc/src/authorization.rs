@@ -471,7 +471,7 @@ impl OidcClient {
             })
             .await?;
         let tokens = parse_token_answer(&answer, self.now())?;
-        check_dpop_binding(self, meta, &tokens)?;
+        check_dpop_binding(self, meta, &tokens, key)?;
         Ok(CodeTokens {
             tokens,
             id_token: read_id_token(&answer)?,
@@ -499,7 +499,7 @@ impl OidcClient {
             })
             .await?;
         let tokens = parse_token_answer(&answer, self.now())?;
-        check_dpop_binding(self, meta, &tokens)?;
+        check_dpop_binding(self, meta, &tokens, key)?;
         Ok(CodeTokens {
             tokens,
             id_token: read_id_token(&answer)?,
@@ -614,17 +614,22 @@ impl OidcClient {
     }
 }
 
-/// A JWT access token DPoP-bound by the IDP must be bound to our key (`cnf.jkt`); a `DPoP`
-/// token type without DPoP in use is refused.
+/// A `DPoP` token type without DPoP in use is refused; a JWT access token bound by `cnf.jkt`
+/// must be bound to our key (read without verifying: the resource verifies the token; this
+/// only stops using a token a confused IDP bound to another key).
 fn check_dpop_binding(
     client: &OidcClient,
     meta: &ProviderMetadata,
     tokens: &TokenSet,
+    key: &SigningKey,
 ) -> Result<(), OidcError> {
     if tokens.token_type.eq_ignore_ascii_case("dpop") && !client.uses_dpop(meta) {
         return Err(OidcError::InvalidResponse(
             "a DPoP token though no proof was sent".into(),
         ));
+    }
+    if let Ok(jwt) = mc_jose::Jwt::decode_unverified(tokens.access_token.expose()) {
+        crate::dpop::check_binding(&tokens.token_type, &jwt.claims, key)?;
     }
     Ok(())
 }
