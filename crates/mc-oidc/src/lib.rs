@@ -5,7 +5,11 @@
 //! registration with the device's ES256 JWK, `client_credentials` with a `private_key_jwt`
 //! assertion, RFC 8693 token exchange per audience, access-token verification against the
 //! JWKS (RS/PS/ES/EdDSA, the IDP's advertised algorithms) or by RFC 7662 introspection for an
-//! opaque device token, RFC 7592 deletion, and server time learned from `Date` headers. HTTP goes through
+//! opaque device token, RFC 7592 deletion, and server time learned from `Date` headers; and the
+//! identified-user half (`authorization.rs`): authorization requests with PKCE S256, state, nonce,
+//! `dpop_jkt` and PAR, the authorization response with RFC 9207 `iss`, code redemption and the
+//! refresh grant as a public native client, ID token validation, RFC 7009 revocation and RFC 9470
+//! step-up challenges. HTTP goes through
 //! reqwest on rustls with the ring provider only.
 //!
 //! What it must not touch: storage, events, runtime state. Keys and registration data come

@@ -1,6 +1,6 @@
 //! [`UserStore`]: enrolled users over a [`KvBackend`], with every secret sealed.
 //!
-//! Layout (schema version 2), five tables, every value JSON unless said otherwise:
+//! Layout (schema version 2), six tables, every value JSON unless said otherwise:
 //! - `meta`: `schema_version` (decimal text) and `last_user` (a user key);
 //! - `users`: user key -> metadata, no secret, readable without any key;
 //! - `user_secrets`: user key -> `{format, data_key, secrets}`: `secrets` is the device key
