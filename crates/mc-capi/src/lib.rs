@@ -97,6 +97,7 @@ impl Refusal {
         };
         Event::StatusResultEvent(StatusResultEvent {
             info: ResultInfo::error(status, code, self.message),
+            ..Default::default()
         })
     }
 }

@@ -37,6 +37,7 @@ fn pending_name(pending: &Pending) -> &'static str {
         Pending::Deleting => "delete",
         Pending::Failing => "wrong-password",
         Pending::LoggingIn => "login",
+        Pending::Rotating(_) => "rotate",
     }
 }
 
@@ -221,7 +222,7 @@ impl UserCheck<'_> {
         let mut seen = Vec::new();
         for cred in candidates {
             match self.store.unlock(self.id, cred, self.now) {
-                UnlockOutcome::Unlocked { key_hash } => {
+                UnlockOutcome::Unlocked { key_hash, token } => {
                     if key_hash != self.user.key_hash {
                         self.violation(format!(
                             "unlocks as {} but yields another device key",
@@ -229,6 +230,7 @@ impl UserCheck<'_> {
                         ));
                         return None;
                     }
+                    self.expect_token(token);
                     self.report.unlocks += 1;
                     return Some(cred.clone());
                 }
@@ -248,6 +250,29 @@ impl UserCheck<'_> {
             seen.join(", ")
         ));
         None
+    }
+
+    /// The refresh token must be the acknowledged one or, with a rotation under way at the
+    /// kill, its new one: never another, never missing (rotation is one commit).
+    fn expect_token(&mut self, token: Option<String>) {
+        let acknowledged = &self.user.token;
+        let rotating = match &self.user.pending {
+            Some(Pending::Rotating(new)) => Some(new),
+            _ => None,
+        };
+        match token {
+            Some(token) if &token == acknowledged || Some(&token) == rotating => {
+                self.resolve(Entry::ResolvedToken {
+                    id: self.id.to_string(),
+                    token,
+                });
+            }
+            Some(_) => self.violation(
+                "the refresh token is neither the acknowledged one nor the rotation under way"
+                    .to_string(),
+            ),
+            None => self.violation("the refresh token is missing".to_string()),
+        }
     }
 
     fn expect_not_found(&mut self, cred: &Cred) {

@@ -1,7 +1,7 @@
 //! The journal: the driver's record of what the worker was told succeeded.
 //!
 //! One line per event, appended and fsynced before the worker goes on. An *intent* line
-//! (`ENROLLING`, `SWITCHING`, `DELETING`, `FAILING`, `LOGGING_IN`) is written before the
+//! (`ENROLLING`, `SWITCHING`, `DELETING`, `FAILING`, `LOGGING_IN`, `ROTATING`) is written before the
 //! operation, an *acknowledgement* (`ENROLLED`, `SWITCHED`, ...) after it returned OK. An intent
 //! without its acknowledgement marks the operation that was running at the kill. The driver
 //! appends `RESOLVED`/`COUNTER` lines after each check, so the next worker starts from exactly
@@ -114,6 +114,20 @@ pub enum Entry {
         id: String,
         count: u32,
     },
+    /// Refresh-token rotation of `id` to `token` (harness-made test value) is about to run.
+    Rotating {
+        id: String,
+        token: String,
+    },
+    Rotated {
+        id: String,
+        token: String,
+    },
+    /// Driver: the refresh token `id` holds after the kill.
+    ResolvedToken {
+        id: String,
+        token: String,
+    },
     /// Driver: a round started (informational, for replaying a failure by hand).
     Round {
         round: u64,
@@ -142,8 +156,17 @@ impl fmt::Display for Entry {
             Entry::ResolvedBlocked { id } => write!(f, "RESOLVED {id} BLOCKED"),
             Entry::Counter { id, count } => write!(f, "COUNTER {id} {count}"),
             Entry::Round { round, seed } => write!(f, "ROUND {round} {seed}"),
+            Entry::Rotating { id, token } => write!(f, "ROTATING {id} {token}"),
+            Entry::Rotated { id, token } => write!(f, "ROTATED {id} {token}"),
+            Entry::ResolvedToken { id, token } => write!(f, "RESOLVED {id} TOKEN {token}"),
         }
     }
+}
+
+/// The refresh token a user is enrolled with: derived from its device key's hash, so the
+/// journal's enrollment lines need not carry it.
+pub fn initial_token(key_hash: &str) -> String {
+    format!("rt0-{}", key_hash.chars().take(16).collect::<String>())
 }
 
 fn parse_mode(text: &str) -> Option<StoredAuthMode> {
@@ -197,6 +220,18 @@ impl Entry {
             ["DELETING", _] => Entry::Deleting { id: id()? },
             ["DELETED", _] => Entry::Deleted { id: id()? },
             ["RESOLVED", _, "ABSENT"] => Entry::ResolvedAbsent { id: id()? },
+            ["RESOLVED", _, "TOKEN", token] => Entry::ResolvedToken {
+                id: id()?,
+                token: token.to_string(),
+            },
+            ["ROTATING", _, token] => Entry::Rotating {
+                id: id()?,
+                token: token.to_string(),
+            },
+            ["ROTATED", _, token] => Entry::Rotated {
+                id: id()?,
+                token: token.to_string(),
+            },
             ["RESOLVED", _, "BLOCKED"] => Entry::ResolvedBlocked { id: id()? },
             ["RESOLVED", _, "PRESENT", mode, pw] => Entry::ResolvedPresent {
                 id: id()?,

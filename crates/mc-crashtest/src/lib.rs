@@ -1,6 +1,7 @@
 //! Crash-safety harness for mc-store (issue 3): does a store survive SIGKILL at any instant?
 //!
-//! What it is for: the binary `mc-crash-worker` loops enroll / offline login / wrong password /
+//! What it is for: the binary `mc-crash-worker` loops enroll / offline login / refresh-token
+//! rotation / wrong password /
 //! mode switch / delete on a real store directory (redb by default, sled with the `sled`
 //! feature), journaling every operation it was told succeeded; the driver test
 //! (`tests/crash_kills.rs`) kills it with SIGKILL at random moments, then checks the store

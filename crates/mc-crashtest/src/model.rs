@@ -28,6 +28,8 @@ pub enum Pending {
     Failing,
     /// A login with the right credential (which resets the counter).
     LoggingIn,
+    /// A refresh-token rotation to this token (its unlock resets the counter too).
+    Rotating(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +41,8 @@ pub struct UserModel {
     /// The least value the durable failed-attempt counter may have now: the last count that was
     /// acknowledged or observed, or 0 after anything that may have reset it.
     pub counter_floor: u32,
+    /// The acknowledged refresh token.
+    pub token: String,
 }
 
 /// Users by id, in id order.
@@ -62,6 +66,7 @@ pub fn apply(model: &mut Model, entry: &Entry) {
                 pending: Some(Pending::Enrolling(cred.clone())),
                 key_hash: key_hash.clone(),
                 counter_floor: 0,
+                token: crate::journal::initial_token(key_hash),
             },
         );
         return;
@@ -81,7 +86,10 @@ pub fn apply(model: &mut Model, entry: &Entry) {
         | Entry::ResolvedAbsent { id }
         | Entry::ResolvedPresent { id, .. }
         | Entry::ResolvedBlocked { id }
-        | Entry::Counter { id, .. } => id,
+        | Entry::Counter { id, .. }
+        | Entry::Rotating { id, .. }
+        | Entry::Rotated { id, .. }
+        | Entry::ResolvedToken { id, .. } => id,
     };
     let Some(user) = model.get_mut(id) else {
         return;
@@ -90,8 +98,18 @@ pub fn apply(model: &mut Model, entry: &Entry) {
         Entry::Enrolled { cred, key_hash, .. } => {
             user.state = UserState::Present(cred.clone());
             user.key_hash = key_hash.clone();
+            user.token = crate::journal::initial_token(key_hash);
             user.pending = None;
         }
+        Entry::Rotating { token, .. } => {
+            user.pending = Some(Pending::Rotating(token.clone()));
+            user.counter_floor = 0;
+        }
+        Entry::Rotated { token, .. } => {
+            user.token = token.clone();
+            user.pending = None;
+        }
+        Entry::ResolvedToken { token, .. } => user.token = token.clone(),
         Entry::LoggingIn { .. } => {
             user.pending = Some(Pending::LoggingIn);
             user.counter_floor = 0;

@@ -76,6 +76,8 @@ pub enum UnlockOutcome {
     /// Unlocked, and the device key signed a JWT that verified; the key's SHA-256 (hex).
     Unlocked {
         key_hash: String,
+        /// The stored refresh token (harness-made test value).
+        token: Option<String>,
     },
     WrongPassword {
         failed_attempts: u32,
@@ -173,18 +175,43 @@ impl HarnessStore {
                 registration_access_token: Some(SecretString::new(format!("rat-{id}"))),
             },
         };
+        // Every harness user is stored as an identified user with a refresh token, so
+        // rotation (issue 10) is killed at random instants too.
+        let token = SecretString::new(crate::journal::initial_token(&sha256_hex(
+            key.to_pkcs8().expose(),
+        )));
         self.store
-            .put_user(&user, &protection(cred))
+            .put_identified_user(&user, &protection(cred), Some(&token))
+            .map_err(|e| e.to_string())
+    }
+
+    /// Refresh-token rotation as the runtime does it: unlock (keeping the sealing key), then
+    /// replace the stored refresh token in one commit.
+    pub fn rotate(&self, id: &str, cred: &Cred, token: &str, now: i64) -> Result<(), String> {
+        let unlocked = with_unlock(cred, |unlock| {
+            self.store.unlock_user_with_key(&user_id(id), unlock, now)
+        })
+        .map_err(|e| e.to_string())?;
+        self.store
+            .replace_refresh_token(&unlocked.sealing_key, &SecretString::new(token))
             .map_err(|e| e.to_string())
     }
 
     /// Unlocks with `cred`, then proves the key works: signs a JWT and verifies it.
     pub fn unlock(&self, id: &str, cred: &Cred, now: i64) -> UnlockOutcome {
         let result = with_unlock(cred, |unlock| {
-            self.store.unlock_user(&user_id(id), unlock, now)
+            self.store.unlock_user_with_key(&user_id(id), unlock, now)
         });
         match result {
-            Ok(user) => prove_key(&user.secrets.device_key_pkcs8, now),
+            Ok(unlocked) => match prove_key(&unlocked.user.secrets.device_key_pkcs8, now) {
+                UnlockOutcome::Unlocked { key_hash, .. } => UnlockOutcome::Unlocked {
+                    key_hash,
+                    token: unlocked
+                        .refresh_token
+                        .map(|token| token.expose().to_string()),
+                },
+                other => other,
+            },
             Err(error) => classify(error),
         }
     }
@@ -254,6 +281,7 @@ fn prove_key(pkcs8: &SecretBytes, now: i64) -> UnlockOutcome {
     match mc_jose::verify_es256(&token, &keys) {
         Ok(_) => UnlockOutcome::Unlocked {
             key_hash: sha256_hex(pkcs8.expose()),
+            token: None,
         },
         Err(error) => UnlockOutcome::Failed(format!("JWT does not verify: {error}")),
     }

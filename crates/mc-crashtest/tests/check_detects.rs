@@ -208,3 +208,36 @@ fn an_interrupted_switch_may_end_in_either_mode_but_not_elsewhere() {
         report.violations
     );
 }
+
+#[test]
+fn a_refresh_token_other_than_the_acknowledged_or_rotating_one_is_reported() {
+    let root = tempfile::tempdir().unwrap();
+    let (dir, journal) = (root.path().join("store"), root.path().join("journal"));
+    let store = HarnessStore::open(&dir, BackendKind::Redb).unwrap();
+    let mut writer = JournalWriter::open(&journal).unwrap();
+    enroll(&store, &mut writer, "u1", Cred::no());
+    // An interrupted rotation may end with either token...
+    writer
+        .append(&Entry::Rotating {
+            id: "u1".into(),
+            token: "rt-new".into(),
+        })
+        .unwrap();
+    store.rotate("u1", &Cred::no(), "rt-new", 1).unwrap();
+    drop(store);
+    let report = check(&dir, &journal);
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+    // ...but a token the journal never named is a violation.
+    let store = HarnessStore::open(&dir, BackendKind::Redb).unwrap();
+    store.rotate("u1", &Cred::no(), "rt-stranger", 2).unwrap();
+    drop(store);
+    let report = check(&dir, &journal);
+    assert!(
+        report
+            .violations
+            .iter()
+            .any(|v| v.contains("refresh token is neither")),
+        "{:?}",
+        report.violations
+    );
+}

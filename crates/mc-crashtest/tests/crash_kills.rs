@@ -79,6 +79,7 @@ fn acknowledgement_kind(entry: &Entry) -> Option<&'static str> {
         Entry::Blocked { .. } => "blocked",
         Entry::Switched { .. } => "switched",
         Entry::Deleted { .. } => "deleted",
+        Entry::Rotated { .. } => "rotated",
         _ => return None,
     })
 }

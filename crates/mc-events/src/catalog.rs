@@ -362,6 +362,13 @@ catalog! {
         EnableAuthenticationModeEvent => EnableAuthenticationMode, StatusResultEvent, &[LoggedIn];
         CreateHttpCommonRequest => CreateHttpCommon, CreateHttpCommonResultEvent, &[LoggedIn];
         GetStateEvent => GetState, GetStateResultEvent, STARTED_STATES;
+        // Identified users (issue 10): the app opens the URL in a browser, then hands back
+        // the redirect. Not while a restart is needed (UNINITIALISED) or the store is
+        // unreadable (UNIDENTIFIED): as EnrollAnonymousUser.
+        CreateAuthorizationRequestEvent => CreateAuthorizationRequest,
+            CreateAuthorizationRequestResultEvent, &[ActivationRequired, LoginRequired, LoggedIn];
+        SetAuthorisationCodeEvent => SetAuthorisationCode, StatusResultEvent,
+            &[ActivationRequired, LoginRequired, LoggedIn];
     }
     results {
         StartResultEvent: info_state;
@@ -376,6 +383,7 @@ catalog! {
         DeleteUserResultEvent: info_state;
         GetStateResultEvent: info_state;
         CreateHttpCommonResultEvent: by_hand;
+        CreateAuthorizationRequestResultEvent: info;
     }
     pushed {
         InvalidStateEvent(InvalidStateEvent) answers;

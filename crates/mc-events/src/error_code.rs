@@ -94,6 +94,12 @@ error_codes! {
     /// A listener or synchronous handler panicked (a `WarningEvent` to the others names it); it
     /// stays registered.
     LISTENER_PANICKED = 100_000_011, ListenerPanicked, Failed, "a listener or synchronous handler panicked; it stays registered (the WarningEvent names it)";
+    /// The `state` of SetAuthorisationCodeEvent matches no pending authorization request (unknown,
+    /// already used, expired, or made before a restart): nothing was redeemed.
+    AUTHORIZATION_REQUEST_UNKNOWN = 100_000_012, AuthorizationRequestUnknown, InvalidParameter, "the state matches no pending authorization request (unknown, used, expired or before a restart): create a new one";
+    /// The redirect URL is not the redirect URI of its authorization request, or its tenant or
+    /// client differ: nothing was redeemed.
+    AUTHORIZATION_RESPONSE_MISMATCH = 100_000_013, AuthorizationResponseMismatch, InvalidParameter, "the redirect does not belong to the authorization request (redirect URI, tenant or client differ)";
     // 500: local security module and store.
     /// The local store could not be read.
     STORE_READ_FAILED = 500_000_001, StoreReadFailed, NoTokenDataAvailable, "the local store could not be read";
@@ -109,6 +115,9 @@ error_codes! {
     NO_STORED_CREDENTIAL = 500_000_006, NoStoredCredential, NoTokenDataAvailable, "no usable stored credential for the user: enroll again";
     /// The platform key behind BIOMETRIC was invalidated: use another way to log in, or enroll again.
     BIOMETRIC_KEY_INVALIDATED = 500_000_007, BiometricKeyInvalidated, BiometricKeyInvalidated, "the biometric platform key was invalidated: log in another way or enroll again";
+    /// The stored credential was cleared (ClearIamTokenCache CLEAR_OFFLINE or CLEAR_ALL): log in
+    /// at the IDP (identified user) or enroll again (anonymous device).
+    CREDENTIAL_CLEARED = 500_000_008, CredentialCleared, NoTokenDataAvailable, "the stored credential was cleared (CLEAR_OFFLINE/CLEAR_ALL): log in at the IDP or enroll again";
     /// Too many wrong passwords: retries exceeded.
     RETRIES_EXCEEDED = 500_000_030, RetriesExceeded, PasswordBlocked, "too many wrong passwords: retries exceeded";
     /// The user is locked.
@@ -142,6 +151,29 @@ error_codes! {
     /// The IDP does not allow the requested audience for this client (`invalid_target`): fix
     /// the `audience` (or the IDP's configuration of it); retrying the same one will not help.
     AUDIENCE_NOT_ALLOWED = 800_000_021, AudienceNotAllowed, InvalidParameter, "the IDP does not allow the requested audience (invalid_target): fix the audience";
+    /// The IDP answered the authorization request with `error=access_denied`.
+    AUTHORIZATION_DENIED = 800_000_022, AuthorizationDenied, AccessDenied, "the IDP denied the authorization (error=access_denied)";
+    /// The user cancelled the login at the IDP (`access_denied` with a cancel hint).
+    AUTHORIZATION_CANCELLED = 800_000_023, AuthorizationCancelled, UserCancel, "the user cancelled the login at the IDP";
+    /// The IDP needs an interactive login (`login_required`, `interaction_required`,
+    /// `consent_required`, `account_selection_required`): open the login page without `prompt=none`.
+    IDP_INTERACTION_REQUIRED = 800_000_024, IdpInteractionRequired, LoginRequired, "the IDP needs an interactive login: open its login page";
+    /// The IDP answered the authorization request with another `error`.
+    AUTHORIZATION_FAILED = 800_000_025, AuthorizationFailed, Failed, "the IDP answered the authorization request with an error";
+    /// The authorization response names another issuer (RFC 9207 `iss`), or lacks it where the
+    /// IDP promised it: a mix-up attempt; nothing was redeemed.
+    AUTHORIZATION_ISSUER_MISMATCH = 800_000_026, AuthorizationIssuerMismatch, Failed, "the authorization response comes from another issuer (RFC 9207): nothing was redeemed";
+    /// The IDP refused the authorization code (expired, used, for another client or verifier).
+    AUTHORIZATION_CODE_REJECTED = 800_000_027, AuthorizationCodeRejected, LoginRequired, "the IDP refused the authorization code: create a new authorization request";
+    /// The IDP refused the stored refresh token (`invalid_grant`: revoked, expired, rotated):
+    /// the user must log in at the IDP again.
+    REFRESH_TOKEN_REJECTED = 800_000_028, RefreshTokenRejected, LoginRequired, "the IDP refused the stored refresh token: log in at the IDP again";
+    /// A resource asked for a stronger or fresher authentication (RFC 9470
+    /// `insufficient_user_authentication`): log in at the IDP with the `acrValues`/`maxAge` of
+    /// the IdpLoginRequiredEvent.
+    STEP_UP_REQUIRED = 800_000_029, StepUpRequired, LoginRequired, "the resource wants a stronger authentication (RFC 9470): log in with the acrValues/maxAge given";
+    /// The ID token failed verification (signature, alg, iss, aud, azp, nonce, exp, iat).
+    INVALID_ID_TOKEN = 800_000_030, InvalidIdToken, InvalidToken, "the ID token failed verification (signature, alg, iss, aud, azp, nonce, exp)";
     // 802: biometric.
     /// Base of the biometric codes: `802000000` plus the platform's own code.
     BIOMETRIC_BASE = 802_000_000, BiometricBase, Failed, "biometric failure; add the platform's own code";

@@ -66,23 +66,24 @@ mod uniffi_types;
 uniffi::setup_scaffolding!("mc_events");
 
 pub use event::{
-    ClearIamTokenCacheResultEvent, CreateHttpCommonResultEvent,
-    DeleteIamTokenByAudienceResultEvent, DeleteUserResultEvent, ErrorReport, Event,
-    ExchangeIamTokenResultEvent, GetIamAccessTokenClaimsResultEvent, GetInformationResultEvent,
-    GetStateResultEvent, IdpLoginRequiredEvent, InvalidStateEvent, LoginTokenClaimsAvailableEvent,
-    OfflineLoginResultEvent, RestartResultEvent, ResultInfo, ServerConnectionEvent,
-    StartLoginEvent, StartResultEvent, StatusResultEvent, EVENT_TYPE_NAMES, PUSHED_TYPE_NAMES,
-    RESULT_TYPE_NAMES,
+    ClearIamTokenCacheResultEvent, CreateAuthorizationRequestResultEvent,
+    CreateHttpCommonResultEvent, DeleteIamTokenByAudienceResultEvent, DeleteUserResultEvent,
+    ErrorReport, Event, ExchangeIamTokenResultEvent, GetIamAccessTokenClaimsResultEvent,
+    GetInformationResultEvent, GetStateResultEvent, IdpLoginRequiredEvent, InvalidStateEvent,
+    LoginTokenClaimsAvailableEvent, OfflineLoginResultEvent, RestartResultEvent, ResultInfo,
+    ServerConnectionEvent, StartLoginEvent, StartResultEvent, StatusResultEvent, EVENT_TYPE_NAMES,
+    PUSHED_TYPE_NAMES, RESULT_TYPE_NAMES,
 };
 pub use mc_secret::SecretString;
 pub use next_action::{BUSY_RETRY_SECS, DEFAULT_RETRY_SECS};
 pub use parse::InvalidRequest;
 pub use request::{
-    ClearIamTokenCacheEvent, CreateHttpCommonRequest, DeleteIamTokenByAudienceEvent,
-    DeleteUserEvent, EnableAuthenticationModeEvent, EnrollAnonymousUserEvent,
-    ExchangeIamTokenEvent, GetIamAccessTokenClaimsEvent, GetInformationEvent, GetStateEvent,
-    OfflineLoginEvent, Request, RequestEvent, RequestKind, RestartEvent, StartEvent,
-    MAX_APP_NAME_BYTES, MAX_IDENTIFIER_BYTES,
+    ClearIamTokenCacheEvent, CreateAuthorizationRequestEvent, CreateHttpCommonRequest,
+    DeleteIamTokenByAudienceEvent, DeleteUserEvent, EnableAuthenticationModeEvent,
+    EnrollAnonymousUserEvent, ExchangeIamTokenEvent, GetIamAccessTokenClaimsEvent,
+    GetInformationEvent, GetStateEvent, OfflineLoginEvent, Request, RequestEvent, RequestKind,
+    RestartEvent, SetAuthorisationCodeEvent, StartEvent, MAX_APP_NAME_BYTES,
+    MAX_AUTHORIZATION_FIELD_BYTES, MAX_IDENTIFIER_BYTES,
 };
 pub use typed::{RequestType, ResultType};
 pub use types::{

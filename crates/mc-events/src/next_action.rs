@@ -19,6 +19,17 @@ impl NextAction {
     /// What to do after a result with `status` and `code` when nothing more specific is known;
     /// `None` for OK and where the app cannot be told more than the description says.
     pub fn default_for(status: StatusType, code: u32) -> Option<NextAction> {
+        // Identified users: the next step is the IDP's login page, not OfflineLogin.
+        if matches!(
+            code,
+            error_code::AUTHORIZATION_CODE_REJECTED
+                | error_code::REFRESH_TOKEN_REJECTED
+                | error_code::STEP_UP_REQUIRED
+                | error_code::IDP_INTERACTION_REQUIRED
+                | error_code::CREDENTIAL_CLEARED
+        ) {
+            return Some(NextAction::LogIn);
+        }
         let by_status = match status {
             StatusType::Ok => return None,
             StatusType::LoginRequired => Some(NextAction::SendFirst {
@@ -59,7 +70,9 @@ impl NextAction {
             | BIOMETRIC_KEY_INVALIDATED
             | RETRIES_EXCEEDED
             | REGISTRATION_INVALID => Some(NextAction::EnrollAgain),
-            INVALID_TOKEN => Some(NextAction::LogIn),
+            INVALID_TOKEN | INVALID_ID_TOKEN => Some(NextAction::LogIn),
+            AUTHORIZATION_REQUEST_UNKNOWN => fix("state"),
+            AUTHORIZATION_RESPONSE_MISMATCH => fix("redirectUrl"),
             STORE_FORMAT_UNSUPPORTED
             | USER_LOCKED
             | TLS_FAILED

@@ -418,6 +418,139 @@ impl GetStateEvent {
     }
 }
 
+/// Longest `redirectUrl` / `redirectUri` / `authorisationCode` / `state` / `scope` /
+/// `acrValues`, in bytes: far above what IDPs send, low enough that a hostile app cannot make
+/// the runtime parse megabytes.
+pub const MAX_AUTHORIZATION_FIELD_BYTES: usize = 8192;
+
+/// Asks the runtime to build an authorization request (RFC 6749 code flow with PKCE S256,
+/// state, nonce, DPoP key binding, PAR where the IDP offers it) for the app to open in a
+/// browser. Answered by `CreateAuthorizationRequestResultEvent` with the URL and `state`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[serde(rename_all = "camelCase")]
+pub struct CreateAuthorizationRequestEvent {
+    pub tenant_id: String,
+    /// The IDP's public native client (RFC 8252).
+    pub client_id: String,
+    /// Where the IDP sends the browser back (loopback `http://127.0.0.1:PORT/...` or a
+    /// private-use scheme); registered at the IDP for `client_id`.
+    pub redirect_uri: String,
+    /// Default `openid offline_access`.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr_values: Option<String>,
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_hint: Option<String>,
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    /// RFC 9470 `max_age` (seconds), e.g. from a step-up challenge.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<u64>,
+}
+
+impl CreateAuthorizationRequestEvent {
+    pub fn new(
+        tenant_id: impl Into<String>,
+        client_id: impl Into<String>,
+        redirect_uri: impl Into<String>,
+    ) -> Self {
+        Self {
+            tenant_id: tenant_id.into(),
+            client_id: client_id.into(),
+            redirect_uri: redirect_uri.into(),
+            scope: None,
+            acr_values: None,
+            login_hint: None,
+            prompt: None,
+            max_age: None,
+        }
+    }
+}
+
+/// Hands the runtime the result of the browser login: the whole `redirectUrl` the IDP sent
+/// the browser to, or its `authorisationCode` and `state`. The runtime redeems the code and
+/// logs the user in (protecting the stored offline token with `authenticationMode`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[serde(rename_all = "camelCase")]
+pub struct SetAuthorisationCodeEvent {
+    pub tenant_id: String,
+    pub client_id: String,
+    pub authentication_mode: AuthenticationMode,
+    /// The local password, for mode PASSWORD.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<SecretString>,
+    /// The redirect URL with `code`, `state` (and `iss`) or `error`. Holds a code: secret.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_url: Option<SecretString>,
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorisation_code: Option<SecretString>,
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Upgrade of an anonymous device: keep the anonymous registration at the IDP (default:
+    /// it is deleted).
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_anonymous: Option<bool>,
+}
+
+impl SetAuthorisationCodeEvent {
+    /// With the whole redirect URL the browser was sent to.
+    pub fn with_redirect_url(
+        tenant_id: impl Into<String>,
+        client_id: impl Into<String>,
+        authentication_mode: AuthenticationMode,
+        redirect_url: impl Into<SecretString>,
+    ) -> Self {
+        Self {
+            tenant_id: tenant_id.into(),
+            client_id: client_id.into(),
+            authentication_mode,
+            password: None,
+            redirect_url: Some(redirect_url.into()),
+            authorisation_code: None,
+            state: None,
+            keep_anonymous: None,
+        }
+    }
+
+    /// With the code and state taken from the redirect by the app.
+    pub fn with_code(
+        tenant_id: impl Into<String>,
+        client_id: impl Into<String>,
+        authentication_mode: AuthenticationMode,
+        authorisation_code: impl Into<SecretString>,
+        state: impl Into<String>,
+    ) -> Self {
+        Self {
+            tenant_id: tenant_id.into(),
+            client_id: client_id.into(),
+            authentication_mode,
+            password: None,
+            redirect_url: None,
+            authorisation_code: Some(authorisation_code.into()),
+            state: Some(state.into()),
+            keep_anonymous: None,
+        }
+    }
+
+    pub fn with_password(mut self, password: impl Into<SecretString>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+}
+
 pub(crate) use crate::catalog::deserialize_request;
 pub use crate::catalog::{RequestEvent, RequestKind};
 
@@ -481,6 +614,8 @@ impl RequestEvent {
                 None => Ok(()),
             },
             RequestEvent::CreateHttpCommonRequest(e) => check_http(e),
+            RequestEvent::CreateAuthorizationRequestEvent(e) => check_authorization_request(e),
+            RequestEvent::SetAuthorisationCodeEvent(e) => check_authorisation_code(e),
             RequestEvent::GetIamAccessTokenClaimsEvent(_)
             | RequestEvent::GetInformationEvent(_)
             | RequestEvent::GetStateEvent(_) => Ok(()),
@@ -522,6 +657,73 @@ fn check_identifier(field: &str, value: &str) -> Result<(), (String, String)> {
         return Err((field.to_owned(), message));
     }
     Ok(())
+}
+
+fn check_authorization_field(field: &str, value: &str) -> Result<(), (String, String)> {
+    if value.is_empty() {
+        return Err((field.to_owned(), "must not be empty".to_owned()));
+    }
+    if value.len() > MAX_AUTHORIZATION_FIELD_BYTES {
+        return Err((
+            field.to_owned(),
+            format!(
+                "too long: {} bytes, at most {MAX_AUTHORIZATION_FIELD_BYTES}",
+                value.len()
+            ),
+        ));
+    }
+    if let Some(message) = crate::parse::control_character(value) {
+        return Err((field.to_owned(), message));
+    }
+    Ok(())
+}
+
+fn check_authorization_request(
+    e: &CreateAuthorizationRequestEvent,
+) -> Result<(), (String, String)> {
+    check_identifier("tenantId", &e.tenant_id)?;
+    check_identifier("clientId", &e.client_id)?;
+    check_authorization_field("redirectUri", &e.redirect_uri)?;
+    for (field, value) in [
+        ("scope", &e.scope),
+        ("acrValues", &e.acr_values),
+        ("loginHint", &e.login_hint),
+        ("prompt", &e.prompt),
+    ] {
+        if let Some(value) = value {
+            check_authorization_field(field, value)?;
+        }
+    }
+    Ok(())
+}
+
+/// Exactly one of `redirectUrl` or `authorisationCode` + `state`.
+fn check_authorisation_code(e: &SetAuthorisationCodeEvent) -> Result<(), (String, String)> {
+    check_identifier("tenantId", &e.tenant_id)?;
+    check_identifier("clientId", &e.client_id)?;
+    match (&e.redirect_url, &e.authorisation_code, &e.state) {
+        (Some(url), None, None) => check_authorization_field("redirectUrl", url.expose()),
+        (None, Some(code), Some(state)) => {
+            check_authorization_field("authorisationCode", code.expose())?;
+            check_authorization_field("state", state)
+        }
+        (None, Some(_), None) => Err((
+            "state".to_owned(),
+            "give the `state` of the redirect with `authorisationCode`".to_owned(),
+        )),
+        (None, None, Some(_)) => Err((
+            "authorisationCode".to_owned(),
+            "give the `authorisationCode` of the redirect with `state`".to_owned(),
+        )),
+        (None, None, None) => Err((
+            "redirectUrl".to_owned(),
+            "give the `redirectUrl` (or `authorisationCode` and `state`)".to_owned(),
+        )),
+        (Some(_), _, _) => Err((
+            "redirectUrl".to_owned(),
+            "give either `redirectUrl` or `authorisationCode` and `state`, not both".to_owned(),
+        )),
+    }
 }
 
 fn check_user(user: Option<&UserIdentifier>) -> Result<(), (String, String)> {

@@ -370,8 +370,13 @@ pub struct IamConfigurationData {
     pub client_id: String,
     pub server_url: String,
     pub tenant_id: String,
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
+    /// The redirect URI of an identified user's login (absent for anonymous devices).
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_uri: Option<String>,
 }
 
 /// What the app should do next after a result that is not OK, as data (`nextAction` in JSON,

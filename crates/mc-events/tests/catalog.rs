@@ -76,6 +76,34 @@ fn every_request() -> Vec<Request> {
         }
         .into(),
         GetStateEvent::new().into(),
+        CreateAuthorizationRequestEvent {
+            scope: Some("openid offline_access".into()),
+            acr_values: Some("urn:mc:acr:strong".into()),
+            login_hint: Some("alice".into()),
+            prompt: Some("login".into()),
+            max_age: Some(300),
+            ..CreateAuthorizationRequestEvent::new("demo", "mc-native", "http://127.0.0.1:5000/cb")
+        }
+        .into(),
+        SetAuthorisationCodeEvent::with_redirect_url(
+            "demo",
+            "mc-native",
+            AuthenticationMode::Password,
+            "http://127.0.0.1:5000/cb?code=code-secret&state=s1",
+        )
+        .with_password("pw")
+        .into(),
+        SetAuthorisationCodeEvent {
+            keep_anonymous: Some(true),
+            ..SetAuthorisationCodeEvent::with_code(
+                "demo",
+                "mc-native",
+                AuthenticationMode::No,
+                "code-secret",
+                "s1",
+            )
+        }
+        .into(),
     ]
 }
 
@@ -118,6 +146,7 @@ fn every_event() -> Vec<Event> {
         }),
         Event::StatusResultEvent(StatusResultEvent {
             info: ok_with_request(),
+            ..Default::default()
         }),
         Event::OfflineLoginResultEvent(OfflineLoginResultEvent {
             info: ResultInfo::error(
@@ -154,6 +183,7 @@ fn every_event() -> Vec<Event> {
                 server_url: "http://127.0.0.1:8080".into(),
                 tenant_id: "demo".into(),
                 issuer: Some("http://127.0.0.1:8080/realms/demo".into()),
+                redirect_uri: None,
             }),
         }),
         Event::DeleteUserResultEvent(DeleteUserResultEvent {
@@ -170,6 +200,15 @@ fn every_event() -> Vec<Event> {
             response: vec![0, 1, 2, 255],
             response_headers: headers,
             ..CreateHttpCommonResultEvent::from_info(ok_with_request())
+        }),
+        Event::CreateAuthorizationRequestResultEvent(CreateAuthorizationRequestResultEvent {
+            info: ok_with_request(),
+            authorization_url: "http://127.0.0.1:8080/auth?client_id=mc-native".into(),
+            state: "s1".into(),
+        }),
+        Event::StatusResultEvent(StatusResultEvent {
+            info: ok_with_request(),
+            replaced_user_identifier: Some(UserIdentifier::new("demo", "anon-client")),
         }),
         Event::InvalidStateEvent(InvalidStateEvent {
             request_id: Some(RequestId::new("r-2")),
@@ -192,6 +231,8 @@ fn every_event() -> Vec<Event> {
         Event::FatalErrorEvent(report),
         Event::IdpLoginRequiredEvent(IdpLoginRequiredEvent {
             user_identifier: user(),
+            acr_values: Some("urn:mc:acr:strong".into()),
+            max_age: Some(300),
         }),
     ]
 }
@@ -512,7 +553,13 @@ fn the_request_id_and_trace_are_kept_when_the_rest_is_invalid() {
 fn secrets_never_show_in_debug_or_messages() {
     for request in every_request() {
         let printed = format!("{request:?}");
-        for secret in ["correct horse", "\"pw\"", "\"old\"", "\"new\""] {
+        for secret in [
+            "correct horse",
+            "\"pw\"",
+            "\"old\"",
+            "\"new\"",
+            "code-secret",
+        ] {
             assert!(!printed.contains(secret), "{printed}");
         }
     }
@@ -583,6 +630,11 @@ fn failure_gives_the_result_type_of_every_request_kind() {
         (RequestKind::EnableAuthenticationMode, "StatusResultEvent"),
         (RequestKind::CreateHttpCommon, "CreateHttpCommonResultEvent"),
         (RequestKind::GetState, "GetStateResultEvent"),
+        (
+            RequestKind::CreateAuthorizationRequest,
+            "CreateAuthorizationRequestResultEvent",
+        ),
+        (RequestKind::SetAuthorisationCode, "StatusResultEvent"),
     ];
     assert_eq!(expected.len(), RequestKind::ALL.len());
     for (kind, name) in expected {
@@ -790,4 +842,56 @@ fn a_typed_failure_keeps_its_request_and_state() {
     assert_eq!(event.request_id().map(RequestId::as_str), Some("r-9"));
     assert_eq!(event.trace_context(), Some(&trace()));
     assert_eq!(event.result_info(), None);
+}
+
+#[test]
+fn set_authorisation_code_needs_exactly_one_of_redirect_url_or_code_and_state() {
+    let field_of = |text: &str| parse_err(text).field;
+    let base = r#""type":"SetAuthorisationCodeEvent","tenantId":"demo","clientId":"c","authenticationMode":"NO""#;
+    assert_eq!(
+        field_of(&format!("{{{base}}}")).as_deref(),
+        Some("redirectUrl")
+    );
+    assert_eq!(
+        field_of(&format!(r#"{{{base},"authorisationCode":"x"}}"#)).as_deref(),
+        Some("state")
+    );
+    assert_eq!(
+        field_of(&format!(r#"{{{base},"state":"s"}}"#)).as_deref(),
+        Some("authorisationCode")
+    );
+    assert_eq!(
+        field_of(&format!(
+            r#"{{{base},"redirectUrl":"http://127.0.0.1/cb?code=x&state=s","authorisationCode":"x","state":"s"}}"#
+        ))
+        .as_deref(),
+        Some("redirectUrl")
+    );
+    assert_eq!(
+        field_of(&format!(r#"{{{base},"authorisationCode":"","state":"s"}}"#)).as_deref(),
+        Some("authorisationCode")
+    );
+    let huge = "a".repeat(MAX_AUTHORIZATION_FIELD_BYTES + 1);
+    assert_eq!(
+        field_of(&format!(r#"{{{base},"redirectUrl":"{huge}"}}"#)).as_deref(),
+        Some("redirectUrl")
+    );
+    // the good forms parse
+    for good in [
+        format!(r#"{{{base},"redirectUrl":"http://127.0.0.1/cb?code=x&state=s"}}"#),
+        format!(r#"{{{base},"authorisationCode":"x","state":"s"}}"#),
+    ] {
+        Request::from_json(&good).unwrap();
+    }
+}
+
+#[test]
+fn create_authorization_request_checks_its_fields() {
+    let err =
+        parse_err(r#"{"type":"CreateAuthorizationRequestEvent","tenantId":"demo","clientId":"c"}"#);
+    assert_eq!(err.field.as_deref(), Some("redirectUri"));
+    let err = parse_err(
+        r#"{"type":"CreateAuthorizationRequestEvent","tenantId":"demo","clientId":"c","redirectUri":"http://127.0.0.1/cb","prompt":"a\u0000b"}"#,
+    );
+    assert_eq!(err.field.as_deref(), Some("prompt"));
 }

@@ -60,6 +60,12 @@ fn request_sample(kind: RequestKind) -> &'static str {
             r#"{"type":"CreateHttpCommonRequest","fullUrl":"http://127.0.0.1:1/demo/echo","method":"POST","content":"{}","contentType":"application/json","httpHeaders":{"X-B":"2","X-A":"1"},"audience":"demo-api","timeout":5000}"#
         }
         RequestKind::GetState => r#"{"type":"GetStateEvent"}"#,
+        RequestKind::CreateAuthorizationRequest => {
+            r#"{"type":"CreateAuthorizationRequestEvent","tenantId":"demo","clientId":"demo-app","redirectUri":"http://127.0.0.1:1/callback","acrValues":"2","maxAge":600}"#
+        }
+        RequestKind::SetAuthorisationCode => {
+            r#"{"type":"SetAuthorisationCodeEvent","tenantId":"demo","clientId":"demo-app","authenticationMode":"NO","authorisationCode":"code-secret","state":"s-1","keepAnonymous":true}"#
+        }
         #[allow(unreachable_patterns)] // rows other engineers add land here until they add a sample
         other => panic!("no JSON sample of {other}: add one to request_sample"),
     }
@@ -81,7 +87,9 @@ fn pushed_sample(name: &str) -> String {
         "WarningEvent" | "RuntimeErrorEvent" | "FatalErrorEvent" => {
             r#""requestId":"r-3","errorType":"LISTENER","errorDescription":"x","errorCode":900000001"#
         }
-        "IdpLoginRequiredEvent" => r#""userIdentifier":{"tenantId":"demo","userId":"u-1"}"#,
+        "IdpLoginRequiredEvent" => {
+            r#""userIdentifier":{"tenantId":"demo","userId":"u-1"},"acrValues":"2","maxAge":600"#
+        }
         other => panic!("no JSON sample of the pushed event {other}: add one to pushed_sample"),
     };
     format!(r#"{{"type":"{name}",{fields}}}"#)

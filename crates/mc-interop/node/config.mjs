@@ -8,6 +8,12 @@ import { errors } from 'oidc-provider';
 /** Seconds of clock skew accepted on client assertions and subject tokens. */
 export const CLOCK_TOLERANCE_SECS = 15;
 
+/** The public native client of identified users (RFC 8252): PKCE, loopback redirect. */
+export const NATIVE_CLIENT_ID = 'mc-native';
+/** Its registered redirect: any port on the loopback (RFC 8252 §7.3, the provider's native rule). */
+export const NATIVE_REDIRECT_URI = 'http://127.0.0.1/callback';
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+
 /** Resource indicator of the device token (client_credentials without a `resource`). */
 export const DEVICE_RESOURCE = 'urn:mc-runtime:device';
 
@@ -57,8 +63,21 @@ export function configuration({ keys, profile }) {
     // es256-jwt: one EC key; rs256-opaque: one RSA key, as the provider's development keys.
     jwks: { keys },
     clockTolerance: CLOCK_TOLERANCE_SECS,
-    // Unused (no browser flow) but required to silence the tamper warning.
+    // The interaction cookies of the identified users' login pages.
     cookies: { keys: [randomBytes(32).toString('base64url')] },
+    // Identified users (issue 10): one public native client, as RFC 8252 wants it: no
+    // secret (`none`), PKCE (the provider requires it for such clients, S256 only), a
+    // loopback redirect, refresh tokens for `offline_access`, and the token-exchange grant
+    // for its users' access tokens. Everything else keeps the provider's defaults.
+    clients: [{
+      client_id: NATIVE_CLIENT_ID,
+      application_type: 'native',
+      token_endpoint_auth_method: 'none',
+      grant_types: ['authorization_code', 'refresh_token', TOKEN_EXCHANGE],
+      response_types: ['code'],
+      redirect_uris: [NATIVE_REDIRECT_URI],
+      ...(es256 ? { id_token_signed_response_alg: 'ES256' } : {}),
+    }],
     // Registered devices use no browser flow: no response types, hence no redirect_uris;
     // es256-jwt: ES256 ID tokens because the provider has no RSA key.
     clientDefaults: {
@@ -76,13 +95,15 @@ export function configuration({ keys, profile }) {
       // Without a resource server (the opaque device token): 600 s, the provider's default.
       ClientCredentials: (ctx, token) => token.resourceServer?.accessTokenTTL ?? 600,
     },
-    clientAuthMethods: ['private_key_jwt'],
+    // `none`: the public native client (devices still use private_key_jwt only).
+    clientAuthMethods: ['private_key_jwt', 'none'],
     enabledJWA: {
       clientAuthSigningAlgValues: ['ES256'],
     },
     features: {
-      // No login pages: anonymous devices never see one.
-      devInteractions: { enabled: false },
+      // The provider's own development login and consent pages (any login name is an
+      // account, the password is not checked): what the identified users' tests post.
+      devInteractions: { enabled: true },
       // RFC 7591, open: anyone on the network may register (as Keycloak's anonymous policy
       // with Trusted Hosts does). A deployment would set an initial access token here.
       registration: { enabled: true, initialAccessToken: false },

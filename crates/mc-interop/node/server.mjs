@@ -18,6 +18,8 @@
 // - POST /_test/revoke-on-issue/<client_id>: from now on, every opaque token issued to that
 //   client is revoked as soon as it is issued, so introspection answers {"active": false}
 //   (the test's "a token the IDP no longer vouches for" check).
+// - POST /_test/revoke-refresh-tokens: destroys every refresh token issued so far, as an
+//   administrator revoking a user's sessions would (the test's "revoked refresh token").
 
 import { createServer } from 'node:http';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
@@ -124,7 +126,8 @@ function tokenExchangeGrant(provider, profile, subjectKeys) {
     const [target] = targets;
 
     const subject = await deviceToken(provider, profile, servers, subjectKeys, params.subject_token);
-    // The device token of a client is that client's own (JWT: client_id and sub).
+    // The device token of a client is that client's own (JWT: client_id and sub); a user's
+    // token (identified users) was issued to the public client that exchanges it.
     if (subject.clientId !== client.clientId) {
       throw new InvalidGrant('subject_token was not issued to this client');
     }
@@ -168,8 +171,13 @@ async function deviceToken(provider, profile, servers, subjectKeys, value) {
   const invalid = new errors.InvalidGrant('subject_token is invalid or expired');
   if (profile === 'rs256-opaque') {
     const token = await provider.ClientCredentials.find(value).catch(() => undefined);
-    if (!token || token.isExpired || token.aud !== undefined) throw invalid;
-    return { clientId: token.clientId, jkt: token.jkt };
+    if (token && !token.isExpired && token.aud === undefined) {
+      return { clientId: token.clientId, jkt: token.jkt };
+    }
+    // An identified user's opaque access token (authorization code or refresh grant).
+    const user = await provider.AccessToken.find(value).catch(() => undefined);
+    if (!user || user.isExpired) throw invalid;
+    return { clientId: user.clientId, jkt: user.jkt };
   }
   try {
     const { payload } = await jwtVerify(value, subjectKeys, {
@@ -179,7 +187,10 @@ async function deviceToken(provider, profile, servers, subjectKeys, value) {
       typ: 'at+jwt',
       clockTolerance: CLOCK_TOLERANCE_SECS,
     });
-    if (payload.sub !== payload.client_id) throw invalid;
+    // A device token names the device as sub and client_id; a user's token names the user.
+    const client = await provider.Client.find(payload.client_id).catch(() => undefined);
+    const userClient = client?.clientAuthMethod === 'none';
+    if (payload.sub !== payload.client_id && !userClient) throw invalid;
     return { clientId: payload.client_id, jkt: payload.cnf?.jkt };
   } catch {
     throw invalid;
@@ -213,6 +224,9 @@ server.listen(port, '127.0.0.1', () => {
     }
   });
 
+  const refreshTokens = [];
+  provider.on('refresh_token.saved', (token) => refreshTokens.push(token.jti));
+
   const callback = provider.callback();
   server.on('request', async (req, res) => {
     const testRoute = /^\/_test\/clients\/([^/?]+)$/.exec(req.url ?? '');
@@ -225,6 +239,17 @@ server.listen(port, '127.0.0.1', () => {
     const revokeRoute = /^\/_test\/revoke-on-issue\/([^/?]+)$/.exec(req.url ?? '');
     if (req.method === 'POST' && revokeRoute) {
       revokeOnIssue.add(decodeURIComponent(revokeRoute[1]));
+      res.writeHead(204);
+      res.end();
+      return;
+    }
+    if (req.method === 'POST' && req.url === '/_test/revoke-refresh-tokens') {
+      for (const jti of refreshTokens.splice(0)) {
+        // eslint-disable-next-line no-await-in-loop
+        const token = await provider.RefreshToken.find(jti).catch(() => undefined);
+        // eslint-disable-next-line no-await-in-loop
+        await token?.destroy();
+      }
       res.writeHead(204);
       res.end();
       return;

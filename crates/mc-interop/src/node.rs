@@ -228,6 +228,124 @@ impl NodeOidcProvider {
         }
     }
 
+    /// Logs `login` in through the provider's own login and consent pages (its development
+    /// interactions), as a browser would, with a plain HTTP client: GET `authorization_url`,
+    /// follow the provider's redirects with its cookies, post the login form (`login`,
+    /// `password`), pass the consent prompt, and return the URL the provider finally sends
+    /// the browser to (the redirect with `code`, or `error`) without following it.
+    /// `cancel`: press the pages' abort link instead of logging in.
+    pub async fn log_in_through_pages(
+        &self,
+        authorization_url: &str,
+        login: &str,
+        password: &str,
+        cancel: bool,
+    ) -> Result<String, NodeError> {
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(
+                mc_oidc::tls_client_config().map_err(|e| NodeError::Http(e.to_string()))?,
+            )
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| NodeError::Http(e.to_string()))?;
+        let mut cookies: Vec<(String, String)> = Vec::new();
+        let mut next = Some((reqwest::Method::GET, authorization_url.to_string(), None));
+        for _ in 0..12 {
+            let Some((method, url, form)) = next.take() else {
+                break;
+            };
+            let cookie = cookies
+                .iter()
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let mut request = http.request(method, &url).header("cookie", cookie);
+            if let Some(form) = form {
+                request = request.form(&form);
+            }
+            let answer = request
+                .send()
+                .await
+                .map_err(|e| NodeError::Http(e.without_url().to_string()))?;
+            for value in answer.headers().get_all("set-cookie") {
+                let Some((name, rest)) = value.to_str().unwrap_or_default().split_once('=') else {
+                    continue;
+                };
+                let value = rest.split(';').next().unwrap_or_default().to_string();
+                cookies.retain(|(n, _)| n != name);
+                if !value.is_empty() {
+                    cookies.push((name.to_string(), value));
+                }
+            }
+            if answer.status().is_redirection() {
+                let location = answer
+                    .headers()
+                    .get("location")
+                    .and_then(|l| l.to_str().ok())
+                    .ok_or_else(|| NodeError::Http("a redirect without Location".into()))?;
+                let target = resolve(&url, location)?;
+                if !target.starts_with(&self.issuer) {
+                    // Leaving the provider: the redirect to the app.
+                    return Ok(target);
+                }
+                next = Some((reqwest::Method::GET, target, None));
+                continue;
+            }
+            let page = answer
+                .text()
+                .await
+                .map_err(|e| NodeError::Http(e.without_url().to_string()))?;
+            let form = |fields: &[(&str, &str)]| {
+                Some(
+                    fields
+                        .iter()
+                        .map(|(n, v)| (n.to_string(), v.to_string()))
+                        .collect::<Vec<_>>(),
+                )
+            };
+            next = if cancel && url.contains("/interaction/") {
+                Some((reqwest::Method::GET, format!("{url}/abort"), None))
+            } else if page.contains(r#"name="prompt" value="login""#) {
+                let fields = form(&[
+                    ("prompt", "login"),
+                    ("login", login),
+                    ("password", password),
+                ]);
+                Some((reqwest::Method::POST, url, fields))
+            } else if page.contains(r#"name="prompt" value="consent""#) {
+                Some((reqwest::Method::POST, url, form(&[("prompt", "consent")])))
+            } else {
+                return Err(NodeError::Http(format!(
+                    "unexpected page at {url}: {}",
+                    page.chars().take(200).collect::<String>()
+                )));
+            };
+        }
+        Err(NodeError::Http(
+            "the login did not reach the redirect in 12 steps".into(),
+        ))
+    }
+
+    /// Destroys every refresh token the provider issued so far (the server script's
+    /// test-only route): what an administrator revoking the user's sessions does.
+    pub async fn revoke_refresh_tokens(&self) -> Result<(), NodeError> {
+        let answer = self
+            .http
+            .post(format!("{}/_test/revoke-refresh-tokens", self.issuer))
+            .send()
+            .await
+            .map_err(|e| NodeError::Http(e.without_url().to_string()))?;
+        if answer.status().is_success() {
+            Ok(())
+        } else {
+            Err(NodeError::Http(format!(
+                "revoke-refresh-tokens answered HTTP {}",
+                answer.status().as_u16()
+            )))
+        }
+    }
+
     /// How many tokens the provider issued with `grant_type` since it started.
     pub async fn grants_issued(&self, grant_type: &str) -> Result<u64, NodeError> {
         let answer = self
@@ -397,6 +515,14 @@ fn encode_path_segment(segment: &str) -> String {
         }
     }
     out
+}
+
+/// `location` relative to `base`.
+fn resolve(base: &str, location: &str) -> Result<String, NodeError> {
+    let base = reqwest::Url::parse(base).map_err(|e| NodeError::Http(e.to_string()))?;
+    base.join(location)
+        .map(|u| u.to_string())
+        .map_err(|e| NodeError::Http(format!("bad Location: {e}")))
 }
 
 #[cfg(test)]

@@ -5,7 +5,11 @@
 //! registration with the device's ES256 JWK, `client_credentials` with a `private_key_jwt`
 //! assertion, RFC 8693 token exchange per audience, access-token verification against the
 //! JWKS (RS/PS/ES/EdDSA, the IDP's advertised algorithms) or by RFC 7662 introspection for an
-//! opaque device token, RFC 7592 deletion, and server time learned from `Date` headers. HTTP goes through
+//! opaque device token, RFC 7592 deletion, and server time learned from `Date` headers; and the
+//! identified-user half (`authorization.rs`): authorization requests with PKCE S256, state, nonce,
+//! `dpop_jkt` and PAR, the authorization response with RFC 9207 `iss`, code redemption and the
+//! refresh grant as a public native client, ID token validation, RFC 7009 revocation and RFC 9470
+//! step-up challenges. HTTP goes through
 //! reqwest on rustls with the ring provider only.
 //!
 //! What it must not touch: storage, events, runtime state. Keys and registration data come
@@ -21,6 +25,7 @@
 //! (`OidcConfig::retry`; which ones and why in `retry.rs`), a registration never;
 //! [`OidcClient::reachability`] tells whether the latest request reached the IDP.
 
+mod authorization;
 mod dpop;
 mod error;
 #[cfg(feature = "fuzzing")]
@@ -41,6 +46,11 @@ use reqwest::header::AUTHORIZATION;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+pub use authorization::{
+    parse_authorization_response, step_up_challenge, AuthorizationError, AuthorizationParams,
+    AuthorizationResponse, AuthorizationStart, CodeTokens, PendingAuthorization, StepUpChallenge,
+    DEFAULT_SCOPE,
+};
 pub use dpop::{DpopMode, DPOP_HEADER, DPOP_NONCE_HEADER};
 pub use error::{idp_text, OidcError, OidcErrorKind, MAX_IDP_TEXT_CHARS};
 pub use retry::RetryPolicy;
@@ -50,7 +60,7 @@ pub use verify::{ClaimsSource, VerifiedToken};
 use retry::{with_retries, Repeatable};
 use transport::{error_from_answer, Answer, Endpoint, Transport};
 use verify::{
-    check_issued_to, check_token, is_fresh, looks_like_jwt, may_refetch, JwksCache,
+    check_issued_to, check_signature, is_fresh, looks_like_jwt, may_refetch, JwksCache,
     SignatureFailure,
 };
 
@@ -124,7 +134,7 @@ impl Default for OidcConfig {
 }
 
 /// OpenID Provider metadata (discovery answer), the fields this client uses.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderMetadata {
     pub issuer: String,
     pub token_endpoint: String,
@@ -145,6 +155,18 @@ pub struct ProviderMetadata {
     /// algorithms (discovery has no field for access tokens).
     #[serde(default)]
     pub id_token_signing_alg_values_supported: Vec<String>,
+    /// Identified users: where the browser logs in (RFC 6749 §3.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_endpoint: Option<String>,
+    /// RFC 9126: when present, authorization requests are pushed here first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed_authorization_request_endpoint: Option<String>,
+    /// RFC 9207: the IDP puts `iss` in every authorization response.
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
+    /// RFC 7636: when given, it must list `S256` (no downgrade to `plain`).
+    #[serde(default)]
+    pub code_challenge_methods_supported: Vec<String>,
 }
 
 impl ProviderMetadata {
@@ -372,8 +394,9 @@ impl OidcClient {
         key: &SigningKey,
     ) -> Result<TokenSet, OidcError> {
         let grant = &[("grant_type", GRANT_CLIENT_CREDENTIALS)];
+        let auth = ClientAuth::PrivateKeyJwt(client_id);
         self.with_retries(Endpoint::Token, Repeatable::IfNotProcessed, move || {
-            self.token_request(meta, client_id, key, grant)
+            self.token_request(meta, auth, key, grant)
         })
         .await
     }
@@ -397,9 +420,38 @@ impl OidcClient {
             ("requested_token_type", TOKEN_TYPE_ACCESS_TOKEN),
             ("audience", audience),
         ];
+        let auth = ClientAuth::PrivateKeyJwt(client_id);
         let tokens = self
             .with_retries(Endpoint::Token, Repeatable::IfNotProcessed, move || {
-                self.token_request(meta, client_id, key, grant)
+                self.token_request(meta, auth, key, grant)
+            })
+            .await?;
+        check_exchanged_audience(&tokens, audience)?;
+        Ok(tokens)
+    }
+
+    /// Step 7 for an identified user: as [`OidcClient::exchange`], with the user's access
+    /// token as `subject_token` and the public native client `client_id` as the requester
+    /// (no assertion; a DPoP proof of `key` when DPoP is used).
+    pub async fn exchange_for_user(
+        &self,
+        meta: &ProviderMetadata,
+        client_id: &str,
+        key: &SigningKey,
+        subject_token: &SecretString,
+        audience: &str,
+    ) -> Result<TokenSet, OidcError> {
+        let grant = &[
+            ("grant_type", GRANT_TOKEN_EXCHANGE),
+            ("subject_token", subject_token.expose()),
+            ("subject_token_type", TOKEN_TYPE_ACCESS_TOKEN),
+            ("requested_token_type", TOKEN_TYPE_ACCESS_TOKEN),
+            ("audience", audience),
+        ];
+        let auth = ClientAuth::Public(client_id);
+        let tokens = self
+            .with_retries(Endpoint::Token, Repeatable::IfNotProcessed, move || {
+                self.token_request(meta, auth, key, grant)
             })
             .await?;
         check_exchanged_audience(&tokens, audience)?;
@@ -437,7 +489,19 @@ impl OidcClient {
         token: &SecretString,
     ) -> Result<VerifiedToken, OidcError> {
         let config = &self.inner.config;
-        let leeway = config.clock_tolerance_secs;
+        let jwt = self.verified_signature(meta, token.expose()).await?;
+        verify::claims_of(jwt, &meta.issuer, self.now(), config.clock_tolerance_secs)
+    }
+
+    /// The JWT `token` after its signature verified against the IDP's JWKS with one of
+    /// [`ProviderMetadata::accepted_token_algorithms`]. An unknown `kid` refetches the JWKS
+    /// once, at most once per `jwks_min_refetch_interval`. Claims are not checked here.
+    pub(crate) async fn verified_signature(
+        &self,
+        meta: &ProviderMetadata,
+        token: &str,
+    ) -> Result<mc_jose::Jwt, OidcError> {
+        let config = &self.inner.config;
         let cache = &self.inner.jwks;
         let cached = match cache.get(&meta.jwks_uri) {
             Some(cached) if is_fresh(&cached, config.jwks_max_age) => cached,
@@ -447,15 +511,8 @@ impl OidcClient {
             }
         };
         let allowed = meta.accepted_token_algorithms();
-        match check_token(
-            token.expose(),
-            &cached.keys,
-            &allowed,
-            &meta.issuer,
-            self.now(),
-            leeway,
-        ) {
-            Ok(verified) => return Ok(verified),
+        match check_signature(token, &cached.keys, &allowed) {
+            Ok(jwt) => return Ok(jwt),
             Err(SignatureFailure::Rejected(e)) => return Err(e),
             Err(SignatureFailure::UnknownKey) => {}
         }
@@ -465,15 +522,8 @@ impl OidcClient {
         let refreshed = self
             .refetch_jwks(&meta.jwks_uri, Some(cached.fetched_at))
             .await?;
-        match check_token(
-            token.expose(),
-            &refreshed.keys,
-            &allowed,
-            &meta.issuer,
-            self.now(),
-            leeway,
-        ) {
-            Ok(verified) => Ok(verified),
+        match check_signature(token, &refreshed.keys, &allowed) {
+            Ok(jwt) => Ok(jwt),
             Err(SignatureFailure::Rejected(e)) => Err(e),
             Err(SignatureFailure::UnknownKey) => Err(unknown_key()),
         }
@@ -629,15 +679,28 @@ impl OidcClient {
                 .any(dpop::is_resource_nonce_challenge)
     }
 
-    /// The one place that builds token-endpoint requests: grant parameters plus client
-    /// authentication by `private_key_jwt`. DPoP adds its proof header here.
+    /// A token-endpoint request answered with a token set (see [`Self::token_answer`]).
     async fn token_request(
         &self,
         meta: &ProviderMetadata,
-        client_id: &str,
+        auth: ClientAuth<'_>,
         key: &SigningKey,
         grant: &[(&str, &str)],
     ) -> Result<TokenSet, OidcError> {
+        let answer = self.token_answer(meta, auth, key, grant).await?;
+        parse_token_answer(&answer, self.now())
+    }
+
+    /// The one place that builds token-endpoint requests: grant parameters plus client
+    /// authentication (`private_key_jwt` for a device, only `client_id` for a public native
+    /// client). DPoP adds its proof header here. Returns the successful answer.
+    async fn token_answer(
+        &self,
+        meta: &ProviderMetadata,
+        auth: ClientAuth<'_>,
+        key: &SigningKey,
+        grant: &[(&str, &str)],
+    ) -> Result<Answer, OidcError> {
         let transport = &self.inner.transport;
         let url = transport.endpoint_url(&meta.token_endpoint, "token_endpoint")?;
         let use_dpop = self.uses_dpop(meta);
@@ -647,11 +710,17 @@ impl OidcClient {
         loop {
             let offset_before = transport.clock.offset();
             // Assertion and proof are single-use (their jti): fresh ones for a retry too.
-            let assertion = self.client_assertion(meta, client_id, key)?;
             let mut form: Vec<(&str, &str)> = grant.to_vec();
-            form.push(("client_id", client_id));
-            form.push(("client_assertion_type", CLIENT_ASSERTION_TYPE));
-            form.push(("client_assertion", assertion.expose()));
+            let assertion;
+            match auth {
+                ClientAuth::PrivateKeyJwt(client_id) => {
+                    assertion = self.client_assertion(meta, client_id, key)?;
+                    form.push(("client_id", client_id));
+                    form.push(("client_assertion_type", CLIENT_ASSERTION_TYPE));
+                    form.push(("client_assertion", assertion.expose()));
+                }
+                ClientAuth::Public(client_id) => form.push(("client_id", client_id)),
+            }
             let mut request = transport.http().post(url.clone()).form(&form);
             let sent_nonce = transport.dpop_nonces.get(&origin);
             if use_dpop {
@@ -661,7 +730,7 @@ impl OidcClient {
             }
             let answer = transport.send(Endpoint::Token, &url, request).await?;
             if answer.status.is_success() {
-                return parse_token_answer(&answer, self.now());
+                return Ok(answer);
             }
             // RFC 9449 §8: 400 `use_dpop_nonce` with a `DPoP-Nonce` (which `send` stored).
             // Retried once only: a server that keeps asking gets its error back.
@@ -746,6 +815,16 @@ impl OidcClient {
     }
 }
 
+/// How a token-endpoint request authenticates its client.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum ClientAuth<'a> {
+    /// A registered device: a `private_key_jwt` assertion signed by the device key.
+    PrivateKeyJwt(&'a str),
+    /// A public native client (RFC 8252 §8.4): `client_id` only; PKCE and DPoP bind the
+    /// grant to this app instance instead of a secret.
+    Public(&'a str),
+}
+
 /// A successful discovery answer as [`OidcClient::discover`] accepts it: its `issuer` equal to
 /// `issuer` byte for byte, its endpoints allowed by the transport policy.
 fn read_discovery(
@@ -764,6 +843,9 @@ fn read_discovery(
     transport.endpoint_url(&meta.jwks_uri, "jwks_uri")?;
     if let Some(registration) = &meta.registration_endpoint {
         transport.endpoint_url(registration, "registration_endpoint")?;
+    }
+    if let Some(par) = &meta.pushed_authorization_request_endpoint {
+        transport.endpoint_url(par, "pushed_authorization_request_endpoint")?;
     }
     Ok(meta)
 }

@@ -84,7 +84,7 @@ fn describe_json_error(error: &serde_json::Error) -> String {
 
 /// An OAuth error code as we repeat it: RFC 6749 codes are short snake_case words, so
 /// anything else (a hostile or broken server echoing our request) is not repeated at all.
-fn sanitize_error_code(code: &str) -> String {
+pub(crate) fn sanitize_error_code(code: &str) -> String {
     let plain = !code.is_empty()
         && code.len() <= 48
         && code

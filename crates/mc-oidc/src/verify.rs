@@ -44,6 +44,7 @@ pub(crate) enum SignatureFailure {
 
 /// Verifies the signature with `keys` for one of the `allowed` algorithms, then `iss` and
 /// `exp`/`nbf`/`iat` with `leeway` seconds of tolerance at server time `now`.
+#[cfg(test)] // the runtime path is `OidcClient::verify_access_token`: check_signature + claims_of
 pub(crate) fn check_token(
     token: &str,
     keys: &JwkSet,
@@ -52,6 +53,17 @@ pub(crate) fn check_token(
     now: i64,
     leeway: i64,
 ) -> Result<VerifiedToken, SignatureFailure> {
+    let jwt = check_signature(token, keys, allowed)?;
+    claims_of(jwt, issuer, now, leeway).map_err(SignatureFailure::Rejected)
+}
+
+/// Verifies only the signature with `keys` for one of the `allowed` algorithms; the caller
+/// checks the claims (an access token's or an ID token's rules).
+pub(crate) fn check_signature(
+    token: &str,
+    keys: &JwkSet,
+    allowed: &[Algorithm],
+) -> Result<Jwt, SignatureFailure> {
     let refused = |m: String| SignatureFailure::Rejected(OidcError::InvalidToken(m));
     let jwt = mc_jose::verify_jws(token, keys, allowed).map_err(|e| match e {
         JoseError::UnknownKey { .. } => SignatureFailure::UnknownKey,
@@ -72,7 +84,7 @@ pub(crate) fn check_token(
             refused("not a well-formed signed JWT".into())
         }
     })?;
-    claims_of(jwt, issuer, now, leeway).map_err(SignatureFailure::Rejected)
+    Ok(jwt)
 }
 
 fn names(allowed: &[Algorithm]) -> String {
@@ -136,7 +148,12 @@ pub(crate) fn check_issued_to(
     }
 }
 
-fn claims_of(jwt: Jwt, issuer: &str, now: i64, leeway: i64) -> Result<VerifiedToken, OidcError> {
+pub(crate) fn claims_of(
+    jwt: Jwt,
+    issuer: &str,
+    now: i64,
+    leeway: i64,
+) -> Result<VerifiedToken, OidcError> {
     jwt.check(&ClaimChecks {
         issuer: Some(issuer),
         audience: None,

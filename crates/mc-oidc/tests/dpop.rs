@@ -350,6 +350,7 @@ fn metadata_at(base: &str) -> ProviderMetadata {
         token_endpoint_auth_signing_alg_values_supported: vec![],
         dpop_signing_alg_values_supported: vec!["ES256".into()],
         id_token_signing_alg_values_supported: Vec::new(),
+        ..Default::default()
     }
 }
 

@@ -88,6 +88,7 @@ async fn a_token_request_is_retried_when_the_connection_was_refused() {
         token_endpoint_auth_signing_alg_values_supported: vec![],
         dpop_signing_alg_values_supported: vec![],
         id_token_signing_alg_values_supported: Vec::new(),
+        ..Default::default()
     };
     let key = SigningKey::generate().unwrap();
     let oidc = client(retries(6));

@@ -102,6 +102,7 @@ fn metadata_for(addr: SocketAddr) -> ProviderMetadata {
         token_endpoint_auth_signing_alg_values_supported: vec![],
         dpop_signing_alg_values_supported: vec![],
         id_token_signing_alg_values_supported: Vec::new(),
+        ..Default::default()
     }
 }
 

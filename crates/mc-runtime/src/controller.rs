@@ -110,6 +110,7 @@ fn changes_state(kind: RequestKind) -> bool {
             | RequestKind::OfflineLogin
             | RequestKind::DeleteUser
             | RequestKind::EnableAuthenticationMode
+            | RequestKind::SetAuthorisationCode
     )
 }
 
@@ -122,6 +123,9 @@ fn talks_to_idp(kind: RequestKind) -> bool {
             | RequestKind::DeleteUser
             | RequestKind::ExchangeIamToken
             | RequestKind::CreateHttpCommon
+            | RequestKind::CreateAuthorizationRequest
+            | RequestKind::SetAuthorisationCode
+            | RequestKind::ClearIamTokenCache
     )
 }
 
@@ -248,6 +252,11 @@ impl Controller {
                 self.dispatch(login, e, admission, ctx)
             }
             RequestEvent::CreateHttpCommonRequest(e) => self.dispatch(http, e, admission, ctx),
+            // Identified users (actors/identified.rs).
+            RequestEvent::CreateAuthorizationRequestEvent(e) => {
+                self.dispatch(login, e, admission, ctx)
+            }
+            RequestEvent::SetAuthorisationCodeEvent(e) => self.dispatch(login, e, admission, ctx),
             RequestEvent::GetStateEvent(_) => {
                 let result = Event::GetStateResultEvent(GetStateResultEvent {
                     info: ResultInfo::ok(),

@@ -222,6 +222,66 @@ impl Failure {
     }
 }
 
+/// Identified users (`actors::identified`): the steps of the authorization code flow.
+impl Failure {
+    /// An authorization response that is not a code to redeem.
+    pub fn from_authorization(error: &mc_oidc::AuthorizationError) -> Self {
+        use mc_oidc::AuthorizationError as A;
+        let description = error.to_string();
+        let (status, code) = match error {
+            A::Denied { .. } => (StatusType::AccessDenied, error_code::AUTHORIZATION_DENIED),
+            A::Cancelled { .. } => (StatusType::UserCancel, error_code::AUTHORIZATION_CANCELLED),
+            A::InteractionRequired { .. } => (
+                StatusType::LoginRequired,
+                error_code::IDP_INTERACTION_REQUIRED,
+            ),
+            A::Other { .. } => (StatusType::Failed, error_code::AUTHORIZATION_FAILED),
+            A::IssuerMismatch => (
+                StatusType::Failed,
+                error_code::AUTHORIZATION_ISSUER_MISMATCH,
+            ),
+            A::Malformed(_) => return Self::invalid_field("redirectUrl", description),
+        };
+        Self::new(status, code, description)
+    }
+
+    /// A failed code redemption: `invalid_grant` is a code the IDP refuses (expired, used,
+    /// another client's, a wrong verifier), an invalid token an ID token that failed.
+    pub fn from_code_redemption(error: &OidcError) -> Self {
+        match error.cause() {
+            OidcError::InvalidGrant => Self::new(
+                StatusType::LoginRequired,
+                error_code::AUTHORIZATION_CODE_REJECTED,
+                format!("{error}; create a new authorization request"),
+            ),
+            OidcError::InvalidToken(_) => Self::new(
+                StatusType::InvalidToken,
+                error_code::INVALID_ID_TOKEN,
+                error.to_string(),
+            ),
+            _ => Self::from_oidc(error, Step::Login),
+        }
+    }
+
+    /// A failed refresh at offline login: `invalid_grant` means the stored refresh token is
+    /// revoked, expired or rotated away: the user must log in at the IDP again.
+    pub fn from_refresh(error: &OidcError) -> Self {
+        match error.cause() {
+            OidcError::InvalidGrant => Self::new(
+                StatusType::LoginRequired,
+                error_code::REFRESH_TOKEN_REJECTED,
+                format!("{error}; open the IDP's login page (CreateAuthorizationRequestEvent)"),
+            ),
+            OidcError::InvalidToken(_) => Self::new(
+                StatusType::InvalidToken,
+                error_code::INVALID_ID_TOKEN,
+                error.to_string(),
+            ),
+            _ => Self::from_oidc(error, Step::Login),
+        }
+    }
+}
+
 impl Failure {
     /// Maps a failed unlock (password, biometric, store) to the status the app gets.
     pub fn from_unlock(error: &UnlockError) -> Self {
@@ -281,6 +341,11 @@ impl Failure {
                     description,
                 )
             },
+            UnlockError::CredentialCleared => Self::new(
+                StatusType::NoTokenDataAvailable,
+                error_code::CREDENTIAL_CLEARED,
+                description,
+            ),
             UnlockError::WrongUnlockMethod { .. } => Self::invalid_field("password", description),
             UnlockError::Biometric(biometric) => Self::from_biometric(biometric),
             UnlockError::Store(store) => Self::from_store(store),

@@ -507,6 +507,7 @@ mod tests {
     fn result() -> Event {
         Event::StatusResultEvent(StatusResultEvent {
             info: ResultInfo::ok(),
+            ..Default::default()
         })
     }
 

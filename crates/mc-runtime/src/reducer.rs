@@ -10,8 +10,10 @@
 //! | `StartFailed` (the users could not be read) | any | UNIDENTIFIED | — |
 //! | `Enrolled`, `LoggedIn` | any | LOGGED_IN | LoginTokenClaimsAvailableEvent |
 //! | `LoginFailed` (a user may have been removed) | any | LOGGED_IN if the logged-in user remains, else by the users left | — |
+//! | `LoginRefused` (the IDP refused an identified user's refresh token) | any | as `LoginFailed` | IdpLoginRequiredEvent |
 //! | `UserDeleted` | any | as `LoginFailed` | — |
 //! | `CredentialFailed` (the IDP no longer knows the logged-in user) | LOGGED_IN | by the users left | IdpLoginRequiredEvent |
+//! | `StepUpRequired` (a resource asked for a stronger login, RFC 9470) | any | unchanged | IdpLoginRequiredEvent with `acrValues`/`maxAge` |
 //! | `StateAsked` (GetStateEvent) | any | unchanged | StartLoginEvent when LOGIN_REQUIRED |
 //!
 //! Which requests may run in which state (the admission check) is [`check`], read from
@@ -107,6 +109,12 @@ pub enum Outcome {
     /// An offline login failed; `users` is the list after it (a blocked password or a
     /// registration the IDP no longer knows removes the user), `None` when unreadable.
     LoginFailed { users: Option<UserList> },
+    /// An identified user's offline login failed because the IDP refused its refresh token:
+    /// as `LoginFailed`, and the app is told to open the login page.
+    LoginRefused {
+        user: UserIdentifier,
+        users: Option<UserList>,
+    },
     /// A user was deleted; `users` is the list after it.
     UserDeleted { users: UserList },
     /// The IDP proved the registration of `user` gone during an exchange or HTTP call; the
@@ -114,6 +122,13 @@ pub enum Outcome {
     CredentialFailed { user: UserIdentifier },
     /// GetStateEvent: nothing changes, but a waiting login is announced again.
     StateAsked,
+    /// A resource answered 401 `insufficient_user_authentication` (RFC 9470): nothing changes;
+    /// the app is told which login the resource wants.
+    StepUpRequired {
+        user: UserIdentifier,
+        acr_values: Option<String>,
+        max_age: Option<u64>,
+    },
 }
 
 /// The transition for `outcome` in `state`: the next state and the events to push (after the
@@ -155,6 +170,13 @@ pub fn apply(state: &RuntimeState, outcome: Outcome) -> (RuntimeState, Vec<Event
                 logged_in: Some(user),
             }
         }
+        Outcome::LoginRefused { user, users } => {
+            let (next, _) = apply(state, Outcome::LoginFailed { users });
+            pushed.push(Event::IdpLoginRequiredEvent(IdpLoginRequiredEvent::new(
+                user,
+            )));
+            next
+        }
         Outcome::LoginFailed { users: None } => state.clone(),
         Outcome::LoginFailed { users: Some(users) } | Outcome::UserDeleted { users } => {
             RuntimeState {
@@ -168,15 +190,27 @@ pub fn apply(state: &RuntimeState, outcome: Outcome) -> (RuntimeState, Vec<Event
                 // Already handled (another request saw the same answer): nothing new.
                 return (state.clone(), pushed);
             }
-            pushed.push(Event::IdpLoginRequiredEvent(IdpLoginRequiredEvent {
-                user_identifier: user.clone(),
-            }));
+            pushed.push(Event::IdpLoginRequiredEvent(IdpLoginRequiredEvent::new(
+                user.clone(),
+            )));
             RuntimeState {
                 users: state.users.without(&user),
                 logged_in: None,
                 ..state.clone()
             }
             .after_user_change()
+        }
+        Outcome::StepUpRequired {
+            user,
+            acr_values,
+            max_age,
+        } => {
+            pushed.push(Event::IdpLoginRequiredEvent(IdpLoginRequiredEvent {
+                user_identifier: user,
+                acr_values,
+                max_age,
+            }));
+            state.clone()
         }
         Outcome::StateAsked => {
             if state.sdk_state == SdkState::LoginRequired {
@@ -335,6 +369,24 @@ mod tests {
         let state = in_state(SdkState::LoginRequired, &["a"], None);
         let (next, _) = apply(&state, Outcome::LoginFailed { users: None });
         assert_eq!(next, state);
+    }
+
+    #[test]
+    fn a_refused_refresh_token_keeps_the_user_and_asks_for_a_web_login() {
+        let state = in_state(SdkState::LoginRequired, &["a"], None);
+        let (next, pushed) = apply(
+            &state,
+            Outcome::LoginRefused {
+                user: user("a"),
+                users: Some(list(&["a"])),
+            },
+        );
+        assert_eq!(next.sdk_state, SdkState::LoginRequired);
+        assert_eq!(next.users, list(&["a"]));
+        let [Event::IdpLoginRequiredEvent(event)] = pushed.as_slice() else {
+            panic!("one IdpLoginRequiredEvent, got {:?}", names(&pushed));
+        };
+        assert_eq!(event.user_identifier, user("a"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The logged-in user: the unlocked device key, the IDP metadata and the device ("internal")
-//! access token. Created by enrollment or offline login, owned by the login actor, which
+//! access token (for an identified user: its access token, renewed with its refresh token,
+//! see [`IdentifiedCredential`]). Created by enrollment or offline login, owned by the login actor, which
 //! publishes it in the [`SessionSlot`] read by the token-exchange and HTTP actors and the
 //! cached-token fast path. The device token never leaves the
 //! runtime; apps only see its claims.
@@ -7,9 +8,14 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use actix::Addr;
 use mc_events::UserIdentifier;
 use mc_jose::SigningKey;
 use mc_oidc::{OidcClient, ProviderMetadata, TokenSet, VerifiedToken};
+use mc_secret::SecretString;
+use mc_store::SealingKey;
+
+use crate::actors::storage::{self, ReplaceRefreshToken, StorageActor};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
@@ -49,6 +55,80 @@ pub struct Session {
     pub claims: std::sync::Mutex<BTreeMap<String, String>>,
     /// Held while the device token is refreshed, so concurrent exchanges refresh it once.
     device_token: Mutex<TokenSet>,
+    /// `Some` for an identified user: its access token is renewed with the refresh token,
+    /// not by `client_credentials`.
+    pub identified: Option<IdentifiedCredential>,
+}
+
+/// What renews an identified user's access token: the refresh token (in memory, and sealed
+/// in the store), and the key that stores a rotated one before it is used.
+pub struct IdentifiedCredential {
+    /// The IDP's public native client the user logged in with.
+    pub client_id: String,
+    /// The redirect URI of the login, when this session came from one (GetInformation).
+    pub redirect_uri: Option<String>,
+    refresh_token: std::sync::Mutex<Option<SecretString>>,
+    sealing_key: Arc<SealingKey>,
+    storage: Addr<StorageActor>,
+}
+
+impl IdentifiedCredential {
+    pub fn new(
+        client_id: String,
+        redirect_uri: Option<String>,
+        refresh_token: Option<SecretString>,
+        sealing_key: Arc<SealingKey>,
+        storage: Addr<StorageActor>,
+    ) -> Self {
+        Self {
+            client_id,
+            redirect_uri,
+            refresh_token: std::sync::Mutex::new(refresh_token),
+            sealing_key,
+            storage,
+        }
+    }
+
+    fn current(&self) -> Option<SecretString> {
+        self.refresh_token
+            .lock()
+            .map(|t| t.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// The refresh grant with `refresh_token`; a rotated refresh token is committed to the store
+/// BEFORE the new tokens are returned, so a kill at any point leaves the old token (which the
+/// IDP may have invalidated: then the next login is a clear LOGIN_REQUIRED) or the new one.
+pub async fn refresh_identified(
+    oidc: &OidcClient,
+    metadata: &ProviderMetadata,
+    client_id: &str,
+    key: &SigningKey,
+    refresh_token: &SecretString,
+    sealing_key: &Arc<SealingKey>,
+    storage: &Addr<StorageActor>,
+) -> Result<(TokenSet, Option<SecretString>), Failure> {
+    let answer = oidc
+        .refresh(metadata, client_id, key, refresh_token)
+        .await
+        .map_err(|e| Failure::from_refresh(&e))?;
+    let rotated = answer
+        .tokens
+        .refresh_token
+        .clone()
+        .filter(|new| new != refresh_token);
+    if let Some(new) = &rotated {
+        storage::call(
+            storage,
+            ReplaceRefreshToken {
+                sealing_key: Arc::clone(sealing_key),
+                refresh_token: new.clone(),
+            },
+        )
+        .await?;
+    }
+    Ok((answer.tokens, answer.id_token))
 }
 
 impl std::fmt::Debug for Session {
@@ -89,8 +169,49 @@ impl Session {
             metadata: parts.metadata,
             claims: std::sync::Mutex::new(claims_as_strings(&verified)),
             device_token: Mutex::new(tokens),
+            identified: None,
         };
         Ok((session, verified))
+    }
+
+    /// An identified user's session from tokens already obtained (code redemption or
+    /// refresh) and the verified claims (the ID token's).
+    pub fn identified(
+        parts: SessionParts,
+        tokens: TokenSet,
+        claims: BTreeMap<String, String>,
+        credential: IdentifiedCredential,
+    ) -> Session {
+        Session {
+            tenant_id: parts.user.tenant_id.clone(),
+            client_id: credential.client_id.clone(),
+            user: parts.user,
+            enrollment_client_id: parts.enrollment_client_id,
+            server_url: parts.server_url,
+            key: parts.key,
+            metadata: parts.metadata,
+            claims: std::sync::Mutex::new(claims),
+            device_token: Mutex::new(tokens),
+            identified: Some(credential),
+        }
+    }
+
+    /// ClearIamTokenCache CLEAR_ACCESS_AND_REFRESH / CLEAR_ALL: forgets the in-memory access
+    /// token (the next use renews it) and, for CLEAR_ALL, the in-memory refresh token.
+    pub async fn drop_tokens(&self, refresh_too: bool) {
+        self.device_token.lock().await.expires_at = 0;
+        if let (true, Some(identified)) = (refresh_too, &self.identified) {
+            if let Ok(mut token) = identified.refresh_token.lock() {
+                *token = None;
+            }
+        }
+    }
+
+    /// The refresh token in memory (identified users), for revocation at logout.
+    pub fn refresh_token(&self) -> Option<SecretString> {
+        self.identified
+            .as_ref()
+            .and_then(IdentifiedCredential::current)
     }
 
     /// The device token, refreshed first when it has less than `margin_secs` left. Only one
@@ -103,6 +224,32 @@ impl Session {
         let mut current = self.device_token.lock().await;
         if current.expires_at - margin_secs > oidc.now() {
             return Ok(current.clone());
+        }
+        if let Some(identified) = &self.identified {
+            let Some(refresh_token) = identified.current() else {
+                return Err(Failure::new(
+                    mc_events::StatusType::LoginRequired,
+                    mc_events::error_code::CREDENTIAL_CLEARED,
+                    "the tokens of this session were cleared; log in at the IDP again",
+                ));
+            };
+            let (fresh, _) = refresh_identified(
+                oidc,
+                &self.metadata,
+                &identified.client_id,
+                &self.key,
+                &refresh_token,
+                &identified.sealing_key,
+                &identified.storage,
+            )
+            .await?;
+            if let (Some(new), Ok(mut slot)) =
+                (fresh.refresh_token.clone(), identified.refresh_token.lock())
+            {
+                *slot = Some(new);
+            }
+            *current = fresh.clone();
+            return Ok(fresh);
         }
         let (fresh, verified) = login(
             oidc,

@@ -55,7 +55,9 @@ async fn a_cached_token_is_answered_until_the_cache_is_cleared() {
     assert_eq!(hit.token.as_ref().map(|t| t.expose()), Some(first.as_str()));
     assert!(hit.info.request_id.is_some(), "{hit:?}");
 
-    let cleared = runtime.post(ClearIamTokenCacheEvent::new()).await;
+    let cleared = runtime
+        .post(ClearIamTokenCacheEvent::new().with_behavior(ClearBehavior::ClearAccessAndRefresh))
+        .await;
     assert_eq!(cleared.info.status, StatusType::Ok, "{cleared:?}");
     let after = token(&runtime, AUDIENCE).await;
     assert_ne!(after, first, "a token from before the clear");
@@ -69,7 +71,9 @@ async fn every_post_after_a_clear_gets_a_fresh_token_even_when_many_run_at_once(
     for _ in 0..3 {
         assert_eq!(token(&runtime, AUDIENCE).await, first);
     }
-    runtime.post(ClearIamTokenCacheEvent::new()).await;
+    runtime
+        .post(ClearIamTokenCacheEvent::new().with_behavior(ClearBehavior::ClearAccessAndRefresh))
+        .await;
     let posts = (0..32).map(|_| token(&runtime, AUDIENCE));
     let tokens = futures::future::join_all(posts).await;
     assert!(
@@ -140,7 +144,9 @@ async fn an_exchange_under_way_during_a_clear_is_not_joined_nor_kept() {
         tokio::spawn(async move { token(&runtime, AUDIENCE).await })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
-    runtime.post(ClearIamTokenCacheEvent::new()).await;
+    runtime
+        .post(ClearIamTokenCacheEvent::new().with_behavior(ClearBehavior::ClearAccessAndRefresh))
+        .await;
     // Posted after the clear was answered: its own exchange, not the one under way.
     let after = token(&runtime, AUDIENCE).await;
     let before = slow.await.expect("the slow exchange ends");

@@ -33,6 +33,18 @@ fn sample(kind: RequestKind, idp: &DevIdp) -> Request {
                 .into()
         }
         RequestKind::GetState => GetStateEvent::new().into(),
+        RequestKind::CreateAuthorizationRequest => {
+            CreateAuthorizationRequestEvent::new(TENANT, "mc-native", "http://127.0.0.1:5/cb")
+                .into()
+        }
+        RequestKind::SetAuthorisationCode => SetAuthorisationCodeEvent::with_code(
+            TENANT,
+            "mc-native",
+            AuthenticationMode::No,
+            "code",
+            "state",
+        )
+        .into(),
     }
 }
 

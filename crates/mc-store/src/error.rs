@@ -93,6 +93,10 @@ pub enum UnlockError {
     /// registration at the IDP (its management secrets are still readable) and enroll again.
     #[error("the credential was destroyed after too many wrong passwords; delete this user and enroll again")]
     Blocked,
+    /// ClearIamTokenCache CLEAR_OFFLINE/CLEAR_ALL destroyed the stored credential: log in at
+    /// the IDP again (identified user) or enroll again (anonymous device).
+    #[error("the stored credential was cleared; log in at the identity provider or enroll again")]
+    CredentialCleared,
     /// The mode needs a secret the caller did not give (or gave for another mode).
     #[error("this user is protected by mode {}; unlock it with its {}", .mode.as_str(), unlock_hint(*.mode))]
     WrongUnlockMethod { mode: StoredAuthMode },

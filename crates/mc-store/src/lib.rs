@@ -49,8 +49,8 @@ pub use software_biometric::{ScriptedOutcome, SoftwareBiometric};
 #[cfg(feature = "fuzzing")]
 pub use store::fuzzing;
 pub use store::{
-    DamageObserver, LockoutState, ManagementSecrets, UserStore, DEFAULT_DB_FILE, DEFAULT_KEY_FILE,
-    SCHEMA_VERSION,
+    DamageObserver, LockoutState, ManagementSecrets, SealingKey, UnlockedUser, UserStore,
+    DEFAULT_DB_FILE, DEFAULT_KEY_FILE, SCHEMA_VERSION,
 };
 pub use user::{EnrolledUser, StoredAuthMode, UserId, UserSecrets, UserSummary};
 

@@ -1,6 +1,6 @@
 //! [`UserStore`]: enrolled users over a [`KvBackend`], with every secret sealed.
 //!
-//! Layout (schema version 2), five tables, every value JSON unless said otherwise:
+//! Layout (schema version 2), six tables, every value JSON unless said otherwise:
 //! - `meta`: `schema_version` (decimal text) and `last_user` (a user key);
 //! - `users`: user key -> metadata, no secret, readable without any key;
 //! - `user_secrets`: user key -> `{format, data_key, secrets}`: `secrets` is the device key
@@ -10,7 +10,11 @@
 //!   `BIOMETRIC` the opaque output of the host's [`BiometricKeyProvider`]. Absent once blocked;
 //! - `user_management`: user key -> the registration access token sealed under the
 //!   [`KeyProvider`] key, whatever the mode (needed to delete a blocked user at the IDP);
-//! - `user_lockout`: user key -> failed password attempts, last attempt, lock end, blocked.
+//! - `user_lockout`: user key -> failed password attempts, last attempt, lock end, blocked;
+//! - `user_tokens` (identified users only): user key -> the refresh (offline) token sealed
+//!   (AES-256-GCM) under the same data key as the secrets, so the mode protects it exactly as
+//!   it protects the device key. Written in the same commit as the secrets, replaced in one
+//!   commit on rotation ([`UserStore::replace_refresh_token`]).
 //!
 //! The additional authenticated data of each ciphertext names the schema, its purpose and its
 //! user; the data key's AAD also names the mode, and the secrets' and management AAD cover the
@@ -55,6 +59,8 @@ pub(crate) const USERS_TABLE: &str = "users";
 pub(crate) const SECRETS_TABLE: &str = "user_secrets";
 pub(crate) const MANAGEMENT_TABLE: &str = "user_management";
 pub(crate) const LOCKOUT_TABLE: &str = "user_lockout";
+/// Identified users: user key -> the refresh (offline) token sealed under the user's data key.
+pub(crate) const TOKENS_TABLE: &str = "user_tokens";
 const SCHEMA_VERSION_KEY: &[u8] = b"schema_version";
 const LAST_USER_KEY: &[u8] = b"last_user";
 
@@ -71,6 +77,32 @@ pub struct ManagementSecrets {
     pub registration_client_uri: Option<String>,
     /// RFC 7592 bearer token for that endpoint.
     pub registration_access_token: Option<SecretString>,
+}
+
+/// An unlocked user: its secrets, an identified user's refresh token, and the key that
+/// stores a rotated refresh token. `Debug` shows no secret.
+#[derive(Debug)]
+pub struct UnlockedUser {
+    pub user: EnrolledUser,
+    /// An identified user's refresh (offline) token; `None` for an anonymous device.
+    pub refresh_token: Option<SecretString>,
+    pub sealing_key: SealingKey,
+}
+
+/// The unwrapped data key of one user, held in memory while the user is logged in, so a
+/// rotated refresh token can be stored without asking for the password or a biometric
+/// prompt again. As sensitive as the device key it protects; `Debug` shows only the user.
+pub struct SealingKey {
+    user: UserId,
+    data_key: SecretBytes,
+}
+
+impl std::fmt::Debug for SealingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealingKey")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The password lockout state of one user (all zero for modes NO and BIOMETRIC).
@@ -282,9 +314,31 @@ impl UserStore {
     /// key (replacing any old one) and shows [`BIOMETRIC_SETUP_PROMPT`]; a refusal is
     /// [`StoreError::Biometric`] and stores nothing. A replaced user's lockout starts over.
     pub fn put_user(&self, user: &EnrolledUser, protection: &Protection) -> Result<(), StoreError> {
+        self.put_user_record(user, protection, None, false)
+    }
+
+    /// As [`UserStore::put_user`], for an identified user (listed with `identified`):
+    /// `refresh_token` is sealed under the same data key in the same commit.
+    pub fn put_identified_user(
+        &self,
+        user: &EnrolledUser,
+        protection: &Protection,
+        refresh_token: Option<&SecretString>,
+    ) -> Result<(), StoreError> {
+        self.put_user_record(user, protection, refresh_token, true)
+    }
+
+    fn put_user_record(
+        &self,
+        user: &EnrolledUser,
+        protection: &Protection,
+        refresh_token: Option<&SecretString>,
+        identified: bool,
+    ) -> Result<(), StoreError> {
         user.id.validate()?;
         protection.validate()?;
-        let record = UserRecord::new(user, protection.mode());
+        let mut record = UserRecord::new(user, protection.mode());
+        record.identified = identified;
         let data_key = random_key()?;
         let secrets = seal::seal(
             data_key.expose(),
@@ -299,6 +353,18 @@ impl UserStore {
                 .map(SecretString::expose),
         )?;
         let key = user.id.to_key();
+        let token_write = match refresh_token {
+            Some(token) => Write::put(
+                TOKENS_TABLE,
+                key.clone(),
+                encode_json(&seal::seal(
+                    data_key.expose(),
+                    &record.refresh_token_aad()?,
+                    token.expose().as_bytes(),
+                )?)?,
+            ),
+            None => Write::delete(TOKENS_TABLE, key.clone()),
+        };
 
         let _guard = self.lock();
         let previous_mode = self
@@ -320,6 +386,7 @@ impl UserStore {
             ),
             Write::put(MANAGEMENT_TABLE, key.clone(), encode_json(&management)?),
             Write::delete(LOCKOUT_TABLE, key.clone()),
+            token_write,
             Write::put(META_TABLE, LAST_USER_KEY, key),
         ];
         if let Err(error) = self.backend.commit(batch) {
@@ -371,6 +438,19 @@ impl UserStore {
         unlock: Unlock<'_>,
         now: i64,
     ) -> Result<EnrolledUser, UnlockError> {
+        self.unlock_user_with_key(id, unlock, now)
+            .map(|unlocked| unlocked.user)
+    }
+
+    /// As [`UserStore::unlock_user`], also answering the identified user's refresh token
+    /// (`None` for an anonymous device) and the [`SealingKey`] with which a rotated refresh
+    /// token is stored ([`UserStore::replace_refresh_token`]) without unlocking again.
+    pub fn unlock_user_with_key(
+        &self,
+        id: &UserId,
+        unlock: Unlock<'_>,
+        now: i64,
+    ) -> Result<UnlockedUser, UnlockError> {
         let _guard = self.lock();
         let loaded = self.load(id).inspect_err(|e| self.report_damage(e))?;
         let opened = self
@@ -404,7 +484,68 @@ impl UserStore {
             }
             self.backend.commit(batch)?;
         }
-        Ok(user)
+        let refresh_token = self
+            .open_refresh_token(&loaded, &opened.data_key)
+            .inspect_err(|e| self.report_damage(e))?;
+        Ok(UnlockedUser {
+            user,
+            refresh_token,
+            sealing_key: SealingKey {
+                user: id.clone(),
+                data_key: opened.data_key,
+            },
+        })
+    }
+
+    /// Refresh-token rotation: replaces the identified user's refresh token in ONE commit,
+    /// sealed under the data key that `sealing_key` holds (proved first by opening the
+    /// secrets with it). A crash leaves the old token or the new one, never neither.
+    pub fn replace_refresh_token(
+        &self,
+        sealing_key: &SealingKey,
+        refresh_token: &SecretString,
+    ) -> Result<(), StoreError> {
+        let id = &sealing_key.user;
+        let _guard = self.lock();
+        let loaded = self.load(id)?;
+        let Some(secrets) = &loaded.secrets else {
+            return Err(StoreError::NotFound { user: id.clone() });
+        };
+        self.open_device_key(&loaded, secrets, &sealing_key.data_key)?;
+        let sealed = seal::seal(
+            sealing_key.data_key.expose(),
+            &loaded.record.refresh_token_aad()?,
+            refresh_token.expose().as_bytes(),
+        )?;
+        self.backend.commit(vec![Write::put(
+            TOKENS_TABLE,
+            loaded.key.clone(),
+            encode_json(&sealed)?,
+        )])
+    }
+
+    /// ClearIamTokenCache CLEAR_OFFLINE/CLEAR_ALL: destroys the user's secrets (device key,
+    /// refresh token) in one commit and marks the record, so it stays listed but every later
+    /// unlock is [`UnlockError::CredentialCleared`] (log in at the IDP or enroll again). The
+    /// management secrets stay, so the registration can still be deleted at the IDP. `false`
+    /// when the user is not enrolled.
+    pub fn clear_credential(&self, id: &UserId) -> Result<bool, StoreError> {
+        let key = id.to_key();
+        let _guard = self.lock();
+        let Some(mut record) = self.read_record(id, &key)? else {
+            return Ok(false);
+        };
+        record.credential_cleared = true;
+        self.backend.commit(vec![
+            Write::put(USERS_TABLE, key.clone(), encode_json(&record)?),
+            Write::delete(SECRETS_TABLE, key.clone()),
+            Write::delete(TOKENS_TABLE, key.clone()),
+        ])?;
+        if record.authentication_mode == StoredAuthMode::Biometric {
+            self.delete_platform_key(id);
+        }
+        tracing::info!(user = %id, "cleared the stored credential");
+        Ok(true)
     }
 
     /// Re-wraps the data key under `new` in ONE transaction, after unlocking it with
@@ -550,7 +691,13 @@ impl UserStore {
     pub fn delete_user(&self, id: &UserId) -> Result<bool, StoreError> {
         let key = id.to_key();
         let _guard = self.lock();
-        let tables = [USERS_TABLE, SECRETS_TABLE, MANAGEMENT_TABLE, LOCKOUT_TABLE];
+        let tables = [
+            USERS_TABLE,
+            SECRETS_TABLE,
+            MANAGEMENT_TABLE,
+            LOCKOUT_TABLE,
+            TOKENS_TABLE,
+        ];
         let mut existed = false;
         for table in tables {
             existed |= self.backend.get(table, &key)?.is_some();
@@ -649,7 +796,7 @@ impl UserStore {
             .ok_or_else(|| StoreError::NotFound { user: id.clone() })?;
         let lockout = self.read_lockout(id, &key)?;
         let secrets = match self.backend.get(SECRETS_TABLE, &key)? {
-            None if lockout.blocked => None,
+            None if lockout.blocked || record.credential_cleared => None,
             None => {
                 tracing::warn!(user = %id, "user metadata has no secrets record");
                 return Err(corrupt(id));
@@ -683,6 +830,9 @@ impl UserStore {
         now: i64,
     ) -> Result<Opened, UnlockError> {
         let policy = &self.settings.lockout;
+        if loaded.record.credential_cleared {
+            return Err(UnlockError::CredentialCleared);
+        }
         if loaded.lockout.blocked {
             return Err(UnlockError::Blocked);
         }
@@ -891,6 +1041,25 @@ impl UserStore {
                 registration_access_token: token,
             },
         })
+    }
+
+    fn open_refresh_token(
+        &self,
+        loaded: &Loaded,
+        data_key: &SecretBytes,
+    ) -> Result<Option<SecretString>, StoreError> {
+        let Some(raw) = self.backend.get(TOKENS_TABLE, &loaded.key)? else {
+            return Ok(None);
+        };
+        let sealed: seal::Sealed = decode_json(&raw, &loaded.id, "refresh token")?;
+        let plain = seal::open(
+            data_key.expose(),
+            &loaded.record.refresh_token_aad()?,
+            &sealed,
+        )?
+        .map_err(|error| rejected(&loaded.id, "refresh token", error))?;
+        let token = std::str::from_utf8(&plain).map_err(|_| corrupt(&loaded.id))?;
+        Ok(Some(SecretString::new(token)))
     }
 
     fn open_management(

@@ -135,6 +135,8 @@ pub struct UserSummary {
     pub subject: Option<String>,
     pub created_at: i64,
     pub last_login_at: Option<i64>,
+    /// An identified user (logged in at the IDP's page), not an anonymous device.
+    pub identified: bool,
 }
 
 #[cfg(test)]

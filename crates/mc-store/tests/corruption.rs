@@ -110,6 +110,7 @@ fn exercise(dir: &Path, bio: &Arc<SoftwareBiometric>, tally: &mut Tally) {
                 | UnlockError::WrongPassword { .. }
                 | UnlockError::TemporarilyLocked { .. }
                 | UnlockError::Blocked
+                | UnlockError::CredentialCleared
                 | UnlockError::WrongUnlockMethod { .. },
             ) => tally.users_failed += 1,
         }

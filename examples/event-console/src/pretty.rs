@@ -283,6 +283,7 @@ mod tests {
         assert!(ok.contains("\u{1b}[32m"), "green expected: {ok:?}");
         let failed = Event::StatusResultEvent(StatusResultEvent {
             info: ResultInfo::error(StatusType::NotReachable, 1, "the IDP did not answer"),
+            ..Default::default()
         });
         assert_eq!(tone_of(&failed), Tone::Error);
         let failed_text = render(&failed, Painter::new(true));

@@ -154,7 +154,8 @@ impl Worker {
             return self.enroll();
         };
         match self.rng.below(100) {
-            0..=34 => self.login(&id, &cred),
+            0..=19 => self.login(&id, &cred),
+            20..=34 => self.rotate(&id, &cred),
             35..=59 if cred.mode == StoredAuthMode::Password => self.wrong_passwords(&id),
             35..=59 => self.login(&id, &cred),
             60..=87 => self.switch(&id, &cred),
@@ -191,7 +192,7 @@ impl Worker {
         self.record(Entry::LoggingIn { id: id.to_string() })?;
         let expected = self.model.get(id).map(|user| user.key_hash.clone());
         match self.store.unlock(id, cred, self.now()) {
-            UnlockOutcome::Unlocked { key_hash } if Some(&key_hash) == expected.as_ref() => {
+            UnlockOutcome::Unlocked { key_hash, .. } if Some(&key_hash) == expected.as_ref() => {
                 self.record(Entry::LoggedIn { id: id.to_string() })
             }
             UnlockOutcome::Unlocked { .. } => Err(format!("login {id}: another device key")),
@@ -200,6 +201,22 @@ impl Worker {
                 cred.mode.as_str()
             )),
         }
+    }
+
+    /// Refresh-token rotation (issue 10): a new token, stored in one commit after the unlock.
+    fn rotate(&mut self, id: &str, cred: &Cred) -> Result<(), String> {
+        let token = format!("rt-{}", self.rng.password());
+        self.record(Entry::Rotating {
+            id: id.to_string(),
+            token: token.clone(),
+        })?;
+        self.store
+            .rotate(id, cred, &token, self.now())
+            .map_err(|e| format!("rotate {id} as {}: {e}", cred.mode.as_str()))?;
+        self.record(Entry::Rotated {
+            id: id.to_string(),
+            token,
+        })
     }
 
     /// A streak of wrong passwords: usually 1-4, sometimes enough to reach the block.

@@ -74,13 +74,7 @@ impl Handler<Admitted<EnrollAnonymousUserEvent>> for EnrollmentActor {
             event.password.clone(),
         ) {
             Ok(protection) => protection,
-            Err(failure) => {
-                return Box::pin(async move {
-                    StatusResultEvent {
-                        info: failure.info(),
-                    }
-                })
-            }
+            Err(failure) => return Box::pin(async move { StatusResultEvent::new(failure.info()) }),
         };
         let enroll_msg = Enroll {
             server_url: self.config.server_url.clone(),
@@ -128,13 +122,9 @@ impl Handler<Admitted<EnrollAnonymousUserEvent>> for EnrollmentActor {
                 match work.await {
                     Ok(outcome) => {
                         msg.report.send(outcome);
-                        StatusResultEvent {
-                            info: ResultInfo::ok(),
-                        }
+                        StatusResultEvent::new(ResultInfo::ok())
                     }
-                    Err(failure) => StatusResultEvent {
-                        info: failure.info(),
-                    },
+                    Err(failure) => StatusResultEvent::new(failure.info()),
                 }
             }
             .instrument(span),
@@ -294,7 +284,7 @@ impl Handler<Admitted<DeleteUserEvent>> for EnrollmentActor {
 }
 
 /// Deletes an enrolled user: at the IDP first, then locally.
-async fn delete_user(
+pub async fn delete_user(
     oidc: &OidcClient,
     storage: &Addr<StorageActor>,
     user: &UserId,

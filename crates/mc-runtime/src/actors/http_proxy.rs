@@ -19,7 +19,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use mc_events::{
     error_code, CreateHttpCommonRequest, CreateHttpCommonResultEvent, HttpCommonStatus, HttpMethod,
-    ResultInfo, StatusType,
+    NextAction, ResultInfo, StatusType,
 };
 use mc_oidc::http::{
     http_client, RequestTrust, ResourceFailure, ResourceRequest, ResourceToken, TransportFailure,
@@ -96,7 +96,7 @@ impl HttpProxyActor {
         audience: Option<String>,
         url: &str,
         span: tracing::Span,
-        report: &mut super::Report,
+        report: SharedReport,
     ) -> Result<impl std::future::Future<Output = Result<Option<ResourceToken>, Failure>>, Failure>
     {
         let allowed = audience
@@ -118,7 +118,6 @@ impl HttpProxyActor {
         let session = self.session.get();
         let exchange = self.exchange.clone();
         // The report travels with the token request: a gone registration is an outcome.
-        let mut report = std::mem::replace(report, super::Report::none());
         Ok(async move {
             let (audience, session) = match (audience, session) {
                 (None, _) => return Ok(None),
@@ -146,7 +145,7 @@ impl HttpProxyActor {
                 Ok(Ok(token)) => token,
                 Ok(Err(failure)) => {
                     if failure.status == StatusType::OfflineNotActivated {
-                        report.send(Outcome::CredentialFailed { user });
+                        send(&report, Outcome::CredentialFailed { user });
                     }
                     return Err(failure);
                 }
@@ -215,8 +214,12 @@ impl Handler<Admitted<CreateHttpCommonRequest>> for HttpProxyActor {
         let request = msg.event;
         let span = msg.admission.span.clone();
         let audience = request.effective_audience().map(str::to_string);
-        let auth = match self.authorise(audience, &request.full_url, span.clone(), &mut msg.report)
-        {
+        let report: SharedReport = Arc::new(std::sync::Mutex::new(std::mem::replace(
+            &mut msg.report,
+            super::Report::none(),
+        )));
+        let user = self.session.get().map(|s| s.user.clone());
+        let auth = match self.authorise(audience, &request.full_url, span.clone(), report.clone()) {
             Ok(auth) => auth,
             Err(failure) => return Box::pin(async move { from_failure(&failure) }),
         };
@@ -251,7 +254,27 @@ impl Handler<Admitted<CreateHttpCommonRequest>> for HttpProxyActor {
                     .await
                 {
                     Ok(answer) => {
+                        let step_up = (answer.status == 401)
+                            .then(|| mc_oidc::step_up_challenge(&answer.headers))
+                            .flatten();
                         let mut result = CreateHttpCommonResultEvent::from_info(ResultInfo::ok());
+                        if let (Some(challenge), Some(user)) = (step_up, user) {
+                            // RFC 9470: the resource wants a stronger or fresher login. The
+                            // call itself succeeded (status success, httpStatus 401); the
+                            // result and an IdpLoginRequiredEvent tell the app to log in.
+                            result.has_error_occurred = true;
+                            result.error_code = error_code::STEP_UP_REQUIRED;
+                            result.error_description = "the resource asks for a stronger or fresher login (RFC 9470); log in at the IDP with the acrValues/maxAge of the IdpLoginRequiredEvent".into();
+                            result.next_action = Some(NextAction::LogIn);
+                            send(
+                                &report,
+                                Outcome::StepUpRequired {
+                                    user,
+                                    acr_values: challenge.acr_values,
+                                    max_age: challenge.max_age,
+                                },
+                            );
+                        }
                         result.status = HttpCommonStatus::Success;
                         result.http_status = Some(answer.status);
                         result.response = answer.body;
@@ -269,6 +292,15 @@ impl Handler<Admitted<CreateHttpCommonRequest>> for HttpProxyActor {
             }
             .instrument(span),
         )
+    }
+}
+
+/// The request's report, shared by the token step and the answer step (each may report).
+type SharedReport = Arc<std::sync::Mutex<super::Report>>;
+
+fn send(report: &SharedReport, outcome: Outcome) {
+    if let Ok(mut report) = report.lock() {
+        report.send(outcome);
     }
 }
 

@@ -23,8 +23,9 @@ use mc_store::{Protection, StoredAuthMode, UserId, UserSummary};
 use tracing::Instrument;
 
 use super::enrollment::delete_registration;
+use super::identified::{log_in_identified, PendingAuthorizations};
 use super::storage::{
-    self, ChangeProtection, ListUsers, RecordLogin, RemoveUser, StorageActor, UnlockUser,
+    self, ChangeProtection, ListUsers, RecordLogin, RemoveUser, StorageActor, UnlockUserWithKey,
     UnlockWith,
 };
 use super::Admitted;
@@ -34,13 +35,15 @@ use crate::reducer::{Outcome, UserList};
 use crate::session::{Session, SessionParts, SessionSlot};
 
 pub struct LoginActor {
-    oidc: OidcClient,
-    storage: Addr<StorageActor>,
-    config: Arc<RuntimeConfig>,
-    users: Vec<UserSummary>,
-    last_user: Option<UserId>,
+    pub(super) oidc: OidcClient,
+    pub(super) storage: Addr<StorageActor>,
+    pub(super) config: Arc<RuntimeConfig>,
+    pub(super) users: Vec<UserSummary>,
+    pub(super) last_user: Option<UserId>,
     /// The logged-in session; this actor is its only writer.
-    session: SessionSlot,
+    pub(super) session: SessionSlot,
+    /// Identified users: authorization requests waiting for their redirect (identified.rs).
+    pub(super) pending: PendingAuthorizations,
 }
 
 impl Actor for LoginActor {
@@ -69,10 +72,11 @@ impl LoginActor {
             users: Vec::new(),
             last_user: None,
             session,
+            pending: PendingAuthorizations::default(),
         }
     }
 
-    fn set_users(&mut self, (users, last): (Vec<UserSummary>, Option<UserId>)) {
+    pub(super) fn set_users(&mut self, (users, last): (Vec<UserSummary>, Option<UserId>)) {
         self.users = users;
         self.last_user = last;
         // A session whose user is gone ends with it.
@@ -92,7 +96,7 @@ impl LoginActor {
             .or_else(|| self.users.first().map(|u| u.id.clone()))
     }
 
-    fn user_list(&self) -> UserList {
+    pub(super) fn user_list(&self) -> UserList {
         UserList {
             users: self.users.iter().map(|u| user_identifier(&u.id)).collect(),
             default: self.default_user().as_ref().map(user_identifier),
@@ -172,6 +176,13 @@ fn supported_features() -> Vec<String> {
         "ANONYMOUS_ENROLLMENT".to_string(),
         "TOKEN_EXCHANGE".to_string(),
         "HTTP_COMMON_REQUEST".to_string(),
+        // Identified users (issue 10).
+        "AUTHORIZATION_CODE_PKCE".to_string(),
+        "DPOP_BOUND_LOGIN".to_string(),
+        "PUSHED_AUTHORIZATION_REQUESTS".to_string(),
+        "REFRESH_TOKEN_OFFLINE_LOGIN".to_string(),
+        "TOKEN_REVOCATION".to_string(),
+        "ANONYMOUS_UPGRADE".to_string(),
     ]
 }
 
@@ -195,6 +206,9 @@ impl Handler<Admitted<RestartEvent>> for LoginActor {
         // A restart is not a logout: the IAM token cache survives (logout is
         // ClearIamTokenCache then Restart); the session must be unlocked again.
         self.session.set(None);
+        // Pending authorization requests do not survive a restart (their redirect must
+        // start over).
+        self.pending.clear();
         self.load_users(msg, |info, user_details_list| RestartResultEvent {
             info,
             sdk_state: SdkState::default(),
@@ -228,8 +242,10 @@ impl Handler<Admitted<OfflineLoginEvent>> for LoginActor {
         };
         let oidc = self.oidc.clone();
         let storage = self.storage.clone();
+        let refused_user = user.clone();
+        let identified = self.users.iter().any(|u| u.id == user && u.identified);
         let work = async move {
-            let result = log_in(&oidc, &storage, user, unlock).await;
+            let result = log_in(&oidc, &storage, user, unlock, identified).await;
             // A failed login may have removed a user (registration gone, password blocked).
             let users = match result {
                 Ok(_) => None,
@@ -258,7 +274,14 @@ impl Handler<Admitted<OfflineLoginEvent>> for LoginActor {
                         act.set_users(users);
                         act.user_list()
                     });
-                    msg.report.send(Outcome::LoginFailed { users });
+                    if failure.code == mc_events::error_code::REFRESH_TOKEN_REJECTED {
+                        msg.report.send(Outcome::LoginRefused {
+                            user: user_identifier(&refused_user),
+                            users,
+                        });
+                    } else {
+                        msg.report.send(Outcome::LoginFailed { users });
+                    }
                     login_failure(&failure)
                 }
             },
@@ -289,7 +312,7 @@ impl Handler<Admitted<EnableAuthenticationModeEvent>> for LoginActor {
         msg: Admitted<EnableAuthenticationModeEvent>,
         _: &mut Self::Context,
     ) -> Self::Result {
-        let status = |info| StatusResultEvent { info };
+        let status = StatusResultEvent::new;
         let Some(session) = self.session.get() else {
             return Box::pin(fut::ready(status(super::no_session().info())));
         };
@@ -392,6 +415,10 @@ impl Handler<Admitted<GetInformationEvent>> for LoginActor {
                 server_url: s.server_url.clone(),
                 tenant_id: s.tenant_id.clone(),
                 issuer: Some(s.metadata.issuer.clone()),
+                redirect_uri: s
+                    .identified
+                    .as_ref()
+                    .and_then(|identified| identified.redirect_uri.clone()),
             }),
         })
     }
@@ -464,18 +491,19 @@ async fn log_in(
     storage: &Addr<StorageActor>,
     user: UserId,
     unlock: UnlockWith,
+    identified: bool,
 ) -> Result<Arc<Session>, Failure> {
     let unlocked = storage::unlock_call(
         storage,
-        UnlockUser {
+        UnlockUserWithKey {
             user: user.clone(),
             unlock,
             now: mc_jose::unix_now(),
         },
     )
     .await;
-    let record = match unlocked {
-        Ok(record) => record,
+    let unlocked = match unlocked {
+        Ok(unlocked) => unlocked,
         Err(failure) if failure.status == StatusType::PasswordBlocked => {
             // The credential is destroyed: remove the registration at the IDP when
             // reachable, and the local record, so the app is offered enrollment.
@@ -489,13 +517,26 @@ async fn log_in(
         }
         Err(failure) => return Err(failure),
     };
-    let key = SigningKey::from_pkcs8(&record.secrets.device_key_pkcs8).map_err(|_| {
+    let key = SigningKey::from_pkcs8(&unlocked.user.secrets.device_key_pkcs8).map_err(|_| {
         Failure::new(
             StatusType::NoTokenDataAvailable,
             mc_events::error_code::NO_STORED_CREDENTIAL,
             "the stored device key is unusable; enroll this user again",
         )
     })?;
+    if identified {
+        let session = log_in_identified(oidc, storage, unlocked, Arc::new(key)).await?;
+        storage::call(
+            storage,
+            RecordLogin {
+                user,
+                at: oidc.now(),
+            },
+        )
+        .await?;
+        return Ok(session);
+    }
+    let record = unlocked.user;
     let metadata = oidc
         .discover(&record.issuer)
         .await

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use actix::prelude::*;
 use mc_secret::SecretString;
 use mc_store::{
-    EnrolledUser, ManagementSecrets, Protection, StoreError, Unlock, UnlockError, UserId,
-    UserStore, UserSummary,
+    EnrolledUser, ManagementSecrets, Protection, SealingKey, StoreError, Unlock, UnlockError,
+    UnlockedUser, UserId, UserStore, UserSummary,
 };
 
 /// Starts the storage actor on a new thread of its own (call it inside the actix `System`).
@@ -137,6 +137,70 @@ impl Handler<ChangeProtection> for StorageActor {
     fn handle(&mut self, msg: ChangeProtection, _: &mut Self::Context) -> Self::Result {
         self.store()?
             .change_protection(&msg.user, msg.current.as_unlock(), &msg.new, msg.now)
+    }
+}
+
+/// Identified users: stores the user with its refresh token sealed under the same data key,
+/// in one transaction, and makes it the last user.
+#[derive(Message)]
+#[rtype(result = "Result<(), StoreError>")]
+pub struct SaveIdentifiedUser {
+    pub user: EnrolledUser,
+    pub protection: Protection,
+    pub refresh_token: Option<SecretString>,
+}
+
+impl Handler<SaveIdentifiedUser> for StorageActor {
+    type Result = Result<(), StoreError>;
+    fn handle(&mut self, msg: SaveIdentifiedUser, _: &mut Self::Context) -> Self::Result {
+        self.store()?
+            .put_identified_user(&msg.user, &msg.protection, msg.refresh_token.as_ref())
+    }
+}
+
+/// As [`UnlockUser`], also answering an identified user's refresh token and the key that
+/// stores its rotation.
+#[derive(Message)]
+#[rtype(result = "Result<UnlockedUser, UnlockError>")]
+pub struct UnlockUserWithKey {
+    pub user: UserId,
+    pub unlock: UnlockWith,
+    pub now: i64,
+}
+
+impl Handler<UnlockUserWithKey> for StorageActor {
+    type Result = Result<UnlockedUser, UnlockError>;
+    fn handle(&mut self, msg: UnlockUserWithKey, _: &mut Self::Context) -> Self::Result {
+        self.store()?
+            .unlock_user_with_key(&msg.user, msg.unlock.as_unlock(), msg.now)
+    }
+}
+
+/// Refresh-token rotation, committed before the new tokens are used.
+#[derive(Message)]
+#[rtype(result = "Result<(), StoreError>")]
+pub struct ReplaceRefreshToken {
+    pub sealing_key: Arc<SealingKey>,
+    pub refresh_token: SecretString,
+}
+
+impl Handler<ReplaceRefreshToken> for StorageActor {
+    type Result = Result<(), StoreError>;
+    fn handle(&mut self, msg: ReplaceRefreshToken, _: &mut Self::Context) -> Self::Result {
+        self.store()?
+            .replace_refresh_token(&msg.sealing_key, &msg.refresh_token)
+    }
+}
+
+/// ClearIamTokenCache CLEAR_OFFLINE/CLEAR_ALL: destroys the user's stored credential.
+#[derive(Message)]
+#[rtype(result = "Result<bool, StoreError>")]
+pub struct ClearCredential(pub UserId);
+
+impl Handler<ClearCredential> for StorageActor {
+    type Result = Result<bool, StoreError>;
+    fn handle(&mut self, msg: ClearCredential, _: &mut Self::Context) -> Self::Result {
+        self.store()?.clear_credential(&msg.0)
     }
 }
 

@@ -260,16 +260,31 @@ async fn exchange(
     audience: &str,
 ) -> Result<IamToken, Failure> {
     let subject = session.device_token(oidc, margin).await?;
-    let tokens = oidc
-        .exchange(
-            &session.metadata,
-            &session.client_id,
-            &session.key,
-            &subject.access_token,
-            audience,
-        )
-        .await
-        .map_err(|e| Failure::from_oidc(&e, Step::Exchange))?;
+    // An identified user's access token is exchanged by its public native client; a
+    // device's by the device's own registration.
+    let exchanged = match &session.identified {
+        Some(_) => {
+            oidc.exchange_for_user(
+                &session.metadata,
+                &session.client_id,
+                &session.key,
+                &subject.access_token,
+                audience,
+            )
+            .await
+        }
+        None => {
+            oidc.exchange(
+                &session.metadata,
+                &session.client_id,
+                &session.key,
+                &subject.access_token,
+                audience,
+            )
+            .await
+        }
+    };
+    let tokens = exchanged.map_err(|e| Failure::from_oidc(&e, Step::Exchange))?;
     Ok(IamToken {
         audience: audience.to_string(),
         token: tokens.access_token,
@@ -342,23 +357,38 @@ impl Handler<Exchange> for TokenExchangeActor {
 }
 
 impl Handler<Admitted<ClearIamTokenCacheEvent>> for TokenExchangeActor {
-    type Result = MessageResult<Admitted<ClearIamTokenCacheEvent>>;
+    type Result = ResponseActFuture<Self, ClearIamTokenCacheResultEvent>;
 
+    /// Every behavior clears the cached IAM tokens (they are access tokens); the login actor
+    /// then does the rest of `clearBehavior` for the session and the store
+    /// ([`ClearCredentials`](super::identified::ClearCredentials)).
     fn handle(
         &mut self,
         msg: Admitted<ClearIamTokenCacheEvent>,
         _: &mut Self::Context,
     ) -> Self::Result {
-        let info = match msg.event.user_identifier.or(msg.admission.user) {
-            Some(user) => {
-                // IAM tokens are access tokens: every behavior clears them (CLEAR_OFFLINE
-                // additionally concerns offline credentials, which are not cached here).
-                self.remove(&user, |_| true);
-                ResultInfo::ok()
-            }
-            None => no_session().info(),
+        let Some(user) = msg.event.user_identifier.or(msg.admission.user) else {
+            let result = ClearIamTokenCacheResultEvent {
+                info: no_session().info(),
+            };
+            return Box::pin(fut::ready(result));
         };
-        MessageResult(ClearIamTokenCacheResultEvent { info })
+        self.remove(&user, |_| true);
+        let login = self.login.clone();
+        let clear = super::identified::ClearCredentials {
+            user,
+            behavior: msg.event.clear_behavior,
+        };
+        let work = async move {
+            let info = match login.send(clear).await {
+                Ok(Ok(())) => ResultInfo::ok(),
+                Ok(Err(failure)) => failure.info(),
+                Err(_) => crate::failure::Failure::component_stopped("login actor").info(),
+            };
+            ClearIamTokenCacheResultEvent { info }
+        }
+        .instrument(msg.admission.span);
+        Box::pin(fut::wrap_future::<_, Self>(work))
     }
 }
 

@@ -34,6 +34,13 @@ pub(crate) struct UserRecord {
     pub created_at: i64,
     #[serde(default)]
     pub last_login_at: Option<i64>,
+    /// ClearIamTokenCache CLEAR_OFFLINE/CLEAR_ALL removed the secrets (and refresh token):
+    /// the user stays listed, but cannot log in offline (NO_TOKEN_DATA_AVAILABLE).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub credential_cleared: bool,
+    /// An identified user (authorization code login), not an anonymous device.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub identified: bool,
 }
 
 /// The device key sealed under the data key, and the data key wrapped by the user's mode.
@@ -141,6 +148,8 @@ impl UserRecord {
             subject: user.subject.clone(),
             created_at: user.created_at,
             last_login_at: user.last_login_at,
+            credential_cleared: false,
+            identified: false,
         }
     }
 
@@ -158,6 +167,7 @@ impl UserRecord {
             subject: self.subject,
             created_at: self.created_at,
             last_login_at: self.last_login_at,
+            identified: self.identified,
         }
     }
 
@@ -200,6 +210,12 @@ impl UserRecord {
     /// AAD of the management secrets: the user and its bound metadata.
     pub fn management_aad(&self) -> Result<Vec<u8>, StoreError> {
         self.context("management", None, true)
+    }
+
+    /// AAD of an identified user's refresh token (sealed under the data key, like the
+    /// secrets): the user and its bound metadata.
+    pub fn refresh_token_aad(&self) -> Result<Vec<u8>, StoreError> {
+        self.context("refresh-token", None, true)
     }
 }
 
