@@ -94,6 +94,9 @@ error_codes! {
     /// A listener or synchronous handler panicked (a `WarningEvent` to the others names it); it
     /// stays registered.
     LISTENER_PANICKED = 100_000_011, ListenerPanicked, Failed, "a listener or synchronous handler panicked; it stays registered (the WarningEvent names it)";
+    /// A StartEvent after the runtime started: nothing changed; the result carries the
+    /// current state and users (use RestartEvent to read them again).
+    ALREADY_INITIALIZED = 100_000_012, AlreadyInitialized, AlreadyInitialized, "the runtime is already started; nothing changed (the result carries the state and users)";
     // 500: local security module and store.
     /// The local store could not be read.
     STORE_READ_FAILED = 500_000_001, StoreReadFailed, NoTokenDataAvailable, "the local store could not be read";

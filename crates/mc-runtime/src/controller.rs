@@ -170,6 +170,10 @@ impl Handler<Submit> for Controller {
             return self.finish(&id, Event::invalid_request(&invalid));
         }
         let sdk_state = self.state.sdk_state;
+        if kind == RequestKind::Start && sdk_state != SdkState::Uninitialised {
+            let answer = self.already_started();
+            return self.finish(&id, answer);
+        }
         if let Err(message) = reducer::check(sdk_state, kind) {
             return self.finish_invalid_state(&id, kind, message);
         }
@@ -402,6 +406,30 @@ impl Controller {
         if let Some(reply) = reply {
             let _ = reply.send(event);
         }
+    }
+
+    /// The MC-SDK's answer to a second StartEvent: ALREADY_INITIALIZED with the state and
+    /// users as they are; nothing is read again or changed (RestartEvent does that).
+    fn already_started(&self) -> Event {
+        let info = ResultInfo::error(
+            StatusType::AlreadyInitialized,
+            error_code::ALREADY_INITIALIZED,
+            "the runtime is already started; nothing changed: the state and users are in this \
+             result (send RestartEvent to read them again)",
+        );
+        Event::StartResultEvent(StartResultEvent {
+            info,
+            sdk_state: self.state.sdk_state,
+            user_details_list: self
+                .state
+                .users
+                .users
+                .iter()
+                .cloned()
+                .map(UserDetails::new)
+                .collect(),
+            supported_features: crate::actors::login::supported_features(),
+        })
     }
 
     fn finish_invalid_state(&mut self, id: &RequestId, kind: RequestKind, message: String) {

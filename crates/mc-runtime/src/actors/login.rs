@@ -167,7 +167,8 @@ impl LoginActor {
     }
 }
 
-fn supported_features() -> Vec<String> {
+/// What StartResultEvent and RestartResultEvent list in `supportedFeatures`.
+pub(crate) fn supported_features() -> Vec<String> {
     vec![
         "ANONYMOUS_ENROLLMENT".to_string(),
         "TOKEN_EXCHANGE".to_string(),
