@@ -92,12 +92,111 @@ pub struct Controller {
     published: Arc<PublishedState>,
     /// The state-changing request running now, if any; another one waits its turn.
     busy: Option<RequestKind>,
+    /// The IDP base URL for new enrollments (StartEvent's `configuration.serverUrl` replaces
+    /// the configured one).
+    server_url: String,
+    /// What the host said about itself at Start / Restart (User-Agent, Accept-Language, logs).
+    host: HostApp,
     server_reachable: bool,
     pending: HashMap<RequestId, Pending>,
 }
 
 impl Actor for Controller {
     type Context = Context<Self>;
+}
+
+/// What the host app said about itself in its latest StartEvent / RestartEvent.
+#[derive(Clone, Debug, Default)]
+struct HostApp {
+    app_name: Option<String>,
+    app_version: Option<AppVersion>,
+    locale: Option<String>,
+}
+
+impl HostApp {
+    fn update(
+        &mut self,
+        locale: &Option<String>,
+        app_version: &Option<AppVersion>,
+        app_name: &Option<String>,
+    ) {
+        if locale.is_some() {
+            self.locale = locale.clone();
+        }
+        if app_version.is_some() {
+            self.app_version = app_version.clone();
+        }
+        if app_name.is_some() {
+            self.app_name = app_name.clone();
+        }
+    }
+
+    fn version(&self) -> Option<String> {
+        self.app_version
+            .as_ref()
+            .map(|v| format!("{}.{}.{}", v.major, v.minor, v.build))
+    }
+
+    /// `User-Agent: <appName>/<appVersion> mc-runtime/<version>` (the app name as an HTTP
+    /// token: other characters become `_`) and `Accept-Language: <locale>` (validated in
+    /// mc-events: a BCP 47 tag, `_` read as `-`).
+    fn identity(&self) -> mc_oidc::HostIdentity {
+        let runtime = concat!("mc-runtime/", env!("CARGO_PKG_VERSION"));
+        let product = self.app_name.as_deref().map(|name| {
+            let token: String = name
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || "!#$%&'*+.^_`|~-".contains(c) {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            match self.version() {
+                Some(version) => format!("{token}/{version}"),
+                None => token,
+            }
+        });
+        mc_oidc::HostIdentity {
+            user_agent: product.map(|product| format!("{product} {runtime}")),
+            locales: self.locale.as_deref().map(|l| l.replace('_', "-")),
+        }
+    }
+}
+
+/// StartEvent's `configuration.serverUrl`: https (plain http only to a loopback host unless
+/// the configuration allows insecure http), no user name, password, query or fragment.
+fn checked_server_url(url: &str, allow_insecure_http: bool) -> Result<String, Failure> {
+    let refuse = |why: &str| Failure::invalid_field("configuration.serverUrl", why);
+    let parsed = url::Url::parse(url).map_err(|_| refuse("not a URL; give the IDP's base URL"))?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    match parsed.scheme() {
+        "https" => {}
+        "http" if loopback || allow_insecure_http => {}
+        "http" => {
+            return Err(refuse(
+                "plain http is accepted only to a loopback host; use https",
+            ))
+        }
+        _ => return Err(refuse("the scheme must be https")),
+    }
+    if parsed.host().is_none()
+        || !parsed.username().is_empty()
+        || parsed.password().is_some()
+        || parsed.query().is_some()
+        || parsed.fragment().is_some()
+    {
+        return Err(refuse(
+            "give the IDP's base URL only: a host, no user name, password, query or fragment",
+        ));
+    }
+    Ok(url.trim_end_matches('/').to_string())
 }
 
 /// Requests that change the state; only one of them runs at a time.
@@ -188,6 +287,9 @@ impl Handler<Submit> for Controller {
                 return self.finish_invalid_state(&id, kind, message);
             }
         }
+        if let Err(failure) = self.apply_host_settings(&request.event) {
+            return self.finish(&id, Event::failure(kind, failure.info()));
+        }
         if changes_state(kind) {
             self.busy = Some(kind);
         }
@@ -196,6 +298,8 @@ impl Handler<Submit> for Controller {
             id,
             span,
             state: sdk_state,
+            server_url: self.server_url.clone(),
+            traceparent: request.trace_context.map(|t| t.traceparent),
         };
         self.route(request.event, admission, ctx);
     }
@@ -210,6 +314,8 @@ impl Controller {
         published: Arc<PublishedState>,
     ) -> Self {
         Self {
+            server_url: config.server_url.clone(),
+            host: HostApp::default(),
             config,
             oidc,
             workers,
@@ -220,6 +326,44 @@ impl Controller {
             server_reachable: true,
             pending: HashMap::new(),
         }
+    }
+
+    /// StartEvent and RestartEvent: what the host says about itself (appName, appVersion,
+    /// locale; a field left out keeps its value) goes on every later IDP request as
+    /// `User-Agent` and `Accept-Language` and into the log; StartEvent's
+    /// `configuration.serverUrl` becomes the IDP of later enrollments. Nothing is applied
+    /// when the server URL is unusable (INVALID_PARAMETER naming it).
+    fn apply_host_settings(&mut self, event: &RequestEvent) -> Result<(), Failure> {
+        let (locale, app_version, app_name, configuration) = match event {
+            RequestEvent::StartEvent(e) => (
+                &e.locale,
+                &e.app_version,
+                &e.app_name,
+                e.configuration.as_ref(),
+            ),
+            RequestEvent::RestartEvent(e) => (&e.locale, &e.app_version, &e.app_name, None),
+            _ => return Ok(()),
+        };
+        let server_url = match configuration.and_then(|c| c.get("serverUrl")) {
+            Some(url) => Some(checked_server_url(
+                url,
+                self.config.oidc.allow_insecure_http,
+            )?),
+            None => None,
+        };
+        if let Some(url) = server_url {
+            self.server_url = url;
+        }
+        self.host.update(locale, app_version, app_name);
+        self.oidc.set_host_identity(self.host.identity());
+        tracing::info!(
+            app_name = self.host.app_name.as_deref().unwrap_or("-"),
+            app_version = self.host.version().as_deref().unwrap_or("-"),
+            locale = self.host.locale.as_deref().unwrap_or("-"),
+            server_url = %self.server_url,
+            "host app identified"
+        );
+        Ok(())
     }
 
     /// The routing table: which actor does the work of which request.
@@ -507,7 +651,7 @@ impl Controller {
         self.listeners
             .emit(Event::ServerConnectionEvent(ServerConnectionEvent {
                 connection_state,
-                server_url: self.config.server_url.clone(),
+                server_url: self.server_url.clone(),
             }));
     }
 }

@@ -83,7 +83,7 @@ impl Handler<Admitted<EnrollAnonymousUserEvent>> for EnrollmentActor {
             }
         };
         let enroll_msg = Enroll {
-            server_url: self.config.server_url.clone(),
+            server_url: msg.admission.server_url.clone(),
             tenant_id: event.tenant_id,
             enrollment_client_id: event.client_id,
             protection,
