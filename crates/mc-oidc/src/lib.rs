@@ -316,6 +316,14 @@ impl OidcClient {
                         .await?;
                     if answer.status.is_success() {
                         Ok(answer)
+                    } else if answer.status == reqwest::StatusCode::NOT_FOUND {
+                        // No issuer lives there: an unknown tenant or a wrong server URL,
+                        // which only a change of configuration fixes.
+                        Err(OidcError::Config(format!(
+                            "the identity provider at {} has no OpenID configuration for this \
+                             issuer (HTTP 404): check the tenant and the server URL",
+                            transport::origin_of(url)
+                        )))
                     } else {
                         Err(non_success(&answer))
                     }
