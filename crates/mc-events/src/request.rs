@@ -75,6 +75,11 @@ pub struct EnrollAnonymousUserEvent {
     /// The local password, for mode PASSWORD.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<SecretString>,
+    /// **Ours**: while LOGGED_IN, an enrollment with the logged-in user's tenant and
+    /// enrollment client replaces that identity (deleted at the IDP) only when this is true;
+    /// otherwise it is refused with INVALID_STATE (send DeleteUserEvent first).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replace_existing: bool,
 }
 
 impl EnrollAnonymousUserEvent {
@@ -88,11 +93,18 @@ impl EnrollAnonymousUserEvent {
             authentication_mode,
             client_id: client_id.into(),
             password: None,
+            replace_existing: false,
         }
     }
 
     pub fn with_password(mut self, password: impl Into<SecretString>) -> Self {
         self.password = Some(password.into());
+        self
+    }
+
+    /// Replace the logged-in identity of the same tenant and client (see `replace_existing`).
+    pub fn replacing_existing(mut self) -> Self {
+        self.replace_existing = true;
         self
     }
 }

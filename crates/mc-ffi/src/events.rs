@@ -299,6 +299,7 @@ impl From<RequestEvent> for ev::RequestEvent {
                 authentication_mode: authentication_mode.into(),
                 client_id,
                 password: secret(password),
+                replace_existing: false,
             }
             .into(),
             RequestEvent::OfflineLoginEvent {

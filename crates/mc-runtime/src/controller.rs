@@ -408,7 +408,7 @@ impl Controller {
 
     /// The user a request is about, where admission chooses it from the state: DeleteUser
     /// the named user, else the logged-in one, else the default; the token-cache requests
-    /// the logged-in user (ClearIamTokenCache may name another).
+    /// and EnrollAnonymousUser the logged-in user (ClearIamTokenCache may name another).
     fn user_for(&self, event: &RequestEvent) -> Option<UserIdentifier> {
         let logged_in = self.state.logged_in.clone();
         match event {
@@ -419,6 +419,8 @@ impl Controller {
                 .or_else(|| self.state.users.default.clone()),
             RequestEvent::ClearIamTokenCacheEvent(e) => e.user_identifier.clone().or(logged_in),
             RequestEvent::DeleteIamTokenByAudienceEvent(_) => logged_in,
+            // Whose identity an enrollment of the same tenant and client would replace.
+            RequestEvent::EnrollAnonymousUserEvent(_) => logged_in,
             _ => None,
         }
     }

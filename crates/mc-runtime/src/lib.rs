@@ -109,7 +109,8 @@ struct Inner {
     listeners: Listeners,
     system: actix::System,
     thread: Mutex<Option<JoinHandle<()>>>,
-    /// Request ids and trace ids are this random prefix plus a counter: unique, and cheap.
+    /// Request ids are this random prefix plus a counter: unique, and cheap. Trace ids are
+    /// random (`trace_prefix` is their fallback should the random source fail).
     id_prefix: String,
     trace_prefix: String,
     next_id: AtomicU64,
@@ -487,12 +488,33 @@ impl MasterController {
             request.request_id = Some(self.new_id());
         }
         if request.trace_context.is_none() {
-            let n = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-            request.trace_context = Some(TraceContext::new(format!(
-                "00-{}{n:016x}-{n:016x}-01",
-                self.inner.trace_prefix
-            )));
+            request.trace_context = Some(TraceContext::new(self.new_traceparent()));
         }
         request
+    }
+
+    /// A W3C traceparent with random ids (128-bit trace id, 64-bit parent id, never all
+    /// zero), flags `01`. Should the system's random source fail, the runtime's random
+    /// prefix plus a counter (never zero) keeps it valid and unique.
+    fn new_traceparent(&self) -> String {
+        let n = self.inner.next_id.fetch_add(1, Ordering::Relaxed).max(1);
+        let (trace_id, parent_id) = match mc_jose::random_bytes(24) {
+            Ok(mut bytes) if bytes.len() == 24 => {
+                let (trace, parent) = bytes.split_at_mut(16);
+                for id in [trace, parent] {
+                    if id.iter().all(|b| *b == 0) {
+                        if let Some(last) = id.last_mut() {
+                            *last = 1;
+                        }
+                    }
+                }
+                (hex(&bytes[..16]), hex(&bytes[16..]))
+            }
+            _ => (
+                format!("{}{n:016x}", self.inner.trace_prefix),
+                format!("{n:016x}"),
+            ),
+        };
+        format!("00-{trace_id}-{parent_id}-01")
     }
 }

@@ -219,3 +219,212 @@ async fn an_unusable_server_url_or_locale_is_refused_and_changes_nothing() {
     assert_status(&start(&runtime).await, StatusType::Ok);
     assert_status(&enroll(&runtime).await, StatusType::Ok);
 }
+
+// ---- point 6: enrolling again while LOGGED_IN needs replaceExisting ----
+
+async fn logged_in_user(runtime: &mc_runtime::MasterController) -> UserIdentifier {
+    post(runtime, GetInformationEvent::new())
+        .await
+        .logged_in_user
+        .expect("a logged-in user")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrolling_again_while_logged_in_is_refused_and_keeps_the_identity() {
+    let idp = idp().await;
+    let runtime = enrolled_memory_runtime(&idp).await;
+    let user = logged_in_user(&runtime).await;
+    let registrations = idp.stats().registration;
+
+    let again = enroll(&runtime).await;
+
+    assert_status(&again, StatusType::InvalidState);
+    assert_eq!(again.info.error_code, error_code::INVALID_STATE);
+    assert_eq!(
+        again.info.next_action,
+        Some(NextAction::SendFirst {
+            request_type: "DeleteUserEvent".into()
+        })
+    );
+    assert!(again.info.error_description.contains("replaceExisting"));
+    assert_eq!(
+        idp.stats().registration,
+        registrations,
+        "nothing registered"
+    );
+    assert_eq!(
+        idp.stats().registration_delete,
+        0,
+        "nothing deleted at the IDP"
+    );
+    assert_eq!(logged_in_user(&runtime).await, user, "the same identity");
+    assert_status(
+        &post(&runtime, ExchangeIamTokenEvent::new(AUDIENCE)).await,
+        StatusType::Ok,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replace_existing_replaces_the_logged_in_identity() {
+    let idp = idp().await;
+    let runtime = enrolled_memory_runtime(&idp).await;
+    let old = logged_in_user(&runtime).await;
+    let event =
+        EnrollAnonymousUserEvent::new(TENANT, AuthenticationMode::No, CLIENT).replacing_existing();
+    assert_status(&post(&runtime, event).await, StatusType::Ok);
+    let new = logged_in_user(&runtime).await;
+    assert_ne!(new, old);
+    assert_eq!(
+        idp.stats().registration_delete,
+        1,
+        "the old one deleted at the IDP"
+    );
+    let restarted = post(&runtime, RestartEvent::new()).await;
+    assert_eq!(restarted.user_details_list.len(), 1);
+    // From JSON, as a host sends it.
+    let json = r#"{"type": "EnrollAnonymousUserEvent", "tenantId": "demo",
+        "authenticationMode": "NO", "clientId": "AnonymousUserEnrollment", "replaceExisting": true}"#;
+    let request = Request::from_json(json).expect("parses");
+    let RequestEvent::EnrollAnonymousUserEvent(parsed) = request.event else {
+        panic!("an enrollment");
+    };
+    assert!(parsed.replace_existing);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replace_existing_with_another_client_deletes_nothing() {
+    let idp = idp().await;
+    let runtime = enrolled_memory_runtime(&idp).await;
+    let user = logged_in_user(&runtime).await;
+    // Another (unknown) enrollment client: not the logged-in identity, so nothing to replace;
+    // the IDP refuses the registration and the current identity stays untouched.
+    let event = EnrollAnonymousUserEvent::new(TENANT, AuthenticationMode::No, "OtherClient")
+        .replacing_existing();
+    let answer = post(&runtime, event).await;
+    assert_eq!(idp.stats().registration_delete, 0, "{answer:?}");
+    assert_eq!(logged_in_user(&runtime).await, user);
+    assert_eq!(state_of(&runtime).await, SdkState::LoggedIn);
+}
+
+// ---- point 11: traceparent made up at random, and sent on to the IDP and the servers ----
+
+const HOST_TRACE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+fn traced<E: Into<Request>>(event: E, traceparent: &str) -> Request {
+    event
+        .into()
+        .with_trace_context(TraceContext::new(traceparent))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_without_traceparent_gets_a_random_valid_one() {
+    let idp = idp().await;
+    let runtime = memory_runtime(&idp);
+    let mut trace_ids = Vec::new();
+    for _ in 0..3 {
+        let answer = post_event(&runtime, GetStateEvent::new()).await;
+        let trace = answer
+            .trace_context()
+            .expect("a made-up trace context")
+            .clone();
+        trace.validate().expect("W3C-valid");
+        trace_ids.push(trace.traceparent[3..35].to_string());
+    }
+    // Random, not a shared prefix plus a counter: no two share their first half.
+    for (i, a) in trace_ids.iter().enumerate() {
+        for b in &trace_ids[i + 1..] {
+            assert_ne!(a[..16], b[..16], "{trace_ids:?}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_traceparent_reaches_the_idp() {
+    let idp = idp().await;
+    let recorder = Recorded::start().await;
+    let runtime = memory_runtime(&idp);
+    assert_status(
+        &post(&runtime, start_with(&[("serverUrl", &recorder.url)])).await,
+        StatusType::Ok,
+    );
+    let enrollment = EnrollAnonymousUserEvent::new(TENANT, AuthenticationMode::No, CLIENT);
+    let answer = post_event(&runtime, traced(enrollment, HOST_TRACE)).await;
+    assert_eq!(
+        answer.trace_context().map(|t| t.traceparent.as_str()),
+        Some(HOST_TRACE)
+    );
+    let requests = recorder.requests();
+    assert!(!requests.is_empty());
+    for (path, headers) in &requests {
+        assert_eq!(header(headers, "traceparent"), HOST_TRACE, "{path}");
+    }
+}
+
+fn echoed(answer: &Event) -> serde_json::Value {
+    let Event::CreateHttpCommonResultEvent(result) = answer else {
+        panic!("an HTTP result: {answer:?}");
+    };
+    serde_json::from_slice(&result.response).expect("the echo's JSON")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_calls_carry_the_request_traceparent_unless_the_app_set_one() {
+    let idp = idp().await;
+    let runtime = enrolled_memory_runtime(&idp).await;
+    let url = format!("{}/demo/echo", idp.base_url());
+    let call =
+        || CreateHttpCommonRequest::new(url.clone(), HttpMethod::Get).with_audience(AUDIENCE);
+
+    let answer = post_event(&runtime, traced(call(), HOST_TRACE)).await;
+    assert_eq!(
+        echoed(&answer)["headers"]["traceparent"],
+        HOST_TRACE,
+        "{answer:?}"
+    );
+
+    let answer = post_event(&runtime, call()).await;
+    let made_up = answer.trace_context().expect("made up").traceparent.clone();
+    assert_eq!(echoed(&answer)["headers"]["traceparent"], made_up.as_str());
+
+    // The app's own header is its choice: kept, not doubled.
+    let own = "00-11111111111111111111111111111111-2222222222222222-00";
+    let mut with_header = call();
+    with_header
+        .http_headers
+        .insert("traceparent".into(), own.into());
+    let answer = post_event(&runtime, traced(with_header, HOST_TRACE)).await;
+    assert_eq!(echoed(&answer)["headers"]["traceparent"], own);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_or_oversized_traceparent_is_refused_and_nothing_is_sent() {
+    let idp = idp().await;
+    let recorder = Recorded::start().await;
+    let runtime = memory_runtime(&idp);
+    assert_status(
+        &post(&runtime, start_with(&[("serverUrl", &recorder.url)])).await,
+        StatusType::Ok,
+    );
+    let oversized = format!("{HOST_TRACE}{}", "0".repeat(10_000));
+    for bad in [
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01",
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\nX-Injected: 1",
+        oversized.as_str(),
+    ] {
+        let enrollment = EnrollAnonymousUserEvent::new(TENANT, AuthenticationMode::No, CLIENT);
+        let answer = post_event(&runtime, traced(enrollment, bad)).await;
+        assert_eq!(
+            answer.status(),
+            Some(StatusType::InvalidParameter),
+            "{answer:?}"
+        );
+        let description = &answer.result_info().unwrap().error_description;
+        assert!(description.contains("traceparent"), "{description}");
+        assert!(
+            !description.contains("4bf92f"),
+            "the value is not repeated: {description}"
+        );
+    }
+    assert!(recorder.requests().is_empty(), "nothing was sent");
+}

@@ -239,6 +239,7 @@ impl Handler<Admitted<OfflineLoginEvent>> for LoginActor {
             (result, users)
         }
         .instrument(msg.admission.span.clone());
+        let work = mc_oidc::with_traceparent(msg.admission.traceparent.clone(), work);
         Box::pin(fut::wrap_future::<_, Self>(work).map(
             move |(result, users), act, _| match result {
                 Ok(session) => {
