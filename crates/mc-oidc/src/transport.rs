@@ -209,8 +209,11 @@ pub enum Reachability {
     Unknown,
     /// The IDP answered (whatever the status).
     Reachable,
-    /// No connection, no answer in time, a TLS failure or a connection lost mid-request.
+    /// No connection, no answer in time or a TLS failure.
     Unreachable,
+    /// The IDP took the connection, then it broke before the answer came (reset, closed
+    /// mid-request).
+    Lost,
 }
 
 impl Reachability {
@@ -218,6 +221,7 @@ impl Reachability {
         match value {
             1 => Reachability::Reachable,
             2 => Reachability::Unreachable,
+            3 => Reachability::Lost,
             _ => Reachability::Unknown,
         }
     }
@@ -227,6 +231,7 @@ impl Reachability {
             Reachability::Unknown => 0,
             Reachability::Reachable => 1,
             Reachability::Unreachable => 2,
+            Reachability::Lost => 3,
         }
     }
 }
@@ -287,11 +292,9 @@ impl Transport {
     fn observe_outcome(&self, error: Option<&OidcError>) {
         let now = match error {
             None => Reachability::Reachable,
+            Some(OidcError::ConnectionLost { .. }) => Reachability::Lost,
             Some(
-                OidcError::NotReachable { .. }
-                | OidcError::ConnectionLost { .. }
-                | OidcError::Timeout { .. }
-                | OidcError::Tls { .. },
+                OidcError::NotReachable { .. } | OidcError::Timeout { .. } | OidcError::Tls { .. },
             ) => Reachability::Unreachable,
             Some(_) => return,
         };

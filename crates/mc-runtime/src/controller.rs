@@ -97,6 +97,8 @@ pub struct Controller {
     server_url: String,
     /// What the host said about itself at Start / Restart (User-Agent, Accept-Language, logs).
     host: HostApp,
+    /// `server_url` for the host side (the DISCONNECTED event at shutdown).
+    active_server: Arc<std::sync::Mutex<String>>,
     server_reachable: bool,
     pending: HashMap<RequestId, Pending>,
 }
@@ -312,8 +314,10 @@ impl Controller {
         workers: Workers,
         listeners: Listeners,
         published: Arc<PublishedState>,
+        active_server: Arc<std::sync::Mutex<String>>,
     ) -> Self {
         Self {
+            active_server,
             server_url: config.server_url.clone(),
             host: HostApp::default(),
             config,
@@ -352,7 +356,11 @@ impl Controller {
             None => None,
         };
         if let Some(url) = server_url {
-            self.server_url = url;
+            self.server_url = url.clone();
+            *self
+                .active_server
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = url;
         }
         self.host.update(locale, app_version, app_name);
         self.oidc.set_host_identity(self.host.identity());
@@ -636,20 +644,17 @@ impl Controller {
     /// saw on its latest request decides, so a request that needed no IDP (a cached token, a
     /// wrong password) changes nothing, and retries that ended well count as reachable.
     fn observe_server(&mut self) {
-        let unreachable = match self.oidc.reachability() {
+        let (unreachable, connection_state) = match self.oidc.reachability() {
             mc_oidc::Reachability::Unknown => return,
-            mc_oidc::Reachability::Reachable => false,
-            mc_oidc::Reachability::Unreachable => true,
+            mc_oidc::Reachability::Reachable => (false, ServerConnectionState::Connected),
+            mc_oidc::Reachability::Unreachable => (true, ServerConnectionState::NotReachable),
+            // The IDP took the request, then the connection broke.
+            mc_oidc::Reachability::Lost => (true, ServerConnectionState::ConnectionLost),
         };
         if unreachable != self.server_reachable {
             return;
         }
         self.server_reachable = !unreachable;
-        let connection_state = if unreachable {
-            ServerConnectionState::NotReachable
-        } else {
-            ServerConnectionState::Connected
-        };
         self.listeners
             .emit(Event::ServerConnectionEvent(ServerConnectionEvent {
                 connection_state,

@@ -121,6 +121,10 @@ struct Inner {
     /// Set by shutdown (or drop): a request left unanswered after it is RUNTIME_STOPPED, before
     /// it a part of the runtime failed (COMPONENT_FAILED).
     stopping: AtomicBool,
+    /// Whether the IDP was reached, for the DISCONNECTED event at shutdown.
+    oidc: mc_oidc::OidcClient,
+    /// The IDP base URL in use (StartEvent may replace the configured one).
+    active_server: Arc<Mutex<String>>,
 }
 
 impl Inner {
@@ -128,7 +132,22 @@ impl Inner {
     fn stop(&self) {
         // No token from the cache after a shutdown either.
         self.state.set(SdkState::Uninitialised);
-        self.stopping.store(true, Ordering::SeqCst);
+        let first_stop = !self.stopping.swap(true, Ordering::SeqCst);
+        if first_stop && self.oidc.reachability() == mc_oidc::Reachability::Reachable {
+            // The runtime leaves an IDP it was connected to: the listeners' last word on it
+            // (their queues are delivered before their threads end).
+            let server_url = self
+                .active_server
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            self.listeners.emit(Event::ServerConnectionEvent(
+                mc_events::ServerConnectionEvent {
+                    connection_state: mc_events::ServerConnectionState::Disconnected,
+                    server_url,
+                },
+            ));
+        }
         let closing = self.storage.send(actors::storage::Close);
         let _ = futures::executor::block_on(closing);
         self.system.stop();
@@ -228,6 +247,9 @@ impl MasterController {
         let state = Arc::new(PublishedState::default());
         let (actor_session, actor_cache, actor_state) =
             (session.clone(), Arc::clone(&cache), Arc::clone(&state));
+        let active_server = Arc::new(Mutex::new(config.server_url.clone()));
+        let actor_server = Arc::clone(&active_server);
+        let host_oidc = oidc.clone();
         let config = Arc::new(config);
         let (started_tx, started_rx) = std::sync::mpsc::channel();
         let actor_listeners = listeners.clone();
@@ -266,9 +288,15 @@ impl MasterController {
                         exchange,
                     };
                     let storage_addr = storage;
-                    let controller =
-                        Controller::new(config, oidc, workers, actor_listeners, actor_state)
-                            .start();
+                    let controller = Controller::new(
+                        config,
+                        oidc,
+                        workers,
+                        actor_listeners,
+                        actor_state,
+                        actor_server,
+                    )
+                    .start();
                     let _ = started_tx.send((controller, storage_addr, actix::System::current()));
                 });
                 let _ = system.run();
@@ -292,6 +320,8 @@ impl MasterController {
                 session,
                 cache,
                 stopping: AtomicBool::new(false),
+                oidc: host_oidc,
+                active_server,
             }),
         })
     }

@@ -428,3 +428,105 @@ async fn an_invalid_or_oversized_traceparent_is_refused_and_nothing_is_sent() {
     }
     assert!(recorder.requests().is_empty(), "nothing was sent");
 }
+
+// ---- point 12: ServerConnectionEvent CONNECTION_LOST and DISCONNECTED ----
+
+fn connection_states(recorder: &Recorder) -> Vec<ServerConnectionState> {
+    recorder
+        .events()
+        .iter()
+        .filter_map(|e| match e {
+            Event::ServerConnectionEvent(s) => Some(s.connection_state),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A server that takes each connection, reads the request, and closes without an answer.
+async fn hang_up_server() -> String {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buffer = [0u8; 4096];
+            let _ = socket.read(&mut buffer).await;
+            drop(socket);
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_broken_during_a_request_is_connection_lost() {
+    let url = hang_up_server().await;
+    let runtime = runtime_at(&url, StoreLocation::Memory);
+    let recorder = Recorder::attach(&runtime);
+    assert_status(&start(&runtime).await, StatusType::Ok);
+    let answer = enroll(&runtime).await;
+    assert_ne!(answer.info.status, StatusType::Ok);
+    recorder
+        .wait_for("ServerConnectionEvent", |e| {
+            matches!(e, Event::ServerConnectionEvent(_))
+        })
+        .await;
+    assert_eq!(
+        connection_states(&recorder),
+        vec![ServerConnectionState::ConnectionLost]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_connection_is_not_reachable_not_connection_lost() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let runtime = runtime_at(&url, StoreLocation::Memory);
+    let recorder = Recorder::attach(&runtime);
+    assert_status(&start(&runtime).await, StatusType::Ok);
+    assert_status(&enroll(&runtime).await, StatusType::NotReachable);
+    recorder
+        .wait_for("ServerConnectionEvent", |e| {
+            matches!(e, Event::ServerConnectionEvent(_))
+        })
+        .await;
+    assert_eq!(
+        connection_states(&recorder),
+        vec![ServerConnectionState::NotReachable]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutting_down_a_connected_runtime_pushes_disconnected_once() {
+    let idp = idp().await;
+    let runtime = enrolled_memory_runtime(&idp).await;
+    let recorder = Recorder::attach(&runtime);
+    runtime.shutdown();
+    runtime.shutdown();
+    let event = recorder
+        .wait_for("DISCONNECTED", |e| {
+            matches!(e, Event::ServerConnectionEvent(_))
+        })
+        .await;
+    let Event::ServerConnectionEvent(event) = event else {
+        unreachable!()
+    };
+    assert_eq!(event.server_url, idp.base_url());
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(
+        connection_states(&recorder),
+        vec![ServerConnectionState::Disconnected],
+        "once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runtime_that_never_reached_the_idp_pushes_no_disconnected() {
+    let idp = idp().await;
+    let runtime = memory_runtime(&idp);
+    let recorder = Recorder::attach(&runtime);
+    assert_status(&start(&runtime).await, StatusType::Ok);
+    runtime.shutdown();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(connection_states(&recorder).is_empty());
+}
