@@ -95,9 +95,11 @@ impl Refusal {
             MC_ERR_STOPPED => (StatusType::InternalError, error_code::RUNTIME_STOPPED),
             _ => (StatusType::InvalidParameter, error_code::INVALID_PARAMETER),
         };
-        Event::StatusResultEvent(StatusResultEvent {
-            info: ResultInfo::error(status, code, self.message),
-        })
+        Event::StatusResultEvent(StatusResultEvent::from_info(ResultInfo::error(
+            status,
+            code,
+            self.message,
+        )))
     }
 }
 

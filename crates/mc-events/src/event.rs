@@ -123,6 +123,23 @@ pub struct RestartResultEvent {
 pub struct StatusResultEvent {
     #[serde(flatten)]
     pub info: ResultInfo,
+    /// **Ours** (EnableAuthenticationModeEvent): password attempts left before a lock, after
+    /// a wrong current password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_counter: Option<u32>,
+    /// **Ours** (EnableAuthenticationModeEvent): seconds to wait (TEMPORARY_LOCKED).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_delay: Option<u64>,
+}
+
+impl StatusResultEvent {
+    /// A result with these common fields and no retry fields.
+    pub fn from_info(info: ResultInfo) -> Self {
+        Self {
+            info,
+            ..Default::default()
+        }
+    }
 }
 
 /// Answers `OfflineLoginEvent`.
@@ -479,7 +496,7 @@ impl Event {
         );
         match err.kind {
             Some(kind) => Event::failure(kind, info),
-            None => Event::StatusResultEvent(StatusResultEvent { info }),
+            None => Event::StatusResultEvent(StatusResultEvent::from_info(info)),
         }
     }
 

@@ -116,9 +116,7 @@ fn every_event() -> Vec<Event> {
             user_details_list: vec![details],
             supported_features: vec![],
         }),
-        Event::StatusResultEvent(StatusResultEvent {
-            info: ok_with_request(),
-        }),
+        Event::StatusResultEvent(StatusResultEvent::from_info(ok_with_request())),
         Event::OfflineLoginResultEvent(OfflineLoginResultEvent {
             info: ResultInfo::error(
                 StatusType::TemporaryLocked,

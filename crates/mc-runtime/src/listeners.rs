@@ -505,9 +505,7 @@ mod tests {
     const WAIT: Duration = Duration::from_secs(10);
 
     fn result() -> Event {
-        Event::StatusResultEvent(StatusResultEvent {
-            info: ResultInfo::ok(),
-        })
+        Event::StatusResultEvent(StatusResultEvent::from_info(ResultInfo::ok()))
     }
 
     fn warning_count(event: &Event) -> Option<u64> {

@@ -530,3 +530,154 @@ async fn a_runtime_that_never_reached_the_idp_pushes_no_disconnected() {
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     assert!(connection_states(&recorder).is_empty());
 }
+
+// ---- point 3: a lock while LOGGED_IN ends the session, pushed ----
+
+const RIGHT: &str = "right horse battery";
+
+/// Logged in as a PASSWORD user (cheap KDF), with a recorder attached.
+async fn logged_in_with_password(
+    idp: &mc_devidp::DevIdp,
+) -> (mc_runtime::MasterController, Recorder) {
+    let config = fast_config(&idp.base_url(), StoreLocation::Memory);
+    let runtime = mc_runtime::MasterController::start(config).unwrap();
+    let recorder = Recorder::attach(&runtime);
+    assert_status(&start(&runtime).await, StatusType::Ok);
+    let enrollment = EnrollAnonymousUserEvent::new(TENANT, AuthenticationMode::Password, CLIENT)
+        .with_password(RIGHT);
+    assert_status(&post(&runtime, enrollment).await, StatusType::Ok);
+    (runtime, recorder)
+}
+
+fn login_with(password: &str) -> OfflineLoginEvent {
+    let mut event = OfflineLoginEvent::new();
+    event.password = Some(SecretString::from(password));
+    event
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_while_logged_in_ends_the_session_and_is_pushed() {
+    let idp = idp().await;
+    let (runtime, recorder) = logged_in_with_password(&idp).await;
+    let policy = mc_store::LockoutPolicy::default();
+    let mut answer = post(&runtime, login_with("wrong")).await;
+    for _ in 1..policy.attempts_before_temporary_lock {
+        // Before the lock a wrong password is only a wrong password: still logged in.
+        assert_status(&answer, StatusType::InvalidPassword);
+        assert_eq!(state_of(&runtime).await, SdkState::LoggedIn);
+        answer = post(&runtime, login_with("wrong")).await;
+    }
+    assert_status(&answer, StatusType::TemporaryLocked);
+    assert!(answer.retry_delay.is_some());
+    assert_eq!(state_of(&runtime).await, SdkState::LoginRequired);
+    let warning = recorder
+        .wait_for(
+            "the session's end",
+            |e| matches!(e, Event::WarningEvent(w) if w.error_type == "SESSION"),
+        )
+        .await;
+    let Event::WarningEvent(warning) = warning else {
+        unreachable!()
+    };
+    assert_eq!(warning.error_code, error_code::TEMPORARILY_LOCKED);
+    recorder
+        .wait_for("StartLoginEvent", |e| {
+            matches!(e, Event::StartLoginEvent(_))
+        })
+        .await;
+    // The session is gone: no token without a new login.
+    let exchange = post(&runtime, ExchangeIamTokenEvent::new(AUDIENCE)).await;
+    assert_status(&exchange, StatusType::InvalidState);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_user_while_logged_in_requires_activation() {
+    let idp = idp().await;
+    let mut config = fast_config(&idp.base_url(), StoreLocation::Memory);
+    config.store_settings.lockout = mc_store::LockoutPolicy {
+        attempts_before_temporary_lock: 2,
+        lock_delays_secs: Vec::new(),
+        attempts_before_block: 2,
+    };
+    let runtime = mc_runtime::MasterController::start(config).unwrap();
+    let recorder = Recorder::attach(&runtime);
+    assert_status(&start(&runtime).await, StatusType::Ok);
+    let enrollment = EnrollAnonymousUserEvent::new(TENANT, AuthenticationMode::Password, CLIENT)
+        .with_password(RIGHT);
+    assert_status(&post(&runtime, enrollment).await, StatusType::Ok);
+    assert_status(
+        &post(&runtime, login_with("wrong")).await,
+        StatusType::InvalidPassword,
+    );
+    let blocked = post(&runtime, login_with("wrong")).await;
+    assert_status(&blocked, StatusType::PasswordBlocked);
+    assert_eq!(state_of(&runtime).await, SdkState::ActivationRequired);
+    recorder
+        .wait_for(
+            "the session's end",
+            |e| matches!(e, Event::WarningEvent(w) if w.error_type == "SESSION"),
+        )
+        .await;
+}
+
+// ---- point 4: EnableAuthenticationModeEvent's retry fields, field names, clientId ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_current_password_reports_the_retries_left() {
+    let idp = idp().await;
+    let (runtime, _) = logged_in_with_password(&idp).await;
+    let mut change = EnableAuthenticationModeEvent::new(AuthenticationMode::Password);
+    change.password = Some(SecretString::from("wrong"));
+    change.new_password = Some(SecretString::from("new password"));
+    let answer = post(&runtime, change.clone()).await;
+    assert_status(&answer, StatusType::InvalidPassword);
+    let left = answer.retry_counter.expect("retryCounter");
+    let json = Event::from(answer).to_json_value();
+    assert_eq!(json["retryCounter"], left);
+    // It counts toward the lockout shared with OfflineLogin.
+    let login = post(&runtime, login_with("wrong")).await;
+    assert_eq!(login.retry_counter, Some(left - 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_new_password_is_named_new_password() {
+    let idp = idp().await;
+    let runtime = enrolled_memory_runtime(&idp).await;
+    let change = EnableAuthenticationModeEvent::new(AuthenticationMode::Password);
+    let answer = post(&runtime, change).await;
+    assert_status(&answer, StatusType::InvalidParameter);
+    assert!(
+        answer.info.error_description.contains("`newPassword`"),
+        "{answer:?}"
+    );
+    assert_eq!(
+        answer.info.next_action,
+        Some(NextAction::FixField {
+            field: "newPassword".into()
+        })
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_id_other_than_the_enrollment_client_is_refused() {
+    let idp = idp().await;
+    let runtime = enrolled_memory_runtime(&idp).await;
+    let mut change = EnableAuthenticationModeEvent::new(AuthenticationMode::Password);
+    change.new_password = Some(SecretString::from("new password"));
+    change.client_id = Some("SomeOtherClient".into());
+    let answer = post(&runtime, change.clone()).await;
+    assert_status(&answer, StatusType::InvalidParameter);
+    assert!(
+        answer.info.error_description.contains("`clientId`"),
+        "{answer:?}"
+    );
+    // Nothing changed: a login needs no password still.
+    assert_status(&post(&runtime, RestartEvent::new()).await, StatusType::Ok);
+    assert_status(
+        &post(&runtime, OfflineLoginEvent::new()).await,
+        StatusType::Ok,
+    );
+    // The right client id is accepted.
+    change.client_id = Some(CLIENT.into());
+    assert_status(&post(&runtime, change).await, StatusType::Ok);
+}

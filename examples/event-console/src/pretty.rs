@@ -281,9 +281,11 @@ mod tests {
     fn colours_follow_the_outcome_and_can_be_off() {
         let ok = render(&exchange_result(), Painter::new(true));
         assert!(ok.contains("\u{1b}[32m"), "green expected: {ok:?}");
-        let failed = Event::StatusResultEvent(StatusResultEvent {
-            info: ResultInfo::error(StatusType::NotReachable, 1, "the IDP did not answer"),
-        });
+        let failed = Event::StatusResultEvent(StatusResultEvent::from_info(ResultInfo::error(
+            StatusType::NotReachable,
+            1,
+            "the IDP did not answer",
+        )));
         assert_eq!(tone_of(&failed), Tone::Error);
         let failed_text = render(&failed, Painter::new(true));
         assert!(

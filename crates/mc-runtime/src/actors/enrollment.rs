@@ -72,14 +72,11 @@ impl Handler<Admitted<EnrollAnonymousUserEvent>> for EnrollmentActor {
             &self.config,
             event.authentication_mode,
             event.password.clone(),
+            "password",
         ) {
             Ok(protection) => protection,
             Err(failure) => {
-                return Box::pin(async move {
-                    StatusResultEvent {
-                        info: failure.info(),
-                    }
-                })
+                return Box::pin(async move { StatusResultEvent::from_info(failure.info()) })
             }
         };
         let replace_existing = event.replace_existing;
@@ -133,13 +130,9 @@ impl Handler<Admitted<EnrollAnonymousUserEvent>> for EnrollmentActor {
                 match work.await {
                     Ok(outcome) => {
                         msg.report.send(outcome);
-                        StatusResultEvent {
-                            info: ResultInfo::ok(),
-                        }
+                        StatusResultEvent::from_info(ResultInfo::ok())
                     }
-                    Err(failure) => StatusResultEvent {
-                        info: failure.info(),
-                    },
+                    Err(failure) => StatusResultEvent::from_info(failure.info()),
                 }
             }
             .instrument(span),
