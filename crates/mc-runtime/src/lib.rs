@@ -66,7 +66,7 @@ pub use listeners::{
 };
 /// A biometric stand-in without a sensor, for demos (the event console) and tests.
 #[cfg(feature = "software-biometric")]
-pub use mc_store::SoftwareBiometric;
+pub use mc_store::{ScriptedOutcome, SoftwareBiometric};
 
 // For bindings (mc-ffi, mc-capi): what they need from below, so they depend on this API only.
 pub use mc_oidc::DpopMode;
