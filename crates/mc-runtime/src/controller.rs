@@ -126,7 +126,7 @@ impl HostApp {
             self.locale = locale.clone();
         }
         if app_version.is_some() {
-            self.app_version = app_version.clone();
+            self.app_version = *app_version;
         }
         if app_name.is_some() {
             self.app_name = app_name.clone();
