@@ -1,5 +1,7 @@
 //! HTTP transport to the IDP: URL policy, size-limited body reading, the server clock
-//! learned from the token endpoint's `Date` and `Age`, and the OAuth error body. TLS, pins
+//! learned from the token endpoint's `Date` and `Age`, the OAuth error body, and the headers
+//! every IDP request carries for the host (`User-Agent`, `Accept-Language` from
+//! [`HostIdentity`], the current request's W3C `traceparent` from [`with_traceparent`]). TLS, pins
 //! and the mapping of transport failures are the shared HTTP layer's (`http.rs`).
 
 use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};

@@ -3,8 +3,11 @@
 //! Every request enters here ([`Submit`]) and is admitted: its requestId is not one still
 //! running; fewer than `max_requests_in_flight` are pending (refused at once otherwise, never
 //! queued); its fields are valid; the state table allows it; no other state-changing request
-//! is running. It gets a trace span and, if asked, a timeout. Then it goes, as
-//! [`Admitted<E>`](crate::actors::Admitted), to the actor that owns its type
+//! is running. It gets a trace span and, if asked, a timeout. A StartEvent once started is
+//! answered here (ALREADY_INITIALIZED, with the state and users); Start and Restart apply
+//! what the host says about itself (`configuration.serverUrl`, appName, appVersion,
+//! locale). Then it goes, as [`Admitted<E>`](crate::actors::Admitted), to the actor that
+//! owns its type
 //! ([`Controller::route`] is the routing table). When that actor answers, the controller
 //! runs the reducer on the [`Outcome`] the actor reported (the only place the SDK state
 //! changes), delivers the result to every listener and to the poster, then pushes the
