@@ -100,6 +100,9 @@ error_codes! {
     /// The redirect URL is not the redirect URI of its authorization request, or its tenant or
     /// client differ: nothing was redeemed.
     AUTHORIZATION_RESPONSE_MISMATCH = 100_000_013, AuthorizationResponseMismatch, InvalidParameter, "the redirect does not belong to the authorization request (redirect URI, tenant or client differ)";
+    /// A StartEvent after the runtime started: nothing changed; the result carries the
+    /// current state and users (use RestartEvent to read them again).
+    ALREADY_INITIALIZED = 100_000_014, AlreadyInitialized, AlreadyInitialized, "the runtime is already started; nothing changed (the result carries the state and users)";
     // 500: local security module and store.
     /// The local store could not be read.
     STORE_READ_FAILED = 500_000_001, StoreReadFailed, NoTokenDataAvailable, "the local store could not be read";

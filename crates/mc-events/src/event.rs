@@ -132,13 +132,23 @@ pub struct StatusResultEvent {
     #[cfg_attr(feature = "uniffi", uniffi(default))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaced_user_identifier: Option<UserIdentifier>,
+    /// **Ours** (EnableAuthenticationModeEvent): password attempts left before a lock, after
+    /// a wrong current password.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_counter: Option<u32>,
+    /// **Ours** (EnableAuthenticationModeEvent): seconds to wait (TEMPORARY_LOCKED).
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_delay: Option<u64>,
 }
 
 impl StatusResultEvent {
+    /// A result with these common fields and none of the optional ones.
     pub fn new(info: ResultInfo) -> Self {
         Self {
             info,
-            replaced_user_identifier: None,
+            ..Default::default()
         }
     }
 }

@@ -83,7 +83,8 @@ pub use request::{
     EnrollAnonymousUserEvent, ExchangeIamTokenEvent, GetIamAccessTokenClaimsEvent,
     GetInformationEvent, GetStateEvent, OfflineLoginEvent, Request, RequestEvent, RequestKind,
     RestartEvent, SetAuthorisationCodeEvent, StartEvent, MAX_APP_NAME_BYTES,
-    MAX_AUTHORIZATION_FIELD_BYTES, MAX_IDENTIFIER_BYTES,
+    MAX_AUTHORIZATION_FIELD_BYTES, MAX_CONFIGURATION_VALUE_BYTES, MAX_IDENTIFIER_BYTES,
+    MAX_LOCALE_BYTES, START_CONFIGURATION_KEYS,
 };
 pub use typed::{RequestType, ResultType};
 pub use types::{

@@ -17,6 +17,14 @@ use crate::types::{
 pub const MAX_APP_NAME_BYTES: usize = 32;
 /// Longest `tenantId`, `clientId`, `audience` or user id, in bytes.
 pub const MAX_IDENTIFIER_BYTES: usize = 256;
+/// Longest `locale` (a BCP 47 language tag such as `en-GB`; `en_GB` is read as `en-GB`).
+pub const MAX_LOCALE_BYTES: usize = 35;
+/// Longest value in `StartEvent.configuration`, in bytes.
+pub const MAX_CONFIGURATION_VALUE_BYTES: usize = 2048;
+/// The keys of `StartEvent.configuration` the runtime takes; any other key is refused with
+/// INVALID_PARAMETER naming it, never ignored. `serverUrl`: the IDP base URL for enrollments
+/// from then on (https, or plain http to a loopback host), replacing the configured one.
+pub const START_CONFIGURATION_KEYS: &[&str] = &["serverUrl"];
 
 /// Starts the runtime. The only request valid before the first `StartResultEvent`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -78,6 +86,12 @@ pub struct EnrollAnonymousUserEvent {
     #[cfg_attr(feature = "uniffi", uniffi(default))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<SecretString>,
+    /// **Ours**: while LOGGED_IN, an enrollment with the logged-in user's tenant and
+    /// enrollment client replaces that identity (deleted at the IDP) only when this is true;
+    /// otherwise it is refused with INVALID_STATE (send DeleteUserEvent first).
+    #[cfg_attr(feature = "uniffi", uniffi(default = false))]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replace_existing: bool,
 }
 
 impl EnrollAnonymousUserEvent {
@@ -91,11 +105,18 @@ impl EnrollAnonymousUserEvent {
             authentication_mode,
             client_id: client_id.into(),
             password: None,
+            replace_existing: false,
         }
     }
 
     pub fn with_password(mut self, password: impl Into<SecretString>) -> Self {
         self.password = Some(password.into());
+        self
+    }
+
+    /// Replace the logged-in identity of the same tenant and client (see `replace_existing`).
+    pub fn replacing_existing(mut self) -> Self {
+        self.replace_existing = true;
         self
     }
 }
@@ -587,8 +608,15 @@ impl RequestEvent {
 
     fn check(&self) -> Result<(), (String, String)> {
         match self {
-            RequestEvent::StartEvent(e) => check_app_name(e.app_name.as_deref()),
-            RequestEvent::RestartEvent(e) => check_app_name(e.app_name.as_deref()),
+            RequestEvent::StartEvent(e) => {
+                check_app_name(e.app_name.as_deref())?;
+                check_locale(e.locale.as_deref())?;
+                check_configuration(e.configuration.as_ref())
+            }
+            RequestEvent::RestartEvent(e) => {
+                check_app_name(e.app_name.as_deref())?;
+                check_locale(e.locale.as_deref())
+            }
             RequestEvent::EnrollAnonymousUserEvent(e) => {
                 check_identifier("tenantId", &e.tenant_id)?;
                 check_identifier("clientId", &e.client_id)
@@ -638,6 +666,72 @@ fn check_app_name(app_name: Option<&str>) -> Result<(), (String, String)> {
         },
         None => Ok(()),
     }
+}
+
+/// A BCP 47 tag: letters, digits, `-` (or `_`), starting with a letter. It becomes an HTTP
+/// header value (`Accept-Language`), so nothing else may pass.
+fn check_locale(locale: Option<&str>) -> Result<(), (String, String)> {
+    let Some(locale) = locale else {
+        return Ok(());
+    };
+    let well_formed = (1..=MAX_LOCALE_BYTES).contains(&locale.len())
+        && locale.starts_with(|c: char| c.is_ascii_alphabetic())
+        && locale
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if well_formed {
+        Ok(())
+    } else {
+        Err((
+            "locale".to_owned(),
+            format!(
+                "expected a BCP 47 language tag such as `en-GB` (letters, digits and `-`, at \
+                 most {MAX_LOCALE_BYTES} bytes)"
+            ),
+        ))
+    }
+}
+
+/// Only the keys of [`START_CONFIGURATION_KEYS`]; the error names an unknown key (when it is
+/// short, printable ASCII: a key is the host's name for a setting, never a secret).
+fn check_configuration(
+    configuration: Option<&BTreeMap<String, String>>,
+) -> Result<(), (String, String)> {
+    for (key, value) in configuration.into_iter().flatten() {
+        if !START_CONFIGURATION_KEYS.contains(&key.as_str()) {
+            let printable = key.len() <= 64 && key.bytes().all(|b| b.is_ascii_graphic());
+            let field = if printable {
+                format!("configuration.{key}")
+            } else {
+                "configuration".to_owned()
+            };
+            return Err((
+                field,
+                format!(
+                    "unknown configuration key; the runtime takes only {}",
+                    START_CONFIGURATION_KEYS
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        let field = format!("configuration.{key}");
+        if value.is_empty() {
+            return Err((field, "must not be empty".to_owned()));
+        }
+        if value.len() > MAX_CONFIGURATION_VALUE_BYTES {
+            return Err((
+                field,
+                format!("too long: at most {MAX_CONFIGURATION_VALUE_BYTES} bytes"),
+            ));
+        }
+        if let Some(message) = crate::parse::control_character(value) {
+            return Err((field, message));
+        }
+    }
+    Ok(())
 }
 
 fn check_identifier(field: &str, value: &str) -> Result<(), (String, String)> {

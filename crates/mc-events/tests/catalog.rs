@@ -209,6 +209,7 @@ fn every_event() -> Vec<Event> {
         Event::StatusResultEvent(StatusResultEvent {
             info: ok_with_request(),
             replaced_user_identifier: Some(UserIdentifier::new("demo", "anon-client")),
+            ..Default::default()
         }),
         Event::InvalidStateEvent(InvalidStateEvent {
             request_id: Some(RequestId::new("r-2")),

@@ -54,7 +54,9 @@ pub use authorization::{
 pub use dpop::{DpopMode, DPOP_HEADER, DPOP_NONCE_HEADER};
 pub use error::{idp_text, OidcError, OidcErrorKind, MAX_IDP_TEXT_CHARS};
 pub use retry::RetryPolicy;
-pub use transport::{tls_client_config, Reachability};
+pub use transport::{
+    current_traceparent, tls_client_config, with_traceparent, HostIdentity, Reachability,
+};
 pub use verify::{ClaimsSource, VerifiedToken};
 
 use retry::{with_retries, Repeatable};
@@ -336,6 +338,14 @@ impl OidcClient {
                         .await?;
                     if answer.status.is_success() {
                         Ok(answer)
+                    } else if answer.status == reqwest::StatusCode::NOT_FOUND {
+                        // No issuer lives there: an unknown tenant or a wrong server URL,
+                        // which only a change of configuration fixes.
+                        Err(OidcError::Config(format!(
+                            "the identity provider at {} has no OpenID configuration for this \
+                             issuer (HTTP 404): check the tenant and the server URL",
+                            transport::origin_of(url)
+                        )))
                     } else {
                         Err(non_success(&answer))
                     }
@@ -456,6 +466,18 @@ impl OidcClient {
             .await?;
         check_exchanged_audience(&tokens, audience)?;
         Ok(tokens)
+    }
+
+    /// Who the host app is (StartEvent's appName, appVersion, locale): `User-Agent` and
+    /// `Accept-Language` of every later IDP request.
+    pub fn set_host_identity(&self, host: HostIdentity) {
+        self.inner.transport.set_host(host);
+    }
+
+    /// The host's locales for an IDP page's `ui_locales` (OIDC Core 3.1.2.1), space-separated
+    /// BCP 47 tags; `None` when the host named none.
+    pub fn ui_locales(&self) -> Option<String> {
+        self.inner.transport.host().locales
     }
 
     /// Whether the latest request reached the IDP: what the runtime's ServerConnection

@@ -1,9 +1,11 @@
 //! HTTP transport to the IDP: URL policy, size-limited body reading, the server clock
-//! learned from the token endpoint's `Date` and `Age`, and the OAuth error body. TLS, pins
+//! learned from the token endpoint's `Date` and `Age`, the OAuth error body, and the headers
+//! every IDP request carries for the host (`User-Agent`, `Accept-Language` from
+//! [`HostIdentity`], the current request's W3C `traceparent` from [`with_traceparent`]). TLS, pins
 //! and the mapping of transport failures are the shared HTTP layer's (`http.rs`).
 
 use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use reqwest::{RequestBuilder, StatusCode};
 use serde::Deserialize;
@@ -33,6 +35,37 @@ impl Endpoint {
             Endpoint::Token => "token",
         }
     }
+}
+
+tokio::task_local! {
+    /// The W3C `traceparent` of the host request an IDP request is made for (see
+    /// [`with_traceparent`]).
+    static TRACEPARENT: Option<String>;
+}
+
+/// Runs `work` with every IDP request it makes carrying `traceparent` (W3C Trace Context), so
+/// the host's trace reaches the IDP. The caller checked its form; a value that is no valid
+/// header value is left out.
+pub async fn with_traceparent<F: std::future::Future>(
+    traceparent: Option<String>,
+    work: F,
+) -> F::Output {
+    TRACEPARENT.scope(traceparent, work).await
+}
+
+/// The `traceparent` of the work running now, if any.
+pub fn current_traceparent() -> Option<String> {
+    TRACEPARENT.try_with(Clone::clone).ok().flatten()
+}
+
+/// Who the host app is, as it said at StartEvent: sent on every IDP request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostIdentity {
+    /// The whole `User-Agent` (the runtime's own when `None`).
+    pub user_agent: Option<String>,
+    /// BCP 47 language tags, most preferred first: `Accept-Language` on IDP requests and
+    /// `ui_locales` where an IDP page is shown.
+    pub locales: Option<String>,
 }
 
 /// A complete IDP answer whose body stayed within the size limit.
@@ -167,6 +200,8 @@ pub(crate) struct Transport {
     pub(crate) dpop_nonces: Arc<NonceStore>,
     /// Whether the latest request reached the IDP (see [`Reachability`]).
     reachability: AtomicU8,
+    /// Set by the runtime at StartEvent / RestartEvent.
+    host: RwLock<HostIdentity>,
 }
 
 /// What the latest request to the IDP showed.
@@ -176,8 +211,11 @@ pub enum Reachability {
     Unknown,
     /// The IDP answered (whatever the status).
     Reachable,
-    /// No connection, no answer in time, a TLS failure or a connection lost mid-request.
+    /// No connection, no answer in time or a TLS failure.
     Unreachable,
+    /// The IDP took the connection, then it broke before the answer came (reset, closed
+    /// mid-request).
+    Lost,
 }
 
 impl Reachability {
@@ -185,6 +223,7 @@ impl Reachability {
         match value {
             1 => Reachability::Reachable,
             2 => Reachability::Unreachable,
+            3 => Reachability::Lost,
             _ => Reachability::Unknown,
         }
     }
@@ -194,6 +233,7 @@ impl Reachability {
             Reachability::Unknown => 0,
             Reachability::Reachable => 1,
             Reachability::Unreachable => 2,
+            Reachability::Lost => 3,
         }
     }
 }
@@ -212,7 +252,37 @@ impl Transport {
             clock: Arc::new(ServerClock::with_local_skew(local_skew_secs(config))),
             dpop_nonces: Arc::new(NonceStore::default()),
             reachability: AtomicU8::new(Reachability::Unknown.as_u8()),
+            host: RwLock::new(HostIdentity::default()),
         })
+    }
+
+    pub(crate) fn set_host(&self, host: HostIdentity) {
+        *self.host.write().unwrap_or_else(PoisonError::into_inner) = host;
+    }
+
+    pub(crate) fn host(&self) -> HostIdentity {
+        self.host
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The host's identity and the current trace on an IDP request. A value that is no valid
+    /// header value (the runtime checks them before) is left out rather than failing.
+    fn with_host_headers(&self, mut request: RequestBuilder) -> RequestBuilder {
+        use reqwest::header::{HeaderValue, ACCEPT_LANGUAGE, USER_AGENT};
+        let host = self.host();
+        let headers = [
+            (USER_AGENT.as_str(), host.user_agent),
+            (ACCEPT_LANGUAGE.as_str(), host.locales),
+            ("traceparent", current_traceparent()),
+        ];
+        for (name, value) in headers {
+            if let Some(value) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+                request = request.header(name, value);
+            }
+        }
+        request
     }
 
     pub(crate) fn reachability(&self) -> Reachability {
@@ -224,11 +294,9 @@ impl Transport {
     fn observe_outcome(&self, error: Option<&OidcError>) {
         let now = match error {
             None => Reachability::Reachable,
+            Some(OidcError::ConnectionLost { .. }) => Reachability::Lost,
             Some(
-                OidcError::NotReachable { .. }
-                | OidcError::ConnectionLost { .. }
-                | OidcError::Timeout { .. }
-                | OidcError::Tls { .. },
+                OidcError::NotReachable { .. } | OidcError::Timeout { .. } | OidcError::Tls { .. },
             ) => Reachability::Unreachable,
             Some(_) => return,
         };
@@ -267,6 +335,7 @@ impl Transport {
         request: RequestBuilder,
     ) -> Result<Answer, OidcError> {
         let origin = origin_of(url);
+        let request = self.with_host_headers(request);
         let response = match request.send().await {
             Ok(response) => response,
             Err(e) => {

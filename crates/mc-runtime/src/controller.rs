@@ -3,8 +3,11 @@
 //! Every request enters here ([`Submit`]) and is admitted: its requestId is not one still
 //! running; fewer than `max_requests_in_flight` are pending (refused at once otherwise, never
 //! queued); its fields are valid; the state table allows it; no other state-changing request
-//! is running. It gets a trace span and, if asked, a timeout. Then it goes, as
-//! [`Admitted<E>`](crate::actors::Admitted), to the actor that owns its type
+//! is running. It gets a trace span and, if asked, a timeout. A StartEvent once started is
+//! answered here (ALREADY_INITIALIZED, with the state and users); Start and Restart apply
+//! what the host says about itself (`configuration.serverUrl`, appName, appVersion,
+//! locale). Then it goes, as [`Admitted<E>`](crate::actors::Admitted), to the actor that
+//! owns its type
 //! ([`Controller::route`] is the routing table). When that actor answers, the controller
 //! runs the reducer on the [`Outcome`] the actor reported (the only place the SDK state
 //! changes), delivers the result to every listener and to the poster, then pushes the
@@ -92,12 +95,113 @@ pub struct Controller {
     published: Arc<PublishedState>,
     /// The state-changing request running now, if any; another one waits its turn.
     busy: Option<RequestKind>,
+    /// The IDP base URL for new enrollments (StartEvent's `configuration.serverUrl` replaces
+    /// the configured one).
+    server_url: String,
+    /// What the host said about itself at Start / Restart (User-Agent, Accept-Language, logs).
+    host: HostApp,
+    /// `server_url` for the host side (the DISCONNECTED event at shutdown).
+    active_server: Arc<std::sync::Mutex<String>>,
     server_reachable: bool,
     pending: HashMap<RequestId, Pending>,
 }
 
 impl Actor for Controller {
     type Context = Context<Self>;
+}
+
+/// What the host app said about itself in its latest StartEvent / RestartEvent.
+#[derive(Clone, Debug, Default)]
+struct HostApp {
+    app_name: Option<String>,
+    app_version: Option<AppVersion>,
+    locale: Option<String>,
+}
+
+impl HostApp {
+    fn update(
+        &mut self,
+        locale: &Option<String>,
+        app_version: &Option<AppVersion>,
+        app_name: &Option<String>,
+    ) {
+        if locale.is_some() {
+            self.locale = locale.clone();
+        }
+        if app_version.is_some() {
+            self.app_version = *app_version;
+        }
+        if app_name.is_some() {
+            self.app_name = app_name.clone();
+        }
+    }
+
+    fn version(&self) -> Option<String> {
+        self.app_version
+            .as_ref()
+            .map(|v| format!("{}.{}.{}", v.major, v.minor, v.build))
+    }
+
+    /// `User-Agent: <appName>/<appVersion> mc-runtime/<version>` (the app name as an HTTP
+    /// token: other characters become `_`) and `Accept-Language: <locale>` (validated in
+    /// mc-events: a BCP 47 tag, `_` read as `-`).
+    fn identity(&self) -> mc_oidc::HostIdentity {
+        let runtime = concat!("mc-runtime/", env!("CARGO_PKG_VERSION"));
+        let product = self.app_name.as_deref().map(|name| {
+            let token: String = name
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || "!#$%&'*+.^_`|~-".contains(c) {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            match self.version() {
+                Some(version) => format!("{token}/{version}"),
+                None => token,
+            }
+        });
+        mc_oidc::HostIdentity {
+            user_agent: product.map(|product| format!("{product} {runtime}")),
+            locales: self.locale.as_deref().map(|l| l.replace('_', "-")),
+        }
+    }
+}
+
+/// StartEvent's `configuration.serverUrl`: https (plain http only to a loopback host unless
+/// the configuration allows insecure http), no user name, password, query or fragment.
+fn checked_server_url(url: &str, allow_insecure_http: bool) -> Result<String, Failure> {
+    let refuse = |why: &str| Failure::invalid_field("configuration.serverUrl", why);
+    let parsed = url::Url::parse(url).map_err(|_| refuse("not a URL; give the IDP's base URL"))?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    match parsed.scheme() {
+        "https" => {}
+        "http" if loopback || allow_insecure_http => {}
+        "http" => {
+            return Err(refuse(
+                "plain http is accepted only to a loopback host; use https",
+            ))
+        }
+        _ => return Err(refuse("the scheme must be https")),
+    }
+    if parsed.host().is_none()
+        || !parsed.username().is_empty()
+        || parsed.password().is_some()
+        || parsed.query().is_some()
+        || parsed.fragment().is_some()
+    {
+        return Err(refuse(
+            "give the IDP's base URL only: a host, no user name, password, query or fragment",
+        ));
+    }
+    Ok(url.trim_end_matches('/').to_string())
 }
 
 /// Requests that change the state; only one of them runs at a time.
@@ -174,6 +278,10 @@ impl Handler<Submit> for Controller {
             return self.finish(&id, Event::invalid_request(&invalid));
         }
         let sdk_state = self.state.sdk_state;
+        if kind == RequestKind::Start && sdk_state != SdkState::Uninitialised {
+            let answer = self.already_started();
+            return self.finish(&id, answer);
+        }
         if let Err(message) = reducer::check(sdk_state, kind) {
             return self.finish_invalid_state(&id, kind, message);
         }
@@ -188,6 +296,9 @@ impl Handler<Submit> for Controller {
                 return self.finish_invalid_state(&id, kind, message);
             }
         }
+        if let Err(failure) = self.apply_host_settings(&request.event) {
+            return self.finish(&id, Event::failure(kind, failure.info()));
+        }
         if changes_state(kind) {
             self.busy = Some(kind);
         }
@@ -196,6 +307,8 @@ impl Handler<Submit> for Controller {
             id,
             span,
             state: sdk_state,
+            server_url: self.server_url.clone(),
+            traceparent: request.trace_context.map(|t| t.traceparent),
         };
         self.route(request.event, admission, ctx);
     }
@@ -208,8 +321,12 @@ impl Controller {
         workers: Workers,
         listeners: Listeners,
         published: Arc<PublishedState>,
+        active_server: Arc<std::sync::Mutex<String>>,
     ) -> Self {
         Self {
+            active_server,
+            server_url: config.server_url.clone(),
+            host: HostApp::default(),
             config,
             oidc,
             workers,
@@ -220,6 +337,48 @@ impl Controller {
             server_reachable: true,
             pending: HashMap::new(),
         }
+    }
+
+    /// StartEvent and RestartEvent: what the host says about itself (appName, appVersion,
+    /// locale; a field left out keeps its value) goes on every later IDP request as
+    /// `User-Agent` and `Accept-Language` and into the log; StartEvent's
+    /// `configuration.serverUrl` becomes the IDP of later enrollments. Nothing is applied
+    /// when the server URL is unusable (INVALID_PARAMETER naming it).
+    fn apply_host_settings(&mut self, event: &RequestEvent) -> Result<(), Failure> {
+        let (locale, app_version, app_name, configuration) = match event {
+            RequestEvent::StartEvent(e) => (
+                &e.locale,
+                &e.app_version,
+                &e.app_name,
+                e.configuration.as_ref(),
+            ),
+            RequestEvent::RestartEvent(e) => (&e.locale, &e.app_version, &e.app_name, None),
+            _ => return Ok(()),
+        };
+        let server_url = match configuration.and_then(|c| c.get("serverUrl")) {
+            Some(url) => Some(checked_server_url(
+                url,
+                self.config.oidc.allow_insecure_http,
+            )?),
+            None => None,
+        };
+        if let Some(url) = server_url {
+            self.server_url = url.clone();
+            *self
+                .active_server
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = url;
+        }
+        self.host.update(locale, app_version, app_name);
+        self.oidc.set_host_identity(self.host.identity());
+        tracing::info!(
+            app_name = self.host.app_name.as_deref().unwrap_or("-"),
+            app_version = self.host.version().as_deref().unwrap_or("-"),
+            locale = self.host.locale.as_deref().unwrap_or("-"),
+            server_url = %self.server_url,
+            "host app identified"
+        );
+        Ok(())
     }
 
     /// The routing table: which actor does the work of which request.
@@ -269,7 +428,7 @@ impl Controller {
 
     /// The user a request is about, where admission chooses it from the state: DeleteUser
     /// the named user, else the logged-in one, else the default; the token-cache requests
-    /// the logged-in user (ClearIamTokenCache may name another).
+    /// and EnrollAnonymousUser the logged-in user (ClearIamTokenCache may name another).
     fn user_for(&self, event: &RequestEvent) -> Option<UserIdentifier> {
         let logged_in = self.state.logged_in.clone();
         match event {
@@ -280,6 +439,8 @@ impl Controller {
                 .or_else(|| self.state.users.default.clone()),
             RequestEvent::ClearIamTokenCacheEvent(e) => e.user_identifier.clone().or(logged_in),
             RequestEvent::DeleteIamTokenByAudienceEvent(_) => logged_in,
+            // Whose identity an enrollment of the same tenant and client would replace.
+            RequestEvent::EnrollAnonymousUserEvent(_) => logged_in,
             _ => None,
         }
     }
@@ -413,6 +574,30 @@ impl Controller {
         }
     }
 
+    /// The MC-SDK's answer to a second StartEvent: ALREADY_INITIALIZED with the state and
+    /// users as they are; nothing is read again or changed (RestartEvent does that).
+    fn already_started(&self) -> Event {
+        let info = ResultInfo::error(
+            StatusType::AlreadyInitialized,
+            error_code::ALREADY_INITIALIZED,
+            "the runtime is already started; nothing changed: the state and users are in this \
+             result (send RestartEvent to read them again)",
+        );
+        Event::StartResultEvent(StartResultEvent {
+            info,
+            sdk_state: self.state.sdk_state,
+            user_details_list: self
+                .state
+                .users
+                .users
+                .iter()
+                .cloned()
+                .map(UserDetails::new)
+                .collect(),
+            supported_features: crate::actors::login::supported_features(),
+        })
+    }
+
     fn finish_invalid_state(&mut self, id: &RequestId, kind: RequestKind, message: String) {
         let event = Event::InvalidStateEvent(InvalidStateEvent {
             request_id: None,
@@ -471,24 +656,21 @@ impl Controller {
     /// saw on its latest request decides, so a request that needed no IDP (a cached token, a
     /// wrong password) changes nothing, and retries that ended well count as reachable.
     fn observe_server(&mut self) {
-        let unreachable = match self.oidc.reachability() {
+        let (unreachable, connection_state) = match self.oidc.reachability() {
             mc_oidc::Reachability::Unknown => return,
-            mc_oidc::Reachability::Reachable => false,
-            mc_oidc::Reachability::Unreachable => true,
+            mc_oidc::Reachability::Reachable => (false, ServerConnectionState::Connected),
+            mc_oidc::Reachability::Unreachable => (true, ServerConnectionState::NotReachable),
+            // The IDP took the request, then the connection broke.
+            mc_oidc::Reachability::Lost => (true, ServerConnectionState::ConnectionLost),
         };
         if unreachable != self.server_reachable {
             return;
         }
         self.server_reachable = !unreachable;
-        let connection_state = if unreachable {
-            ServerConnectionState::NotReachable
-        } else {
-            ServerConnectionState::Connected
-        };
         self.listeners
             .emit(Event::ServerConnectionEvent(ServerConnectionEvent {
                 connection_state,
-                server_url: self.config.server_url.clone(),
+                server_url: self.server_url.clone(),
             }));
     }
 }

@@ -142,8 +142,20 @@ impl Failure {
                 StatusType::InvalidParameter,
                 error_code::AUDIENCE_NOT_ALLOWED,
             ),
+            // The subject token (the device token) was not accepted: a new login gets one.
+            (K::BadRequest, Step::Exchange) if error.cause() == &OidcError::InvalidGrant => {
+                (StatusType::InvalidToken, error_code::INVALID_TOKEN)
+            }
+            // Keycloak answers an audience it does not know with `invalid_request`: in an
+            // exchange the audience is the one thing the app chose.
+            (K::BadRequest, Step::Exchange) if is_invalid_request(error) => (
+                StatusType::InvalidParameter,
+                error_code::AUDIENCE_NOT_ALLOWED,
+            ),
+            // Any other refusal (`use_dpop_nonce` twice, `unsupported_grant_type`, ...): the
+            // IDP's configuration, not the app's request.
             (K::BadRequest, Step::Exchange) => {
-                (StatusType::InvalidParameter, error_code::ACCESS_DENIED)
+                (StatusType::AccessDenied, error_code::ACCESS_DENIED)
             }
             (K::BadRequest, _) => (StatusType::Failed, error_code::ACCESS_DENIED),
             (K::ServerError, _) => (StatusType::ServerCancel, error_code::IDP_SERVER_ERROR),
@@ -166,6 +178,11 @@ impl Failure {
             (OidcError::InvalidTarget, _) => Some(NextAction::FixField {
                 field: "audience".to_string(),
             }),
+            (OidcError::Rejected { .. }, Step::Exchange) if is_invalid_request(error) => {
+                Some(NextAction::FixField {
+                    field: "audience".to_string(),
+                })
+            }
             // The subject token is not acceptable any more: a fresh login gets a new one.
             (OidcError::InvalidGrant, _) => Some(NextAction::LogIn),
             (OidcError::Rejected { .. }, _) => Some(NextAction::ContactSupport),
@@ -385,4 +402,9 @@ impl Failure {
         };
         Self::new(status, code, description)
     }
+}
+
+/// The IDP refused with the OAuth error `invalid_request`.
+fn is_invalid_request(error: &OidcError) -> bool {
+    matches!(error.cause(), OidcError::Rejected { code } if code == "invalid_request")
 }

@@ -69,7 +69,7 @@ pub use listeners::{
 };
 /// A biometric stand-in without a sensor, for demos (the event console) and tests.
 #[cfg(feature = "software-biometric")]
-pub use mc_store::SoftwareBiometric;
+pub use mc_store::{ScriptedOutcome, SoftwareBiometric};
 
 // For bindings (mc-ffi, mc-capi): what they need from below, so they depend on this API only.
 pub use mc_oidc::DpopMode;
@@ -112,7 +112,8 @@ struct Inner {
     listeners: Listeners,
     system: actix::System,
     thread: Mutex<Option<JoinHandle<()>>>,
-    /// Request ids and trace ids are this random prefix plus a counter: unique, and cheap.
+    /// Request ids are this random prefix plus a counter: unique, and cheap. Trace ids are
+    /// random (`trace_prefix` is their fallback should the random source fail).
     id_prefix: String,
     trace_prefix: String,
     next_id: AtomicU64,
@@ -123,6 +124,10 @@ struct Inner {
     /// Set by shutdown (or drop): a request left unanswered after it is RUNTIME_STOPPED, before
     /// it a part of the runtime failed (COMPONENT_FAILED).
     stopping: AtomicBool,
+    /// Whether the IDP was reached, for the DISCONNECTED event at shutdown.
+    oidc: mc_oidc::OidcClient,
+    /// The IDP base URL in use (StartEvent may replace the configured one).
+    active_server: Arc<Mutex<String>>,
 }
 
 impl Inner {
@@ -130,7 +135,22 @@ impl Inner {
     fn stop(&self) {
         // No token from the cache after a shutdown either.
         self.state.set(SdkState::Uninitialised);
-        self.stopping.store(true, Ordering::SeqCst);
+        let first_stop = !self.stopping.swap(true, Ordering::SeqCst);
+        if first_stop && self.oidc.reachability() == mc_oidc::Reachability::Reachable {
+            // The runtime leaves an IDP it was connected to: the listeners' last word on it
+            // (their queues are delivered before their threads end).
+            let server_url = self
+                .active_server
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            self.listeners.emit(Event::ServerConnectionEvent(
+                mc_events::ServerConnectionEvent {
+                    connection_state: mc_events::ServerConnectionState::Disconnected,
+                    server_url,
+                },
+            ));
+        }
         let closing = self.storage.send(actors::storage::Close);
         let _ = futures::executor::block_on(closing);
         self.system.stop();
@@ -230,6 +250,9 @@ impl MasterController {
         let state = Arc::new(PublishedState::default());
         let (actor_session, actor_cache, actor_state) =
             (session.clone(), Arc::clone(&cache), Arc::clone(&state));
+        let active_server = Arc::new(Mutex::new(config.server_url.clone()));
+        let actor_server = Arc::clone(&active_server);
+        let host_oidc = oidc.clone();
         let config = Arc::new(config);
         let (started_tx, started_rx) = std::sync::mpsc::channel();
         let actor_listeners = listeners.clone();
@@ -268,9 +291,15 @@ impl MasterController {
                         exchange,
                     };
                     let storage_addr = storage;
-                    let controller =
-                        Controller::new(config, oidc, workers, actor_listeners, actor_state)
-                            .start();
+                    let controller = Controller::new(
+                        config,
+                        oidc,
+                        workers,
+                        actor_listeners,
+                        actor_state,
+                        actor_server,
+                    )
+                    .start();
                     let _ = started_tx.send((controller, storage_addr, actix::System::current()));
                 });
                 let _ = system.run();
@@ -294,6 +323,8 @@ impl MasterController {
                 session,
                 cache,
                 stopping: AtomicBool::new(false),
+                oidc: host_oidc,
+                active_server,
             }),
         })
     }
@@ -490,12 +521,33 @@ impl MasterController {
             request.request_id = Some(self.new_id());
         }
         if request.trace_context.is_none() {
-            let n = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-            request.trace_context = Some(TraceContext::new(format!(
-                "00-{}{n:016x}-{n:016x}-01",
-                self.inner.trace_prefix
-            )));
+            request.trace_context = Some(TraceContext::new(self.new_traceparent()));
         }
         request
+    }
+
+    /// A W3C traceparent with random ids (128-bit trace id, 64-bit parent id, never all
+    /// zero), flags `01`. Should the system's random source fail, the runtime's random
+    /// prefix plus a counter (never zero) keeps it valid and unique.
+    fn new_traceparent(&self) -> String {
+        let n = self.inner.next_id.fetch_add(1, Ordering::Relaxed).max(1);
+        let (trace_id, parent_id) = match mc_jose::random_bytes(24) {
+            Ok(mut bytes) if bytes.len() == 24 => {
+                let (trace, parent) = bytes.split_at_mut(16);
+                for id in [trace, parent] {
+                    if id.iter().all(|b| *b == 0) {
+                        if let Some(last) = id.last_mut() {
+                            *last = 1;
+                        }
+                    }
+                }
+                (hex(&bytes[..16]), hex(&bytes[16..]))
+            }
+            _ => (
+                format!("{}{n:016x}", self.inner.trace_prefix),
+                format!("{n:016x}"),
+            ),
+        };
+        format!("00-{trace_id}-{parent_id}-01")
     }
 }

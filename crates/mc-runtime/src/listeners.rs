@@ -505,10 +505,7 @@ mod tests {
     const WAIT: Duration = Duration::from_secs(10);
 
     fn result() -> Event {
-        Event::StatusResultEvent(StatusResultEvent {
-            info: ResultInfo::ok(),
-            ..Default::default()
-        })
+        Event::StatusResultEvent(StatusResultEvent::new(ResultInfo::ok()))
     }
 
     fn warning_count(event: &Event) -> Option<u64> {

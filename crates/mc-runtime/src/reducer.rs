@@ -12,6 +12,7 @@
 //! | `LoginFailed` (a user may have been removed) | any | LOGGED_IN if the logged-in user remains, else by the users left | — |
 //! | `LoginRefused` (the IDP refused an identified user's refresh token) | any | as `LoginFailed` | IdpLoginRequiredEvent |
 //! | `UserDeleted` | any | as `LoginFailed` | — |
+//! | `Locked` (wrong passwords locked or blocked a user) | any | by the users left, logged out | WarningEvent `SESSION`, StartLoginEvent, when a session ended |
 //! | `CredentialFailed` (the IDP no longer knows the logged-in user) | LOGGED_IN | by the users left | IdpLoginRequiredEvent |
 //! | `StepUpRequired` (a resource asked for a stronger login, RFC 9470) | any | unchanged | IdpLoginRequiredEvent with `acrValues`/`maxAge` |
 //! | `StateAsked` (GetStateEvent) | any | unchanged | StartLoginEvent when LOGIN_REQUIRED |
@@ -22,8 +23,8 @@
 use std::collections::BTreeMap;
 
 use mc_events::{
-    Event, IdpLoginRequiredEvent, LoginTokenClaimsAvailableEvent, SdkState, StartLoginEvent,
-    UserIdentifier,
+    ErrorReport, Event, IdpLoginRequiredEvent, LoginTokenClaimsAvailableEvent, SdkState,
+    StartLoginEvent, UserIdentifier,
 };
 
 pub use crate::state::check;
@@ -117,6 +118,10 @@ pub enum Outcome {
     },
     /// A user was deleted; `users` is the list after it.
     UserDeleted { users: UserList },
+    /// Wrong passwords (or a biometric lockout) locked or blocked a user: whoever is logged
+    /// in is logged out, since someone at the device is guessing. `users` is the list after
+    /// it (a blocked user is removed), `None` when unreadable; `code` the lock's error code.
+    Locked { users: Option<UserList>, code: u32 },
     /// The IDP proved the registration of `user` gone during an exchange or HTTP call; the
     /// login actor removed it.
     CredentialFailed { user: UserIdentifier },
@@ -175,6 +180,24 @@ pub fn apply(state: &RuntimeState, outcome: Outcome) -> (RuntimeState, Vec<Event
             pushed.push(Event::IdpLoginRequiredEvent(IdpLoginRequiredEvent::new(
                 user,
             )));
+            next
+        }
+        Outcome::Locked { users, code } => {
+            let next = RuntimeState {
+                users: users.unwrap_or_else(|| state.users.clone()),
+                logged_in: None,
+                ..state.clone()
+            }
+            .after_user_change();
+            if state.logged_in.is_some() {
+                pushed.push(Event::WarningEvent(ErrorReport::new(
+                    "SESSION",
+                    code,
+                    "the session ended: a user was locked after wrong passwords; log in again \
+                     once the lock is over (or enroll again when the user was removed)",
+                )));
+                pushed.extend(next.start_login());
+            }
             next
         }
         Outcome::LoginFailed { users: None } => state.clone(),
@@ -445,6 +468,38 @@ mod tests {
         let (next, _) = apply(&state, Outcome::CredentialFailed { user: user("a") });
         assert_eq!(next.sdk_state, SdkState::ActivationRequired);
         assert_eq!(next.users, UserList::default());
+    }
+
+    #[test]
+    fn a_lock_ends_the_session_and_says_so() {
+        let state = in_state(SdkState::LoggedIn, &["a", "b"], Some("a"));
+        let code = mc_events::error_code::TEMPORARILY_LOCKED;
+        let (next, pushed) = apply(
+            &state,
+            Outcome::Locked {
+                users: Some(list(&["a", "b"])),
+                code,
+            },
+        );
+        assert_eq!(next.sdk_state, SdkState::LoginRequired);
+        assert_eq!(next.logged_in, None);
+        assert_eq!(names(&pushed), vec!["WarningEvent", "StartLoginEvent"]);
+        // A blocked (removed) last user: activation, and only the warning.
+        let state = in_state(SdkState::LoggedIn, &["a"], Some("a"));
+        let (next, pushed) = apply(
+            &state,
+            Outcome::Locked {
+                users: Some(list(&[])),
+                code: mc_events::error_code::RETRIES_EXCEEDED,
+            },
+        );
+        assert_eq!(next.sdk_state, SdkState::ActivationRequired);
+        assert_eq!(names(&pushed), vec!["WarningEvent"]);
+        // Nobody logged in: nothing ended, nothing pushed.
+        let state = in_state(SdkState::LoginRequired, &["a"], None);
+        let (next, pushed) = apply(&state, Outcome::Locked { users: None, code });
+        assert_eq!(next.sdk_state, SdkState::LoginRequired);
+        assert!(pushed.is_empty());
     }
 
     #[test]

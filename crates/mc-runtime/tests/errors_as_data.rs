@@ -121,9 +121,9 @@ async fn a_refusal_by_state_names_the_request_to_send_first() {
             request_type: "EnrollAnonymousUserEvent".into()
         })
     );
-    // A second start: no request makes it valid.
+    // A second start: ALREADY_INITIALIZED (no request to send first; nothing to do).
     let again = rt.post(StartEvent::new()).await;
-    assert_eq!(again.info.status, StatusType::InvalidState);
+    assert_eq!(again.info.status, StatusType::AlreadyInitialized);
     assert_eq!(next(&again.info), None);
 }
 

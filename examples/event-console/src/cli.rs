@@ -61,6 +61,57 @@ pub struct CommonArgs {
     /// the IDP's own origin (its /demo/echo resource).
     #[arg(long, value_name = "AUDIENCE=ORIGIN", value_parser = parse_audience_origin, global = true)]
     pub audience_origin: Vec<(String, String)>,
+
+    /// DEMO STAND-IN, NOT A PROTECTION: a software key in place of the platform's biometric
+    /// key (Android Keystore, Secure Enclave), so mode BIOMETRIC can be tried. There is no
+    /// sensor: each prompt takes the next of OUTCOMES (comma-separated: ok, cancel, lockout,
+    /// invalidated), then `ok` once they are used up.
+    #[arg(
+        long,
+        value_name = "OUTCOMES",
+        num_args = 0..=1,
+        default_missing_value = "ok",
+        value_parser = parse_biometric_script,
+        global = true
+    )]
+    pub software_biometric: Option<BiometricScript>,
+}
+
+/// The outcomes of `--software-biometric`, in prompt order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BiometricScript(pub Vec<BiometricOutcome>);
+
+/// What the software biometric's next prompt does (`--software-biometric`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BiometricOutcome {
+    /// The user is recognised.
+    Ok,
+    /// The user dismisses the prompt: USER_CANCEL.
+    Cancel,
+    /// Too many tries at the sensor: TEMPORARY_LOCKED (platform code 7, Android's lockout).
+    Lockout,
+    /// The key is invalidated, as by a new fingerprint: BIOMETRIC_KEY_INVALIDATED.
+    Invalidated,
+}
+
+/// `ok,cancel,lockout,invalidated` in any order and number (at most 64).
+fn parse_biometric_script(text: &str) -> Result<BiometricScript, String> {
+    let outcomes: Vec<BiometricOutcome> = text
+        .split(',')
+        .map(|word| match word.trim() {
+            "ok" => Ok(BiometricOutcome::Ok),
+            "cancel" => Ok(BiometricOutcome::Cancel),
+            "lockout" => Ok(BiometricOutcome::Lockout),
+            "invalidated" => Ok(BiometricOutcome::Invalidated),
+            _ => Err(
+                "give outcomes among ok, cancel, lockout, invalidated, comma-separated".to_string(),
+            ),
+        })
+        .collect::<Result<_, _>>()?;
+    if outcomes.len() > 64 {
+        return Err("at most 64 outcomes".into());
+    }
+    Ok(BiometricScript(outcomes))
 }
 
 /// `AUDIENCE=ORIGIN`, split at the first `=`.

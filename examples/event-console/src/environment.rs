@@ -64,6 +64,9 @@ impl Environment {
                 .allow(audience, origin)
                 .map_err(|e| anyhow::anyhow!("--audience-origin {audience}={origin}: {e}"))?;
         }
+        if let Some(script) = &args.software_biometric {
+            config.biometric = Some(software_biometric(&script.0));
+        }
         let runtime = MasterController::start(config).with_context(|| {
             format!(
                 "starting the runtime with store {} failed",
@@ -123,6 +126,29 @@ impl Environment {
 }
 
 /// Accepts only absolute http(s) URLs; the runtime appends the tenant paths to it.
+/// `--software-biometric`: the demo stand-in for the platform's biometric key, its prompts
+/// scripted. Said on stderr so nobody mistakes it for a protection.
+fn software_biometric(
+    outcomes: &[crate::cli::BiometricOutcome],
+) -> std::sync::Arc<dyn mc_runtime::BiometricKeyProvider> {
+    use crate::cli::BiometricOutcome;
+    use mc_runtime::ScriptedOutcome;
+    eprintln!(
+        "note: --software-biometric is a DEMO STAND-IN for the platform's biometric key: no \
+         sensor, no protection; prompts follow the script {outcomes:?}, then succeed"
+    );
+    let biometric = mc_runtime::SoftwareBiometric::in_memory();
+    for outcome in outcomes {
+        biometric.script_next(match outcome {
+            BiometricOutcome::Ok => ScriptedOutcome::Succeed,
+            BiometricOutcome::Cancel => ScriptedOutcome::Cancel,
+            BiometricOutcome::Lockout => ScriptedOutcome::Lockout(7),
+            BiometricOutcome::Invalidated => ScriptedOutcome::Invalidate,
+        });
+    }
+    std::sync::Arc::new(biometric)
+}
+
 fn checked_server_url(text: &str) -> anyhow::Result<String> {
     let url = url::Url::parse(text).with_context(|| {
         format!("--server-url `{text}` is not a URL; give one like http://127.0.0.1:8080")

@@ -461,3 +461,71 @@ fn jwt_detector_finds_a_token() {
     assert!(contains_jwt(&format!("token: {token}\n")));
     assert!(!contains_jwt("token: eyJhbGciOiJF…"));
 }
+
+const ENROLL_BIOMETRIC: &str = r#"{"type":"EnrollAnonymousUserEvent","requestId":"enroll-b","tenantId":"demo","authenticationMode":"BIOMETRIC","clientId":"AnonymousUserEnrollment"}"#;
+
+/// `--software-biometric`: BIOMETRIC can be tried in the console, each prompt scripted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_software_biometric_plays_its_scripted_outcomes() {
+    let idp = mc_testkit::idp().await;
+    let lines = [
+        START.to_string(),
+        ENROLL_BIOMETRIC.to_string(),
+        r#"{"type":"RestartEvent","requestId":"restart-1"}"#.to_string(),
+        r#"{"type":"OfflineLoginEvent","requestId":"login-cancel"}"#.to_string(),
+        r#"{"type":"OfflineLoginEvent","requestId":"login-lockout"}"#.to_string(),
+        r#"{"type":"OfflineLoginEvent","requestId":"login-ok"}"#.to_string(),
+    ];
+    let args = json_args(
+        &idp.base_url(),
+        &["--software-biometric", "ok,cancel,lockout"],
+    );
+    let output = run_console_async(args, lines.join("\n") + "\n").await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("DEMO STAND-IN"));
+    let results = results_by_id(&events_of(&output));
+    let status = |id| result(&results, id).status();
+    assert_eq!(status("enroll-b"), Some(StatusType::Ok));
+    assert_eq!(status("login-cancel"), Some(StatusType::UserCancel));
+    assert_eq!(status("login-lockout"), Some(StatusType::TemporaryLocked));
+    assert_eq!(
+        status("login-ok"),
+        Some(StatusType::Ok),
+        "the script used up: ok"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_flag_biometric_is_not_supported_and_bad_scripts_are_refused() {
+    let idp = mc_testkit::idp().await;
+    let lines = format!("{START}\n{ENROLL_BIOMETRIC}\n");
+    let output = run_console_async(json_args(&idp.base_url(), &[]), lines).await;
+    let results = results_by_id(&events_of(&output));
+    assert_eq!(
+        result(&results, "enroll-b").status(),
+        Some(StatusType::NotSupported)
+    );
+
+    let output = run_console(&["--json", "--software-biometric", "ok,maybe"], "");
+    assert!(!output.status.success());
+    assert!(text(&output.stderr).contains("ok, cancel, lockout, invalidated"));
+    assert!(output.stdout.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalidated_software_key_asks_for_a_new_enrollment() {
+    let idp = mc_testkit::idp().await;
+    let lines = [
+        START.to_string(),
+        ENROLL_BIOMETRIC.to_string(),
+        r#"{"type":"RestartEvent","requestId":"restart-1"}"#.to_string(),
+        r#"{"type":"OfflineLoginEvent","requestId":"login-invalidated"}"#.to_string(),
+    ];
+    let args = json_args(&idp.base_url(), &["--software-biometric", "ok,invalidated"]);
+    let output = run_console_async(args, lines.join("\n") + "\n").await;
+    let results = results_by_id(&events_of(&output));
+    assert_eq!(
+        result(&results, "login-invalidated").status(),
+        Some(StatusType::BiometricKeyInvalidated)
+    );
+}

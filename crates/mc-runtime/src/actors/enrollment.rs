@@ -72,12 +72,15 @@ impl Handler<Admitted<EnrollAnonymousUserEvent>> for EnrollmentActor {
             &self.config,
             event.authentication_mode,
             event.password.clone(),
+            "password",
         ) {
             Ok(protection) => protection,
             Err(failure) => return Box::pin(async move { StatusResultEvent::new(failure.info()) }),
         };
+        let replace_existing = event.replace_existing;
+        let logged_in = msg.admission.user.as_ref().map(login::store_id);
         let enroll_msg = Enroll {
-            server_url: self.config.server_url.clone(),
+            server_url: msg.admission.server_url.clone(),
             tenant_id: event.tenant_id,
             enrollment_client_id: event.client_id,
             protection,
@@ -86,7 +89,9 @@ impl Handler<Admitted<EnrollAnonymousUserEvent>> for EnrollmentActor {
         let storage = self.storage.clone();
         let login = self.login.clone();
         let span = msg.admission.span.clone();
-        Box::pin(
+        let traceparent = msg.admission.traceparent.clone();
+        Box::pin(mc_oidc::with_traceparent(
+            traceparent,
             async move {
                 let work = async {
                     // One user per tenant and enrollment client: a new enrollment replaces
@@ -100,6 +105,7 @@ impl Handler<Admitted<EnrollAnonymousUserEvent>> for EnrollmentActor {
                         })
                         .map(|u| u.id)
                         .collect();
+                    refuse_replacing_the_session(&replaced, logged_in.as_ref(), replace_existing)?;
                     let session = enroll(&oidc, &storage, enroll_msg).await?;
                     for old in replaced {
                         if let Err(failure) = delete_user(&oidc, &storage, &old).await {
@@ -128,7 +134,28 @@ impl Handler<Admitted<EnrollAnonymousUserEvent>> for EnrollmentActor {
                 }
             }
             .instrument(span),
+        ))
+    }
+}
+
+/// An enrollment that would replace the logged-in identity (same tenant and enrollment
+/// client) silently deletes it at the IDP: refused unless the app said `replaceExisting`.
+fn refuse_replacing_the_session(
+    replaced: &[UserId],
+    logged_in: Option<&UserId>,
+    replace_existing: bool,
+) -> Result<(), Failure> {
+    match logged_in {
+        Some(user) if replaced.contains(user) && !replace_existing => Err(Failure::new(
+            StatusType::InvalidState,
+            mc_events::error_code::INVALID_STATE,
+            "the logged-in user is enrolled with this tenant and client already; an enrollment \
+             would delete that identity: send DeleteUserEvent first, or set replaceExisting",
         )
+        .with_next_action(Some(NextAction::SendFirst {
+            request_type: RequestKind::DeleteUser.name().to_string(),
+        }))),
+        _ => Ok(()),
     }
 }
 
@@ -236,7 +263,9 @@ impl Handler<Admitted<DeleteUserEvent>> for EnrollmentActor {
         let exchange = self.exchange.clone();
         let chosen = msg.admission.user.clone();
         let span = msg.admission.span.clone();
-        Box::pin(
+        let traceparent = msg.admission.traceparent.clone();
+        Box::pin(mc_oidc::with_traceparent(
+            traceparent,
             async move {
                 let work = async {
                     let user = chosen
@@ -279,7 +308,7 @@ impl Handler<Admitted<DeleteUserEvent>> for EnrollmentActor {
                 }
             }
             .instrument(span),
-        )
+        ))
     }
 }
 

@@ -96,6 +96,7 @@ impl HttpProxyActor {
         audience: Option<String>,
         url: &str,
         span: tracing::Span,
+        traceparent: Option<String>,
         report: SharedReport,
     ) -> Result<impl std::future::Future<Output = Result<Option<ResourceToken>, Failure>>, Failure>
     {
@@ -139,6 +140,7 @@ impl HttpProxyActor {
                     session,
                     audience: audience.clone(),
                     span,
+                    traceparent,
                 })
                 .await
             {
@@ -214,12 +216,20 @@ impl Handler<Admitted<CreateHttpCommonRequest>> for HttpProxyActor {
         let request = msg.event;
         let span = msg.admission.span.clone();
         let audience = request.effective_audience().map(str::to_string);
+        let traceparent = msg.admission.traceparent.clone();
         let report: SharedReport = Arc::new(std::sync::Mutex::new(std::mem::replace(
             &mut msg.report,
             super::Report::none(),
         )));
         let user = self.session.get().map(|s| s.user.clone());
-        let auth = match self.authorise(audience, &request.full_url, span.clone(), report.clone()) {
+        let authorised = self.authorise(
+            audience,
+            &request.full_url,
+            span.clone(),
+            traceparent.clone(),
+            report.clone(),
+        );
+        let auth = match authorised {
             Ok(auth) => auth,
             Err(failure) => return Box::pin(async move { from_failure(&failure) }),
         };
@@ -228,7 +238,8 @@ impl Handler<Admitted<CreateHttpCommonRequest>> for HttpProxyActor {
             .map(Duration::from_millis)
             .unwrap_or(self.default_timeout);
         let client = self.client_for(&request);
-        let resource_request = resource_request(&request, timeout, self.max_body);
+        let resource_request =
+            resource_request(&request, timeout, self.max_body, traceparent.as_deref());
         let oidc = self.oidc.clone();
         let slots = Arc::clone(&self.slots);
         Box::pin(
@@ -336,6 +347,7 @@ fn resource_request(
     request: &CreateHttpCommonRequest,
     timeout: Duration,
     max_body: usize,
+    traceparent: Option<&str>,
 ) -> Result<ResourceRequest, Box<CreateHttpCommonResultEvent>> {
     let url = match reqwest::Url::parse(&request.full_url) {
         Ok(url) if matches!(url.scheme(), "http" | "https") => url,
@@ -370,6 +382,10 @@ fn resource_request(
         let value = HeaderValue::from_str(content_type)
             .map_err(|_| invalid("field `contentType`: not a valid header value"))?;
         headers.insert(CONTENT_TYPE, value);
+    }
+    // The request's trace reaches the server, unless the app set its own `traceparent`.
+    if let Some(value) = traceparent.and_then(|t| HeaderValue::from_str(t).ok()) {
+        headers.entry("traceparent").or_insert(value);
     }
     Ok(ResourceRequest {
         method,

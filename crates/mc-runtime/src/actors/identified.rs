@@ -219,6 +219,7 @@ impl Handler<Admitted<SetAuthorisationCodeEvent>> for LoginActor {
                     StatusResultEvent {
                         info: ResultInfo::ok(),
                         replaced_user_identifier: replaced,
+                        ..Default::default()
                     }
                 }
                 Err(failure) => StatusResultEvent::new(failure.info()),
@@ -282,6 +283,7 @@ impl LoginActor {
             &self.config,
             event.authentication_mode,
             event.password.take(),
+            "password",
         )?;
         Ok((response, request, protection))
     }

@@ -136,6 +136,23 @@ impl LoginActor {
         }
     }
 
+    /// What a failed login or unlock reports. A lock (TEMPORARY_LOCKED, PASSWORD_BLOCKED)
+    /// ends the running session: someone at the device is guessing passwords.
+    fn after_failed_unlock(&mut self, failure: &Failure, users: Option<UserList>) -> Outcome {
+        if matches!(
+            failure.status,
+            StatusType::TemporaryLocked | StatusType::PasswordBlocked
+        ) {
+            self.session.set(None);
+            Outcome::Locked {
+                users,
+                code: failure.code,
+            }
+        } else {
+            Outcome::LoginFailed { users }
+        }
+    }
+
     /// Start and Restart: read the users; the result's `sdkState` is set by the controller.
     fn load_users<R: ResultType>(
         &mut self,
@@ -171,7 +188,8 @@ impl LoginActor {
     }
 }
 
-fn supported_features() -> Vec<String> {
+/// What StartResultEvent and RestartResultEvent list in `supportedFeatures`.
+pub(crate) fn supported_features() -> Vec<String> {
     vec![
         "ANONYMOUS_ENROLLMENT".to_string(),
         "TOKEN_EXCHANGE".to_string(),
@@ -254,6 +272,7 @@ impl Handler<Admitted<OfflineLoginEvent>> for LoginActor {
             (result, users)
         }
         .instrument(msg.admission.span.clone());
+        let work = mc_oidc::with_traceparent(msg.admission.traceparent.clone(), work);
         Box::pin(fut::wrap_future::<_, Self>(work).map(
             move |(result, users), act, _| match result {
                 Ok(session) => {
@@ -280,7 +299,7 @@ impl Handler<Admitted<OfflineLoginEvent>> for LoginActor {
                             users,
                         });
                     } else {
-                        msg.report.send(Outcome::LoginFailed { users });
+                        msg.report.send(act.after_failed_unlock(&failure, users));
                     }
                     login_failure(&failure)
                 }
@@ -318,11 +337,16 @@ impl Handler<Admitted<EnableAuthenticationModeEvent>> for LoginActor {
         };
         let user = store_id(&session.user);
         let event = msg.event;
-        let prepared = self
-            .unlock_for(&user, event.password, "password")
+        let mut report = msg.report;
+        let prepared = check_client_id(event.client_id.as_deref(), &session)
+            .and_then(|()| self.unlock_for(&user, event.password, "password"))
             .and_then(|current| {
-                let new =
-                    protection_for(&self.config, event.authentication_mode, event.new_password)?;
+                let new = protection_for(
+                    &self.config,
+                    event.authentication_mode,
+                    event.new_password,
+                    "newPassword",
+                )?;
                 Ok((current, new))
             });
         let (current, new) = match prepared {
@@ -351,25 +375,54 @@ impl Handler<Admitted<EnableAuthenticationModeEvent>> for LoginActor {
                     act.set_users(users);
                     status(ResultInfo::ok())
                 }
-                Err(failure) => status(failure.info()),
+                Err(failure) => {
+                    // A wrong current password counts toward the lockout like a login's; a
+                    // lock it starts ends the session.
+                    if let outcome @ Outcome::Locked { .. } =
+                        act.after_failed_unlock(&failure, None)
+                    {
+                        report.send(outcome);
+                    }
+                    let mut result = status(failure.info());
+                    if let Some(retry) = failure.retry {
+                        result.retry_counter = retry.attempts_left;
+                        result.retry_delay = retry.delay_secs;
+                    }
+                    result
+                }
             }),
         )
     }
 }
 
-/// How a new credential is protected in `mode`; PASSWORD needs `password`, BIOMETRIC a
-/// platform key provider.
+/// EnableAuthenticationModeEvent's `clientId`, when given, must be the logged-in user's
+/// enrollment client: the mode belongs to that enrollment.
+fn check_client_id(client_id: Option<&str>, session: &Session) -> Result<(), Failure> {
+    match client_id {
+        Some(client_id) if client_id != session.enrollment_client_id => {
+            Err(Failure::invalid_field(
+                "clientId",
+                "not the enrollment client of the logged-in user; leave it out or send that client",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// How a new credential is protected in `mode`; PASSWORD needs `password` (the request's
+/// field `field`), BIOMETRIC a platform key provider.
 pub fn protection_for(
     config: &RuntimeConfig,
     mode: AuthenticationMode,
     password: Option<mc_secret::SecretString>,
+    field: &str,
 ) -> Result<Protection, Failure> {
     match mode {
         AuthenticationMode::No => Ok(Protection::No),
         AuthenticationMode::Password => match password {
             Some(password) if !password.is_empty() => Ok(Protection::Password(password)),
             _ => Err(Failure::invalid_field(
-                "password",
+                field,
                 "mode PASSWORD needs a non-empty password",
             )),
         },

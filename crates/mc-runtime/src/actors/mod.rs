@@ -40,6 +40,12 @@ pub struct Admission {
     /// The user the request is about, where admission chose one (DeleteUser: the named user,
     /// else the logged-in one, else the default; token-cache requests: the logged-in user).
     pub user: Option<UserIdentifier>,
+    /// The IDP base URL new enrollments use: `RuntimeConfig::server_url`, or the
+    /// `configuration.serverUrl` of the StartEvent.
+    pub server_url: String,
+    /// The request's W3C `traceparent` (the host's, or one the runtime made up), sent on the
+    /// IDP and resource requests made for it.
+    pub traceparent: Option<String>,
 }
 
 /// A request on its way to its actor. Its answer is the request's own result type, so the

@@ -182,6 +182,7 @@ impl TokenExchangeActor {
         audience: String,
         force_update: bool,
         span: tracing::Span,
+        traceparent: Option<String>,
     ) -> ResponseActFuture<Self, Result<IamToken, Failure>> {
         if audience == session.enrollment_client_id {
             let failure = Failure::invalid_field(
@@ -233,6 +234,7 @@ impl TokenExchangeActor {
             result
         }
         .instrument(span);
+        let work = mc_oidc::with_traceparent(traceparent, work);
         Box::pin(fut::wrap_future::<_, Self>(work).map(
             move |result: Result<IamToken, Failure>, act, _| {
                 if let Ok(token) = &result {
@@ -317,6 +319,7 @@ impl Handler<Admitted<ExchangeIamTokenEvent>> for TokenExchangeActor {
             msg.event.audience,
             msg.event.force_update,
             msg.admission.span,
+            msg.admission.traceparent,
         );
         Box::pin(token.map(move |result, _, _| match result {
             Ok(token) => ExchangeIamTokenResultEvent {
@@ -346,13 +349,15 @@ pub struct Exchange {
     pub audience: String,
     /// The request's span, so the exchange's HTTP calls are traced under it.
     pub span: tracing::Span,
+    /// The request's W3C `traceparent`, sent on the exchange's IDP requests.
+    pub traceparent: Option<String>,
 }
 
 impl Handler<Exchange> for TokenExchangeActor {
     type Result = ResponseActFuture<Self, Result<IamToken, Failure>>;
 
     fn handle(&mut self, msg: Exchange, _: &mut Self::Context) -> Self::Result {
-        self.token(msg.session, msg.audience, false, msg.span)
+        self.token(msg.session, msg.audience, false, msg.span, msg.traceparent)
     }
 }
 
