@@ -1285,3 +1285,32 @@ async fn codes_and_login_pages_belong_to_their_tenant() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(location_of(&response).is_none());
 }
+
+/// An ID token is for the client, not a credential (OIDC Core §2): it carries no `cnf`, so
+/// accepting it as a `subject_token` would turn a DPoP-bound login into a bearer one for
+/// whoever saw the ID token (it travels as `id_token_hint` through the browser).
+#[tokio::test]
+async fn an_id_token_is_not_accepted_as_a_subject_token() {
+    let t = start().await;
+    let key = SigningKey::generate().unwrap();
+    let body = t.tokens(Some(&key)).await;
+    let id_token = str_of(&body, "id_token");
+    let thief = SigningKey::generate().unwrap();
+    for dpop in [None, Some(&thief), Some(&key)] {
+        let (status, error) = error_of(t.exchange(&id_token, dpop).await).await;
+        assert_eq!(
+            (status, error.as_str()),
+            (StatusCode::BAD_REQUEST, "invalid_request"),
+            "an ID token exchanged with DPoP key {:?}",
+            dpop.map(thumbprint)
+        );
+    }
+    // The access token of the same login is still exchanged (by its key only).
+    let access_token = str_of(&body, "access_token");
+    assert_eq!(
+        t.exchange(&access_token, Some(&key)).await.status(),
+        StatusCode::OK
+    );
+    let (_, error) = error_of(t.exchange(&access_token, Some(&thief)).await).await;
+    assert_ne!(error, "");
+}
