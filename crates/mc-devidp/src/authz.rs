@@ -972,8 +972,9 @@ pub(crate) fn user_grant(
             scope: grant.request.scope.clone(),
             revoked: false,
         };
+        let scope = family.scope.clone();
         state.families.insert(family_id.clone(), family);
-        (family_id, request.nonce)
+        (family_id, request.nonce, scope)
     } else {
         let presented = params
             .get("refresh_token")
@@ -999,12 +1000,29 @@ pub(crate) fn user_grant(
             ));
         }
         let bound_jkt = family.jkt.clone();
-        let narrows_scope = params.get("scope").is_none_or(|asked| {
+        // RFC 6749 §6: a refresh may ask for part of the login's scope, and then gets that part.
+        let asked: Option<Vec<String>> = params.get("scope").map(|asked| {
             asked
                 .split(' ')
                 .filter(|s| !s.is_empty())
-                .all(|item| family.scope.iter().any(|had| had == item))
+                .map(str::to_owned)
+                .collect()
         });
+        let narrows_scope = asked
+            .as_ref()
+            .is_none_or(|asked| asked.iter().all(|item| family.scope.contains(item)));
+        let scope = asked.filter(|asked| !asked.is_empty()).map_or_else(
+            || family.scope.clone(),
+            |asked| {
+                // In the login's order, each once.
+                family
+                    .scope
+                    .iter()
+                    .filter(|s| asked.contains(s))
+                    .cloned()
+                    .collect()
+            },
+        );
         if !current {
             // Reuse of a rotated token (RFC 9700 §4.14.2): someone holds a copy. End the family.
             state.revoke_family(&family_id);
@@ -1042,9 +1060,9 @@ pub(crate) fn user_grant(
         if let Some(record) = state.refresh_tokens.get_mut(&hash) {
             record.current = false;
         }
-        (family_id, None)
+        (family_id, None, scope)
     };
-    let (family_id, nonce) = issued_for;
+    let (family_id, nonce, scope) = issued_for;
     let Some(family) = state.families.get(&family_id) else {
         return Err(invalid_grant("unknown refresh token"));
     };
@@ -1054,6 +1072,7 @@ pub(crate) fn user_grant(
         key,
         &family_id,
         family,
+        &scope,
         user,
         nonce.as_deref(),
         proof_jkt.as_deref(),
@@ -1078,12 +1097,15 @@ struct UserTokens {
 }
 
 /// The access token (DPoP-bound with a proof), the ID token (with `openid`) and a new refresh
-/// token (with `offline_access`) of a family.
+/// token (with `offline_access`) of a family. `scope` is the family's or the part of it a
+/// refresh asked for; the refresh token always carries the family's whole scope.
+#[allow(clippy::too_many_arguments)]
 fn issue_user_tokens(
     s: &Shared,
     key: &SigningKey,
     family_id: &str,
     family: &Family,
+    scope: &[String],
     user: Option<&DevUser>,
     nonce: Option<&str>,
     proof_jkt: Option<&str>,
@@ -1091,10 +1113,10 @@ fn issue_user_tokens(
     let ttl = s.config.access_token_ttl_secs;
     let (iss, now) = s.issuer_and_now(&family.tenant);
     let exp = now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX));
-    let scope = family.scope.join(" ");
+    let scope_text = scope.join(" ");
     let mut access = json!({
         "iss": iss, "sub": family.sub, "aud": family.client_id, "azp": family.client_id,
-        "client_id": family.client_id, "scope": scope, "acr": family.acr, "amr": family.amr,
+        "client_id": family.client_id, "scope": scope_text, "acr": family.acr, "amr": family.amr,
         "auth_time": family.auth_time, "sid": family_id, "iat": now, "exp": exp,
         "jti": random_token(16),
     });
@@ -1106,9 +1128,9 @@ fn issue_user_tokens(
         "access_token": access_token,
         "token_type": if proof_jkt.is_some() { "DPoP" } else { "Bearer" },
         "expires_in": ttl,
-        "scope": scope,
+        "scope": scope_text,
     });
-    if family.scope.iter().any(|s| s == "openid") {
+    if scope.iter().any(|s| s == "openid") {
         let mut id = json!({
             "iss": iss, "sub": family.sub, "aud": family.client_id, "azp": family.client_id,
             "iat": now, "exp": exp, "auth_time": family.auth_time, "acr": family.acr,
@@ -1118,11 +1140,11 @@ fn issue_user_tokens(
             id["nonce"] = json!(nonce);
         }
         if let Some(user) = user {
-            if family.scope.iter().any(|s| s == "profile") {
+            if scope.iter().any(|s| s == "profile") {
                 id["name"] = json!(user.name);
                 id["preferred_username"] = json!(user.username);
             }
-            if family.scope.iter().any(|s| s == "email") {
+            if scope.iter().any(|s| s == "email") {
                 id["email"] = json!(user.email);
             }
         }

@@ -1314,3 +1314,46 @@ async fn an_id_token_is_not_accepted_as_a_subject_token() {
     let (_, error) = error_of(t.exchange(&access_token, Some(&thief)).await).await;
     assert_ne!(error, "");
 }
+
+/// RFC 6749 §6: a refresh may ask for less than the login granted, and then gets less; it may
+/// never ask for more. The login (its refresh token) keeps its whole scope.
+#[tokio::test]
+async fn a_refresh_with_a_narrower_scope_gets_that_scope() {
+    let t = start().await;
+    let tokens = t.tokens(None).await;
+    let refresh = |token: String, scope: &'static str| {
+        t.http.post(t.token_endpoint()).form(&[
+            ("grant_type", "refresh_token".to_owned()),
+            ("refresh_token", token),
+            ("client_id", DEMO_APP_CLIENT.to_owned()),
+            ("scope", scope.to_owned()),
+        ])
+    };
+    let (_, error) = error_of(
+        refresh(str_of(&tokens, "refresh_token"), "openid email")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(error, "invalid_scope", "a refresh asking for more");
+
+    let response = refresh(str_of(&tokens, "refresh_token"), "offline_access")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let narrowed: Value = response.json().await.unwrap();
+    assert_eq!(narrowed["scope"], "offline_access");
+    assert_eq!(
+        claims(&str_of(&narrowed, "access_token"))["scope"],
+        "offline_access"
+    );
+    assert!(narrowed.get("id_token").is_none(), "no openid, no ID token");
+    // The next refresh without `scope` gets the login's whole scope back.
+    let response = t.refresh(&str_of(&narrowed, "refresh_token"), None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let whole: Value = response.json().await.unwrap();
+    assert_eq!(whole["scope"], "openid offline_access");
+    assert!(whole.get("id_token").is_some());
+}
