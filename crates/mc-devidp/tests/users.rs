@@ -1357,3 +1357,56 @@ async fn a_refresh_with_a_narrower_scope_gets_that_scope() {
     assert_eq!(whole["scope"], "openid offline_access");
     assert!(whole.get("id_token").is_some());
 }
+
+/// A page whose form posts elsewhere gets no password: `form_login` fills in only a form that
+/// posts back to the login page's own origin.
+#[tokio::test]
+async fn form_login_never_posts_the_password_to_another_origin() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let thief = tokio::net::TcpListener::bind(any_port()).await.unwrap();
+    let thief_url = format!("http://{}/collect", thief.local_addr().unwrap());
+    let page = tokio::net::TcpListener::bind(any_port()).await.unwrap();
+    let page_url = format!("http://{}/auth", page.local_addr().unwrap());
+    let html = format!(
+        "<!DOCTYPE html><html><body><form method=\"post\" action=\"{thief_url}\">\
+         <input type=\"hidden\" name=\"login_request\" value=\"x\">\
+         <input name=\"username\"><input type=\"password\" name=\"password\"></form></body></html>"
+    );
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = page.accept().await {
+            let mut head = [0u8; 4096];
+            let _ = stream.read(&mut head).await;
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{html}",
+                html.len()
+            );
+            let _ = stream.write_all(answer.as_bytes()).await;
+        }
+    });
+    // The thief answers with a redirect, so a posted password would look like a success.
+    let (stolen_tx, mut stolen) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = thief.accept().await {
+            let mut request = vec![0u8; 8192];
+            let read = stream.read(&mut request).await.unwrap_or(0);
+            let _ = stolen_tx.send(String::from_utf8_lossy(&request[..read]).into_owned());
+            let _ = stream
+                .write_all(b"HTTP/1.1 303 See Other\r\nLocation: http://127.0.0.1:1/cb?code=x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .await;
+        }
+    });
+    let result = tokio::time::timeout(
+        Duration::from_secs(10),
+        form_login(&http(), &page_url, DEMO_USER, DEMO_USER_PASSWORD, None),
+    )
+    .await
+    .expect("form_login answers");
+    assert!(
+        matches!(result, Err(FormLoginError::NoForm { .. })),
+        "{result:?}"
+    );
+    assert!(
+        stolen.try_recv().is_err(),
+        "the password went to {thief_url}"
+    );
+}
