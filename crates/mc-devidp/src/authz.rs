@@ -11,6 +11,11 @@
 //! starts a token *family* (one login session, `sid` in its tokens): rotation keeps the family,
 //! reuse of an old refresh token or of the code revokes it, and every token carrying its `sid`
 //! (exchanged ones too) stops working.
+//!
+//! Every map is bounded: pages, PAR requests and codes expire and are capped, a family
+//! remembers its last [`ROTATED_MEMORY`] rotated-out tokens, a revoked family's tokens are
+//! forgotten, revoked `jti`s are kept until the token expired, and families are capped at
+//! [`MAX_FAMILIES`] (revoked and idle ones make room).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{Ipv4Addr, Ipv6Addr};
