@@ -11,8 +11,13 @@
 //! starts a token *family* (one login session, `sid` in its tokens): rotation keeps the family,
 //! reuse of an old refresh token or of the code revokes it, and every token carrying its `sid`
 //! (exchanged ones too) stops working.
+//!
+//! Every map is bounded: pages, PAR requests and codes expire and are capped, a family
+//! remembers its last [`ROTATED_MEMORY`] rotated-out tokens, a revoked family's tokens are
+//! forgotten, revoked `jti`s are kept until the token expired, and families are capped at
+//! [`MAX_FAMILIES`] (revoked and idle ones make room).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,6 +55,15 @@ const MAX_FAILED_LOGINS: u32 = 5;
 const MAX_OUTSTANDING: usize = 10_000;
 /// A redeemed code is remembered this long, so that a second use still revokes its tokens.
 const REDEEMED_CODE_MEMORY: Duration = Duration::from_secs(600);
+/// Rotated-out refresh tokens remembered per login for reuse detection (RFC 9700 §4.14.2); an
+/// older one is merely unknown: still refused, but it no longer ends the login.
+const ROTATED_MEMORY: usize = 32;
+/// At most this many logins (token families) are kept; revoked and idle ones make room.
+const MAX_FAMILIES: usize = 100_000;
+/// A login not used for this long is forgotten (Keycloak's offline session idle default).
+const FAMILY_IDLE: Duration = Duration::from_secs(30 * 24 * 3600);
+/// A revoked access token's `jti` is kept until the token expired, plus this clock leeway.
+const REVOKED_JTI_LEEWAY_SECS: i64 = 60;
 /// `/demo/step-up` wants a login at most this old (RFC 9470 `max_age`).
 pub(crate) const STEP_UP_MAX_AGE_SECS: i64 = 600;
 
@@ -80,8 +94,10 @@ pub(crate) struct AuthzState {
     families: HashMap<String, Family>,
     /// SHA-256 of a refresh token → its record (the token itself is never kept).
     refresh_tokens: HashMap<String, RefreshRecord>,
-    /// `jti`s of access tokens revoked one by one (RFC 7009).
-    revoked_jtis: HashSet<String>,
+    /// `jti`s of access tokens revoked one by one (RFC 7009) → the token's `exp`.
+    revoked_jtis: HashMap<String, i64>,
+    /// [`MAX_FAMILIES`]; lowered by tests.
+    max_families: usize,
 }
 
 /// A validated authorization request.
@@ -143,6 +159,9 @@ struct Family {
     auth_time: i64,
     scope: Vec<String>,
     revoked: bool,
+    /// SHA-256 of its rotated-out refresh tokens, oldest first, at most [`ROTATED_MEMORY`].
+    rotated: VecDeque<String>,
+    last_used: Instant,
 }
 
 struct RefreshRecord {
@@ -164,7 +183,8 @@ impl AuthzState {
             codes: HashMap::new(),
             families: HashMap::new(),
             refresh_tokens: HashMap::new(),
-            revoked_jtis: HashSet::new(),
+            revoked_jtis: HashMap::new(),
+            max_families: MAX_FAMILIES,
         }
     }
 
@@ -190,14 +210,16 @@ impl AuthzState {
 
     /// Revokes every family of `sub` in `tenant`; answers how many were live.
     pub(crate) fn revoke_user(&mut self, tenant: &str, sub: &str) -> usize {
-        let mut revoked = 0;
-        for family in self.families.values_mut() {
-            if family.tenant == tenant && family.sub == sub && !family.revoked {
-                family.revoked = true;
-                revoked += 1;
-            }
+        let live: Vec<String> = self
+            .families
+            .iter()
+            .filter(|(_, f)| f.tenant == tenant && f.sub == sub && !f.revoked)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &live {
+            self.revoke_family(id);
         }
-        revoked
+        live.len()
     }
 
     /// Whether a token we issued was revoked: its own `jti`, or its family (`sid`).
@@ -205,7 +227,7 @@ impl AuthzState {
         let jti_revoked = claims
             .get("jti")
             .and_then(Value::as_str)
-            .is_some_and(|jti| self.revoked_jtis.contains(jti));
+            .is_some_and(|jti| self.revoked_jtis.contains_key(jti));
         let family_revoked = claims
             .get("sid")
             .and_then(Value::as_str)
@@ -219,12 +241,56 @@ impl AuthzState {
         self.pushed.retain(|_, p| p.expires > now);
         self.codes
             .retain(|_, c| c.expires > now || c.issued + REDEEMED_CODE_MEMORY > now);
+        let unix = unix_now();
+        self.revoked_jtis
+            .retain(|_, exp| exp.saturating_add(REVOKED_JTI_LEEWAY_SECS) > unix);
     }
 
+    /// Ends a login. Its refresh tokens are forgotten: presented again they are unknown, which
+    /// refuses them just the same.
     fn revoke_family(&mut self, family: &str) {
         if let Some(f) = self.families.get_mut(family) {
             f.revoked = true;
+            f.rotated.clear();
         }
+        self.refresh_tokens.retain(|_, r| r.family != family);
+    }
+
+    /// Marks a refresh token as rotated out, forgetting the oldest beyond [`ROTATED_MEMORY`].
+    fn rotate_out(&mut self, family_id: &str, hash: &str) {
+        if let Some(record) = self.refresh_tokens.get_mut(hash) {
+            record.current = false;
+        }
+        let Some(family) = self.families.get_mut(family_id) else {
+            return;
+        };
+        family.last_used = Instant::now();
+        family.rotated.push_back(hash.to_owned());
+        while family.rotated.len() > ROTATED_MEMORY {
+            if let Some(oldest) = family.rotated.pop_front() {
+                self.refresh_tokens.remove(&oldest);
+            }
+        }
+    }
+
+    /// Whether one more login fits under the cap, after forgetting revoked and idle ones (a
+    /// forgotten `sid` counts as revoked, see [`Self::is_revoked`]).
+    fn make_room_for_a_login(&mut self) -> bool {
+        if self.families.len() < self.max_families {
+            return true;
+        }
+        let now = Instant::now();
+        self.families
+            .retain(|_, f| !f.revoked && f.last_used + FAMILY_IDLE > now);
+        let families = &self.families;
+        self.refresh_tokens
+            .retain(|_, r| families.contains_key(&r.family));
+        self.families.len() < self.max_families
+    }
+
+    /// Revokes one access token (RFC 7009) until its `exp`.
+    fn revoke_access_token(&mut self, jti: &str, exp: i64) {
+        self.revoked_jtis.insert(jti.to_owned(), exp);
     }
 }
 
@@ -956,6 +1022,14 @@ pub(crate) fn user_grant(
                 ));
             }
         }
+        if !state.make_room_for_a_login() {
+            // The code stays redeemable: the app may try again in a moment.
+            return Err(OAuthError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "too many logins are kept at this IDP; try again later",
+            ));
+        }
         let family_id = random_token(16);
         let Some(grant) = state.codes.get_mut(code) else {
             return Err(invalid_grant("unknown or expired authorization code"));
@@ -971,18 +1045,22 @@ pub(crate) fn user_grant(
             auth_time: grant.auth_time,
             scope: grant.request.scope.clone(),
             revoked: false,
+            rotated: VecDeque::new(),
+            last_used: Instant::now(),
         };
+        let scope = family.scope.clone();
         state.families.insert(family_id.clone(), family);
-        (family_id, request.nonce)
+        (family_id, request.nonce, scope)
     } else {
         let presented = params
             .get("refresh_token")
             .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
         let hash = sha256_b64url(presented.as_bytes());
-        let record = state
-            .refresh_tokens
-            .get(&hash)
-            .ok_or_else(|| invalid_grant("unknown refresh token"))?;
+        let record = state.refresh_tokens.get(&hash).ok_or_else(|| {
+            invalid_grant(
+                "unknown, revoked or long rotated-out refresh token; the user must log in again",
+            )
+        })?;
         let (family_id, current) = (record.family.clone(), record.current);
         let family = state
             .families
@@ -999,12 +1077,29 @@ pub(crate) fn user_grant(
             ));
         }
         let bound_jkt = family.jkt.clone();
-        let narrows_scope = params.get("scope").is_none_or(|asked| {
+        // RFC 6749 §6: a refresh may ask for part of the login's scope, and then gets that part.
+        let asked: Option<Vec<String>> = params.get("scope").map(|asked| {
             asked
                 .split(' ')
                 .filter(|s| !s.is_empty())
-                .all(|item| family.scope.iter().any(|had| had == item))
+                .map(str::to_owned)
+                .collect()
         });
+        let narrows_scope = asked
+            .as_ref()
+            .is_none_or(|asked| asked.iter().all(|item| family.scope.contains(item)));
+        let scope = asked.filter(|asked| !asked.is_empty()).map_or_else(
+            || family.scope.clone(),
+            |asked| {
+                // In the login's order, each once.
+                family
+                    .scope
+                    .iter()
+                    .filter(|s| asked.contains(s))
+                    .cloned()
+                    .collect()
+            },
+        );
         if !current {
             // Reuse of a rotated token (RFC 9700 §4.14.2): someone holds a copy. End the family.
             state.revoke_family(&family_id);
@@ -1039,12 +1134,10 @@ pub(crate) fn user_grant(
                 "the refresh token is no longer valid (fault injected by the dev IDP)",
             ));
         }
-        if let Some(record) = state.refresh_tokens.get_mut(&hash) {
-            record.current = false;
-        }
-        (family_id, None)
+        state.rotate_out(&family_id, &hash);
+        (family_id, None, scope)
     };
-    let (family_id, nonce) = issued_for;
+    let (family_id, nonce, scope) = issued_for;
     let Some(family) = state.families.get(&family_id) else {
         return Err(invalid_grant("unknown refresh token"));
     };
@@ -1054,6 +1147,7 @@ pub(crate) fn user_grant(
         key,
         &family_id,
         family,
+        &scope,
         user,
         nonce.as_deref(),
         proof_jkt.as_deref(),
@@ -1078,12 +1172,15 @@ struct UserTokens {
 }
 
 /// The access token (DPoP-bound with a proof), the ID token (with `openid`) and a new refresh
-/// token (with `offline_access`) of a family.
+/// token (with `offline_access`) of a family. `scope` is the family's or the part of it a
+/// refresh asked for; the refresh token always carries the family's whole scope.
+#[allow(clippy::too_many_arguments)]
 fn issue_user_tokens(
     s: &Shared,
     key: &SigningKey,
     family_id: &str,
     family: &Family,
+    scope: &[String],
     user: Option<&DevUser>,
     nonce: Option<&str>,
     proof_jkt: Option<&str>,
@@ -1091,10 +1188,10 @@ fn issue_user_tokens(
     let ttl = s.config.access_token_ttl_secs;
     let (iss, now) = s.issuer_and_now(&family.tenant);
     let exp = now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX));
-    let scope = family.scope.join(" ");
+    let scope_text = scope.join(" ");
     let mut access = json!({
         "iss": iss, "sub": family.sub, "aud": family.client_id, "azp": family.client_id,
-        "client_id": family.client_id, "scope": scope, "acr": family.acr, "amr": family.amr,
+        "client_id": family.client_id, "scope": scope_text, "acr": family.acr, "amr": family.amr,
         "auth_time": family.auth_time, "sid": family_id, "iat": now, "exp": exp,
         "jti": random_token(16),
     });
@@ -1106,9 +1203,9 @@ fn issue_user_tokens(
         "access_token": access_token,
         "token_type": if proof_jkt.is_some() { "DPoP" } else { "Bearer" },
         "expires_in": ttl,
-        "scope": scope,
+        "scope": scope_text,
     });
-    if family.scope.iter().any(|s| s == "openid") {
+    if scope.iter().any(|s| s == "openid") {
         let mut id = json!({
             "iss": iss, "sub": family.sub, "aud": family.client_id, "azp": family.client_id,
             "iat": now, "exp": exp, "auth_time": family.auth_time, "acr": family.acr,
@@ -1118,11 +1215,11 @@ fn issue_user_tokens(
             id["nonce"] = json!(nonce);
         }
         if let Some(user) = user {
-            if family.scope.iter().any(|s| s == "profile") {
+            if scope.iter().any(|s| s == "profile") {
                 id["name"] = json!(user.name);
                 id["preferred_username"] = json!(user.username);
             }
-            if family.scope.iter().any(|s| s == "email") {
+            if scope.iter().any(|s| s == "email") {
                 id["email"] = json!(user.email);
             }
         }
@@ -1195,7 +1292,11 @@ pub(crate) async fn revoke(
             return Err(not_yours());
         }
         if let Some(jti) = claims.get("jti").and_then(Value::as_str) {
-            s.authz().revoked_jtis.insert(jti.to_owned());
+            let exp = claims
+                .get("exp")
+                .and_then(Value::as_i64)
+                .unwrap_or(i64::MAX);
+            s.authz().revoke_access_token(jti, exp);
             tracing::info!(tenant = %tenant, client_id = %client_id, "access token revoked");
         }
     }
@@ -1222,5 +1323,192 @@ pub(crate) fn step_up_challenge(is_dpop: bool, description: &str) -> OAuthError 
             "insufficient_user_authentication",
             description,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The bounds of the in-memory maps, which the HTTP tests cannot see: a login refreshed
+    //! for days, many revocations and many logins must not grow the dev IDP without end.
+
+    use super::*;
+    use crate::{DevIdpConfig, DEMO_APP_CLIENT, DEMO_USER_SUB};
+
+    const REDIRECT: &str = "http://127.0.0.1:43123/callback";
+
+    fn shared() -> Shared {
+        Shared::new("http://127.0.0.1:9".to_owned(), DevIdpConfig::default()).unwrap()
+    }
+
+    fn params(pairs: &[(&str, &str)]) -> TokenParams {
+        TokenParams::new(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+        .unwrap()
+    }
+
+    /// A code for the demo user, as the login form would issue it; answers the verifier.
+    fn issue_code(s: &Shared, code: &str) -> String {
+        let verifier = random_token(32);
+        let now = Instant::now();
+        let request = AuthzRequest {
+            tenant: "demo".to_owned(),
+            client_id: DEMO_APP_CLIENT.to_owned(),
+            redirect_uri: REDIRECT.to_owned(),
+            state: None,
+            nonce: None,
+            scope: vec!["openid".to_owned(), "offline_access".to_owned()],
+            code_challenge: sha256_b64url(verifier.as_bytes()),
+            dpop_jkt: None,
+            acr_values: Vec::new(),
+            max_age: None,
+            login_hint: None,
+        };
+        s.authz().codes.insert(
+            code.to_owned(),
+            CodeGrant {
+                request,
+                sub: DEMO_USER_SUB.to_owned(),
+                acr: ACR_PASSWORD.to_owned(),
+                amr: vec!["pwd".to_owned()],
+                auth_time: unix_now(),
+                issued: now,
+                expires: now + Duration::from_secs(60),
+                redeemed: None,
+            },
+        );
+        verifier
+    }
+
+    async fn body_of(response: Response) -> (StatusCode, Value) {
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    async fn grant(
+        s: &Shared,
+        key: &SigningKey,
+        grant_type: &str,
+        pairs: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        match user_grant(s, "demo", key, grant_type, &params(pairs), None) {
+            Ok(response) => body_of(response).await,
+            Err(error) => (error.status, json!({ "error": error.error })),
+        }
+    }
+
+    /// Logs the demo user in; answers the first refresh token.
+    async fn login(s: &Shared, key: &SigningKey) -> String {
+        let code = random_token(32);
+        let verifier = issue_code(s, &code);
+        let (status, body) = grant(
+            s,
+            key,
+            GRANT_AUTHORIZATION_CODE,
+            &[
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", &verifier),
+                ("client_id", DEMO_APP_CLIENT),
+            ],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["refresh_token"].as_str().unwrap().to_owned()
+    }
+
+    async fn refresh(s: &Shared, key: &SigningKey, token: &str) -> (StatusCode, Value) {
+        grant(
+            s,
+            key,
+            GRANT_REFRESH_TOKEN,
+            &[("refresh_token", token), ("client_id", DEMO_APP_CLIENT)],
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_login_refreshed_many_times_keeps_a_bounded_token_history() {
+        let s = shared();
+        let key = SigningKey::generate().unwrap();
+        let mut tokens = vec![login(&s, &key).await];
+        for _ in 0..200 {
+            let (status, body) = refresh(&s, &key, tokens.last().unwrap()).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            tokens.push(body["refresh_token"].as_str().unwrap().to_owned());
+        }
+        let remembered = s.authz().refresh_tokens.len();
+        assert!(
+            remembered <= ROTATED_MEMORY + 1,
+            "{remembered} refresh-token records for one login"
+        );
+        // A token older than the memory is refused, but it no longer ends the login.
+        let (_, body) = refresh(&s, &key, &tokens[0]).await;
+        assert_eq!(body["error"], "invalid_grant");
+        // A recently rotated one is still recognised as reuse: the login ends, and with it every
+        // record of its tokens.
+        let (_, body) = refresh(&s, &key, &tokens[tokens.len() - 2]).await;
+        assert_eq!(body["error"], "invalid_grant");
+        let (_, body) = refresh(&s, &key, tokens.last().unwrap()).await;
+        assert_eq!(body["error"], "invalid_grant", "the family is revoked");
+        assert_eq!(s.authz().refresh_tokens.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn revoked_and_idle_logins_make_room_and_the_cap_holds() {
+        let s = shared();
+        let key = SigningKey::generate().unwrap();
+        s.authz().max_families = 3;
+        let first = login(&s, &key).await;
+        login(&s, &key).await;
+        login(&s, &key).await;
+        // Full: a fourth login is refused with a clear "later", and its code is not burnt.
+        let code = random_token(32);
+        let verifier = issue_code(&s, &code);
+        let redeem = [
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier.as_str()),
+            ("client_id", DEMO_APP_CLIENT),
+        ];
+        let (status, body) = grant(&s, &key, GRANT_AUTHORIZATION_CODE, &redeem).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("temporarily_unavailable")
+            )
+        );
+        // A revoked login makes room.
+        let family = s.authz().refresh_tokens[&sha256_b64url(first.as_bytes())]
+            .family
+            .clone();
+        s.authz().revoke_family(&family);
+        let (status, body) = grant(&s, &key, GRANT_AUTHORIZATION_CODE, &redeem).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(s.authz().families.len(), 3);
+        let (_, body) = refresh(&s, &key, &first).await;
+        assert_eq!(
+            body["error"], "invalid_grant",
+            "the revoked login stays revoked"
+        );
+    }
+
+    #[test]
+    fn revoked_access_token_ids_are_forgotten_once_the_token_expired() {
+        let s = shared();
+        let mut state = s.authz();
+        let now = unix_now();
+        state.revoke_access_token("expired-long-ago", now - 3600);
+        state.revoke_access_token("still-valid", now + 3600);
+        state.prune();
+        assert!(state.is_revoked(json!({ "jti": "still-valid" }).as_object().unwrap()));
+        assert_eq!(state.revoked_jtis.len(), 1);
     }
 }

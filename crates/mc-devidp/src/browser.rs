@@ -65,6 +65,16 @@ pub async fn form_login(
     }
     fields.push(("action".to_owned(), "login".to_owned()));
     let action = page_url.join(&form.action)?;
+    // The password goes back to the origin that asked for it, nowhere else.
+    if action.origin() != page_url.origin() {
+        return Err(FormLoginError::NoForm {
+            status,
+            message: format!(
+                "the login form posts to another origin ({}); the password was not sent",
+                action.origin().ascii_serialization()
+            ),
+        });
+    }
     let answer = http.post(action).form(&fields).send().await?;
     if let Some(location) = redirect_location(&answer) {
         return Ok(location);

@@ -1357,6 +1357,15 @@ fn exchange(
             OAuthError::invalid_request(format!("subject_token: {}", describe_jose(&error)))
         })?,
     };
+    // Only access tokens (RFC 9068 `at+jwt`): an ID token is signed by the same key and names
+    // the client in `azp`, but it has no `cnf`, so exchanging it would drop the DPoP binding.
+    if !subject.header.is_empty()
+        && subject.header.get("typ").and_then(Value::as_str) != Some("at+jwt")
+    {
+        return Err(OAuthError::invalid_request(
+            "subject_token is not an access token of this IDP (an ID token is not a credential)",
+        ));
+    }
     subject
         .check(&ClaimChecks {
             issuer: Some(&issuer),

@@ -1285,3 +1285,128 @@ async fn codes_and_login_pages_belong_to_their_tenant() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(location_of(&response).is_none());
 }
+
+/// An ID token is for the client, not a credential (OIDC Core §2): it carries no `cnf`, so
+/// accepting it as a `subject_token` would turn a DPoP-bound login into a bearer one for
+/// whoever saw the ID token (it travels as `id_token_hint` through the browser).
+#[tokio::test]
+async fn an_id_token_is_not_accepted_as_a_subject_token() {
+    let t = start().await;
+    let key = SigningKey::generate().unwrap();
+    let body = t.tokens(Some(&key)).await;
+    let id_token = str_of(&body, "id_token");
+    let thief = SigningKey::generate().unwrap();
+    for dpop in [None, Some(&thief), Some(&key)] {
+        let (status, error) = error_of(t.exchange(&id_token, dpop).await).await;
+        assert_eq!(
+            (status, error.as_str()),
+            (StatusCode::BAD_REQUEST, "invalid_request"),
+            "an ID token exchanged with DPoP key {:?}",
+            dpop.map(thumbprint)
+        );
+    }
+    // The access token of the same login is still exchanged (by its key only).
+    let access_token = str_of(&body, "access_token");
+    assert_eq!(
+        t.exchange(&access_token, Some(&key)).await.status(),
+        StatusCode::OK
+    );
+    let (_, error) = error_of(t.exchange(&access_token, Some(&thief)).await).await;
+    assert_ne!(error, "");
+}
+
+/// RFC 6749 §6: a refresh may ask for less than the login granted, and then gets less; it may
+/// never ask for more. The login (its refresh token) keeps its whole scope.
+#[tokio::test]
+async fn a_refresh_with_a_narrower_scope_gets_that_scope() {
+    let t = start().await;
+    let tokens = t.tokens(None).await;
+    let refresh = |token: String, scope: &'static str| {
+        t.http.post(t.token_endpoint()).form(&[
+            ("grant_type", "refresh_token".to_owned()),
+            ("refresh_token", token),
+            ("client_id", DEMO_APP_CLIENT.to_owned()),
+            ("scope", scope.to_owned()),
+        ])
+    };
+    let (_, error) = error_of(
+        refresh(str_of(&tokens, "refresh_token"), "openid email")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(error, "invalid_scope", "a refresh asking for more");
+
+    let response = refresh(str_of(&tokens, "refresh_token"), "offline_access")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let narrowed: Value = response.json().await.unwrap();
+    assert_eq!(narrowed["scope"], "offline_access");
+    assert_eq!(
+        claims(&str_of(&narrowed, "access_token"))["scope"],
+        "offline_access"
+    );
+    assert!(narrowed.get("id_token").is_none(), "no openid, no ID token");
+    // The next refresh without `scope` gets the login's whole scope back.
+    let response = t.refresh(&str_of(&narrowed, "refresh_token"), None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let whole: Value = response.json().await.unwrap();
+    assert_eq!(whole["scope"], "openid offline_access");
+    assert!(whole.get("id_token").is_some());
+}
+
+/// A page whose form posts elsewhere gets no password: `form_login` fills in only a form that
+/// posts back to the login page's own origin.
+#[tokio::test]
+async fn form_login_never_posts_the_password_to_another_origin() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let thief = tokio::net::TcpListener::bind(any_port()).await.unwrap();
+    let thief_url = format!("http://{}/collect", thief.local_addr().unwrap());
+    let page = tokio::net::TcpListener::bind(any_port()).await.unwrap();
+    let page_url = format!("http://{}/auth", page.local_addr().unwrap());
+    let html = format!(
+        "<!DOCTYPE html><html><body><form method=\"post\" action=\"{thief_url}\">\
+         <input type=\"hidden\" name=\"login_request\" value=\"x\">\
+         <input name=\"username\"><input type=\"password\" name=\"password\"></form></body></html>"
+    );
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = page.accept().await {
+            let mut head = [0u8; 4096];
+            let _ = stream.read(&mut head).await;
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{html}",
+                html.len()
+            );
+            let _ = stream.write_all(answer.as_bytes()).await;
+        }
+    });
+    // The thief answers with a redirect, so a posted password would look like a success.
+    let (stolen_tx, mut stolen) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = thief.accept().await {
+            let mut request = vec![0u8; 8192];
+            let read = stream.read(&mut request).await.unwrap_or(0);
+            let _ = stolen_tx.send(String::from_utf8_lossy(&request[..read]).into_owned());
+            let _ = stream
+                .write_all(b"HTTP/1.1 303 See Other\r\nLocation: http://127.0.0.1:1/cb?code=x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .await;
+        }
+    });
+    let result = tokio::time::timeout(
+        Duration::from_secs(10),
+        form_login(&http(), &page_url, DEMO_USER, DEMO_USER_PASSWORD, None),
+    )
+    .await
+    .expect("form_login answers");
+    assert!(
+        matches!(result, Err(FormLoginError::NoForm { .. })),
+        "{result:?}"
+    );
+    assert!(
+        stolen.try_recv().is_err(),
+        "the password went to {thief_url}"
+    );
+}
