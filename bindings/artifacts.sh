@@ -10,7 +10,7 @@
 #   MC_UNIFFI_BINDGEN  the generator binary (crates/mc-uniffi-bindgen)
 #   MC_DEVIDP          the development IDP binary (crates/mc-devidp)
 # Never stale: cargo brings every artifact up to date first, and the library is then checked
-# to be newer than every source file its dep-info lists (all of mc-ffi's workspace crates).
+# to be newer than every source file of mc-ffi and of the workspace crates it depends on.
 
 mc_artifacts() {
     local root="$1" listing
@@ -36,26 +36,36 @@ for name in ("MC_FFI_LIBRARY", "MC_UNIFFI_BINDGEN", "MC_DEVIDP"):
         sys.exit(f"artifacts: cargo test --workspace built no {name}")
     print(f"{name}={shlex.quote(found[name])}")
 ' <<<"$listing")" || return 1
-    # cargo writes the library's dep-info (every source file of the workspace crates it is
-    # built from) beside the uplifted copy in target/debug; a source newer than the library
-    # means another build wrote this file from older sources.
-    local depinfo="${MC_FFI_LIBRARY%/deps/*}/libmc_ffi.d" newer
-    if [ ! -f "$depinfo" ]; then
-        echo "artifacts: no $depinfo beside $MC_FFI_LIBRARY" >&2
-        return 1
-    fi
-    newer="$(python3 -c '
-import os, sys
-library, depinfo = sys.argv[1], sys.argv[2]
+    # Newer than every source of mc-ffi and the workspace crates it depends on (from `cargo
+    # metadata`): a newer source means the file was written by a build from older sources.
+    (cd "$root" && cargo metadata --locked --format-version 1 --offline) | python3 -c '
+import json, os, sys
+library = sys.argv[1]
+metadata = json.load(sys.stdin)
+packages = {p["id"]: p for p in metadata["packages"]}
+local = set(metadata["workspace_members"])
+nodes = {n["id"]: n for n in metadata["resolve"]["nodes"]}
+todo = [next(i for i in local if packages[i]["name"] == "mc-ffi")]
+crates = set()
+while todo:
+    node = todo.pop()
+    if node in crates:
+        continue
+    crates.add(node)
+    for dep in nodes[node]["deps"]:
+        normal = any(k["kind"] in (None, "build") for k in dep["dep_kinds"])
+        if dep["pkg"] in local and normal:
+            todo.append(dep["pkg"])
 built = os.path.getmtime(library)
-text = open(depinfo).read().replace("\\\n", " ")
-sources = text.split(":", 1)[1].split()
-print("\n".join(s for s in sources if os.path.exists(s) and os.path.getmtime(s) > built))
-' "$MC_FFI_LIBRARY" "$depinfo")" || return 1
-    if [ -n "$newer" ]; then
-        echo "artifacts: $MC_FFI_LIBRARY is older than its sources:" >&2
-        echo "$newer" | head -5 >&2
-        return 1
-    fi
+newer = []
+for crate in crates:
+    folder = os.path.dirname(packages[crate]["manifest_path"])
+    for sub, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if d not in ("target", "tests", "benches", "examples")]
+        newer += [os.path.join(sub, f) for f in files if f.endswith((".rs", ".toml"))
+                  and os.path.getmtime(os.path.join(sub, f)) > built]
+if newer:
+    sys.exit(f"artifacts: {library} is older than its sources, e.g. {sorted(newer)[:3]}")
+' "$MC_FFI_LIBRARY" || return 1
     export MC_FFI_LIBRARY MC_UNIFFI_BINDGEN MC_DEVIDP
 }

@@ -45,7 +45,11 @@ if [ "$wheel" = 1 ]; then
 else
     # The packaging, checked without a build: maturin reads pyproject.toml and the crate.
     sdist="$(mktemp -d)"
-    (cd "$here" && "$venv/bin/maturin" sdist --out "$sdist" >/dev/null)
+    if ! (cd "$here" && "$venv/bin/maturin" sdist --out "$sdist" >"$sdist/log" 2>&1); then
+        cat "$sdist/log" >&2
+        echo "run-tests: maturin cannot package bindings/python (pyproject.toml, crates/mc-ffi)" >&2
+        exit 1
+    fi
     rm -rf "$sdist"
     # A wheel installed earlier by --wheel would shadow nothing (PYTHONPATH comes first), but
     # remove it so the venv holds one mc_runtime only.
