@@ -15,7 +15,10 @@ test:
     bash bindings/python/run-tests.sh
     bash bindings/kotlin/run-tests.sh
     bash bindings/swift/check.sh
-    bash fuzz/run-short.sh
+
+# Coverage-guided fuzzing, each target for `seconds` (nightly + cargo-fuzz, installed if missing).
+fuzz seconds="300":
+    FUZZ_SECONDS={{seconds}} bash fuzz/run-short.sh
 
 # Benchmarks (criterion); see docs/benchmarks.md.
 bench:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Short, bounded fuzzing for CI: builds every target once with nightly, then runs each from
+# Short, bounded fuzzing (a developer's run, `just fuzz`; CI replays the seeds on stable instead,
+# docs/decisions/0008-fuzzing-in-ci.md): builds every target once with nightly, then runs each from
 # its committed seeds (fuzz/seeds/<target>) for FUZZ_SECONDS (default 10) seconds, one process
 # on one core (no -jobs: libFuzzer would then log to fuzz-N.log instead of the output).
 # Prints one line per target; exits non-zero when any target crashes or fails to build.

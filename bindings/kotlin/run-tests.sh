@@ -10,28 +10,26 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-target="${CARGO_TARGET_DIR:-$root/target}/debug"
 cd "$root"
 
 started=$SECONDS
-# One cargo invocation with the feature set the Python bindings use too, so neither rebuilds
-# the other's artifacts.
-cargo build -q -p mc-ffi --features cli --lib --bin uniffi-bindgen
-cargo build -q -p mc-devidp --bin mc-devidp
-echo "run-tests: cargo build $((SECONDS - started))s"
+# shellcheck source=../artifacts.sh
+. "$root/bindings/artifacts.sh"
+mc_artifacts "$root"
+echo "run-tests: artifacts of cargo test --workspace $((SECONDS - started))s"
 
 # A private copy of the library: the one the bindings are generated from is the one loaded.
 native="$here/target/native"
 generated="$here/target/generated-sources/uniffi"
 rm -rf "$native" "$generated"
 mkdir -p "$native" "$generated"
-cp "$target/libmc_ffi.so" "$native/"
-"$target/uniffi-bindgen" generate --library "$native/libmc_ffi.so" --language kotlin \
+cp "$MC_FFI_LIBRARY" "$native/libmc_ffi.so"
+"$MC_UNIFFI_BINDGEN" generate --library "$native/libmc_ffi.so" --language kotlin \
     --no-format --config "$here/uniffi.toml" --out-dir "$generated"
 echo "run-tests: generated $(find "$generated" -name '*.kt' | wc -l) Kotlin file(s)"
 
 cd "$here"
-mvn -q -B -Dstyle.color=never test -Djna.library.path="$native" -Dmc.devidp.bin="$target/mc-devidp" "$@"
+mvn -q -B -Dstyle.color=never test -Djna.library.path="$native" -Dmc.devidp.bin="$MC_DEVIDP" "$@"
 # Surefire's reports, summed, so CI logs show what ran.
 python3 - "$here/target/surefire-reports" <<'PY'
 import glob, sys, xml.etree.ElementTree as ET

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Generates the Swift bindings of crates/mc-ffi with its uniffi-bindgen binary and checks them:
+# Generates the Swift bindings of crates/mc-ffi (library and generator from the build of
+# `cargo test --workspace`, see bindings/artifacts.sh) and checks them:
 # the files exist, declare the API the Swift example uses, and match the committed copy in
 # Generated/ byte for byte (drift check). There is no Swift toolchain here, so this is the
 # Swift test of the run. `check.sh --update` refreshes Generated/ after an API change.
@@ -7,17 +8,18 @@ set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-target="${CARGO_TARGET_DIR:-$root/target}"
 update="${1:-}"
 
 cd "$root"
-# The feature set maturin and the Kotlin tests use too, so no run rebuilds another's library.
-cargo build --quiet -p mc-ffi --features cli --lib --bin uniffi-bindgen
+# The library and generator `cargo test --workspace` built; no build of its own.
+# shellcheck source=../artifacts.sh
+. "$root/bindings/artifacts.sh"
+mc_artifacts "$root"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 # A copy: another build in the shared target dir may relink the library meanwhile.
-cp "$target/debug/libmc_ffi.so" "$out/libmc_ffi.so"
-"$target/debug/uniffi-bindgen" generate --no-format --language swift \
+cp "$MC_FFI_LIBRARY" "$out/libmc_ffi.so"
+"$MC_UNIFFI_BINDGEN" generate --no-format --language swift \
     --library "$out/libmc_ffi.so" --out-dir "$out" >/dev/null
 rm "$out/libmc_ffi.so"
 

@@ -144,23 +144,28 @@ mod tests {
         assert!(decode_token_response(200, negative, 100, None).is_err());
         // Keycloak's unknown audience: 400 invalid_client to an exchange is a refused audience.
         let refused = br#"{"error":"invalid_client"}"#;
+        // The IDP's own words ride along (`IdpRefused`); what the caller acts on is the cause.
         assert_eq!(
-            decode_token_response(400, refused, 0, Some("api")),
-            Err(OidcError::InvalidTarget)
+            decode_token_response(400, refused, 0, Some("api"))
+                .unwrap_err()
+                .cause(),
+            &OidcError::InvalidTarget
         );
         assert_eq!(
-            decode_token_response(400, refused, 0, None),
-            Err(OidcError::InvalidClient)
+            decode_token_response(400, refused, 0, None)
+                .unwrap_err()
+                .cause(),
+            &OidcError::InvalidClient
         );
         assert!(decode_registration_response(201, br#"{"client_id":"c"}"#).is_ok());
         assert!(decode_registration_response(201, br#"{"client_id":""}"#).is_err());
         assert_eq!(
-            decode_registration_response(401, b""),
-            Err(OidcError::AccessDenied)
+            decode_registration_response(401, b"").unwrap_err().cause(),
+            &OidcError::AccessDenied
         );
         assert_eq!(
-            decode_error_response(401, b"<html>"),
-            OidcError::InvalidClient
+            decode_error_response(401, b"<html>").cause(),
+            &OidcError::InvalidClient
         );
     }
 }

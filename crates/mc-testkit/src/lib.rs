@@ -7,6 +7,10 @@
 //! It is a dev-dependency only: no product crate may depend on it. It uses only the public
 //! API of mc-runtime, mc-events and mc-devidp (and `mc_store::KdfSettings::for_tests`, the
 //! cheap password KDF), so a test written with it tests what a host app can do.
+//!
+//! Its one test target, `fuzz_seeds` (the file `fuzz/replay.rs`), is not about this setup: it
+//! replays the fuzz targets' committed seeds in the stable suite and is registered here because
+//! this dev-only crate may turn on the `fuzzing` features of mc-oidc and mc-store.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
