@@ -32,7 +32,7 @@ fn request(json: &str) -> RequestEvent {
 fn request_sample(kind: RequestKind) -> &'static str {
     match kind {
         RequestKind::Start => {
-            r#"{"type":"StartEvent","appName":"demo","appVersion":{"major":1,"minor":2,"build":3},"configuration":{"b":"2","a":"1"}}"#
+            r#"{"type":"StartEvent","appName":"demo","appVersion":{"major":1,"minor":2,"build":3},"configuration":{"serverUrl":"https://idp.example"}}"#
         }
         RequestKind::Restart => r#"{"type":"RestartEvent","locale":"de-CH"}"#,
         RequestKind::EnrollAnonymousUser => {
