@@ -147,7 +147,7 @@ impl Runner<'_> {
 }
 
 /// How many steps [`identified`] prints.
-const IDENTIFIED_STEPS: usize = 9;
+const IDENTIFIED_STEPS: usize = 8;
 
 /// An identified user at the in-process dev IDP: the authorization request, its login page
 /// filled in and posted as a browser would (`mc_devidp::form_login`, the redirect not
