@@ -243,6 +243,25 @@ int main(int argc, char **argv) {
     mc_string_free(json);
     printf("ok invalid requests answered INVALID_PARAMETER\n");
 
+    /* An identified user's login starts with CreateAuthorizationRequestEvent: the runtime
+     * answers the login page's URL (the app opens it in the browser) and the request's state. */
+    json = post_blocking(rt, "authorize",
+                         "{\"type\":\"CreateAuthorizationRequestEvent\",\"tenantId\":\"" TENANT
+                         "\",\"clientId\":\"demo-app\","
+                         "\"redirectUri\":\"http://127.0.0.1/callback\"}");
+    expect(has(json, "\"type\":\"CreateAuthorizationRequestResultEvent\"") &&
+               has(json, "\"status\":\"OK\"") &&
+               has(json, "\"authorizationUrl\":\"http://127.0.0.1:") && has(json, "\"state\":\""),
+           "authorize", "expected OK with the login page's URL and the state", json);
+    mc_string_free(json);
+    json = post_blocking(rt, "authorize",
+                         "{\"type\":\"CreateAuthorizationRequestEvent\",\"tenantId\":\"" TENANT
+                         "\",\"clientId\":\"demo-app\"}");
+    expect(has(json, "\"status\":\"INVALID_PARAMETER\"") && has(json, "redirectUri"), "authorize",
+           "expected INVALID_PARAMETER naming the missing redirectUri", json);
+    mc_string_free(json);
+    printf("ok CreateAuthorizationRequestEvent answers the login page's URL\n");
+
     json = post_blocking(rt, "restart", "{\"type\":\"RestartEvent\"}");
     expect(has(json, "\"status\":\"OK\"") && has(json, "\"sdkState\":\"LOGIN_REQUIRED\""),
            "restart", "expected LOGIN_REQUIRED", json);

@@ -64,6 +64,25 @@ check "a secret crosses as a plain string" has "$events" "public typealias Secre
 check "nextAction on results" has "$events" "public var nextAction: NextAction?"
 check "authentication modes .no .password .biometric" grep -Pzq \
     'public enum AuthenticationMode[^}]*case no\s[^}]*case password\s[^}]*case biometric\s' "$out/$events"
+# The identified user's events (issue 10): the requests, their cases and the result fields.
+check "RequestEvent: CreateAuthorizationRequestEvent case" has "$events" \
+    "case createAuthorizationRequestEvent(CreateAuthorizationRequestEvent"
+check "RequestEvent: SetAuthorisationCodeEvent case" has "$events" \
+    "case setAuthorisationCodeEvent(SetAuthorisationCodeEvent"
+check "Event: CreateAuthorizationRequestResultEvent case" has "$events" \
+    "case createAuthorizationRequestResultEvent(CreateAuthorizationRequestResultEvent"
+check "Event: IdpLoginRequiredEvent case" has "$events" "case idpLoginRequiredEvent(IdpLoginRequiredEvent"
+check "authorization request record, optional fields defaulted" grep -Pzq \
+    'public init\(tenantId: String,(\s*/\*\*(?:(?!\*/)[\s\S])*\*/)?clientId: String,(\s*/\*\*(?:(?!\*/)[\s\S])*\*/)?redirectUri: String,(\s*/\*\*(?:(?!\*/)[\s\S])*\*/)?scope: String\? = nil' \
+    "$out/$events"
+check "code record: redirectUrl or authorisationCode + state, keepAnonymous" grep -Pzq \
+    'public init\(tenantId: String, clientId: String, authenticationMode: AuthenticationMode,[^{]*redirectUrl: SecretString\? = nil, authorisationCode: SecretString\? = nil, state: String\? = nil,[^{]*keepAnonymous: Bool\? = nil\) \{' \
+    "$out/$events"
+check "the login page's URL in the result" has "$events" "public var authorizationUrl: String"
+check "the replaced anonymous user in the status result" has "$events" \
+    "public var replacedUserIdentifier: UserIdentifier?"
+check "clear behaviours" grep -Pzq \
+    'public enum ClearBehavior[^}]*case clearAll\s[^}]*case clearAccessAndRefresh\s[^}]*case clearOffline\s' "$out/$events"
 check "EventListener protocol" has "$swift" "func onEventReceived(event: Event) throws"
 check "SynchronousEventHandler protocol" has "$swift" "func executeEvent(event: Event) throws"
 check "BiometricKeyProvider protocol" has "$swift" "public protocol BiometricKeyProvider: AnyObject, Sendable"

@@ -787,6 +787,177 @@ public func FfiConverterTypeClearIamTokenCacheResultEvent_lower(_ value: ClearIa
 
 
 /**
+ * Asks the runtime to build an authorization request (RFC 6749 code flow with PKCE S256,
+ * state, nonce, DPoP key binding, PAR where the IDP offers it) for the app to open in a
+ * browser. Answered by `CreateAuthorizationRequestResultEvent` with the URL and `state`.
+ */
+public struct CreateAuthorizationRequestEvent: Equatable, Hashable {
+    public var tenantId: String
+    /**
+     * The IDP's public native client (RFC 8252).
+     */
+    public var clientId: String
+    /**
+     * Where the IDP sends the browser back (loopback `http://127.0.0.1:PORT/...` or a
+     * private-use scheme); registered at the IDP for `client_id`.
+     */
+    public var redirectUri: String
+    /**
+     * Default `openid offline_access`.
+     */
+    public var scope: String?
+    public var acrValues: String?
+    public var loginHint: String?
+    public var prompt: String?
+    /**
+     * RFC 9470 `max_age` (seconds), e.g. from a step-up challenge.
+     */
+    public var maxAge: UInt64?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(tenantId: String, 
+        /**
+         * The IDP's public native client (RFC 8252).
+         */clientId: String, 
+        /**
+         * Where the IDP sends the browser back (loopback `http://127.0.0.1:PORT/...` or a
+         * private-use scheme); registered at the IDP for `client_id`.
+         */redirectUri: String, 
+        /**
+         * Default `openid offline_access`.
+         */scope: String? = nil, acrValues: String? = nil, loginHint: String? = nil, prompt: String? = nil, 
+        /**
+         * RFC 9470 `max_age` (seconds), e.g. from a step-up challenge.
+         */maxAge: UInt64? = nil) {
+        self.tenantId = tenantId
+        self.clientId = clientId
+        self.redirectUri = redirectUri
+        self.scope = scope
+        self.acrValues = acrValues
+        self.loginHint = loginHint
+        self.prompt = prompt
+        self.maxAge = maxAge
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension CreateAuthorizationRequestEvent: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCreateAuthorizationRequestEvent: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CreateAuthorizationRequestEvent {
+        return
+            try CreateAuthorizationRequestEvent(
+                tenantId: FfiConverterString.read(from: &buf), 
+                clientId: FfiConverterString.read(from: &buf), 
+                redirectUri: FfiConverterString.read(from: &buf), 
+                scope: FfiConverterOptionString.read(from: &buf), 
+                acrValues: FfiConverterOptionString.read(from: &buf), 
+                loginHint: FfiConverterOptionString.read(from: &buf), 
+                prompt: FfiConverterOptionString.read(from: &buf), 
+                maxAge: FfiConverterOptionUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: CreateAuthorizationRequestEvent, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.tenantId, into: &buf)
+        FfiConverterString.write(value.clientId, into: &buf)
+        FfiConverterString.write(value.redirectUri, into: &buf)
+        FfiConverterOptionString.write(value.scope, into: &buf)
+        FfiConverterOptionString.write(value.acrValues, into: &buf)
+        FfiConverterOptionString.write(value.loginHint, into: &buf)
+        FfiConverterOptionString.write(value.prompt, into: &buf)
+        FfiConverterOptionUInt64.write(value.maxAge, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCreateAuthorizationRequestEvent_lift(_ buf: RustBuffer) throws -> CreateAuthorizationRequestEvent {
+    return try FfiConverterTypeCreateAuthorizationRequestEvent.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCreateAuthorizationRequestEvent_lower(_ value: CreateAuthorizationRequestEvent) -> RustBuffer {
+    return FfiConverterTypeCreateAuthorizationRequestEvent.lower(value)
+}
+
+
+/**
+ * Answers `CreateAuthorizationRequestEvent`: the URL to open in the browser and the `state`
+ * that the redirect will carry back.
+ */
+public struct CreateAuthorizationRequestResultEvent: Equatable, Hashable {
+    public var info: ResultInfo
+    public var authorizationUrl: String
+    public var state: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(info: ResultInfo, authorizationUrl: String, state: String) {
+        self.info = info
+        self.authorizationUrl = authorizationUrl
+        self.state = state
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension CreateAuthorizationRequestResultEvent: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCreateAuthorizationRequestResultEvent: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CreateAuthorizationRequestResultEvent {
+        return
+            try CreateAuthorizationRequestResultEvent(
+                info: FfiConverterTypeResultInfo.read(from: &buf), 
+                authorizationUrl: FfiConverterString.read(from: &buf), 
+                state: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: CreateAuthorizationRequestResultEvent, into buf: inout [UInt8]) {
+        FfiConverterTypeResultInfo.write(value.info, into: &buf)
+        FfiConverterString.write(value.authorizationUrl, into: &buf)
+        FfiConverterString.write(value.state, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCreateAuthorizationRequestResultEvent_lift(_ buf: RustBuffer) throws -> CreateAuthorizationRequestResultEvent {
+    return try FfiConverterTypeCreateAuthorizationRequestResultEvent.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCreateAuthorizationRequestResultEvent_lower(_ value: CreateAuthorizationRequestResultEvent) -> RustBuffer {
+    return FfiConverterTypeCreateAuthorizationRequestResultEvent.lower(value)
+}
+
+
+/**
  * An HTTP request the runtime sends for the host, attaching the IAM token of `audience`.
  */
 public struct CreateHttpCommonRequest: Equatable, Hashable {
@@ -1909,14 +2080,22 @@ public struct IamConfigurationData: Equatable, Hashable {
     public var serverUrl: String
     public var tenantId: String
     public var issuer: String?
+    /**
+     * The redirect URI of an identified user's login (absent for anonymous devices).
+     */
+    public var redirectUri: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(clientId: String, serverUrl: String, tenantId: String, issuer: String?) {
+    public init(clientId: String, serverUrl: String, tenantId: String, issuer: String? = nil, 
+        /**
+         * The redirect URI of an identified user's login (absent for anonymous devices).
+         */redirectUri: String? = nil) {
         self.clientId = clientId
         self.serverUrl = serverUrl
         self.tenantId = tenantId
         self.issuer = issuer
+        self.redirectUri = redirectUri
     }
 
     
@@ -1938,7 +2117,8 @@ public struct FfiConverterTypeIamConfigurationData: FfiConverterRustBuffer {
                 clientId: FfiConverterString.read(from: &buf), 
                 serverUrl: FfiConverterString.read(from: &buf), 
                 tenantId: FfiConverterString.read(from: &buf), 
-                issuer: FfiConverterOptionString.read(from: &buf)
+                issuer: FfiConverterOptionString.read(from: &buf), 
+                redirectUri: FfiConverterOptionString.read(from: &buf)
         )
     }
 
@@ -1947,6 +2127,7 @@ public struct FfiConverterTypeIamConfigurationData: FfiConverterRustBuffer {
         FfiConverterString.write(value.serverUrl, into: &buf)
         FfiConverterString.write(value.tenantId, into: &buf)
         FfiConverterOptionString.write(value.issuer, into: &buf)
+        FfiConverterOptionString.write(value.redirectUri, into: &buf)
     }
 }
 
@@ -1971,11 +2152,29 @@ public func FfiConverterTypeIamConfigurationData_lower(_ value: IamConfiguration
  */
 public struct IdpLoginRequiredEvent: Equatable, Hashable {
     public var userIdentifier: UserIdentifier
+    /**
+     * Step-up (RFC 9470): the `acr_values` the resource asked for; pass them to
+     * CreateAuthorizationRequestEvent.
+     */
+    public var acrValues: String?
+    /**
+     * Step-up (RFC 9470): the `max_age` the resource asked for, in seconds.
+     */
+    public var maxAge: UInt64?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(userIdentifier: UserIdentifier) {
+    public init(userIdentifier: UserIdentifier, 
+        /**
+         * Step-up (RFC 9470): the `acr_values` the resource asked for; pass them to
+         * CreateAuthorizationRequestEvent.
+         */acrValues: String? = nil, 
+        /**
+         * Step-up (RFC 9470): the `max_age` the resource asked for, in seconds.
+         */maxAge: UInt64? = nil) {
         self.userIdentifier = userIdentifier
+        self.acrValues = acrValues
+        self.maxAge = maxAge
     }
 
     
@@ -1994,12 +2193,16 @@ public struct FfiConverterTypeIdpLoginRequiredEvent: FfiConverterRustBuffer {
     public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> IdpLoginRequiredEvent {
         return
             try IdpLoginRequiredEvent(
-                userIdentifier: FfiConverterTypeUserIdentifier.read(from: &buf)
+                userIdentifier: FfiConverterTypeUserIdentifier.read(from: &buf), 
+                acrValues: FfiConverterOptionString.read(from: &buf), 
+                maxAge: FfiConverterOptionUInt64.read(from: &buf)
         )
     }
 
     public static func write(_ value: IdpLoginRequiredEvent, into buf: inout [UInt8]) {
         FfiConverterTypeUserIdentifier.write(value.userIdentifier, into: &buf)
+        FfiConverterOptionString.write(value.acrValues, into: &buf)
+        FfiConverterOptionUInt64.write(value.maxAge, into: &buf)
     }
 }
 
@@ -2544,6 +2747,109 @@ public func FfiConverterTypeServerConnectionEvent_lower(_ value: ServerConnectio
 
 
 /**
+ * Hands the runtime the result of the browser login: the whole `redirectUrl` the IDP sent
+ * the browser to, or its `authorisationCode` and `state`. The runtime redeems the code and
+ * logs the user in (protecting the stored offline token with `authenticationMode`).
+ */
+public struct SetAuthorisationCodeEvent: Equatable, Hashable {
+    public var tenantId: String
+    public var clientId: String
+    public var authenticationMode: AuthenticationMode
+    /**
+     * The local password, for mode PASSWORD.
+     */
+    public var password: SecretString?
+    /**
+     * The redirect URL with `code`, `state` (and `iss`) or `error`. Holds a code: secret.
+     */
+    public var redirectUrl: SecretString?
+    public var authorisationCode: SecretString?
+    public var state: String?
+    /**
+     * Upgrade of an anonymous device: keep the anonymous registration at the IDP (default:
+     * it is deleted).
+     */
+    public var keepAnonymous: Bool?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(tenantId: String, clientId: String, authenticationMode: AuthenticationMode, 
+        /**
+         * The local password, for mode PASSWORD.
+         */password: SecretString? = nil, 
+        /**
+         * The redirect URL with `code`, `state` (and `iss`) or `error`. Holds a code: secret.
+         */redirectUrl: SecretString? = nil, authorisationCode: SecretString? = nil, state: String? = nil, 
+        /**
+         * Upgrade of an anonymous device: keep the anonymous registration at the IDP (default:
+         * it is deleted).
+         */keepAnonymous: Bool? = nil) {
+        self.tenantId = tenantId
+        self.clientId = clientId
+        self.authenticationMode = authenticationMode
+        self.password = password
+        self.redirectUrl = redirectUrl
+        self.authorisationCode = authorisationCode
+        self.state = state
+        self.keepAnonymous = keepAnonymous
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SetAuthorisationCodeEvent: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSetAuthorisationCodeEvent: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SetAuthorisationCodeEvent {
+        return
+            try SetAuthorisationCodeEvent(
+                tenantId: FfiConverterString.read(from: &buf), 
+                clientId: FfiConverterString.read(from: &buf), 
+                authenticationMode: FfiConverterTypeAuthenticationMode.read(from: &buf), 
+                password: FfiConverterOptionTypeSecretString.read(from: &buf), 
+                redirectUrl: FfiConverterOptionTypeSecretString.read(from: &buf), 
+                authorisationCode: FfiConverterOptionTypeSecretString.read(from: &buf), 
+                state: FfiConverterOptionString.read(from: &buf), 
+                keepAnonymous: FfiConverterOptionBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SetAuthorisationCodeEvent, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.tenantId, into: &buf)
+        FfiConverterString.write(value.clientId, into: &buf)
+        FfiConverterTypeAuthenticationMode.write(value.authenticationMode, into: &buf)
+        FfiConverterOptionTypeSecretString.write(value.password, into: &buf)
+        FfiConverterOptionTypeSecretString.write(value.redirectUrl, into: &buf)
+        FfiConverterOptionTypeSecretString.write(value.authorisationCode, into: &buf)
+        FfiConverterOptionString.write(value.state, into: &buf)
+        FfiConverterOptionBool.write(value.keepAnonymous, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSetAuthorisationCodeEvent_lift(_ buf: RustBuffer) throws -> SetAuthorisationCodeEvent {
+    return try FfiConverterTypeSetAuthorisationCodeEvent.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSetAuthorisationCodeEvent_lower(_ value: SetAuthorisationCodeEvent) -> RustBuffer {
+    return FfiConverterTypeSetAuthorisationCodeEvent.lower(value)
+}
+
+
+/**
  * Starts the runtime. The only request valid before the first `StartResultEvent`.
  */
 public struct StartEvent: Equatable, Hashable {
@@ -2748,11 +3054,21 @@ public func FfiConverterTypeStartResultEvent_lower(_ value: StartResultEvent) ->
  */
 public struct StatusResultEvent: Equatable, Hashable {
     public var info: ResultInfo
+    /**
+     * SetAuthorisationCodeEvent that upgraded an anonymous device: the anonymous user it
+     * replaced (so the app can move its server-side data). Absent otherwise.
+     */
+    public var replacedUserIdentifier: UserIdentifier?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(info: ResultInfo) {
+    public init(info: ResultInfo, 
+        /**
+         * SetAuthorisationCodeEvent that upgraded an anonymous device: the anonymous user it
+         * replaced (so the app can move its server-side data). Absent otherwise.
+         */replacedUserIdentifier: UserIdentifier? = nil) {
         self.info = info
+        self.replacedUserIdentifier = replacedUserIdentifier
     }
 
     
@@ -2771,12 +3087,14 @@ public struct FfiConverterTypeStatusResultEvent: FfiConverterRustBuffer {
     public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> StatusResultEvent {
         return
             try StatusResultEvent(
-                info: FfiConverterTypeResultInfo.read(from: &buf)
+                info: FfiConverterTypeResultInfo.read(from: &buf), 
+                replacedUserIdentifier: FfiConverterOptionTypeUserIdentifier.read(from: &buf)
         )
     }
 
     public static func write(_ value: StatusResultEvent, into buf: inout [UInt8]) {
         FfiConverterTypeResultInfo.write(value.info, into: &buf)
+        FfiConverterOptionTypeUserIdentifier.write(value.replacedUserIdentifier, into: &buf)
     }
 }
 
@@ -3171,6 +3489,8 @@ public enum Event: Equatable, Hashable {
     )
     case createHttpCommonResultEvent(CreateHttpCommonResultEvent
     )
+    case createAuthorizationRequestResultEvent(CreateAuthorizationRequestResultEvent
+    )
     case invalidStateEvent(InvalidStateEvent
     )
     case startLoginEvent(StartLoginEvent
@@ -3244,28 +3564,31 @@ public struct FfiConverterTypeEvent: FfiConverterRustBuffer {
         case 12: return .createHttpCommonResultEvent(try FfiConverterTypeCreateHttpCommonResultEvent.read(from: &buf)
         )
         
-        case 13: return .invalidStateEvent(try FfiConverterTypeInvalidStateEvent.read(from: &buf)
+        case 13: return .createAuthorizationRequestResultEvent(try FfiConverterTypeCreateAuthorizationRequestResultEvent.read(from: &buf)
         )
         
-        case 14: return .startLoginEvent(try FfiConverterTypeStartLoginEvent.read(from: &buf)
+        case 14: return .invalidStateEvent(try FfiConverterTypeInvalidStateEvent.read(from: &buf)
         )
         
-        case 15: return .serverConnectionEvent(try FfiConverterTypeServerConnectionEvent.read(from: &buf)
+        case 15: return .startLoginEvent(try FfiConverterTypeStartLoginEvent.read(from: &buf)
         )
         
-        case 16: return .loginTokenClaimsAvailableEvent(try FfiConverterTypeLoginTokenClaimsAvailableEvent.read(from: &buf)
+        case 16: return .serverConnectionEvent(try FfiConverterTypeServerConnectionEvent.read(from: &buf)
         )
         
-        case 17: return .warningEvent(try FfiConverterTypeErrorReport.read(from: &buf)
+        case 17: return .loginTokenClaimsAvailableEvent(try FfiConverterTypeLoginTokenClaimsAvailableEvent.read(from: &buf)
         )
         
-        case 18: return .runtimeErrorEvent(try FfiConverterTypeErrorReport.read(from: &buf)
+        case 18: return .warningEvent(try FfiConverterTypeErrorReport.read(from: &buf)
         )
         
-        case 19: return .fatalErrorEvent(try FfiConverterTypeErrorReport.read(from: &buf)
+        case 19: return .runtimeErrorEvent(try FfiConverterTypeErrorReport.read(from: &buf)
         )
         
-        case 20: return .idpLoginRequiredEvent(try FfiConverterTypeIdpLoginRequiredEvent.read(from: &buf)
+        case 20: return .fatalErrorEvent(try FfiConverterTypeErrorReport.read(from: &buf)
+        )
+        
+        case 21: return .idpLoginRequiredEvent(try FfiConverterTypeIdpLoginRequiredEvent.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -3336,43 +3659,48 @@ public struct FfiConverterTypeEvent: FfiConverterRustBuffer {
             FfiConverterTypeCreateHttpCommonResultEvent.write(v1, into: &buf)
             
         
-        case let .invalidStateEvent(v1):
+        case let .createAuthorizationRequestResultEvent(v1):
             writeInt(&buf, Int32(13))
+            FfiConverterTypeCreateAuthorizationRequestResultEvent.write(v1, into: &buf)
+            
+        
+        case let .invalidStateEvent(v1):
+            writeInt(&buf, Int32(14))
             FfiConverterTypeInvalidStateEvent.write(v1, into: &buf)
             
         
         case let .startLoginEvent(v1):
-            writeInt(&buf, Int32(14))
+            writeInt(&buf, Int32(15))
             FfiConverterTypeStartLoginEvent.write(v1, into: &buf)
             
         
         case let .serverConnectionEvent(v1):
-            writeInt(&buf, Int32(15))
+            writeInt(&buf, Int32(16))
             FfiConverterTypeServerConnectionEvent.write(v1, into: &buf)
             
         
         case let .loginTokenClaimsAvailableEvent(v1):
-            writeInt(&buf, Int32(16))
+            writeInt(&buf, Int32(17))
             FfiConverterTypeLoginTokenClaimsAvailableEvent.write(v1, into: &buf)
             
         
         case let .warningEvent(v1):
-            writeInt(&buf, Int32(17))
-            FfiConverterTypeErrorReport.write(v1, into: &buf)
-            
-        
-        case let .runtimeErrorEvent(v1):
             writeInt(&buf, Int32(18))
             FfiConverterTypeErrorReport.write(v1, into: &buf)
             
         
-        case let .fatalErrorEvent(v1):
+        case let .runtimeErrorEvent(v1):
             writeInt(&buf, Int32(19))
             FfiConverterTypeErrorReport.write(v1, into: &buf)
             
         
-        case let .idpLoginRequiredEvent(v1):
+        case let .fatalErrorEvent(v1):
             writeInt(&buf, Int32(20))
+            FfiConverterTypeErrorReport.write(v1, into: &buf)
+            
+        
+        case let .idpLoginRequiredEvent(v1):
+            writeInt(&buf, Int32(21))
             FfiConverterTypeIdpLoginRequiredEvent.write(v1, into: &buf)
             
         }
@@ -3756,6 +4084,10 @@ public enum RequestEvent: Equatable, Hashable {
     )
     case getStateEvent(GetStateEvent
     )
+    case createAuthorizationRequestEvent(CreateAuthorizationRequestEvent
+    )
+    case setAuthorisationCodeEvent(SetAuthorisationCodeEvent
+    )
 
 
 
@@ -3814,6 +4146,12 @@ public struct FfiConverterTypeRequestEvent: FfiConverterRustBuffer {
         )
         
         case 13: return .getStateEvent(try FfiConverterTypeGetStateEvent.read(from: &buf)
+        )
+        
+        case 14: return .createAuthorizationRequestEvent(try FfiConverterTypeCreateAuthorizationRequestEvent.read(from: &buf)
+        )
+        
+        case 15: return .setAuthorisationCodeEvent(try FfiConverterTypeSetAuthorisationCodeEvent.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -3888,6 +4226,16 @@ public struct FfiConverterTypeRequestEvent: FfiConverterRustBuffer {
             writeInt(&buf, Int32(13))
             FfiConverterTypeGetStateEvent.write(v1, into: &buf)
             
+        
+        case let .createAuthorizationRequestEvent(v1):
+            writeInt(&buf, Int32(14))
+            FfiConverterTypeCreateAuthorizationRequestEvent.write(v1, into: &buf)
+            
+        
+        case let .setAuthorisationCodeEvent(v1):
+            writeInt(&buf, Int32(15))
+            FfiConverterTypeSetAuthorisationCodeEvent.write(v1, into: &buf)
+            
         }
     }
 }
@@ -3928,6 +4276,8 @@ public enum RequestKind: Equatable, Hashable {
     case enableAuthenticationMode
     case createHttpCommon
     case getState
+    case createAuthorizationRequest
+    case setAuthorisationCode
 
 
 
@@ -3974,6 +4324,10 @@ public struct FfiConverterTypeRequestKind: FfiConverterRustBuffer {
         case 12: return .createHttpCommon
         
         case 13: return .getState
+        
+        case 14: return .createAuthorizationRequest
+        
+        case 15: return .setAuthorisationCode
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -4033,6 +4387,14 @@ public struct FfiConverterTypeRequestKind: FfiConverterRustBuffer {
         
         case .getState:
             writeInt(&buf, Int32(13))
+        
+        
+        case .createAuthorizationRequest:
+            writeInt(&buf, Int32(14))
+        
+        
+        case .setAuthorisationCode:
+            writeInt(&buf, Int32(15))
         
         }
     }
@@ -4587,6 +4949,30 @@ fileprivate struct FfiConverterOptionInt64: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterInt64.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionBool: FfiConverterRustBuffer {
+    typealias SwiftType = Bool?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterBool.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterBool.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }

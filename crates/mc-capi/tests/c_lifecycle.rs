@@ -93,7 +93,14 @@ async fn the_c_program_runs_the_lifecycle_against_the_dev_idp() {
     let url = idp.base_url();
 
     let run = tokio::task::spawn_blocking(move || {
-        Command::new(&exe).arg(&url).arg(&store).output().unwrap()
+        // Not cargo's LD_LIBRARY_PATH: it names target/debug, whose libmc_capi.so may be an
+        // older build, and it comes before the program's RUNPATH (the library of this build).
+        Command::new(&exe)
+            .env_remove("LD_LIBRARY_PATH")
+            .arg(&url)
+            .arg(&store)
+            .output()
+            .unwrap()
     });
     let output = tokio::time::timeout(Duration::from_secs(120), run)
         .await

@@ -115,25 +115,21 @@ async fn runtime_lifecycle_against_keycloak() {
         },
     )
     .await;
-    eprintln!(
-        "keycloak cases took {:?}; the whole suite {:?}",
-        cases_started.elapsed(),
-        suite_started.elapsed()
-    );
-}
-
-/// The identified lifecycle through the runtime's JSON events, against Keycloak's login page in
-/// headless Chromium. At merge: remove the `ignore` (or, to share the server, move this
-/// `run_case` into [`runtime_lifecycle_against_keycloak`] and delete this test).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the identified-user events; the lead un-ignores it at merge"]
-async fn identified_runtime_flow_against_keycloak() {
-    let keycloak = Arc::new(keycloak().await);
     run_case(&keycloak, "identified user through the runtime's events", {
         let keycloak = keycloak.clone();
         async move { identified::runtime_flow_in_a_real_browser(&keycloak).await }
     })
     .await;
+    run_case(&keycloak, "identified user: anonymous device upgraded", {
+        let keycloak = keycloak.clone();
+        async move { identified::anonymous_device_upgraded_in_a_real_browser(&keycloak).await }
+    })
+    .await;
+    eprintln!(
+        "keycloak cases took {:?}; the whole suite {:?}",
+        cases_started.elapsed(),
+        suite_started.elapsed()
+    );
 }
 
 async fn keycloak() -> Keycloak {
@@ -171,6 +167,13 @@ async fn run_case(
     name: &str,
     case: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
+    // `MC_KEYCLOAK_CASES=identified` runs only the cases whose name contains that text.
+    if let Ok(wanted) = std::env::var("MC_KEYCLOAK_CASES") {
+        if !name.contains(wanted.as_str()) {
+            eprintln!("case `{name}`: skipped (MC_KEYCLOAK_CASES={wanted})");
+            return;
+        }
+    }
     let started = Instant::now();
     let outcome = tokio::spawn(case).await;
     eprintln!("case `{name}`: {:?}", started.elapsed());

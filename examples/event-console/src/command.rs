@@ -61,7 +61,9 @@ Commands (each posts one request event; every event the runtime emits is printed
   claims                                  GetIamAccessTokenClaimsEvent
   info                                    GetInformationEvent
   state                                   GetStateEvent
-  clear-cache [all|access|offline]        ClearIamTokenCacheEvent
+  clear-cache [all|access|offline]        ClearIamTokenCacheEvent; the default `all` is
+                                          CLEAR_ALL, which logs out (the stored offline
+                                          token is destroyed); `access` keeps the login
   delete-audience AUD...                  DeleteIamTokenByAudienceEvent
   http METHOD PATH_OR_URL [BODY] [--audience AUD | --no-audience]
                                           CreateHttpCommonRequest; a path is resolved against

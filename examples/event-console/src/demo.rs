@@ -1,11 +1,13 @@
-//! `event-console demo`: the whole lifecycle once, each step checked and timed.
+//! `event-console demo`: the whole lifecycle once, each step checked and timed: an anonymous
+//! device, then (with the in-process dev IDP) an identified user's login and logout.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mc_events::{
-    AuthenticationMode, CreateHttpCommonRequest, DeleteUserEvent, EnrollAnonymousUserEvent, Event,
+    AuthenticationMode, ClearBehavior, ClearIamTokenCacheEvent, CreateAuthorizationRequestEvent,
+    CreateHttpCommonRequest, DeleteUserEvent, EnrollAnonymousUserEvent, Event,
     ExchangeIamTokenEvent, HttpMethod, OfflineLoginEvent, Request, RestartEvent, SdkState,
-    StartEvent, StatusType,
+    SetAuthorisationCodeEvent, StartEvent, StatusType,
 };
 
 use crate::command::Defaults;
@@ -33,26 +35,94 @@ struct Step {
 }
 
 /// Runs the steps in order and stops at the first that fails. True when every step passed.
+/// With the in-process dev IDP, an identified user's login follows the anonymous lifecycle.
 pub async fn run(env: &Environment, defaults: &Defaults) -> bool {
     let painter = Painter::for_stdout();
     say!("event-console demo — {}", env.describe());
-    let steps = steps(defaults, &env.server_url);
-    let total = steps.len();
+    let anonymous = steps(defaults, &env.server_url);
+    let total = anonymous.len()
+        + if env.dev_idp().is_some() {
+            IDENTIFIED_STEPS
+        } else {
+            0
+        };
+    let mut runner = Runner {
+        env,
+        painter,
+        total,
+        done: 0,
+    };
     let started = Instant::now();
-    for (index, step) in steps.into_iter().enumerate() {
-        let label = format!("[{}/{total}] {:<28}", index + 1, step.name);
-        let token_requests_before = env.dev_idp().map(|idp| idp.stats().token_exchange);
+    for step in anonymous {
+        if runner.post(step).await.is_none() {
+            return false;
+        }
+    }
+    if env.dev_idp().is_some() && !identified(&mut runner, defaults).await {
+        return false;
+    }
+    if env.dev_idp().is_none() {
+        say!("demo: the identified user's login needs the in-process dev IDP; skipped");
+    }
+    say!(
+        "demo: all {total} steps gave the expected status in {}",
+        format_duration(started.elapsed()).trim_start()
+    );
+    true
+}
+
+/// Numbers, times and prints the steps; stops the demo at the first failure.
+struct Runner<'a> {
+    env: &'a Environment,
+    painter: Painter,
+    total: usize,
+    done: usize,
+}
+
+impl Runner<'_> {
+    fn label(&mut self, name: &str) -> String {
+        self.done += 1;
+        format!("[{}/{}] {:<28}", self.done, self.total, name)
+    }
+
+    fn passed(&self, label: &str, status: &str, took: Duration, details: &str) {
+        let took = self.painter.paint(&format_duration(took), Tone::Dim);
+        say!(
+            "{label} {} {took}  {details}",
+            self.painter.paint(&format!("{status:<10}"), Tone::Ok)
+        );
+    }
+
+    fn failed(&self, label: &str, status: &str, tone: Tone, took: Duration, problem: &str) {
+        let took = self.painter.paint(&format_duration(took), Tone::Dim);
+        say!(
+            "{label} {} {took}  {}",
+            self.painter.paint(&format!("{status:<10}"), tone),
+            self.painter.paint(problem, Tone::Error)
+        );
+        say!(
+            "demo: step {} of {} failed; the remaining steps were skipped",
+            self.done,
+            self.total
+        );
+    }
+
+    /// Posts the step's request; its result when the check passed.
+    async fn post(&mut self, step: Step) -> Option<Event> {
+        let label = self.label(&step.name);
+        let token_requests_before = self.env.dev_idp().map(|idp| idp.stats().token_exchange);
         let began = Instant::now();
-        let result = env
+        let result = self
+            .env
             .runtime
             .post_event_with_timeout(step.request, STEP_TIMEOUT)
             .await;
-        let took = painter.paint(&format_duration(began.elapsed()), Tone::Dim);
+        let took = began.elapsed();
         let status = status_text(&result);
         match (step.check)(&result) {
             Ok(mut details) => {
                 if let Event::ExchangeIamTokenResultEvent(_) = result {
-                    if let (Some(before), Some(idp)) = (token_requests_before, env.dev_idp()) {
+                    if let (Some(before), Some(idp)) = (token_requests_before, self.env.dev_idp()) {
                         let source = if idp.stats().token_exchange == before {
                             "from the runtime's cache"
                         } else {
@@ -61,34 +131,197 @@ pub async fn run(env: &Environment, defaults: &Defaults) -> bool {
                         details.push_str(&format!(", {source}"));
                     }
                 }
-                say!(
-                    "{label} {} {took}  {details}",
-                    painter.paint(&format!("{status:<10}"), Tone::Ok)
-                );
+                self.passed(&label, &status, took, &details);
+                Some(result)
             }
             Err(problem) => {
                 let tone = match tone_of(&result) {
                     Tone::Ok => Tone::Error,
                     other => other,
                 };
-                say!(
-                    "{label} {} {took}  {}",
-                    painter.paint(&format!("{status:<10}"), tone),
-                    painter.paint(&problem, Tone::Error)
-                );
-                say!(
-                    "demo: step {} of {total} failed; the remaining steps were skipped",
-                    index + 1
-                );
-                return false;
+                self.failed(&label, &status, tone, took, &problem);
+                None
             }
         }
     }
-    say!(
-        "demo: all {total} steps gave the expected status in {}",
-        format_duration(started.elapsed()).trim_start()
-    );
+}
+
+/// How many steps [`identified`] prints.
+const IDENTIFIED_STEPS: usize = 8;
+
+/// An identified user at the in-process dev IDP: the authorization request, its login page
+/// filled in and posted as a browser would (`mc_devidp::form_login`, the redirect not
+/// followed: the app's redirect URI is where it ends), the code handed to the runtime, a
+/// token exchange and call, then the MC-SDK's logout, after which offline login is refused.
+async fn identified(runner: &mut Runner<'_>, defaults: &Defaults) -> bool {
+    let redirect_uri = mc_devidp::DEMO_APP_REDIRECT_URIS[0];
+    let create = Step {
+        name: format!("Authorize {}", mc_devidp::DEMO_USER),
+        request: CreateAuthorizationRequestEvent::new(
+            defaults.tenant.clone(),
+            mc_devidp::DEMO_APP_CLIENT,
+            redirect_uri,
+        )
+        .into(),
+        check: |event| match event {
+            Event::CreateAuthorizationRequestResultEvent(e)
+                if e.info.status.is_ok() && !e.authorization_url.is_empty() =>
+            {
+                Ok(format!("login page {}", shorten_url(&e.authorization_url)))
+            }
+            other => Err(unexpected(
+                other,
+                "CreateAuthorizationRequestResultEvent OK with a URL",
+            )),
+        },
+    };
+    let Some(Event::CreateAuthorizationRequestResultEvent(created)) = runner.post(create).await
+    else {
+        return false;
+    };
+
+    let label = runner.label("Login form (as a browser)");
+    let began = Instant::now();
+    // rustls on ring as everywhere in the binary; the page is plain http on 127.0.0.1 anyway.
+    let browser = match mc_oidc::tls_client_config()
+        .map_err(|e| e.to_string())
+        .and_then(|tls| {
+            reqwest::Client::builder()
+                .tls_backend_preconfigured(tls)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| e.to_string())
+        }) {
+        Ok(browser) => browser,
+        Err(err) => {
+            runner.failed(&label, "ERROR", Tone::Error, began.elapsed(), &err);
+            return false;
+        }
+    };
+    let login = mc_devidp::form_login(
+        &browser,
+        &created.authorization_url,
+        mc_devidp::DEMO_USER,
+        mc_devidp::DEMO_USER_PASSWORD,
+        Some(mc_devidp::DEMO_USER_OTP),
+    )
+    .await;
+    let redirect_url = match login {
+        Ok(url) if url.starts_with(redirect_uri) => {
+            runner.passed(
+                &label,
+                "REDIRECT",
+                began.elapsed(),
+                &format!("redirected to {redirect_uri}"),
+            );
+            url
+        }
+        Ok(url) => {
+            let problem = format!(
+                "redirected to {} instead of {redirect_uri}",
+                shorten_url(&url)
+            );
+            runner.failed(&label, "REDIRECT", Tone::Error, began.elapsed(), &problem);
+            return false;
+        }
+        Err(err) => {
+            runner.failed(
+                &label,
+                "ERROR",
+                Tone::Error,
+                began.elapsed(),
+                &err.to_string(),
+            );
+            return false;
+        }
+    };
+
+    let echo_url = format!("{}/demo/echo", runner.env.server_url);
+    let steps = vec![
+        Step {
+            name: "SetAuthorisationCode".into(),
+            request: SetAuthorisationCodeEvent::with_redirect_url(
+                defaults.tenant.clone(),
+                mc_devidp::DEMO_APP_CLIENT,
+                AuthenticationMode::No,
+                redirect_url,
+            )
+            .into(),
+            check: |event| match event {
+                Event::StatusResultEvent(e) if e.info.status.is_ok() => Ok(format!(
+                    "logged in as {} (code redeemed, ID token checked)",
+                    mc_devidp::DEMO_USER
+                )),
+                other => Err(unexpected(other, "StatusResultEvent OK")),
+            },
+        },
+        exchange_step(
+            format!("Exchange {}", defaults.audience),
+            &defaults.audience,
+        ),
+        Step {
+            name: "HTTP GET /demo/echo".into(),
+            request: CreateHttpCommonRequest::new(echo_url, HttpMethod::Get)
+                .with_audience(defaults.audience.clone())
+                .into(),
+            check: |event| {
+                let details = check_echo(event)?;
+                if details.ends_with(mc_devidp::DEMO_USER_SUB) {
+                    Ok(format!("{details} (the identified user)"))
+                } else {
+                    Err(format!("{details}: not the identified user's sub"))
+                }
+            },
+        },
+        Step {
+            name: "Logout: ClearIamTokenCache".into(),
+            request: ClearIamTokenCacheEvent::new()
+                .with_behavior(ClearBehavior::ClearAll)
+                .into(),
+            check: |event| match event {
+                Event::ClearIamTokenCacheResultEvent(e) if e.info.status.is_ok() => {
+                    Ok("CLEAR_ALL: tokens and the stored offline token gone".to_owned())
+                }
+                other => Err(unexpected(other, "ClearIamTokenCacheResultEvent OK")),
+            },
+        },
+        Step {
+            name: "Logout: Restart".into(),
+            request: RestartEvent::new().into(),
+            check: |event| match event {
+                Event::RestartResultEvent(e) if e.info.status.is_ok() => {
+                    Ok(format!("sdkState {}", e.sdk_state))
+                }
+                other => Err(unexpected(other, "RestartResultEvent OK")),
+            },
+        },
+        Step {
+            name: "OfflineLogin (refused)".into(),
+            request: OfflineLoginEvent::new().into(),
+            check: |event| match event {
+                Event::OfflineLoginResultEvent(e)
+                    if e.info.status == StatusType::NoTokenDataAvailable =>
+                {
+                    Ok("logged out: the browser login is needed again".to_owned())
+                }
+                other => Err(unexpected(
+                    other,
+                    "OfflineLoginResultEvent NO_TOKEN_DATA_AVAILABLE",
+                )),
+            },
+        },
+    ];
+    for step in steps {
+        if runner.post(step).await.is_none() {
+            return false;
+        }
+    }
     true
+}
+
+/// Scheme, host and path of a URL: its query holds the request's parameters (or a code).
+fn shorten_url(url: &str) -> String {
+    url.split(['?', '#']).next().unwrap_or(url).to_owned()
 }
 
 fn steps(defaults: &Defaults, server_url: &str) -> Vec<Step> {

@@ -127,28 +127,56 @@ fn demo_runs_every_step_and_exits_0() {
         output.status,
         text(&output.stderr)
     );
-    for step in [
-        "[1/8] Start",
-        "[2/8] Enroll demo",
-        "[3/8] Exchange demo-api",
-        "[4/8] HTTP GET /demo/echo",
-        "[5/8] Restart",
-        "[6/8] OfflineLogin",
-        "[7/8] Exchange demo-api (cached)",
-        "[8/8] Delete",
-    ] {
+    let steps = [
+        "Start",
+        "Enroll demo",
+        "Exchange demo-api",
+        "HTTP GET /demo/echo",
+        "Restart",
+        "OfflineLogin",
+        "Exchange demo-api (cached)",
+        "Delete",
+        // the identified user at the in-process dev IDP
+        "Authorize demo",
+        "Login form (as a browser)",
+        "SetAuthorisationCode",
+        "Exchange demo-api",
+        "HTTP GET /demo/echo",
+        "Logout: ClearIamTokenCache",
+        "Logout: Restart",
+        "OfflineLogin (refused)",
+    ];
+    let total = steps.len();
+    for (index, step) in steps.iter().enumerate() {
+        let step = format!("[{}/{total}] {step} ", index + 1);
         let line = stdout
             .lines()
-            .find(|line| line.starts_with(step))
+            .find(|line| line.starts_with(&step))
             .unwrap_or_else(|| panic!("step {step} not printed:\n{stdout}"));
-        assert!(line.contains(" OK "), "step not OK: {line}");
+        let expected = match index + 1 {
+            10 => " REDIRECT ",
+            16 => " NO_TOKEN_DATA_AVAILABLE ",
+            _ => " OK ",
+        };
+        assert!(line.contains(expected), "step not {expected}: {line}");
         assert!(line.contains(" ms"), "no duration: {line}");
     }
     assert!(stdout.contains("httpStatus 200, echo sub "), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "echo sub {} (the identified user)",
+            mc_devidp::DEMO_USER_SUB
+        )),
+        "{stdout}"
+    );
     assert!(stdout.contains("sdkState LOGIN_REQUIRED"), "{stdout}");
     assert!(
-        stdout.contains("all 8 steps gave the expected status"),
+        stdout.contains(&format!("all {total} steps gave the expected status")),
         "{stdout}"
+    );
+    assert!(
+        !contains_jwt(&stdout),
+        "a whole token was printed:\n{stdout}"
     );
     assert!(!stdout.contains('\u{1b}'), "NO_COLOR must disable colour");
     assert!(
@@ -383,6 +411,7 @@ fn the_prompt_on_a_pipe_prints_events_and_usage_hints_without_colour() {
     );
     for expected in [
         "delete-audience AUD...",
+        "CLEAR_ALL, which logs out",
         "StartResultEvent OK",
         "sdkState: ACTIVATION_REQUIRED",
         "LoginTokenClaimsAvailableEvent pushed",
@@ -528,4 +557,172 @@ async fn an_invalidated_software_key_asks_for_a_new_enrollment() {
         result(&results, "login-invalidated").status(),
         Some(StatusType::BiometricKeyInvalidated)
     );
+}
+
+/// The prompt with `login-user`, played by the test as a person with a browser would: it reads
+/// the printed login URL, fills in the dev IDP's form (`mc_devidp::form_login`) and sends the
+/// browser to the redirect, which the console's loopback receiver takes. `browser` gets the
+/// redirect URL the IDP answered and returns the one the "browser" opens.
+struct LoginUserRun {
+    stdout: String,
+    /// What the loopback receiver answered the browser.
+    page: String,
+}
+
+async fn run_login_user(script: &[&str], browser: fn(String) -> String) -> LoginUserRun {
+    let mut child = Command::new(CONSOLE)
+        // No desktop opener: the test is the browser.
+        .env("PATH", "/nonexistent")
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("event-console starts");
+    let mut input = child.stdin.take().unwrap();
+    input
+        .write_all((script.join("\n") + "\n").as_bytes())
+        .unwrap();
+    drop(input);
+    // Lines as they come, so the URL can be used while the console waits for the redirect.
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let url = loop {
+        let line = lines_rx
+            .recv_timeout(RUN_LIMIT)
+            .unwrap_or_else(|e| panic!("no login URL printed ({e}):\n{}", seen.join("\n")));
+        seen.push(line.clone());
+        let trimmed = line.trim();
+        if trimmed.starts_with("http://") && trimmed.contains("/protocol/openid-connect/auth") {
+            break trimmed.to_owned();
+        }
+    };
+    let http = reqwest::Client::builder()
+        .tls_backend_preconfigured(mc_oidc::tls_client_config().unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let redirect = mc_devidp::form_login(
+        &http,
+        &url,
+        mc_devidp::DEMO_USER,
+        mc_devidp::DEMO_USER_PASSWORD,
+        Some(mc_devidp::DEMO_USER_OTP),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the login form: {e}\n{}", seen.join("\n")));
+    assert!(
+        redirect.starts_with("http://127.0.0.1:"),
+        "the IDP sends the browser to the loopback receiver: {redirect}"
+    );
+    let page = http
+        .get(browser(redirect))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                return child.wait_with_output().unwrap();
+            }
+            if started.elapsed() > RUN_LIMIT {
+                let _ = child.kill();
+                return child.wait_with_output().unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    })
+    .await
+    .unwrap();
+    reader.join().unwrap();
+    seen.extend(lines_rx.try_iter());
+    let stdout = seen.join("\n");
+    assert!(
+        output.status.success(),
+        "{:?}\n{stdout}\nstderr:\n{}",
+        output.status,
+        text(&output.stderr)
+    );
+    assert!(
+        !contains_jwt(&stdout),
+        "a whole token was printed:\n{stdout}"
+    );
+    LoginUserRun { stdout, page }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_user_logs_in_through_the_loopback_redirect_and_logout_logs_out() {
+    let run = run_login_user(
+        &["start", "login-user", "info", "logout", "login", "quit"],
+        |redirect| redirect,
+    )
+    .await;
+    let stdout = &run.stdout;
+    assert!(run.page.contains("You can close this page"), "{}", run.page);
+    assert!(
+        stdout.contains("no desktop opener found"),
+        "without xdg-open the URL is left to the person:\n{stdout}"
+    );
+    let logged_in = stdout
+        .find("StatusResultEvent OK")
+        .unwrap_or_else(|| panic!("SetAuthorisationCode not OK:\n{stdout}"));
+    assert!(
+        stdout.contains(mc_devidp::DEMO_USER_SUB),
+        "info names the identified user (the ID token's sub):\n{stdout}"
+    );
+    let cleared = stdout
+        .find("ClearIamTokenCacheResultEvent OK")
+        .unwrap_or_else(|| panic!("logout's ClearIamTokenCache not OK:\n{stdout}"));
+    let restarted = stdout
+        .find("RestartResultEvent OK")
+        .unwrap_or_else(|| panic!("logout's Restart not OK:\n{stdout}"));
+    let refused = stdout
+        .find("OfflineLoginResultEvent NO_TOKEN_DATA_AVAILABLE")
+        .unwrap_or_else(|| panic!("offline login after logout not refused:\n{stdout}"));
+    assert!(logged_in < cleared && cleared < restarted && restarted < refused);
+}
+
+/// A redirect whose `state` is not the request's (a forged or replayed one): the console
+/// posts it, the runtime refuses it and nobody is logged in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_user_with_a_forged_state_logs_nobody_in() {
+    let run = run_login_user(&["start", "login-user", "state", "quit"], |redirect| {
+        let mut url = url::Url::parse(&redirect).unwrap();
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(name, value)| match name.as_ref() {
+                "state" => (name.into_owned(), "forged-state".to_owned()),
+                _ => (name.into_owned(), value.into_owned()),
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+        url.into()
+    })
+    .await;
+    let stdout = &run.stdout;
+    let answer = stdout
+        .lines()
+        .find(|line| line.contains("StatusResultEvent"))
+        .unwrap_or_else(|| panic!("no SetAuthorisationCode result:\n{stdout}"));
+    assert!(
+        !answer.contains(" OK"),
+        "a forged state was accepted: {answer}"
+    );
+    assert!(!stdout.contains("sdkState: LOGGED_IN"), "{stdout}");
+    assert!(!stdout.contains(mc_devidp::DEMO_USER_SUB), "{stdout}");
 }
