@@ -1,0 +1,317 @@
+//! Identified users end to end against the dev IDP, through the runtime: authorize → code →
+//! logged in → exchange → HTTP → restart → offline login via the rotated refresh token →
+//! step-up → logout → offline login refused; then the faults around it (a replayed refresh
+//! token, a failing refresh, an administrator's revocation, the IDP gone), the upgrade of an
+//! anonymous device, and PAR. The node-oidc-provider half lives in
+//! `mc-interop/tests/node_identified.rs`.
+//!
+//! Whether the IDP really refused an old refresh token is proven with a copy of the store
+//! taken before the rotation: a second runtime on the copy presents the old token.
+
+use std::path::Path;
+
+use mc_devidp::{DevIdp, ACR_STRONG, DEMO_USER_SUB};
+use mc_events::*;
+use mc_runtime::{MasterController, StoreLocation};
+use mc_testkit::identified::*;
+use mc_testkit::*;
+
+fn demo_user() -> UserIdentifier {
+    UserIdentifier::new(TENANT, DEMO_USER_SUB)
+}
+
+fn directory_runtime(idp: &DevIdp, dir: &Path) -> MasterController {
+    MasterController::start(fast_config(
+        &idp.base_url(),
+        StoreLocation::Directory(dir.to_path_buf()),
+    ))
+    .expect("runtime starts")
+}
+
+/// A copy of a store directory (the redb file and its key file) as it is now.
+fn snapshot(dir: &Path) -> tempfile::TempDir {
+    let copy = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), copy.path().join(entry.file_name())).unwrap();
+    }
+    copy
+}
+
+/// A new runtime on `dir` (a snapshot) tries the offline login with the refresh token stored there.
+async fn offline_login_from(idp: &DevIdp, dir: &Path) -> OfflineLoginResultEvent {
+    let runtime = directory_runtime(idp, dir);
+    assert_status(&start(&runtime).await, StatusType::Ok);
+    post(&runtime, OfflineLoginEvent::new()).await
+}
+
+fn assert_code<R: Clone + Into<Event>>(answer: &R, status: StatusType, code: u32) {
+    let event: Event = answer.clone().into();
+    let info = event.result_info().expect("a result");
+    assert_eq!((info.status, info.error_code), (status, code), "{event:#?}");
+}
+
+async fn echo(idp: &DevIdp, runtime: &MasterController, path: &str) -> CreateHttpCommonResultEvent {
+    post(
+        runtime,
+        CreateHttpCommonRequest::new(format!("{}{path}", idp.base_url()), HttpMethod::Get)
+            .with_audience(AUDIENCE),
+    )
+    .await
+}
+
+async fn users(runtime: &MasterController) -> Vec<UserIdentifier> {
+    post(runtime, RestartEvent::new())
+        .await
+        .user_details_list
+        .into_iter()
+        .map(|u| u.user_identifier)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_identified_lifecycle_against_the_dev_idp() {
+    let idp = idp().await;
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = directory_runtime(&idp, dir.path());
+    assert_status(&start(&runtime).await, StatusType::Ok);
+    let recorder = Recorder::attach(&runtime);
+
+    // authorize → code → logged in (PAR: the URL carries only client_id and request_uri)
+    let request = authorize(&runtime, authorization_request()).await;
+    assert!(request.authorization_url.contains("request_uri="));
+    assert!(!request.authorization_url.contains("code_challenge"));
+    assert_eq!(idp.stats().par, 1);
+    let redirect = demo_user_logs_in(&request.authorization_url).await;
+    assert!(redirect.starts_with(REDIRECT_URI), "{redirect}");
+    assert!(redirect.contains("iss="), "RFC 9207: {redirect}");
+    let answer = post(&runtime, code_event(&redirect)).await;
+    assert_status(&answer, StatusType::Ok);
+    assert_eq!(answer.replaced_user_identifier, None);
+    let info = post(&runtime, GetInformationEvent::new()).await;
+    assert_eq!(info.sdk_state, SdkState::LoggedIn);
+    assert_eq!(info.logged_in_user, Some(demo_user()));
+    let iam = info.iam_configuration_data.expect("iam configuration");
+    assert_eq!(iam.redirect_uri.as_deref(), Some(REDIRECT_URI));
+    let Event::LoginTokenClaimsAvailableEvent(claims) = recorder
+        .wait_for("claims", |e| matches!(e, Event::LoginTokenClaimsAvailableEvent(_)))
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(claims.claims.get("sub").map(String::as_str), Some(DEMO_USER_SUB));
+
+    // exchange → HTTP through the runtime: the resource sees the user
+    let exchanged = post(&runtime, ExchangeIamTokenEvent::new(AUDIENCE)).await;
+    assert_status(&exchanged, StatusType::Ok);
+    let http = echo(&idp, &runtime, "/demo/echo").await;
+    assert_eq!(http.http_status, Some(200), "{http:#?}");
+    let body: serde_json::Value = serde_json::from_slice(&http.response).unwrap();
+    assert_eq!(body["sub"], DEMO_USER_SUB);
+
+    // restart → offline login via the refresh token, twice: each rotates it at the IDP and
+    // the second uses the token the first stored
+    for round in 1..=2 {
+        assert_eq!(users(&runtime).await, vec![demo_user()]);
+        let refreshes = idp.stats().token_refresh;
+        let offline = post(&runtime, OfflineLoginEvent::new()).await;
+        assert_status(&offline, StatusType::Ok);
+        assert_eq!(idp.stats().token_refresh, refreshes + 1, "round {round}");
+        let http = echo(&idp, &runtime, "/demo/echo").await;
+        assert_eq!(http.http_status, Some(200), "round {round}: {http:#?}");
+    }
+    let info = post(&runtime, GetInformationEvent::new()).await;
+    assert_eq!(
+        info.iam_configuration_data.and_then(|iam| iam.redirect_uri).as_deref(),
+        Some(REDIRECT_URI),
+        "the redirect URI is stored with the user"
+    );
+
+    // step-up: the resource wants acr 2; the result says so and the pushed event says how
+    let http = echo(&idp, &runtime, "/demo/step-up").await;
+    assert_eq!(http.http_status, Some(401), "{http:#?}");
+    assert_eq!(http.error_code, error_code::STEP_UP_REQUIRED);
+    assert_eq!(http.next_action, Some(NextAction::LogIn));
+    let Event::IdpLoginRequiredEvent(wanted) = recorder
+        .wait_for("IdpLoginRequiredEvent", |e| matches!(e, Event::IdpLoginRequiredEvent(_)))
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(wanted.user_identifier, demo_user());
+    assert_eq!(wanted.acr_values.as_deref(), Some(ACR_STRONG));
+    assert!(wanted.max_age.is_some(), "{wanted:#?}");
+    let mut stronger = authorization_request();
+    stronger.acr_values = wanted.acr_values.clone();
+    stronger.max_age = wanted.max_age;
+    let answer = log_in_with(&runtime, stronger, code_event).await;
+    assert_status(&answer, StatusType::Ok);
+    let http = echo(&idp, &runtime, "/demo/step-up").await;
+    assert_eq!(http.http_status, Some(200), "{http:#?}");
+    let body: serde_json::Value = serde_json::from_slice(&http.response).unwrap();
+    assert_eq!(body["acr"], ACR_STRONG);
+
+    // logout = ClearIamTokenCache(CLEAR_ALL) + Restart: refused offline, revoked at the IDP
+    let before_logout = snapshot(dir.path());
+    let revocations = idp.stats().revocation;
+    let cleared = post(
+        &runtime,
+        ClearIamTokenCacheEvent::new().with_behavior(ClearBehavior::ClearAll),
+    )
+    .await;
+    assert_status(&cleared, StatusType::Ok);
+    assert_eq!(idp.stats().revocation, revocations + 1);
+    post(&runtime, RestartEvent::new()).await;
+    let refused = post(&runtime, OfflineLoginEvent::new()).await;
+    assert_code(
+        &refused,
+        StatusType::NoTokenDataAvailable,
+        error_code::CREDENTIAL_CLEARED,
+    );
+    assert_eq!(refused.info.next_action, Some(NextAction::LogIn));
+    let revoked = offline_login_from(&idp, before_logout.path()).await;
+    assert_code(
+        &revoked,
+        StatusType::LoginRequired,
+        error_code::REFRESH_TOKEN_REJECTED,
+    );
+}
+
+#[tokio::test]
+async fn an_old_refresh_token_is_refused_after_rotation_and_its_reuse_ends_the_login() {
+    let idp = idp().await;
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = directory_runtime(&idp, dir.path());
+    assert_status(&start(&runtime).await, StatusType::Ok);
+    log_in(&runtime).await;
+    let before_rotation = snapshot(dir.path());
+    post(&runtime, RestartEvent::new()).await;
+    assert_status(&post(&runtime, OfflineLoginEvent::new()).await, StatusType::Ok);
+
+    // the copy holds the token the rotation replaced: the IDP refuses it ...
+    let replayed = offline_login_from(&idp, before_rotation.path()).await;
+    assert_code(
+        &replayed,
+        StatusType::LoginRequired,
+        error_code::REFRESH_TOKEN_REJECTED,
+    );
+    // ... and, seeing it reused, revokes the login's family: the current one goes too
+    post(&runtime, RestartEvent::new()).await;
+    let after = post(&runtime, OfflineLoginEvent::new()).await;
+    assert_code(
+        &after,
+        StatusType::LoginRequired,
+        error_code::REFRESH_TOKEN_REJECTED,
+    );
+    assert_eq!(users(&runtime).await, vec![demo_user()], "the user stays");
+}
+
+#[tokio::test]
+async fn a_failing_refresh_asks_for_a_web_login_and_loses_nothing() {
+    let idp = idp().await;
+    let runtime = memory_runtime(&idp);
+    assert_status(&start(&runtime).await, StatusType::Ok);
+    let recorder = Recorder::attach(&runtime);
+    log_in(&runtime).await;
+    post(&runtime, RestartEvent::new()).await;
+    idp.faults().set_fail_next_refresh(true);
+    let answer = post(&runtime, OfflineLoginEvent::new()).await;
+    assert_code(
+        &answer,
+        StatusType::LoginRequired,
+        error_code::REFRESH_TOKEN_REJECTED,
+    );
+    assert_eq!(answer.info.next_action, Some(NextAction::LogIn));
+    let Event::IdpLoginRequiredEvent(pushed) = recorder
+        .wait_for("IdpLoginRequiredEvent", |e| matches!(e, Event::IdpLoginRequiredEvent(_)))
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(pushed.user_identifier, demo_user());
+    // nothing lost: the stored token still works once the IDP does
+    assert_eq!(users(&runtime).await, vec![demo_user()]);
+    assert_status(&post(&runtime, OfflineLoginEvent::new()).await, StatusType::Ok);
+}
+
+#[tokio::test]
+async fn an_administrators_revocation_asks_for_a_web_login() {
+    let idp = idp().await;
+    let runtime = memory_runtime(&idp);
+    assert_status(&start(&runtime).await, StatusType::Ok);
+    log_in(&runtime).await;
+    assert!(idp.revoke_user_tokens(TENANT, DEMO_USER_SUB) > 0);
+    // the access token in use is revoked too
+    let http = echo(&idp, &runtime, "/demo/echo").await;
+    assert_ne!(http.http_status, Some(200), "{http:#?}");
+    post(&runtime, RestartEvent::new()).await;
+    let answer = post(&runtime, OfflineLoginEvent::new()).await;
+    assert_code(
+        &answer,
+        StatusType::LoginRequired,
+        error_code::REFRESH_TOKEN_REJECTED,
+    );
+    assert_eq!(users(&runtime).await, vec![demo_user()]);
+    // a new login at the page works
+    log_in(&runtime).await;
+}
+
+#[tokio::test]
+async fn the_idp_stopped_during_refresh_is_not_reachable_and_keeps_the_token() {
+    let idp = idp().await;
+    let address = idp.local_addr();
+    let runtime = memory_runtime(&idp);
+    assert_status(&start(&runtime).await, StatusType::Ok);
+    log_in(&runtime).await;
+    post(&runtime, RestartEvent::new()).await;
+    idp.shutdown().await;
+    let answer = post(&runtime, OfflineLoginEvent::new()).await;
+    assert_eq!(answer.info.status, StatusType::NotReachable, "{answer:#?}");
+    assert_eq!(users(&runtime).await, vec![demo_user()]);
+    // Back on the same address (logins live in memory, so the token is unknown now): the
+    // refusal is now the IDP's, not the network's.
+    let _back = idp_on(address).await;
+    let answer = post(&runtime, OfflineLoginEvent::new()).await;
+    assert_eq!(answer.info.status, StatusType::LoginRequired, "{answer:#?}");
+}
+
+async fn idp_on(address: std::net::SocketAddr) -> DevIdp {
+    DevIdp::start(address, mc_devidp::DevIdpConfig::default())
+        .await
+        .expect("dev IDP restarts on its address")
+}
+
+async fn upgrade(keep_anonymous: bool) {
+    let idp = idp().await;
+    let runtime = enrolled_memory_runtime(&idp).await;
+    let anonymous = post(&runtime, GetInformationEvent::new())
+        .await
+        .logged_in_user
+        .expect("the anonymous user");
+    assert!(idp.client_exists(TENANT, &anonymous.user_id));
+    let answer = log_in_with(&runtime, authorization_request(), |redirect| {
+        let mut event = code_event(redirect);
+        event.keep_anonymous = Some(keep_anonymous);
+        event
+    })
+    .await;
+    assert_status(&answer, StatusType::Ok);
+    assert_eq!(answer.replaced_user_identifier, Some(anonymous.clone()));
+    assert_eq!(
+        idp.client_exists(TENANT, &anonymous.user_id),
+        keep_anonymous,
+        "keepAnonymous {keep_anonymous}"
+    );
+    assert_eq!(users(&runtime).await, vec![demo_user()]);
+    assert_status(&post(&runtime, OfflineLoginEvent::new()).await, StatusType::Ok);
+}
+
+#[tokio::test]
+async fn an_upgrade_deletes_the_anonymous_registration_at_the_idp() {
+    upgrade(false).await;
+}
+
+#[tokio::test]
+async fn an_upgrade_with_keep_anonymous_keeps_the_registration() {
+    upgrade(true).await;
+}
