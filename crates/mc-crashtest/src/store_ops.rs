@@ -182,6 +182,7 @@ impl HarnessStore {
         )));
         self.store
             .put_identified_user(&user, &protection(cred), Some(&token))
+            .map(|_| ())
             .map_err(|e| e.to_string())
     }
 

@@ -315,3 +315,25 @@ async fn an_upgrade_deletes_the_anonymous_registration_at_the_idp() {
 async fn an_upgrade_with_keep_anonymous_keeps_the_registration() {
     upgrade(true).await;
 }
+
+#[tokio::test]
+async fn a_biometric_login_prompts_once() {
+    let idp = idp().await;
+    let platform = std::sync::Arc::new(mc_store::SoftwareBiometric::in_memory());
+    let mut config = fast_config(&idp.base_url(), StoreLocation::Memory);
+    config.biometric = Some(platform.clone());
+    let runtime = MasterController::start(config).unwrap();
+    assert_status(&start(&runtime).await, StatusType::Ok);
+    let answer = log_in_with(&runtime, authorization_request(), |redirect| {
+        let mut event = code_event(redirect);
+        event.authentication_mode = AuthenticationMode::Biometric;
+        event
+    })
+    .await;
+    assert_status(&answer, StatusType::Ok);
+    assert_eq!(platform.prompts().len(), 1, "{:?}", platform.prompts());
+    // the rotation at the next offline login needs no second prompt either
+    post(&runtime, RestartEvent::new()).await;
+    assert_status(&post(&runtime, OfflineLoginEvent::new()).await, StatusType::Ok);
+    assert_eq!(platform.prompts().len(), 2, "{:?}", platform.prompts());
+}

@@ -353,30 +353,14 @@ async fn redeem(
             registration_access_token: None,
         },
     };
-    storage::call(
+    // The sealing key for later rotations comes with the save: no second unlock (which in
+    // mode BIOMETRIC would prompt the user twice for one login).
+    let sealing_key = storage::call(
         storage,
         SaveIdentifiedUser {
             user: record,
-            protection: protection.clone(),
+            protection,
             refresh_token: refresh_token.clone(),
-        },
-    )
-    .await?;
-    // The sealing key for later rotations: one unlock of what was just stored (mode NO and
-    // PASSWORD need no prompt; BIOMETRIC prompts once more, as enrollment does).
-    let unlock = match protection {
-        Protection::No => storage::UnlockWith::No,
-        Protection::Password(password) => storage::UnlockWith::Password(password),
-        Protection::Biometric => storage::UnlockWith::Biometric {
-            prompt: "Confirm to finish the login".into(),
-        },
-    };
-    let unlocked: UnlockedUser = storage::unlock_call(
-        storage,
-        storage::UnlockUserWithKey {
-            user: id.clone(),
-            unlock,
-            now: oidc.now(),
         },
     )
     .await?;
@@ -384,7 +368,7 @@ async fn redeem(
         pending.client_id.clone(),
         Some(pending.redirect_uri.clone()),
         refresh_token,
-        Arc::new(unlocked.sealing_key),
+        Arc::new(sealing_key),
         storage.clone(),
     );
     let parts = SessionParts {
