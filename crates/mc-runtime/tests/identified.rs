@@ -94,12 +94,17 @@ async fn the_identified_lifecycle_against_the_dev_idp() {
     let iam = info.iam_configuration_data.expect("iam configuration");
     assert_eq!(iam.redirect_uri.as_deref(), Some(REDIRECT_URI));
     let Event::LoginTokenClaimsAvailableEvent(claims) = recorder
-        .wait_for("claims", |e| matches!(e, Event::LoginTokenClaimsAvailableEvent(_)))
+        .wait_for("claims", |e| {
+            matches!(e, Event::LoginTokenClaimsAvailableEvent(_))
+        })
         .await
     else {
         unreachable!()
     };
-    assert_eq!(claims.claims.get("sub").map(String::as_str), Some(DEMO_USER_SUB));
+    assert_eq!(
+        claims.claims.get("sub").map(String::as_str),
+        Some(DEMO_USER_SUB)
+    );
 
     // exchange → HTTP through the runtime: the resource sees the user
     let exchanged = post(&runtime, ExchangeIamTokenEvent::new(AUDIENCE)).await;
@@ -122,7 +127,9 @@ async fn the_identified_lifecycle_against_the_dev_idp() {
     }
     let info = post(&runtime, GetInformationEvent::new()).await;
     assert_eq!(
-        info.iam_configuration_data.and_then(|iam| iam.redirect_uri).as_deref(),
+        info.iam_configuration_data
+            .and_then(|iam| iam.redirect_uri)
+            .as_deref(),
         Some(REDIRECT_URI),
         "the redirect URI is stored with the user"
     );
@@ -133,7 +140,9 @@ async fn the_identified_lifecycle_against_the_dev_idp() {
     assert_eq!(http.error_code, error_code::STEP_UP_REQUIRED);
     assert_eq!(http.next_action, Some(NextAction::LogIn));
     let Event::IdpLoginRequiredEvent(wanted) = recorder
-        .wait_for("IdpLoginRequiredEvent", |e| matches!(e, Event::IdpLoginRequiredEvent(_)))
+        .wait_for("IdpLoginRequiredEvent", |e| {
+            matches!(e, Event::IdpLoginRequiredEvent(_))
+        })
         .await
     else {
         unreachable!()
@@ -186,7 +195,10 @@ async fn an_old_refresh_token_is_refused_after_rotation_and_its_reuse_ends_the_l
     log_in(&runtime).await;
     let before_rotation = snapshot(dir.path());
     post(&runtime, RestartEvent::new()).await;
-    assert_status(&post(&runtime, OfflineLoginEvent::new()).await, StatusType::Ok);
+    assert_status(
+        &post(&runtime, OfflineLoginEvent::new()).await,
+        StatusType::Ok,
+    );
 
     // the copy holds the token the rotation replaced: the IDP refuses it ...
     let replayed = offline_login_from(&idp, before_rotation.path()).await;
@@ -223,7 +235,9 @@ async fn a_failing_refresh_asks_for_a_web_login_and_loses_nothing() {
     );
     assert_eq!(answer.info.next_action, Some(NextAction::LogIn));
     let Event::IdpLoginRequiredEvent(pushed) = recorder
-        .wait_for("IdpLoginRequiredEvent", |e| matches!(e, Event::IdpLoginRequiredEvent(_)))
+        .wait_for("IdpLoginRequiredEvent", |e| {
+            matches!(e, Event::IdpLoginRequiredEvent(_))
+        })
         .await
     else {
         unreachable!()
@@ -231,7 +245,10 @@ async fn a_failing_refresh_asks_for_a_web_login_and_loses_nothing() {
     assert_eq!(pushed.user_identifier, demo_user());
     // nothing lost: the stored token still works once the IDP does
     assert_eq!(users(&runtime).await, vec![demo_user()]);
-    assert_status(&post(&runtime, OfflineLoginEvent::new()).await, StatusType::Ok);
+    assert_status(
+        &post(&runtime, OfflineLoginEvent::new()).await,
+        StatusType::Ok,
+    );
 }
 
 #[tokio::test]
@@ -303,7 +320,10 @@ async fn upgrade(keep_anonymous: bool) {
         "keepAnonymous {keep_anonymous}"
     );
     assert_eq!(users(&runtime).await, vec![demo_user()]);
-    assert_status(&post(&runtime, OfflineLoginEvent::new()).await, StatusType::Ok);
+    assert_status(
+        &post(&runtime, OfflineLoginEvent::new()).await,
+        StatusType::Ok,
+    );
 }
 
 #[tokio::test]
@@ -334,6 +354,9 @@ async fn a_biometric_login_prompts_once() {
     assert_eq!(platform.prompts().len(), 1, "{:?}", platform.prompts());
     // the rotation at the next offline login needs no second prompt either
     post(&runtime, RestartEvent::new()).await;
-    assert_status(&post(&runtime, OfflineLoginEvent::new()).await, StatusType::Ok);
+    assert_status(
+        &post(&runtime, OfflineLoginEvent::new()).await,
+        StatusType::Ok,
+    );
     assert_eq!(platform.prompts().len(), 2, "{:?}", platform.prompts());
 }

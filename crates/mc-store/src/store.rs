@@ -1039,6 +1039,7 @@ impl UserStore {
             server_url: record.server_url.clone(),
             issuer: record.issuer.clone(),
             registration_client_uri: record.registration_client_uri.clone(),
+            redirect_uri: record.redirect_uri.clone(),
             authentication_mode: record.authentication_mode,
             subject: record.subject.clone(),
             created_at: record.created_at,

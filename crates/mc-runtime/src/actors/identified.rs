@@ -26,6 +26,7 @@ use tracing::Instrument;
 use super::enrollment::delete_user;
 use super::login::{protection_for, store_id, LoginActor};
 use super::storage::{self, ClearCredential, ListUsers, SaveIdentifiedUser, StorageActor};
+use super::token_exchange::ClearCache;
 use super::Admitted;
 use crate::failure::{Failure, Step};
 use crate::reducer::Outcome;
@@ -181,10 +182,22 @@ impl Handler<Admitted<SetAuthorisationCodeEvent>> for LoginActor {
             .collect();
         let oidc = self.oidc.clone();
         let storage = self.storage.clone();
+        let exchange = self.exchange.clone();
         let server_url = self.config.server_url.clone();
         let work = async move {
             let login =
                 redeem(&oidc, &storage, &server_url, &response, &request, protection).await?;
+            // The IAM tokens exchanged from the user's previous login carry its acr and
+            // auth_time (a step-up would keep being refused): they go before the answer.
+            if let Some(exchange) = exchange {
+                exchange
+                    .send(ClearCache {
+                        user: login.user.clone(),
+                        behavior: ClearBehavior::ClearAll,
+                    })
+                    .await
+                    .map_err(|_| Failure::internal("the token-exchange actor stopped"))?;
+            }
             let mut replaced = None;
             for old in anonymous.iter().filter(|old| **old != store_id(&login.user)) {
                 let removed = if keep_anonymous {
@@ -344,6 +357,7 @@ async fn redeem(
         server_url: server_url.to_string(),
         issuer: metadata.issuer.clone(),
         registration_client_uri: None,
+        redirect_uri: Some(pending.redirect_uri.clone()),
         authentication_mode: protection.mode(),
         subject: Some(subject.clone()),
         created_at: oidc.now(),
@@ -438,8 +452,13 @@ pub async fn log_in_identified(
         claims.insert("sub".to_string(), record.id.user_id.clone());
     }
     let current = tokens.refresh_token.clone().or(Some(refresh_token));
-    let credential =
-        IdentifiedCredential::new(client_id, None, current, sealing_key, storage.clone());
+    let credential = IdentifiedCredential::new(
+        client_id,
+        record.redirect_uri.clone(),
+        current,
+        sealing_key,
+        storage.clone(),
+    );
     let parts = SessionParts {
         user: UserIdentifier::new(&record.id.tenant_id, &record.id.user_id),
         enrollment_client_id: record.enrollment_client_id.clone(),
