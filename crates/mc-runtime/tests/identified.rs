@@ -298,14 +298,37 @@ async fn idp_on(address: std::net::SocketAddr) -> DevIdp {
         .expect("dev IDP restarts on its address")
 }
 
-async fn upgrade(keep_anonymous: bool) {
+/// The `jkt` of a fresh IAM token of the logged-in user: the device key it is bound to.
+async fn bound_key(runtime: &MasterController) -> String {
+    let exchanged = post(
+        runtime,
+        ExchangeIamTokenEvent::new(AUDIENCE).with_force_update(true),
+    )
+    .await;
+    assert_status(&exchanged, StatusType::Ok);
+    let token = exchanged.token.expect("an IAM token");
+    let jwt = mc_jose::Jwt::decode_unverified(token.expose()).unwrap();
+    jwt.claims["cnf"]["jkt"]
+        .as_str()
+        .expect("a DPoP-bound token (cnf.jkt)")
+        .to_string()
+}
+
+/// Anonymous → identified: the registration deleted at the IDP unless `keep_anonymous`, the
+/// device key kept, whether or not the anonymous user is logged in when the app asks.
+async fn upgrade(keep_anonymous: bool, anonymous_logged_in: bool) {
     let idp = idp().await;
     let runtime = enrolled_memory_runtime(&idp).await;
     let anonymous = post(&runtime, GetInformationEvent::new())
         .await
         .logged_in_user
         .expect("the anonymous user");
+    let device_key = bound_key(&runtime).await;
     assert!(idp.client_exists(TENANT, &anonymous.user_id));
+    if !anonymous_logged_in {
+        post(&runtime, RestartEvent::new()).await;
+        assert_ne!(state_of(&runtime).await, SdkState::LoggedIn);
+    }
     let answer = log_in_with(&runtime, authorization_request(), |redirect| {
         let mut event = code_event(redirect);
         event.keep_anonymous = Some(keep_anonymous);
@@ -319,21 +342,61 @@ async fn upgrade(keep_anonymous: bool) {
         keep_anonymous,
         "keepAnonymous {keep_anonymous}"
     );
+    assert_eq!(
+        bound_key(&runtime).await,
+        device_key,
+        "the device key is kept"
+    );
     assert_eq!(users(&runtime).await, vec![demo_user()]);
     assert_status(
         &post(&runtime, OfflineLoginEvent::new()).await,
         StatusType::Ok,
     );
+    assert_eq!(bound_key(&runtime).await, device_key);
 }
 
 #[tokio::test]
 async fn an_upgrade_deletes_the_anonymous_registration_at_the_idp() {
-    upgrade(false).await;
+    upgrade(false, true).await;
+}
+
+#[tokio::test]
+async fn an_upgrade_keeps_the_device_key_of_an_anonymous_user_not_logged_in() {
+    upgrade(false, false).await;
+}
+
+#[tokio::test]
+async fn an_upgrade_of_a_password_protected_anonymous_user_not_logged_in_asks_for_its_login_first()
+{
+    let idp = idp().await;
+    let runtime = memory_runtime(&idp);
+    assert_status(&start(&runtime).await, StatusType::Ok);
+    let enrolled = post(
+        &runtime,
+        EnrollAnonymousUserEvent::new(TENANT, AuthenticationMode::Password, CLIENT)
+            .with_password("anonymous-pw-1"),
+    )
+    .await;
+    assert_status(&enrolled, StatusType::Ok);
+    post(&runtime, RestartEvent::new()).await;
+    let refused = post(&runtime, authorization_request()).await;
+    assert_code(
+        &refused,
+        StatusType::InvalidState,
+        error_code::INVALID_STATE,
+    );
+    assert_eq!(
+        refused.info.next_action,
+        Some(NextAction::SendFirst {
+            request_type: "OfflineLoginEvent".into()
+        })
+    );
+    assert!(refused.authorization_url.is_empty());
 }
 
 #[tokio::test]
 async fn an_upgrade_with_keep_anonymous_keeps_the_registration() {
-    upgrade(true).await;
+    upgrade(true, true).await;
 }
 
 #[tokio::test]

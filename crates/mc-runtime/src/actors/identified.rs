@@ -97,13 +97,31 @@ impl Handler<Admitted<CreateAuthorizationRequestEvent>> for LoginActor {
         let event = msg.event;
         let oidc = self.oidc.clone();
         let issuer = oidc.issuer_for(&self.config.server_url, &event.tenant_id);
-        // Upgrade: bind the code to the logged-in anonymous device's key, which the
-        // identified user keeps.
+        // Upgrade: bind the code to the anonymous device's key, which the identified user
+        // keeps: the logged-in session's, else that of an anonymous user of the tenant on
+        // this device, unlocked now (a password-protected one must log in first: this
+        // request carries no password).
         let session_key = self
             .session
             .get()
             .filter(|s| s.tenant_id == event.tenant_id && s.identified.is_none())
             .map(|s| Arc::clone(&s.key));
+        let anonymous_unlock = match session_key {
+            Some(_) => None,
+            None => match self.anonymous_of(&event.tenant_id) {
+                Some(user) => match self.anonymous_key_unlock(&user) {
+                    Ok(unlock) => Some((user, unlock)),
+                    Err(failure) => {
+                        return Box::pin(fut::ready(CreateAuthorizationRequestResultEvent {
+                            info: failure.info(),
+                            ..Default::default()
+                        }))
+                    }
+                },
+                None => None,
+            },
+        };
+        let storage = self.storage.clone();
         let params = AuthorizationParams {
             client_id: event.client_id,
             redirect_uri: event.redirect_uri,
@@ -119,11 +137,19 @@ impl Handler<Admitted<CreateAuthorizationRequestEvent>> for LoginActor {
                 .discover(&issuer)
                 .await
                 .map_err(|e| Failure::from_oidc(&e, Step::Login))?;
-            let key = match session_key {
-                Some(key) => key,
-                None => Arc::new(SigningKey::generate().map_err(|e| {
-                    Failure::internal(format!("device key generation failed: {e}"))
-                })?),
+            let key = match (session_key, anonymous_unlock) {
+                (Some(key), _) => key,
+                (None, Some((user, unlock))) => {
+                    match anonymous_device_key(&storage, user, unlock, oidc.now()).await {
+                        Ok(key) => Arc::new(key),
+                        // CLEAR_OFFLINE destroyed it: there is no key to keep.
+                        Err(failure) if failure.code == error_code::CREDENTIAL_CLEARED => {
+                            Arc::new(new_device_key()?)
+                        }
+                        Err(failure) => return Err(failure),
+                    }
+                }
+                (None, None) => Arc::new(new_device_key()?),
             };
             let start = oidc
                 .start_authorization(&metadata, &params, &key)
@@ -298,6 +324,60 @@ impl LoginActor {
         )?;
         Ok((response, request, protection))
     }
+}
+
+impl LoginActor {
+    /// An anonymous user of `tenant_id` on this device (the upgrade candidate).
+    fn anonymous_of(&self, tenant_id: &str) -> Option<UserId> {
+        self.users
+            .iter()
+            .find(|u| u.id.tenant_id == tenant_id && !u.identified)
+            .map(|u| u.id.clone())
+    }
+
+    /// What unlocks an anonymous user's device key at CreateAuthorizationRequest: nothing
+    /// (NO) or a biometric prompt (BIOMETRIC); PASSWORD needs the user logged in first.
+    fn anonymous_key_unlock(&self, user: &UserId) -> Result<storage::UnlockWith, Failure> {
+        match self.mode_of(user) {
+            Some(mc_store::StoredAuthMode::Password) => Err(Failure::new(
+                StatusType::InvalidState,
+                error_code::INVALID_STATE,
+                format!(
+                    "the anonymous user {user} of this tenant is protected by a password; log it in (OfflineLoginEvent) first, so the identified user keeps its device key"
+                ),
+            )
+            .with_next_action(Some(NextAction::SendFirst {
+                request_type: "OfflineLoginEvent".into(),
+            }))),
+            Some(mc_store::StoredAuthMode::Biometric) => Ok(storage::UnlockWith::Biometric {
+                prompt: self.config.biometric_prompt.clone(),
+            }),
+            _ => Ok(storage::UnlockWith::No),
+        }
+    }
+}
+
+fn new_device_key() -> Result<SigningKey, Failure> {
+    SigningKey::generate()
+        .map_err(|e| Failure::internal(format!("device key generation failed: {e}")))
+}
+
+/// The device key of the anonymous user `user`, unlocked from the store.
+async fn anonymous_device_key(
+    storage: &Addr<StorageActor>,
+    user: UserId,
+    unlock: storage::UnlockWith,
+    now: i64,
+) -> Result<SigningKey, Failure> {
+    let unlocked: UnlockedUser =
+        storage::unlock_call(storage, storage::UnlockUserWithKey { user, unlock, now }).await?;
+    SigningKey::from_pkcs8(&unlocked.user.secrets.device_key_pkcs8).map_err(|_| {
+        Failure::new(
+            StatusType::NoTokenDataAvailable,
+            error_code::NO_STORED_CREDENTIAL,
+            "the anonymous user's stored device key is unusable; enroll it again or delete it",
+        )
+    })
 }
 
 /// The redirect went to the request's redirect URI: the same URL without query and fragment

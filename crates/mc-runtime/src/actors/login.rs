@@ -120,7 +120,7 @@ impl LoginActor {
         }
     }
 
-    fn mode_of(&self, user: &UserId) -> Option<StoredAuthMode> {
+    pub(super) fn mode_of(&self, user: &UserId) -> Option<StoredAuthMode> {
         self.users
             .iter()
             .find(|u| &u.id == user)
