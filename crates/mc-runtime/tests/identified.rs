@@ -423,3 +423,52 @@ async fn a_biometric_login_prompts_once() {
     );
     assert_eq!(platform.prompts().len(), 2, "{:?}", platform.prompts());
 }
+
+#[tokio::test]
+async fn without_par_the_whole_request_is_in_the_url_and_the_login_works() {
+    let idp = idp_with(mc_devidp::DevIdpConfig {
+        advertise_par: false,
+        ..Default::default()
+    })
+    .await;
+    let runtime = memory_runtime(&idp);
+    assert_status(&start(&runtime).await, StatusType::Ok);
+    let request = authorize(&runtime, authorization_request()).await;
+    let url = reqwest::Url::parse(&request.authorization_url).unwrap();
+    let query: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(
+        query.get("code_challenge_method").map(String::as_str),
+        Some("S256")
+    );
+    assert!(query.contains_key("code_challenge") && query.contains_key("nonce"));
+    assert!(query.contains_key("dpop_jkt"), "RFC 9449 §10: {query:?}");
+    assert_eq!(query.get("state"), Some(&request.state));
+    assert!(!query.contains_key("request_uri"));
+    assert_eq!(idp.stats().par, 0);
+    let redirect = demo_user_logs_in(&request.authorization_url).await;
+    assert_status(&post(&runtime, code_event(&redirect)).await, StatusType::Ok);
+
+    // PKCE downgrade: the same request with the challenge stripped is refused by the IDP
+    // (PKCE is required), so no code exists to redeem.
+    let request = authorize(&runtime, authorization_request()).await;
+    let mut stripped = reqwest::Url::parse(&request.authorization_url).unwrap();
+    let kept: Vec<(String, String)> = stripped
+        .query_pairs()
+        .into_owned()
+        .filter(|(name, _)| !name.starts_with("code_challenge"))
+        .collect();
+    stripped.query_pairs_mut().clear().extend_pairs(kept);
+    let answer =
+        mc_devidp::form_login(&browser(), stripped.as_str(), "demo", "demo-password", None).await;
+    match answer {
+        Ok(redirect) => {
+            assert!(redirect.contains("error="), "{redirect}");
+            let refused = post(&runtime, code_event(&redirect)).await;
+            assert_ne!(refused.info.status, StatusType::Ok, "{refused:#?}");
+        }
+        Err(error) => assert!(
+            matches!(error, mc_devidp::FormLoginError::NoForm { .. }),
+            "{error}"
+        ),
+    }
+}
