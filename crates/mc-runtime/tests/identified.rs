@@ -2,8 +2,9 @@
 //! logged in → exchange → HTTP → restart → offline login via the rotated refresh token →
 //! step-up → logout → offline login refused; then the faults around it (a replayed refresh
 //! token, a failing refresh, an administrator's revocation, the IDP gone), the upgrade of an
-//! anonymous device, and PAR. The node-oidc-provider half lives in
-//! `mc-interop/tests/node_identified.rs`.
+//! anonymous device, PAR and no PAR. The IDP-agnostic bodies (lifecycle halves, state,
+//! redirect and PKCE checks) live in `mc_testkit::identified` and run here and against
+//! node-oidc-provider in `mc-interop/tests/node_identified.rs`.
 //!
 //! Whether the IDP really refused an old refresh token is proven with a copy of the store
 //! taken before the rotation: a second runtime on the copy presents the old token.
@@ -61,78 +62,30 @@ async fn echo(idp: &DevIdp, runtime: &MasterController, path: &str) -> CreateHtt
 }
 
 async fn users(runtime: &MasterController) -> Vec<UserIdentifier> {
-    post(runtime, RestartEvent::new())
-        .await
-        .user_details_list
-        .into_iter()
-        .map(|u| u.user_identifier)
-        .collect()
+    users_after_restart(runtime).await
 }
 
 #[tokio::test]
 async fn the_identified_lifecycle_against_the_dev_idp() {
     let idp = idp().await;
+    let pages = DevIdpPages(&idp);
     let dir = tempfile::tempdir().unwrap();
     let runtime = directory_runtime(&idp, dir.path());
     assert_status(&start(&runtime).await, StatusType::Ok);
     let recorder = Recorder::attach(&runtime);
 
-    // authorize → code → logged in (PAR: the URL carries only client_id and request_uri)
-    let request = authorize(&runtime, authorization_request()).await;
-    assert!(request.authorization_url.contains("request_uri="));
-    assert!(!request.authorization_url.contains("code_challenge"));
-    assert_eq!(idp.stats().par, 1);
-    let redirect = demo_user_logs_in(&request.authorization_url).await;
-    assert!(redirect.starts_with(REDIRECT_URI), "{redirect}");
-    assert!(redirect.contains("iss="), "RFC 9207: {redirect}");
-    let answer = post(&runtime, code_event(&redirect)).await;
-    assert_status(&answer, StatusType::Ok);
-    assert_eq!(answer.replaced_user_identifier, None);
-    let info = post(&runtime, GetInformationEvent::new()).await;
-    assert_eq!(info.sdk_state, SdkState::LoggedIn);
-    assert_eq!(info.logged_in_user, Some(demo_user()));
-    let iam = info.iam_configuration_data.expect("iam configuration");
-    assert_eq!(iam.redirect_uri.as_deref(), Some(REDIRECT_URI));
-    let Event::LoginTokenClaimsAvailableEvent(claims) = recorder
-        .wait_for("claims", |e| {
-            matches!(e, Event::LoginTokenClaimsAvailableEvent(_))
-        })
-        .await
-    else {
-        unreachable!()
-    };
-    assert_eq!(
-        claims.claims.get("sub").map(String::as_str),
-        Some(DEMO_USER_SUB)
-    );
+    // authorize → code → logged in → exchange → restart → offline login twice (the body
+    // shared with node-oidc-provider), each offline login one refresh at the IDP
+    let refreshes = idp.stats().token_refresh;
+    log_in_and_use(&pages, &runtime).await;
+    assert_eq!(idp.stats().par, 1, "PAR is advertised, so used");
+    assert_eq!(idp.stats().token_refresh, refreshes + 2);
 
-    // exchange → HTTP through the runtime: the resource sees the user
-    let exchanged = post(&runtime, ExchangeIamTokenEvent::new(AUDIENCE)).await;
-    assert_status(&exchanged, StatusType::Ok);
+    // HTTP through the runtime: the resource sees the user
     let http = echo(&idp, &runtime, "/demo/echo").await;
     assert_eq!(http.http_status, Some(200), "{http:#?}");
     let body: serde_json::Value = serde_json::from_slice(&http.response).unwrap();
     assert_eq!(body["sub"], DEMO_USER_SUB);
-
-    // restart → offline login via the refresh token, twice: each rotates it at the IDP and
-    // the second uses the token the first stored
-    for round in 1..=2 {
-        assert_eq!(users(&runtime).await, vec![demo_user()]);
-        let refreshes = idp.stats().token_refresh;
-        let offline = post(&runtime, OfflineLoginEvent::new()).await;
-        assert_status(&offline, StatusType::Ok);
-        assert_eq!(idp.stats().token_refresh, refreshes + 1, "round {round}");
-        let http = echo(&idp, &runtime, "/demo/echo").await;
-        assert_eq!(http.http_status, Some(200), "round {round}: {http:#?}");
-    }
-    let info = post(&runtime, GetInformationEvent::new()).await;
-    assert_eq!(
-        info.iam_configuration_data
-            .and_then(|iam| iam.redirect_uri)
-            .as_deref(),
-        Some(REDIRECT_URI),
-        "the redirect URI is stored with the user"
-    );
 
     // step-up: the resource wants acr 2; the result says so and the pushed event says how
     let http = echo(&idp, &runtime, "/demo/step-up").await;
@@ -160,30 +113,36 @@ async fn the_identified_lifecycle_against_the_dev_idp() {
     let body: serde_json::Value = serde_json::from_slice(&http.response).unwrap();
     assert_eq!(body["acr"], ACR_STRONG);
 
-    // logout = ClearIamTokenCache(CLEAR_ALL) + Restart: refused offline, revoked at the IDP
+    // logout: refused offline, and the refresh token revoked at the IDP (a copy of the
+    // store taken before the logout still holds it; the IDP refuses it)
     let before_logout = snapshot(dir.path());
     let revocations = idp.stats().revocation;
-    let cleared = post(
-        &runtime,
-        ClearIamTokenCacheEvent::new().with_behavior(ClearBehavior::ClearAll),
-    )
-    .await;
-    assert_status(&cleared, StatusType::Ok);
+    log_out(&runtime).await;
     assert_eq!(idp.stats().revocation, revocations + 1);
-    post(&runtime, RestartEvent::new()).await;
-    let refused = post(&runtime, OfflineLoginEvent::new()).await;
-    assert_code(
-        &refused,
-        StatusType::NoTokenDataAvailable,
-        error_code::CREDENTIAL_CLEARED,
-    );
-    assert_eq!(refused.info.next_action, Some(NextAction::LogIn));
     let revoked = offline_login_from(&idp, before_logout.path()).await;
     assert_code(
         &revoked,
         StatusType::LoginRequired,
         error_code::REFRESH_TOKEN_REJECTED,
     );
+}
+
+#[tokio::test]
+async fn a_state_is_used_once_and_must_be_known() {
+    let idp = idp().await;
+    state_is_used_once_and_must_be_known(&DevIdpPages(&idp)).await;
+}
+
+#[tokio::test]
+async fn a_redirect_that_is_not_the_requests_is_refused_and_nothing_stored() {
+    let idp = idp().await;
+    a_redirect_that_is_not_the_requests_is_refused(&DevIdpPages(&idp)).await;
+}
+
+#[tokio::test]
+async fn a_code_redeemed_with_another_requests_verifier_is_refused_by_the_dev_idp() {
+    let idp = idp().await;
+    a_code_redeemed_with_another_requests_verifier_is_refused(&DevIdpPages(&idp)).await;
 }
 
 #[tokio::test]
