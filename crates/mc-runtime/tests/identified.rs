@@ -431,3 +431,20 @@ async fn without_par_the_whole_request_is_in_the_url_and_the_login_works() {
         ),
     }
 }
+
+#[tokio::test]
+async fn an_anonymous_user_whose_credential_was_cleared_does_not_stop_a_login() {
+    let idp = idp().await;
+    let runtime = enrolled_memory_runtime(&idp).await;
+    let cleared = post(
+        &runtime,
+        ClearIamTokenCacheEvent::new().with_behavior(ClearBehavior::ClearOffline),
+    )
+    .await;
+    assert_status(&cleared, StatusType::Ok);
+    post(&runtime, RestartEvent::new()).await;
+    // no device key to keep: a new one, and the login replaces the cleared user
+    let answer = log_in(&runtime).await;
+    assert!(answer.replaced_user_identifier.is_some(), "{answer:#?}");
+    assert_eq!(users(&runtime).await, vec![demo_user()]);
+}
