@@ -5,7 +5,7 @@
 //! | runtime                          | baseline (same requests, nothing around them)          |
 //! |----------------------------------|---------------------------------------------------------|
 //! | CreateAuthorizationRequestEvent  | discovery, ES256 key, PKCE/state/nonce, PAR POST        |
-//! | SetAuthorisationCodeEvent        | discovery, code redeemed with verifier + DPoP proof,    |
+//! | SetAuthorisationCodeEvent        | code redeemed with verifier + DPoP proof,               |
 //! |                                  | ID token verified (signature, iss, aud, exp, nonce)     |
 //! | OfflineLoginEvent (refresh)      | discovery, refresh grant + DPoP proof, rotation kept    |
 //!
@@ -58,6 +58,8 @@ struct RawPending {
     verifier: String,
     nonce: String,
     key: SigningKey,
+    /// From the discovery of the authorization request, as the runtime keeps it.
+    token_endpoint: String,
 }
 
 /// The identified half of `protocol-profile.md` by hand.
@@ -172,12 +174,14 @@ impl RawUserClient {
             verifier,
             nonce,
             key,
+            token_endpoint: document["token_endpoint"]
+                .as_str()
+                .expect("token endpoint")
+                .to_string(),
         }
     }
 
-    async fn token(&self, key: &SigningKey, form: &[(&str, &str)]) -> Value {
-        let document = self.discover().await;
-        let endpoint = document["token_endpoint"].as_str().expect("token endpoint");
+    async fn token(&self, endpoint: &str, key: &SigningKey, form: &[(&str, &str)]) -> Value {
         let answer = self
             .http
             .post(endpoint)
@@ -190,12 +194,13 @@ impl RawUserClient {
         answer.json().await.expect("token JSON")
     }
 
-    /// SetAuthorisationCode's requests: discovery, the code redeemed, the ID token verified.
-    /// Answers the refresh token.
+    /// SetAuthorisationCode's requests: the code redeemed (at the token endpoint the
+    /// authorization request discovered), the ID token verified. Answers the refresh token.
     async fn redeem(&self, pending: &RawPending, redirect: &str) -> String {
         let code = query_value(redirect, "code");
         let tokens = self
             .token(
+                &pending.token_endpoint,
                 &pending.key,
                 &[
                     ("grant_type", "authorization_code"),
@@ -224,8 +229,11 @@ impl RawUserClient {
 
     /// OfflineLogin's requests: discovery, the refresh grant. Answers the rotated token.
     async fn refresh(&self, key: &SigningKey, refresh_token: &str) -> String {
+        let document = self.discover().await;
+        let endpoint = document["token_endpoint"].as_str().expect("token endpoint");
         let tokens = self
             .token(
+                endpoint,
                 key,
                 &[
                     ("grant_type", "refresh_token"),
