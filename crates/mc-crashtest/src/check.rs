@@ -28,6 +28,8 @@ pub struct CheckReport {
     pub interrupted: BTreeMap<&'static str, u64>,
     /// How the switches running at the kill ended: (still the old mode, already the new).
     pub switches_old_new: (u64, u64),
+    /// How the CLEAR_OFFLINEs running at the kill ended: (credential whole, gone).
+    pub clears_whole_gone: (u64, u64),
 }
 
 fn pending_name(pending: &Pending) -> &'static str {
@@ -38,6 +40,7 @@ fn pending_name(pending: &Pending) -> &'static str {
         Pending::Failing => "wrong-password",
         Pending::LoggingIn => "login",
         Pending::Rotating(_) => "rotate",
+        Pending::Clearing => "clear-credential",
     }
 }
 
@@ -132,6 +135,19 @@ impl UserCheck<'_> {
                 "acknowledged enrollment ({}) is gone: the credential was lost",
                 cred.mode.as_str()
             )),
+            (UserState::Present(cred), Some(Pending::Clearing), Some(mode)) => {
+                // Whole (unlocks to the enrolled key and token) or gone (CredentialCleared);
+                // secrets gone without the mark, or the reverse, fail as a half state.
+                self.expect_mode(mode, &[cred]);
+                self.read_counter();
+                if self.store.unlock(self.id, cred, self.now) == UnlockOutcome::Cleared {
+                    self.report.clears_whole_gone.1 += 1;
+                    self.resolve(Entry::ResolvedCleared { id });
+                } else if let Some(found) = self.expect_unlock(std::slice::from_ref(cred), false) {
+                    self.report.clears_whole_gone.0 += 1;
+                    self.resolve(Entry::ResolvedPresent { id, cred: found });
+                }
+            }
             (UserState::Present(cred), pending, Some(mode)) => {
                 let candidates = match pending {
                     Some(Pending::Switching { from, to }) => {
@@ -167,6 +183,21 @@ impl UserCheck<'_> {
                     None if may_be_blocked => self.resolve(Entry::ResolvedBlocked { id }),
                     None => {}
                 }
+            }
+            (UserState::Cleared(_), Some(Pending::Deleting), None) => {
+                self.resolve(Entry::ResolvedAbsent { id })
+            }
+            (UserState::Cleared(cred), _, None) => self.violation(format!(
+                "cleared ({}) but no longer listed: only a delete removes it",
+                cred.mode.as_str()
+            )),
+            (UserState::Cleared(cred), _, Some(mode)) => {
+                self.expect_mode(mode, &[cred]);
+                match self.store.unlock(self.id, cred, self.now) {
+                    UnlockOutcome::Cleared => {}
+                    other => self.violation(format!("cleared user unlocks as {other:?}")),
+                }
+                self.resolve(Entry::ResolvedCleared { id });
             }
             (UserState::Blocked, _, None) => self.resolve(Entry::ResolvedAbsent { id }),
             (UserState::Blocked, _, Some(_)) => {

@@ -1,7 +1,7 @@
 //! The journal: the driver's record of what the worker was told succeeded.
 //!
 //! One line per event, appended and fsynced before the worker goes on. An *intent* line
-//! (`ENROLLING`, `SWITCHING`, `DELETING`, `FAILING`, `LOGGING_IN`, `ROTATING`) is written before the
+//! (`ENROLLING`, `SWITCHING`, `DELETING`, `FAILING`, `LOGGING_IN`, `ROTATING`, `CLEARING`) is written before the
 //! operation, an *acknowledgement* (`ENROLLED`, `SWITCHED`, ...) after it returned OK. An intent
 //! without its acknowledgement marks the operation that was running at the kill. The driver
 //! appends `RESOLVED`/`COUNTER` lines after each check, so the next worker starts from exactly
@@ -123,6 +123,17 @@ pub enum Entry {
         id: String,
         token: String,
     },
+    /// ClearIamTokenCache CLEAR_OFFLINE of `id` is about to run.
+    Clearing {
+        id: String,
+    },
+    Cleared {
+        id: String,
+    },
+    /// Driver: `id`'s credential was found cleared after the kill.
+    ResolvedCleared {
+        id: String,
+    },
     /// Driver: the refresh token `id` holds after the kill.
     ResolvedToken {
         id: String,
@@ -159,6 +170,9 @@ impl fmt::Display for Entry {
             Entry::Rotating { id, token } => write!(f, "ROTATING {id} {token}"),
             Entry::Rotated { id, token } => write!(f, "ROTATED {id} {token}"),
             Entry::ResolvedToken { id, token } => write!(f, "RESOLVED {id} TOKEN {token}"),
+            Entry::Clearing { id } => write!(f, "CLEARING {id}"),
+            Entry::Cleared { id } => write!(f, "CLEARED {id}"),
+            Entry::ResolvedCleared { id } => write!(f, "RESOLVED {id} CLEARED"),
         }
     }
 }
@@ -220,6 +234,9 @@ impl Entry {
             ["DELETING", _] => Entry::Deleting { id: id()? },
             ["DELETED", _] => Entry::Deleted { id: id()? },
             ["RESOLVED", _, "ABSENT"] => Entry::ResolvedAbsent { id: id()? },
+            ["RESOLVED", _, "CLEARED"] => Entry::ResolvedCleared { id: id()? },
+            ["CLEARING", _] => Entry::Clearing { id: id()? },
+            ["CLEARED", _] => Entry::Cleared { id: id()? },
             ["RESOLVED", _, "TOKEN", token] => Entry::ResolvedToken {
                 id: id()?,
                 token: token.to_string(),
@@ -366,6 +383,9 @@ mod tests {
             },
             Entry::Deleting { id: "u1".into() },
             Entry::Deleted { id: "u1".into() },
+            Entry::Clearing { id: "u1".into() },
+            Entry::Cleared { id: "u1".into() },
+            Entry::ResolvedCleared { id: "u1".into() },
             Entry::ResolvedAbsent { id: "u1".into() },
             Entry::ResolvedPresent {
                 id: "u1".into(),

@@ -13,6 +13,8 @@ pub enum UserState {
     Present(Cred),
     /// The lockout policy destroyed its wrapped key.
     Blocked,
+    /// CLEAR_OFFLINE destroyed its credential (enrolled with this one); still listed.
+    Cleared(Cred),
 }
 
 /// The operation that had written its intent but not its acknowledgement.
@@ -30,6 +32,8 @@ pub enum Pending {
     LoggingIn,
     /// A refresh-token rotation to this token (its unlock resets the counter too).
     Rotating(String),
+    /// CLEAR_OFFLINE: the credential whole or gone, never half.
+    Clearing,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,7 +93,10 @@ pub fn apply(model: &mut Model, entry: &Entry) {
         | Entry::Counter { id, .. }
         | Entry::Rotating { id, .. }
         | Entry::Rotated { id, .. }
-        | Entry::ResolvedToken { id, .. } => id,
+        | Entry::ResolvedToken { id, .. }
+        | Entry::Clearing { id }
+        | Entry::Cleared { id }
+        | Entry::ResolvedCleared { id } => id,
     };
     let Some(user) = model.get_mut(id) else {
         return;
@@ -139,6 +146,13 @@ pub fn apply(model: &mut Model, entry: &Entry) {
         }
         Entry::Switched { cred, .. } | Entry::ResolvedPresent { cred, .. } => {
             user.state = UserState::Present(cred.clone());
+            user.pending = None;
+        }
+        Entry::Clearing { .. } => user.pending = Some(Pending::Clearing),
+        Entry::Cleared { .. } | Entry::ResolvedCleared { .. } => {
+            if let UserState::Present(cred) = &user.state {
+                user.state = UserState::Cleared(cred.clone());
+            }
             user.pending = None;
         }
         Entry::Deleting { .. } => user.pending = Some(Pending::Deleting),

@@ -87,6 +87,8 @@ pub enum UnlockOutcome {
     TemporarilyLocked,
     Blocked,
     NotFound,
+    /// ClearIamTokenCache CLEAR_OFFLINE destroyed the credential (the user stays listed).
+    Cleared,
     /// Anything else: a record that does not decrypt, a damaged store, a key that cannot sign.
     Failed(String),
 }
@@ -166,6 +168,7 @@ impl HarnessStore {
             server_url: "http://127.0.0.1:9".to_string(),
             issuer: "http://127.0.0.1:9/realms/crash".to_string(),
             registration_client_uri: Some(format!("http://127.0.0.1:9/register/{id}")),
+            redirect_uri: None,
             authentication_mode: cred.mode,
             subject: Some(format!("device-{id}")),
             created_at: now,
@@ -182,6 +185,7 @@ impl HarnessStore {
         )));
         self.store
             .put_identified_user(&user, &protection(cred), Some(&token))
+            .map(|_| ())
             .map_err(|e| e.to_string())
     }
 
@@ -225,6 +229,13 @@ impl HarnessStore {
     }
 
     /// `Ok(false)` when the user was not there.
+    /// The runtime's CLEAR_OFFLINE: destroys the user's secrets, keeps it listed.
+    pub fn clear_credential(&self, id: &str) -> Result<bool, String> {
+        self.store
+            .clear_credential(&user_id(id))
+            .map_err(|e| e.to_string())
+    }
+
     pub fn delete(&self, id: &str) -> Result<bool, String> {
         self.store
             .delete_user(&user_id(id))
@@ -294,6 +305,7 @@ fn classify(error: UnlockError) -> UnlockOutcome {
         } => UnlockOutcome::WrongPassword { failed_attempts },
         UnlockError::TemporarilyLocked { .. } => UnlockOutcome::TemporarilyLocked,
         UnlockError::Blocked => UnlockOutcome::Blocked,
+        UnlockError::CredentialCleared => UnlockOutcome::Cleared,
         UnlockError::WrongUnlockMethod { .. } => UnlockOutcome::WrongMethod,
         UnlockError::Store(StoreError::NotFound { .. }) => UnlockOutcome::NotFound,
         other => UnlockOutcome::Failed(other.to_string()),

@@ -241,3 +241,52 @@ fn a_refresh_token_other_than_the_acknowledged_or_rotating_one_is_reported() {
         report.violations
     );
 }
+
+#[test]
+fn an_interrupted_clear_may_leave_the_credential_whole_or_gone_but_a_silent_one_is_reported() {
+    let root = tempfile::tempdir().unwrap();
+    let (dir, journal) = (root.path().join("store"), root.path().join("journal"));
+    let store = HarnessStore::open(&dir, BackendKind::Redb).unwrap();
+    let mut writer = JournalWriter::open(&journal).unwrap();
+    enroll(&store, &mut writer, "u1", Cred::no());
+    enroll(&store, &mut writer, "u2", Cred::password("pw-0123456789"));
+    // A CLEAR_OFFLINE killed before its commit (u1) or after it (u2): both are fine.
+    for id in ["u1", "u2"] {
+        writer.append(&Entry::Clearing { id: id.into() }).unwrap();
+    }
+    assert!(store.clear_credential("u2").unwrap());
+    drop(store);
+    let report = check(&dir, &journal);
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+    assert_eq!(report.clears_whole_gone, (1, 1));
+
+    // An acknowledged clear whose credential still unlocks, and a credential gone though
+    // the journal never asked: each a violation.
+    let root = tempfile::tempdir().unwrap();
+    let (dir, journal) = (root.path().join("store"), root.path().join("journal"));
+    let store = HarnessStore::open(&dir, BackendKind::Redb).unwrap();
+    let mut writer = JournalWriter::open(&journal).unwrap();
+    enroll(&store, &mut writer, "u1", Cred::no());
+    enroll(&store, &mut writer, "u2", Cred::no());
+    writer.append(&Entry::Clearing { id: "u1".into() }).unwrap();
+    writer.append(&Entry::Cleared { id: "u1".into() }).unwrap();
+    assert!(store.clear_credential("u2").unwrap());
+    drop(store);
+    let report = check(&dir, &journal);
+    assert!(
+        report
+            .violations
+            .iter()
+            .any(|v| v.starts_with("user u1: cleared user unlocks as Unlocked")),
+        "{:?}",
+        report.violations
+    );
+    assert!(
+        report
+            .violations
+            .iter()
+            .any(|v| v.starts_with("user u2: unlocks in none") && v.contains("Cleared")),
+        "{:?}",
+        report.violations
+    );
+}

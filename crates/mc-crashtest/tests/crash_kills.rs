@@ -80,6 +80,7 @@ fn acknowledgement_kind(entry: &Entry) -> Option<&'static str> {
         Entry::Switched { .. } => "switched",
         Entry::Deleted { .. } => "deleted",
         Entry::Rotated { .. } => "rotated",
+        Entry::Cleared { .. } => "cleared",
         _ => return None,
     })
 }

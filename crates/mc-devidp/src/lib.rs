@@ -193,6 +193,9 @@ pub struct DevIdpConfig {
     pub par_ttl: Duration,
     /// How long a login page stays usable before its form post is refused (default 10 min).
     pub login_page_ttl: Duration,
+    /// Discovery names the PAR endpoint (default). `false`: an IDP that offers no PAR, so
+    /// clients put the whole request in the authorization URL (the endpoint still answers).
+    pub advertise_par: bool,
 }
 
 impl DevIdpConfig {
@@ -225,6 +228,7 @@ impl Default for DevIdpConfig {
             authorization_code_ttl: Duration::from_secs(60),
             par_ttl: Duration::from_secs(60),
             login_page_ttl: Duration::from_secs(600),
+            advertise_par: true,
         }
     }
 }

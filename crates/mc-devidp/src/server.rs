@@ -749,7 +749,7 @@ async fn discovery(State(s): Shr, Path(tenant): Path<String>) -> Result<Response
     } else {
         issuer.clone()
     };
-    let document = json!({
+    let mut document = json!({
         "issuer": advertised_issuer,
         "token_endpoint": token_endpoint_for(&issuer),
         "jwks_uri": format!("{issuer}/protocol/openid-connect/certs"),
@@ -784,6 +784,11 @@ async fn discovery(State(s): Shr, Path(tenant): Path<String>) -> Result<Response
         "id_token_signing_alg_values_supported": [s.config.signing_alg.name()],
         "dpop_signing_alg_values_supported": [ALG_ES256],
     });
+    if !s.config.advertise_par {
+        if let Some(fields) = document.as_object_mut() {
+            fields.remove("pushed_authorization_request_endpoint");
+        }
+    }
     Ok(as_cached(&s, Json(document).into_response()))
 }
 

@@ -4,14 +4,16 @@
 //! login via the refresh token → logout (CLEAR_ALL + Restart) → offline login refused, and
 //! the hostile cases of issue 10, each a clear status with the store left as it was.
 //!
-//! IDP-agnostic where it can be: a test needs only "log in through this IDP's page and give
-//! me the redirect URL" ([`Idp::log_in`]); the dev IDP and Keycloak can implement the same.
+//! IDP-agnostic where it can be: the lifecycle and the state, redirect and PKCE checks are
+//! the bodies of `mc_testkit::identified`, run here through [`LoginPages`] for this IDP and
+//! against the dev IDP in `mc-runtime/tests/identified.rs`.
 
 use std::time::{Duration, Instant};
 
 use mc_events::*;
 use mc_interop::node::{NodeOidcProvider, NodeProfile};
 use mc_runtime::{MasterController, RuntimeConfig, StoreLocation};
+use mc_testkit::identified::{self as shared, LoginPages};
 use mc_testkit::Recorder;
 
 const TENANT: &str = "demo";
@@ -50,6 +52,32 @@ impl Idp {
         config.oidc.clock_tolerance_secs = 15;
         config.store_settings.kdf = mc_store::KdfSettings::for_tests(1_000);
         MasterController::start(config).expect("a runtime")
+    }
+}
+
+impl LoginPages for Idp {
+    async fn started_runtime(&self) -> MasterController {
+        started(self).await
+    }
+
+    fn authorization_request(&self) -> CreateAuthorizationRequestEvent {
+        CreateAuthorizationRequestEvent::new(TENANT, NATIVE_CLIENT, REDIRECT_URI)
+    }
+
+    fn code_event(&self, redirect_url: &str) -> SetAuthorisationCodeEvent {
+        code_event(redirect_url)
+    }
+
+    async fn log_in(&self, authorization_url: &str) -> String {
+        Idp::log_in(self, authorization_url, "alice").await
+    }
+
+    fn user(&self) -> UserIdentifier {
+        UserIdentifier::new(TENANT, "alice")
+    }
+
+    fn audience(&self) -> &str {
+        "demo-api"
     }
 }
 
@@ -109,81 +137,18 @@ async fn logged_in(idp: &Idp, runtime: &MasterController, user: &str) -> StatusR
 async fn the_identified_lifecycle_against_node_oidc_provider() {
     let idp = Idp::start().await;
     let runtime = started(&idp).await;
-    let recorder = Recorder::attach(&runtime);
 
-    let timer = Instant::now();
-    let request = authorization(&runtime).await;
-    let create_time = timer.elapsed();
     // PAR is advertised: the URL carries only client_id and request_uri.
+    let request = authorization(&runtime).await;
     assert!(
         request.authorization_url.contains("request_uri="),
         "{}",
         request.authorization_url
     );
     assert!(!request.authorization_url.contains("code_challenge"));
-    let redirect = idp.log_in(&request.authorization_url, "alice").await;
-    assert!(redirect.starts_with(REDIRECT_URI), "{redirect}");
-    assert!(redirect.contains("iss="), "RFC 9207: {redirect}");
-    let timer = Instant::now();
-    let answer = post(&runtime, code_event(&redirect)).await;
-    let code_time = timer.elapsed();
-    assert_status(&answer, StatusType::Ok, 0);
-    assert_eq!(answer.replaced_user_identifier, None);
 
-    let info = post(&runtime, GetInformationEvent::new()).await;
-    assert_eq!(info.sdk_state, SdkState::LoggedIn);
-    assert_eq!(
-        info.logged_in_user,
-        Some(UserIdentifier::new(TENANT, "alice"))
-    );
-    let iam = info.iam_configuration_data.expect("iam configuration");
-    assert_eq!(iam.redirect_uri.as_deref(), Some(REDIRECT_URI));
-    assert_eq!(iam.client_id, NATIVE_CLIENT);
-    let claims = recorder
-        .wait_for("the login's claims", |e| {
-            matches!(e, Event::LoginTokenClaimsAvailableEvent(_))
-        })
-        .await;
-    let Event::LoginTokenClaimsAvailableEvent(claims) = claims else {
-        unreachable!()
-    };
-    assert_eq!(claims.claims.get("sub").map(String::as_str), Some("alice"));
-
-    // The user's access token is the subject token of the RFC 8693 exchange.
-    let exchanged = post(&runtime, ExchangeIamTokenEvent::new("demo-api")).await;
-    assert_status(&exchanged, StatusType::Ok, 0);
-
-    // Restart: logged out in memory, the refresh token logs in offline.
-    assert_eq!(
-        users(&runtime).await,
-        vec![UserIdentifier::new(TENANT, "alice")]
-    );
-    let timer = Instant::now();
-    let offline = post(&runtime, OfflineLoginEvent::new()).await;
-    let refresh_time = timer.elapsed();
-    assert_status(&offline, StatusType::Ok, 0);
-    let exchanged = post(
-        &runtime,
-        ExchangeIamTokenEvent::new("demo-api").with_force_update(true),
-    )
-    .await;
-    assert_status(&exchanged, StatusType::Ok, 0);
-
-    // Logout = ClearIamTokenCache(CLEAR_ALL) + Restart: the offline login is refused.
-    let cleared = post(
-        &runtime,
-        ClearIamTokenCacheEvent::new().with_behavior(ClearBehavior::ClearAll),
-    )
-    .await;
-    assert_status(&cleared, StatusType::Ok, 0);
-    post(&runtime, RestartEvent::new()).await;
-    let refused = post(&runtime, OfflineLoginEvent::new()).await;
-    assert_status(
-        &refused,
-        StatusType::NoTokenDataAvailable,
-        error_code::CREDENTIAL_CLEARED,
-    );
-    assert_eq!(refused.info.next_action, Some(NextAction::LogIn));
+    let times = shared::lifecycle(&idp, &runtime).await;
+    let (create_time, code_time, refresh_time) = (times.authorize, times.code, times.offline_login);
 
     // Baseline: plain reqwest doing the HTTP of CreateAuthorizationRequest (discovery + PAR).
     let http = reqwest::Client::builder()
@@ -240,126 +205,17 @@ async fn the_identified_lifecycle_against_node_oidc_provider() {
 
 #[tokio::test]
 async fn a_state_is_used_once_and_must_be_known() {
-    let idp = Idp::start().await;
-    let runtime = started(&idp).await;
-    let request = authorization(&runtime).await;
-    let redirect = idp.log_in(&request.authorization_url, "bob").await;
-
-    // a state we never issued, and no state at all
-    let forged = redirect.replace(&request.state, "forged-state");
-    let answer = post(&runtime, code_event(&forged)).await;
-    assert_status(
-        &answer,
-        StatusType::InvalidParameter,
-        error_code::AUTHORIZATION_REQUEST_UNKNOWN,
-    );
-    let stateless = redirect.replace(&format!("state={}", request.state), "x=1");
-    let answer = post(&runtime, code_event(&stateless)).await;
-    assert_status(
-        &answer,
-        StatusType::InvalidParameter,
-        error_code::AUTHORIZATION_REQUEST_UNKNOWN,
-    );
-    assert!(users(&runtime).await.is_empty(), "nothing stored");
-    // a restart forgets pending requests: the genuine redirect is now unknown too
-    let answer = post(&runtime, code_event(&redirect)).await;
-    assert_status(
-        &answer,
-        StatusType::InvalidParameter,
-        error_code::AUTHORIZATION_REQUEST_UNKNOWN,
-    );
-
-    // the genuine one works once; replayed it is unknown
-    let request = authorization(&runtime).await;
-    let redirect = idp.log_in(&request.authorization_url, "bob").await;
-    assert_status(
-        &post(&runtime, code_event(&redirect)).await,
-        StatusType::Ok,
-        0,
-    );
-    let replayed = post(&runtime, code_event(&redirect)).await;
-    assert_status(
-        &replayed,
-        StatusType::InvalidParameter,
-        error_code::AUTHORIZATION_REQUEST_UNKNOWN,
-    );
+    shared::state_is_used_once_and_must_be_known(&Idp::start().await).await;
 }
 
 #[tokio::test]
 async fn a_redirect_that_is_not_the_requests_is_refused_and_nothing_stored() {
-    let idp = Idp::start().await;
-    let runtime = started(&idp).await;
-    // another path than the registered redirect
-    let request = authorization(&runtime).await;
-    let redirect = idp.log_in(&request.authorization_url, "carol").await;
-    let elsewhere = redirect.replace("/callback", "/elsewhere");
-    let answer = post(&runtime, code_event(&elsewhere)).await;
-    assert_status(
-        &answer,
-        StatusType::InvalidParameter,
-        error_code::AUTHORIZATION_RESPONSE_MISMATCH,
-    );
-    // another client id than the request's
-    let request = authorization(&runtime).await;
-    let redirect = idp.log_in(&request.authorization_url, "carol").await;
-    let mut other = code_event(&redirect);
-    other.client_id = "another-client".into();
-    assert_status(
-        &post(&runtime, other).await,
-        StatusType::InvalidParameter,
-        error_code::AUTHORIZATION_RESPONSE_MISMATCH,
-    );
-    // an iss of another issuer (mix-up, RFC 9207), and none though the IDP promises it
-    let request = authorization(&runtime).await;
-    let redirect = idp.log_in(&request.authorization_url, "carol").await;
-    let (base, _) = redirect.split_once("&iss=").expect("iss in the redirect");
-    let mixed = format!("{base}&iss=http%3A%2F%2F127.0.0.1%3A9%2Fother");
-    assert_status(
-        &post(&runtime, code_event(&mixed)).await,
-        StatusType::Failed,
-        error_code::AUTHORIZATION_ISSUER_MISMATCH,
-    );
-    let request = authorization(&runtime).await;
-    let redirect = idp.log_in(&request.authorization_url, "carol").await;
-    let (base, _) = redirect.split_once("&iss=").expect("iss in the redirect");
-    assert_status(
-        &post(&runtime, code_event(base)).await,
-        StatusType::Failed,
-        error_code::AUTHORIZATION_ISSUER_MISMATCH,
-    );
-    assert!(users(&runtime).await.is_empty(), "nothing stored");
+    shared::a_redirect_that_is_not_the_requests_is_refused(&Idp::start().await).await;
 }
 
 #[tokio::test]
 async fn a_code_redeemed_with_another_requests_verifier_is_refused() {
-    // PKCE: the code of request A with the state (hence the verifier) of request B. The IDP
-    // refuses it (invalid_grant): the verifier is what binds the code to this app instance.
-    let idp = Idp::start().await;
-    let runtime = started(&idp).await;
-    let a = authorization(&runtime).await;
-    let b = authorization(&runtime).await;
-    let redirect = idp.log_in(&a.authorization_url, "dave").await;
-    let url = reqwest::Url::parse(&redirect).unwrap();
-    let code = url
-        .query_pairs()
-        .find(|(n, _)| n == "code")
-        .map(|(_, v)| v.into_owned())
-        .unwrap();
-    let swapped = SetAuthorisationCodeEvent::with_code(
-        TENANT,
-        NATIVE_CLIENT,
-        AuthenticationMode::No,
-        code,
-        b.state,
-    );
-    let answer = post(&runtime, swapped).await;
-    assert_status(
-        &answer,
-        StatusType::LoginRequired,
-        error_code::AUTHORIZATION_CODE_REJECTED,
-    );
-    assert_eq!(answer.info.next_action, Some(NextAction::LogIn));
-    assert!(users(&runtime).await.is_empty(), "nothing stored");
+    shared::a_code_redeemed_with_another_requests_verifier_is_refused(&Idp::start().await).await;
 }
 
 #[tokio::test]

@@ -79,7 +79,7 @@ pub use mc_store::{
 
 use actors::enrollment::EnrollmentActor;
 use actors::http_proxy::{HttpProxyActor, HttpSettings};
-use actors::login::LoginActor;
+use actors::login::{ConnectExchange, LoginActor};
 use actors::storage::StorageActor;
 use actors::token_exchange::{TokenCache, TokenExchangeActor};
 use controller::{Controller, PublishedState, Submit, Workers};
@@ -277,6 +277,7 @@ impl MasterController {
                         login.clone(),
                     )
                     .start();
+                    login.do_send(ConnectExchange(exchange.clone()));
                     let workers = Workers {
                         enrollment: EnrollmentActor::new(
                             oidc.clone(),

@@ -315,17 +315,24 @@ impl UserStore {
     /// [`StoreError::Biometric`] and stores nothing. A replaced user's lockout starts over.
     pub fn put_user(&self, user: &EnrolledUser, protection: &Protection) -> Result<(), StoreError> {
         self.put_user_record(user, protection, None, false)
+            .map(|_| ())
     }
 
     /// As [`UserStore::put_user`], for an identified user (listed with `identified`):
-    /// `refresh_token` is sealed under the same data key in the same commit.
+    /// `refresh_token` is sealed under the same data key in the same commit. Answers the key
+    /// that stores the token's rotations, so the caller need not unlock (for BIOMETRIC: prompt)
+    /// again right after storing.
     pub fn put_identified_user(
         &self,
         user: &EnrolledUser,
         protection: &Protection,
         refresh_token: Option<&SecretString>,
-    ) -> Result<(), StoreError> {
-        self.put_user_record(user, protection, refresh_token, true)
+    ) -> Result<SealingKey, StoreError> {
+        let data_key = self.put_user_record(user, protection, refresh_token, true)?;
+        Ok(SealingKey {
+            user: user.id.clone(),
+            data_key,
+        })
     }
 
     fn put_user_record(
@@ -334,7 +341,7 @@ impl UserStore {
         protection: &Protection,
         refresh_token: Option<&SecretString>,
         identified: bool,
-    ) -> Result<(), StoreError> {
+    ) -> Result<SecretBytes, StoreError> {
         user.id.validate()?;
         protection.validate()?;
         let mut record = UserRecord::new(user, protection.mode());
@@ -401,7 +408,7 @@ impl UserStore {
             self.delete_platform_key(&user.id);
         }
         tracing::debug!(user = %user.id, mode = protection.mode().as_str(), "stored enrolled user");
-        Ok(())
+        Ok(data_key)
     }
 
     /// The user with all secrets decrypted, for mode NO (`unlock_user(id, Unlock::No, _)`);
@@ -1032,6 +1039,7 @@ impl UserStore {
             server_url: record.server_url.clone(),
             issuer: record.issuer.clone(),
             registration_client_uri: record.registration_client_uri.clone(),
+            redirect_uri: record.redirect_uri.clone(),
             authentication_mode: record.authentication_mode,
             subject: record.subject.clone(),
             created_at: record.created_at,

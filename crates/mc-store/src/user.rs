@@ -104,6 +104,9 @@ pub struct EnrolledUser {
     pub server_url: String,
     pub issuer: String,
     pub registration_client_uri: Option<String>,
+    /// An identified user's redirect URI (of the login that stored it), for
+    /// GetInformationEvent after an offline login; `None` for an anonymous device.
+    pub redirect_uri: Option<String>,
     pub authentication_mode: StoredAuthMode,
     /// `sub` of the device token, for display.
     pub subject: Option<String>,
@@ -176,6 +179,7 @@ mod tests {
             server_url: "http://127.0.0.1:1".into(),
             issuer: "http://127.0.0.1:1/realms/demo".into(),
             registration_client_uri: None,
+            redirect_uri: None,
             authentication_mode: StoredAuthMode::No,
             subject: None,
             created_at: 1,

@@ -1,7 +1,8 @@
 //! Shared setup for the workspace's tests (dev-only, `publish = false`): a real development
 //! IDP on a free loopback port, runtimes talking HTTP to it on a memory or temporary store,
 //! posting with a bounded wait that returns the request's own typed result, enrollment, and a
-//! recorder of the events listeners receive; [`browser`], a headless Chromium over WebDriver for
+//! recorder of the events listeners receive; [`identified`], the demo user's login through the
+//! dev IDP's form; [`browser`], a headless Chromium over WebDriver for
 //! the tests that drive a real IDP's login page.
 //!
 //! It is a dev-dependency only: no product crate may depend on it. It uses only the public
@@ -22,6 +23,7 @@ use mc_runtime::{MasterController, RuntimeConfig, StoreLocation};
 pub use mc_devidp;
 
 pub mod browser;
+pub mod identified;
 
 /// The dev IDP's demo tenant.
 pub const TENANT: &str = "demo";

@@ -133,10 +133,10 @@ impl Worker {
         let blocked = self
             .model
             .iter()
-            .find(|(_, user)| user.state == UserState::Blocked)
+            .find(|(_, user)| matches!(user.state, UserState::Blocked | UserState::Cleared(_)))
             .map(|(id, _)| id.clone());
         if let Some(id) = blocked {
-            // A blocked user must enroll again: the runtime deletes it (after the IDP).
+            // A blocked or cleared user must enroll again: the runtime deletes it (after the IDP).
             return self.delete(&id);
         }
         let present: Vec<(String, Cred)> = self
@@ -158,7 +158,8 @@ impl Worker {
             20..=34 => self.rotate(&id, &cred),
             35..=59 if cred.mode == StoredAuthMode::Password => self.wrong_passwords(&id),
             35..=59 => self.login(&id, &cred),
-            60..=87 => self.switch(&id, &cred),
+            60..=84 => self.switch(&id, &cred),
+            85..=91 => self.clear_credential(&id),
             _ => self.delete(&id),
         }
     }
@@ -280,6 +281,17 @@ impl Worker {
             id: id.to_string(),
             cred: to,
         })
+    }
+
+    /// ClearIamTokenCache CLEAR_OFFLINE (issue 10): the device key and refresh token
+    /// destroyed in one commit, the user kept listed.
+    fn clear_credential(&mut self, id: &str) -> Result<(), String> {
+        self.record(Entry::Clearing { id: id.to_string() })?;
+        match self.store.clear_credential(id) {
+            Ok(true) => self.record(Entry::Cleared { id: id.to_string() }),
+            Ok(false) => Err(format!("clear {id}: the user was not there")),
+            Err(error) => Err(format!("clear {id}: {error}")),
+        }
     }
 
     fn delete(&mut self, id: &str) -> Result<(), String> {

@@ -31,6 +31,11 @@ pub struct LocalIdp {
 
 impl LocalIdp {
     pub fn start() -> LocalIdp {
+        Self::start_with(DevIdpConfig::default())
+    }
+
+    /// As [`LocalIdp::start`], with `config`.
+    pub fn start_with(config: DevIdpConfig) -> LocalIdp {
         let server = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("dev-idp")
@@ -39,7 +44,7 @@ impl LocalIdp {
             .expect("the dev IDP's tokio runtime starts");
         let address = "127.0.0.1:0".parse().expect("a socket address");
         let idp = server
-            .block_on(DevIdp::start(address, DevIdpConfig::default()))
+            .block_on(DevIdp::start(address, config))
             .expect("the dev IDP starts");
         LocalIdp {
             idp: Some(idp),

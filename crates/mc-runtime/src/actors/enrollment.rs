@@ -209,6 +209,7 @@ async fn enroll(
             server_url: msg.server_url.clone(),
             issuer: issuer.clone(),
             registration_client_uri: registration.registration_client_uri.clone(),
+            redirect_uri: None,
             authentication_mode: msg.protection.mode(),
             subject: verified.subject.clone(),
             created_at: oidc.now(),

@@ -26,6 +26,7 @@ use tracing::Instrument;
 use super::enrollment::delete_user;
 use super::login::{protection_for, store_id, LoginActor};
 use super::storage::{self, ClearCredential, ListUsers, SaveIdentifiedUser, StorageActor};
+use super::token_exchange::ClearCache;
 use super::Admitted;
 use crate::failure::{Failure, Step};
 use crate::reducer::Outcome;
@@ -96,13 +97,31 @@ impl Handler<Admitted<CreateAuthorizationRequestEvent>> for LoginActor {
         let event = msg.event;
         let oidc = self.oidc.clone();
         let issuer = oidc.issuer_for(&self.config.server_url, &event.tenant_id);
-        // Upgrade: bind the code to the logged-in anonymous device's key, which the
-        // identified user keeps.
+        // Upgrade: bind the code to the anonymous device's key, which the identified user
+        // keeps: the logged-in session's, else that of an anonymous user of the tenant on
+        // this device, unlocked now (a password-protected one must log in first: this
+        // request carries no password).
         let session_key = self
             .session
             .get()
             .filter(|s| s.tenant_id == event.tenant_id && s.identified.is_none())
             .map(|s| Arc::clone(&s.key));
+        let anonymous_unlock = match session_key {
+            Some(_) => None,
+            None => match self.anonymous_of(&event.tenant_id) {
+                Some(user) => match self.anonymous_key_unlock(&user) {
+                    Ok(unlock) => Some((user, unlock)),
+                    Err(failure) => {
+                        return Box::pin(fut::ready(CreateAuthorizationRequestResultEvent {
+                            info: failure.info(),
+                            ..Default::default()
+                        }))
+                    }
+                },
+                None => None,
+            },
+        };
+        let storage = self.storage.clone();
         let params = AuthorizationParams {
             client_id: event.client_id,
             redirect_uri: event.redirect_uri,
@@ -118,11 +137,19 @@ impl Handler<Admitted<CreateAuthorizationRequestEvent>> for LoginActor {
                 .discover(&issuer)
                 .await
                 .map_err(|e| Failure::from_oidc(&e, Step::Login))?;
-            let key = match session_key {
-                Some(key) => key,
-                None => Arc::new(SigningKey::generate().map_err(|e| {
-                    Failure::internal(format!("device key generation failed: {e}"))
-                })?),
+            let key = match (session_key, anonymous_unlock) {
+                (Some(key), _) => key,
+                (None, Some((user, unlock))) => {
+                    match anonymous_device_key(&storage, user, unlock, oidc.now()).await {
+                        Ok(key) => Arc::new(key),
+                        // CLEAR_OFFLINE destroyed it: there is no key to keep.
+                        Err(failure) if failure.code == error_code::CREDENTIAL_CLEARED => {
+                            Arc::new(new_device_key()?)
+                        }
+                        Err(failure) => return Err(failure),
+                    }
+                }
+                (None, None) => Arc::new(new_device_key()?),
             };
             let start = oidc
                 .start_authorization(&metadata, &params, &key)
@@ -181,10 +208,22 @@ impl Handler<Admitted<SetAuthorisationCodeEvent>> for LoginActor {
             .collect();
         let oidc = self.oidc.clone();
         let storage = self.storage.clone();
+        let exchange = self.exchange.clone();
         let server_url = self.config.server_url.clone();
         let work = async move {
             let login =
                 redeem(&oidc, &storage, &server_url, &response, &request, protection).await?;
+            // The IAM tokens exchanged from the user's previous login carry its acr and
+            // auth_time (a step-up would keep being refused): they go before the answer.
+            if let Some(exchange) = exchange {
+                exchange
+                    .send(ClearCache {
+                        user: login.user.clone(),
+                        behavior: ClearBehavior::ClearAll,
+                    })
+                    .await
+                    .map_err(|_| Failure::internal("the token-exchange actor stopped"))?;
+            }
             let mut replaced = None;
             for old in anonymous.iter().filter(|old| **old != store_id(&login.user)) {
                 let removed = if keep_anonymous {
@@ -289,6 +328,60 @@ impl LoginActor {
     }
 }
 
+impl LoginActor {
+    /// An anonymous user of `tenant_id` on this device (the upgrade candidate).
+    fn anonymous_of(&self, tenant_id: &str) -> Option<UserId> {
+        self.users
+            .iter()
+            .find(|u| u.id.tenant_id == tenant_id && !u.identified)
+            .map(|u| u.id.clone())
+    }
+
+    /// What unlocks an anonymous user's device key at CreateAuthorizationRequest: nothing
+    /// (NO) or a biometric prompt (BIOMETRIC); PASSWORD needs the user logged in first.
+    fn anonymous_key_unlock(&self, user: &UserId) -> Result<storage::UnlockWith, Failure> {
+        match self.mode_of(user) {
+            Some(mc_store::StoredAuthMode::Password) => Err(Failure::new(
+                StatusType::InvalidState,
+                error_code::INVALID_STATE,
+                format!(
+                    "the anonymous user {user} of this tenant is protected by a password; log it in (OfflineLoginEvent) first, so the identified user keeps its device key"
+                ),
+            )
+            .with_next_action(Some(NextAction::SendFirst {
+                request_type: "OfflineLoginEvent".into(),
+            }))),
+            Some(mc_store::StoredAuthMode::Biometric) => Ok(storage::UnlockWith::Biometric {
+                prompt: self.config.biometric_prompt.clone(),
+            }),
+            _ => Ok(storage::UnlockWith::No),
+        }
+    }
+}
+
+fn new_device_key() -> Result<SigningKey, Failure> {
+    SigningKey::generate()
+        .map_err(|e| Failure::internal(format!("device key generation failed: {e}")))
+}
+
+/// The device key of the anonymous user `user`, unlocked from the store.
+async fn anonymous_device_key(
+    storage: &Addr<StorageActor>,
+    user: UserId,
+    unlock: storage::UnlockWith,
+    now: i64,
+) -> Result<SigningKey, Failure> {
+    let unlocked: UnlockedUser =
+        storage::unlock_call(storage, storage::UnlockUserWithKey { user, unlock, now }).await?;
+    SigningKey::from_pkcs8(&unlocked.user.secrets.device_key_pkcs8).map_err(|_| {
+        Failure::new(
+            StatusType::NoTokenDataAvailable,
+            error_code::NO_STORED_CREDENTIAL,
+            "the anonymous user's stored device key is unusable; enroll it again or delete it",
+        )
+    })
+}
+
 /// The redirect went to the request's redirect URI: the same URL without query and fragment
 /// (RFC 8252 §7.3 loopback: the port is part of it, as the app's listener chose it).
 fn same_redirect(response: &AuthorizationResponse, redirect_uri: &str) -> bool {
@@ -346,6 +439,7 @@ async fn redeem(
         server_url: server_url.to_string(),
         issuer: metadata.issuer.clone(),
         registration_client_uri: None,
+        redirect_uri: Some(pending.redirect_uri.clone()),
         authentication_mode: protection.mode(),
         subject: Some(subject.clone()),
         created_at: oidc.now(),
@@ -355,30 +449,14 @@ async fn redeem(
             registration_access_token: None,
         },
     };
-    storage::call(
+    // The sealing key for later rotations comes with the save: no second unlock (which in
+    // mode BIOMETRIC would prompt the user twice for one login).
+    let sealing_key = storage::call(
         storage,
         SaveIdentifiedUser {
             user: record,
-            protection: protection.clone(),
+            protection,
             refresh_token: refresh_token.clone(),
-        },
-    )
-    .await?;
-    // The sealing key for later rotations: one unlock of what was just stored (mode NO and
-    // PASSWORD need no prompt; BIOMETRIC prompts once more, as enrollment does).
-    let unlock = match protection {
-        Protection::No => storage::UnlockWith::No,
-        Protection::Password(password) => storage::UnlockWith::Password(password),
-        Protection::Biometric => storage::UnlockWith::Biometric {
-            prompt: "Confirm to finish the login".into(),
-        },
-    };
-    let unlocked: UnlockedUser = storage::unlock_call(
-        storage,
-        storage::UnlockUserWithKey {
-            user: id.clone(),
-            unlock,
-            now: oidc.now(),
         },
     )
     .await?;
@@ -386,7 +464,7 @@ async fn redeem(
         pending.client_id.clone(),
         Some(pending.redirect_uri.clone()),
         refresh_token,
-        Arc::new(unlocked.sealing_key),
+        Arc::new(sealing_key),
         storage.clone(),
     );
     let parts = SessionParts {
@@ -456,8 +534,13 @@ pub async fn log_in_identified(
         claims.insert("sub".to_string(), record.id.user_id.clone());
     }
     let current = tokens.refresh_token.clone().or(Some(refresh_token));
-    let credential =
-        IdentifiedCredential::new(client_id, None, current, sealing_key, storage.clone());
+    let credential = IdentifiedCredential::new(
+        client_id,
+        record.redirect_uri.clone(),
+        current,
+        sealing_key,
+        storage.clone(),
+    );
     let parts = SessionParts {
         user: UserIdentifier::new(&record.id.tenant_id, &record.id.user_id),
         enrollment_client_id: record.enrollment_client_id.clone(),

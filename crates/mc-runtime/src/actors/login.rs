@@ -28,6 +28,7 @@ use super::storage::{
     self, ChangeProtection, ListUsers, RecordLogin, RemoveUser, StorageActor, UnlockUserWithKey,
     UnlockWith,
 };
+use super::token_exchange::TokenExchangeActor;
 use super::Admitted;
 use crate::config::RuntimeConfig;
 use crate::failure::{Failure, Step};
@@ -44,6 +45,21 @@ pub struct LoginActor {
     pub(super) session: SessionSlot,
     /// Identified users: authorization requests waiting for their redirect (identified.rs).
     pub(super) pending: PendingAuthorizations,
+    /// Set once at start ([`ConnectExchange`]; the exchange actor is started after this one):
+    /// a new interactive login clears the IAM tokens exchanged from the previous one.
+    pub(super) exchange: Option<Addr<TokenExchangeActor>>,
+}
+
+/// Gives the login actor the token-exchange actor (sent once at start, before any request).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ConnectExchange(pub Addr<TokenExchangeActor>);
+
+impl Handler<ConnectExchange> for LoginActor {
+    type Result = ();
+    fn handle(&mut self, msg: ConnectExchange, _: &mut Self::Context) {
+        self.exchange = Some(msg.0);
+    }
 }
 
 impl Actor for LoginActor {
@@ -73,6 +89,7 @@ impl LoginActor {
             last_user: None,
             session,
             pending: PendingAuthorizations::default(),
+            exchange: None,
         }
     }
 
@@ -103,7 +120,7 @@ impl LoginActor {
         }
     }
 
-    fn mode_of(&self, user: &UserId) -> Option<StoredAuthMode> {
+    pub(super) fn mode_of(&self, user: &UserId) -> Option<StoredAuthMode> {
         self.users
             .iter()
             .find(|u| &u.id == user)

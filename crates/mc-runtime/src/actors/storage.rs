@@ -141,9 +141,9 @@ impl Handler<ChangeProtection> for StorageActor {
 }
 
 /// Identified users: stores the user with its refresh token sealed under the same data key,
-/// in one transaction, and makes it the last user.
+/// in one transaction, and makes it the last user; answers the key for its rotations.
 #[derive(Message)]
-#[rtype(result = "Result<(), StoreError>")]
+#[rtype(result = "Result<SealingKey, StoreError>")]
 pub struct SaveIdentifiedUser {
     pub user: EnrolledUser,
     pub protection: Protection,
@@ -151,7 +151,7 @@ pub struct SaveIdentifiedUser {
 }
 
 impl Handler<SaveIdentifiedUser> for StorageActor {
-    type Result = Result<(), StoreError>;
+    type Result = Result<SealingKey, StoreError>;
     fn handle(&mut self, msg: SaveIdentifiedUser, _: &mut Self::Context) -> Self::Result {
         self.store()?
             .put_identified_user(&msg.user, &msg.protection, msg.refresh_token.as_ref())
@@ -300,6 +300,7 @@ mod tests {
             server_url: "http://127.0.0.1:8080".into(),
             issuer: "http://127.0.0.1:8080/realms/tenant".into(),
             registration_client_uri: None,
+            redirect_uri: None,
             authentication_mode: StoredAuthMode::No,
             subject: None,
             created_at: 1_700_000_000,

@@ -28,6 +28,10 @@ pub(crate) struct UserRecord {
     pub issuer: String,
     #[serde(default)]
     pub registration_client_uri: Option<String>,
+    /// An identified user's redirect URI (informational, not bound by any AAD: the runtime
+    /// never redeems a code with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_uri: Option<String>,
     pub authentication_mode: StoredAuthMode,
     #[serde(default)]
     pub subject: Option<String>,
@@ -144,6 +148,7 @@ impl UserRecord {
             server_url: user.server_url.clone(),
             issuer: user.issuer.clone(),
             registration_client_uri: user.registration_client_uri.clone(),
+            redirect_uri: user.redirect_uri.clone(),
             authentication_mode: mode,
             subject: user.subject.clone(),
             created_at: user.created_at,
