@@ -58,7 +58,7 @@ check "RequestEvent: one case per request, carrying its record" has "$events" \
 check "Event: one case per event, carrying its record" has "$events" \
     "case exchangeIamTokenResultEvent(ExchangeIamTokenResultEvent"
 check "typed enrollment request record, password optional" grep -Pzq \
-    'public init\(tenantId: String, authenticationMode: AuthenticationMode, clientId: String,[^)]*\*/password: SecretString\? = nil\)' \
+    'public init\(tenantId: String, authenticationMode: AuthenticationMode, clientId: String,[^)]*\*/password: SecretString\? = nil,[\s\S]*?replaceExisting: Bool = false\)' \
     "$out/$events"
 check "a secret crosses as a plain string" has "$events" "public typealias SecretString = String"
 check "nextAction on results" has "$events" "public var nextAction: NextAction?"

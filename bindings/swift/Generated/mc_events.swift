@@ -1480,17 +1480,29 @@ public struct EnrollAnonymousUserEvent: Equatable, Hashable {
      * The local password, for mode PASSWORD.
      */
     public var password: SecretString?
+    /**
+     * **Ours**: while LOGGED_IN, an enrollment with the logged-in user's tenant and
+     * enrollment client replaces that identity (deleted at the IDP) only when this is true;
+     * otherwise it is refused with INVALID_STATE (send DeleteUserEvent first).
+     */
+    public var replaceExisting: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
     public init(tenantId: String, authenticationMode: AuthenticationMode, clientId: String, 
         /**
          * The local password, for mode PASSWORD.
-         */password: SecretString? = nil) {
+         */password: SecretString? = nil, 
+        /**
+         * **Ours**: while LOGGED_IN, an enrollment with the logged-in user's tenant and
+         * enrollment client replaces that identity (deleted at the IDP) only when this is true;
+         * otherwise it is refused with INVALID_STATE (send DeleteUserEvent first).
+         */replaceExisting: Bool = false) {
         self.tenantId = tenantId
         self.authenticationMode = authenticationMode
         self.clientId = clientId
         self.password = password
+        self.replaceExisting = replaceExisting
     }
 
     
@@ -1512,7 +1524,8 @@ public struct FfiConverterTypeEnrollAnonymousUserEvent: FfiConverterRustBuffer {
                 tenantId: FfiConverterString.read(from: &buf), 
                 authenticationMode: FfiConverterTypeAuthenticationMode.read(from: &buf), 
                 clientId: FfiConverterString.read(from: &buf), 
-                password: FfiConverterOptionTypeSecretString.read(from: &buf)
+                password: FfiConverterOptionTypeSecretString.read(from: &buf), 
+                replaceExisting: FfiConverterBool.read(from: &buf)
         )
     }
 
@@ -1521,6 +1534,7 @@ public struct FfiConverterTypeEnrollAnonymousUserEvent: FfiConverterRustBuffer {
         FfiConverterTypeAuthenticationMode.write(value.authenticationMode, into: &buf)
         FfiConverterString.write(value.clientId, into: &buf)
         FfiConverterOptionTypeSecretString.write(value.password, into: &buf)
+        FfiConverterBool.write(value.replaceExisting, into: &buf)
     }
 }
 
@@ -3059,6 +3073,15 @@ public struct StatusResultEvent: Equatable, Hashable {
      * replaced (so the app can move its server-side data). Absent otherwise.
      */
     public var replacedUserIdentifier: UserIdentifier?
+    /**
+     * **Ours** (EnableAuthenticationModeEvent): password attempts left before a lock, after
+     * a wrong current password.
+     */
+    public var retryCounter: UInt32?
+    /**
+     * **Ours** (EnableAuthenticationModeEvent): seconds to wait (TEMPORARY_LOCKED).
+     */
+    public var retryDelay: UInt64?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3066,9 +3089,18 @@ public struct StatusResultEvent: Equatable, Hashable {
         /**
          * SetAuthorisationCodeEvent that upgraded an anonymous device: the anonymous user it
          * replaced (so the app can move its server-side data). Absent otherwise.
-         */replacedUserIdentifier: UserIdentifier? = nil) {
+         */replacedUserIdentifier: UserIdentifier? = nil, 
+        /**
+         * **Ours** (EnableAuthenticationModeEvent): password attempts left before a lock, after
+         * a wrong current password.
+         */retryCounter: UInt32? = nil, 
+        /**
+         * **Ours** (EnableAuthenticationModeEvent): seconds to wait (TEMPORARY_LOCKED).
+         */retryDelay: UInt64? = nil) {
         self.info = info
         self.replacedUserIdentifier = replacedUserIdentifier
+        self.retryCounter = retryCounter
+        self.retryDelay = retryDelay
     }
 
     
@@ -3088,13 +3120,17 @@ public struct FfiConverterTypeStatusResultEvent: FfiConverterRustBuffer {
         return
             try StatusResultEvent(
                 info: FfiConverterTypeResultInfo.read(from: &buf), 
-                replacedUserIdentifier: FfiConverterOptionTypeUserIdentifier.read(from: &buf)
+                replacedUserIdentifier: FfiConverterOptionTypeUserIdentifier.read(from: &buf), 
+                retryCounter: FfiConverterOptionUInt32.read(from: &buf), 
+                retryDelay: FfiConverterOptionUInt64.read(from: &buf)
         )
     }
 
     public static func write(_ value: StatusResultEvent, into buf: inout [UInt8]) {
         FfiConverterTypeResultInfo.write(value.info, into: &buf)
         FfiConverterOptionTypeUserIdentifier.write(value.replacedUserIdentifier, into: &buf)
+        FfiConverterOptionUInt32.write(value.retryCounter, into: &buf)
+        FfiConverterOptionUInt64.write(value.retryDelay, into: &buf)
     }
 }
 
