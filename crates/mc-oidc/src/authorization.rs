@@ -464,18 +464,8 @@ impl OidcClient {
             ("redirect_uri", pending.redirect_uri.as_str()),
             ("code_verifier", pending.code_verifier.expose()),
         ];
-        let auth = ClientAuth::Public(&pending.client_id);
-        let answer = self
-            .with_retries(Endpoint::Token, Repeatable::IfNotProcessed, move || {
-                self.token_answer(meta, auth, key, grant)
-            })
-            .await?;
-        let tokens = parse_token_answer(&answer, self.now())?;
-        check_dpop_binding(self, meta, &tokens, key)?;
-        Ok(CodeTokens {
-            tokens,
-            id_token: read_id_token(&answer)?,
-        })
+        self.public_token_grant(meta, &pending.client_id, key, grant)
+            .await
     }
 
     /// The refresh grant (RFC 6749 §6) as the public client `client_id`, with a DPoP proof
@@ -492,6 +482,18 @@ impl OidcClient {
             ("grant_type", GRANT_REFRESH_TOKEN),
             ("refresh_token", refresh_token.expose()),
         ];
+        self.public_token_grant(meta, client_id, key, grant).await
+    }
+
+    /// A token-endpoint grant as the public client `client_id` (code or refresh), with a DPoP
+    /// proof of `key` when DPoP is used; the tokens' binding is checked against `key`.
+    async fn public_token_grant(
+        &self,
+        meta: &ProviderMetadata,
+        client_id: &str,
+        key: &SigningKey,
+        grant: &[(&str, &str)],
+    ) -> Result<CodeTokens, OidcError> {
         let auth = ClientAuth::Public(client_id);
         let answer = self
             .with_retries(Endpoint::Token, Repeatable::IfNotProcessed, move || {
