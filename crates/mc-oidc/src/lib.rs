@@ -423,21 +423,14 @@ impl OidcClient {
         subject_token: &SecretString,
         audience: &str,
     ) -> Result<TokenSet, OidcError> {
-        let grant = &[
-            ("grant_type", GRANT_TOKEN_EXCHANGE),
-            ("subject_token", subject_token.expose()),
-            ("subject_token_type", TOKEN_TYPE_ACCESS_TOKEN),
-            ("requested_token_type", TOKEN_TYPE_ACCESS_TOKEN),
-            ("audience", audience),
-        ];
-        let auth = ClientAuth::PrivateKeyJwt(client_id);
-        let tokens = self
-            .with_retries(Endpoint::Token, Repeatable::IfNotProcessed, move || {
-                self.token_request(meta, auth, key, grant)
-            })
-            .await?;
-        check_exchanged_audience(&tokens, audience)?;
-        Ok(tokens)
+        self.exchange_as(
+            meta,
+            ClientAuth::PrivateKeyJwt(client_id),
+            key,
+            subject_token,
+            audience,
+        )
+        .await
     }
 
     /// Step 7 for an identified user: as [`OidcClient::exchange`], with the user's access
@@ -451,6 +444,25 @@ impl OidcClient {
         subject_token: &SecretString,
         audience: &str,
     ) -> Result<TokenSet, OidcError> {
+        self.exchange_as(
+            meta,
+            ClientAuth::Public(client_id),
+            key,
+            subject_token,
+            audience,
+        )
+        .await
+    }
+
+    /// The RFC 8693 exchange as `auth` (a device's assertion or a public client's id).
+    async fn exchange_as(
+        &self,
+        meta: &ProviderMetadata,
+        auth: ClientAuth<'_>,
+        key: &SigningKey,
+        subject_token: &SecretString,
+        audience: &str,
+    ) -> Result<TokenSet, OidcError> {
         let grant = &[
             ("grant_type", GRANT_TOKEN_EXCHANGE),
             ("subject_token", subject_token.expose()),
@@ -458,7 +470,6 @@ impl OidcClient {
             ("requested_token_type", TOKEN_TYPE_ACCESS_TOKEN),
             ("audience", audience),
         ];
-        let auth = ClientAuth::Public(client_id);
         let tokens = self
             .with_retries(Endpoint::Token, Repeatable::IfNotProcessed, move || {
                 self.token_request(meta, auth, key, grant)
