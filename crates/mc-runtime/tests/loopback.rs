@@ -73,7 +73,7 @@ async fn other_paths_get_404_and_the_receiver_keeps_waiting() {
 }
 
 #[tokio::test]
-async fn non_get_requests_are_refused_and_do_not_count() {
+async fn non_get_requests_are_refused_and_do_not_end_the_wait() {
     let receiver = LoopbackReceiver::bind().await.unwrap();
     let port = receiver.port();
     let waiting = tokio::spawn(receiver.wait_for_redirect(STATE, WAIT));
