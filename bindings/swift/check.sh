@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Generates the Swift bindings of crates/mc-ffi (library and generator from the build of
 # `cargo test --workspace`, see bindings/artifacts.sh) and checks them:
-# the files exist, declare the API the Swift example uses, and match the committed copy in
+# the files exist, declare the API the Swift examples use (Examples/*.swift, every generated
+# name they use checked by check_example_api.py), and match the committed copy in
 # Generated/ byte for byte (drift check). There is no Swift toolchain here, so this is the
 # Swift test of the run. `check.sh --update` refreshes Generated/ after an API change.
 set -euo pipefail
@@ -104,6 +105,19 @@ for name in "KSMEnrollAnonymousUserEvent(tenantId: tenant, authenticationMode: a
     "public func triggerEnrollAnonymousUser(tenant: String, authenticationMode: KSMAuthenticationMode, clientId: String, completion: @escaping (KsEvent) -> Void)"; do
     check "example mirrors the seed: $name" grep -Fq -- "$name" "$example"
 done
+
+# Every generated name each example uses (types, cases, fields, call labels) exists in what
+# was generated now: the compiler's name lookup, without a Swift toolchain.
+for example in "$here"/Examples/*.swift; do
+    check "$(basename "$example") uses only generated API" \
+        python3 "$here/check_example_api.py" "$example" "$out/$swift" "$out/$events"
+done
+# The checker itself: a field renamed in a regeneration must fail it (else it checks nothing).
+sed 's/\bredirectUrl\b/redirectURL/g; s/\bcase clearAll\b/case clearEverything/' \
+    "$out/$events" >"$out/renamed.swift.txt"
+check "a renamed field fails the example check" \
+    bash -c '! python3 "$1" "$2" "$3" "$4" >/dev/null' _ "$here/check_example_api.py" \
+    "$here/Examples/IdentifiedLogin.swift" "$out/$swift" "$out/renamed.swift.txt"
 
 if [ "$update" = "--update" ]; then
     for file in $files; do

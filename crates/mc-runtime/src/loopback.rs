@@ -3,18 +3,25 @@
 //!
 //! A desktop app that logs a user in opens the IDP's login page in the system browser with
 //! `redirect_uri` = [`LoopbackReceiver::redirect_uri`] (`http://127.0.0.1:{port}/callback`, a
-//! port the OS chose); the IDP sends the browser back there with the code. The receiver takes
-//! the one `GET /callback`, answers the browser a small fixed "you can close this page" page
-//! and hands the full redirect URL to the app, which posts it as `SetAuthorisationCodeEvent
-//! { redirectUrl }` (the runtime checks `state` and `iss`, not this module).
+//! port the OS chose); the IDP sends the browser back there with the code. The app hands the
+//! receiver the `state` of `CreateAuthorizationRequestResultEvent`; only a `GET /callback`
+//! carrying exactly that `state` (compared in constant time) ends the wait, with a small fixed
+//! "you can close this page" page, and its full URL goes to the app, which posts it as
+//! `SetAuthorisationCodeEvent { redirectUrl }`. An `error=` redirect with the right `state`
+//! ends it too: the runtime maps the error to a status.
 //!
-//! What it must not do: interpret the redirect (no parsing of `code`/`state` here), echo any
-//! part of the request into the page, keep waiting forever, or let one slow or hostile local
-//! client block the browser's request. Other paths (the browser's `/favicon.ico`) get 404 and
-//! it keeps waiting; other methods 405; a request whose head exceeds [`MAX_REQUEST_BYTES`] 431;
-//! a `Host` other than `127.0.0.1:{port}` (DNS rebinding) 400.
+//! What it must not do: interpret the redirect beyond `state` (the runtime checks `state`
+//! again, `iss`, `code`, `error`), echo any part of the request into a page, keep waiting
+//! forever, let one slow or hostile local client block the browser's request, or let a stray
+//! request end the login. Stray requests get an answer and the wait goes on: other paths (the
+//! browser's `/favicon.ico`) 404, other methods 405, a missing, repeated or wrong `state` 400, a
+//! head over [`MAX_REQUEST_BYTES`] 431, a `Host` other than `127.0.0.1:{port}` (DNS rebinding)
+//! 400. More than [`MAX_STRAY_REQUESTS`] of them or [`MAX_STRAY_BYTES`] read from them end the
+//! wait with [`LoopbackError::TooManyStrayRequests`], so a flood costs bounded work.
 
+use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -31,11 +38,23 @@ pub const MAX_REQUEST_BYTES: usize = 16 * 1024;
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections served at once; more are closed at once (a local flood does not exhaust us).
 pub const MAX_CONNECTIONS: usize = 32;
+/// Connections that were not the redirect (refused, dropped, timed out, closed for too many at
+/// once) taken before the wait ends with [`LoopbackError::TooManyStrayRequests`]. A browser
+/// makes one or two (`/favicon.ico`); a hundred is someone else.
+pub const MAX_STRAY_REQUESTS: usize = 100;
+/// Bytes read from stray connections before the wait ends the same way.
+pub const MAX_STRAY_BYTES: usize = 1024 * 1024;
 
 /// The page the browser shows after the redirect: fixed text, nothing from the request.
 const DONE_PAGE: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
 <title>Login complete</title></head><body><p>The login is complete. You can close this page \
 and return to the app.</p></body></html>";
+
+/// The page of a request to the redirect path that is not this login's redirect (an old tab,
+/// a forged link): fixed text, nothing from the request.
+const NOT_THIS_LOGIN_PAGE: &str = "<!doctype html><html lang=\"en\"><head><meta \
+charset=\"utf-8\"><title>Not this login</title></head><body><p>This is not the login the app \
+is waiting for. Start the login again from the app.</p></body></html>";
 
 /// Why no redirect was received. Each says what to do next.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +65,10 @@ pub enum LoopbackError {
     TimedOut(Duration),
     #[error("the loopback listener failed: {0}; start the login again")]
     Accept(std::io::Error),
+    #[error("no state to wait for: pass the state of CreateAuthorizationRequestResultEvent (a result without one is not OK: start the login again)")]
+    NoState,
+    #[error("{0} requests that were not the login redirect reached the loopback port; another local program may be interfering: start the login again")]
+    TooManyStrayRequests(usize),
 }
 
 /// Listens on 127.0.0.1 on a port the OS chose, for one login redirect.
@@ -75,12 +98,34 @@ impl LoopbackReceiver {
         format!("http://127.0.0.1:{}{CALLBACK_PATH}", self.port)
     }
 
-    /// Waits at most `timeout` for the `GET /callback`, answers the browser, and returns the
+    /// Waits at most `timeout` for the `GET /callback` whose `state` is `expected_state` (the
+    /// one of `CreateAuthorizationRequestResultEvent`), answers the browser, and returns the
     /// full redirect URL (`http://127.0.0.1:{port}/callback?code=…&state=…`). Every connection
-    /// is served on its own task, so a client that never finishes its request delays nobody.
-    /// The listener closes when this returns.
-    pub async fn wait_for_redirect(self, timeout: Duration) -> Result<String, LoopbackError> {
+    /// is served on its own task, so a client that never finishes its request delays nobody;
+    /// stray requests are answered and counted (see the module doc). The listener closes when
+    /// this returns. The future owns a copy of the state, so it can be spawned.
+    pub fn wait_for_redirect(
+        self,
+        expected_state: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<String, LoopbackError>> + Send + 'static {
+        let expected = Arc::new(Expected {
+            state: expected_state.to_owned(),
+            host: format!("127.0.0.1:{}", self.port),
+        });
+        self.serve_until_redirect(expected, timeout)
+    }
+
+    async fn serve_until_redirect(
+        self,
+        expected: Arc<Expected>,
+        timeout: Duration,
+    ) -> Result<String, LoopbackError> {
+        if expected.state.is_empty() {
+            return Err(LoopbackError::NoState);
+        }
         let deadline = tokio::time::Instant::now() + timeout;
+        let mut strays = StrayCount::default();
         // Dropped on return: connections still open are aborted.
         let mut connections = JoinSet::new();
         loop {
@@ -88,21 +133,50 @@ impl LoopbackReceiver {
                 _ = tokio::time::sleep_until(deadline) => return Err(LoopbackError::TimedOut(timeout)),
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, _)) if connections.len() < MAX_CONNECTIONS => {
-                        connections.spawn(serve_connection(stream, self.port));
+                        connections.spawn(serve_connection(stream, expected.clone()));
                     }
                     // Too many at once: closing it is the answer.
-                    Ok(_) => {}
+                    Ok(_) => strays.add(0)?,
                     // Per-connection failures (reset before accept) are no reason to stop.
                     Err(e) if is_connection_error(&e) => {}
                     Err(e) => return Err(LoopbackError::Accept(e)),
                 },
                 Some(served) = connections.join_next(), if !connections.is_empty() => {
-                    if let Ok(Some(target)) = served {
-                        return Ok(format!("http://127.0.0.1:{}{target}", self.port));
+                    match served {
+                        Ok(Served::Redirect(target)) => {
+                            return Ok(format!("http://127.0.0.1:{}{target}", self.port));
+                        }
+                        Ok(Served::Stray { bytes }) => strays.add(bytes)?,
+                        // A task cannot panic on input; count it all the same.
+                        Err(_) => strays.add(0)?,
                     }
                 }
             }
         }
+    }
+}
+
+/// What the redirect must look like; shared by the connection tasks.
+struct Expected {
+    state: String,
+    host: String,
+}
+
+/// The stray connections taken so far, against [`MAX_STRAY_REQUESTS`] and [`MAX_STRAY_BYTES`].
+#[derive(Default)]
+struct StrayCount {
+    requests: usize,
+    bytes: usize,
+}
+
+impl StrayCount {
+    fn add(&mut self, bytes: usize) -> Result<(), LoopbackError> {
+        self.requests += 1;
+        self.bytes = self.bytes.saturating_add(bytes);
+        if self.requests > MAX_STRAY_REQUESTS || self.bytes > MAX_STRAY_BYTES {
+            return Err(LoopbackError::TooManyStrayRequests(self.requests));
+        }
+        Ok(())
     }
 }
 
@@ -111,26 +185,39 @@ fn is_connection_error(e: &std::io::Error) -> bool {
     matches!(e.kind(), ConnectionAborted | ConnectionReset | Interrupted)
 }
 
-/// Reads one request head and answers it; `Some(request-target)` for the redirect.
-async fn serve_connection(mut stream: TcpStream, port: u16) -> Option<String> {
-    let head = match tokio::time::timeout(READ_TIMEOUT, read_head(&mut stream)).await {
+/// How one connection ended.
+enum Served {
+    /// The login redirect: its request-target.
+    Redirect(String),
+    /// Anything else, with the bytes read from it.
+    Stray { bytes: usize },
+}
+
+/// Reads one request head and answers it.
+async fn serve_connection(mut stream: TcpStream, expected: Arc<Expected>) -> Served {
+    let mut bytes = 0;
+    let head = match tokio::time::timeout(READ_TIMEOUT, read_head(&mut stream, &mut bytes)).await {
         Ok(Ok(head)) => head,
         Ok(Err(HeadError::TooLarge)) => {
             respond(&mut stream, "431 Request Header Fields Too Large", "").await;
-            drain(&mut stream).await;
-            return None;
+            bytes += drain(&mut stream).await;
+            return Served::Stray { bytes };
         }
         // Closed early, unreadable or too slow: nothing to answer.
-        Ok(Err(HeadError::Io)) | Err(_) => return None,
+        Ok(Err(HeadError::Io)) | Err(_) => return Served::Stray { bytes },
     };
-    match classify(&head, port) {
+    match classify(&head, &expected) {
         Ok(target) => {
             respond(&mut stream, "200 OK", DONE_PAGE).await;
-            Some(target)
+            Served::Redirect(target)
         }
-        Err(status) => {
+        Err(Refusal::NotThisLogin) => {
+            respond(&mut stream, "400 Bad Request", NOT_THIS_LOGIN_PAGE).await;
+            Served::Stray { bytes }
+        }
+        Err(Refusal::Status(status)) => {
             respond(&mut stream, status, "").await;
-            None
+            Served::Stray { bytes }
         }
     }
 }
@@ -140,12 +227,14 @@ enum HeadError {
     Io,
 }
 
-/// Reads until the blank line that ends the head, at most [`MAX_REQUEST_BYTES`].
-async fn read_head(stream: &mut TcpStream) -> Result<String, HeadError> {
+/// Reads until the blank line that ends the head, at most [`MAX_REQUEST_BYTES`]; counts what
+/// it read in `bytes`.
+async fn read_head(stream: &mut TcpStream, bytes: &mut usize) -> Result<String, HeadError> {
     let mut head = Vec::with_capacity(1024);
     let mut chunk = [0u8; 2048];
     loop {
         let read = stream.read(&mut chunk).await.map_err(|_| HeadError::Io)?;
+        *bytes += read;
         if read == 0 {
             return Err(HeadError::Io);
         }
@@ -164,9 +253,17 @@ async fn read_head(stream: &mut TcpStream) -> Result<String, HeadError> {
     }
 }
 
-/// The request-target of a valid redirect, or the status line to refuse the request with.
-fn classify(head: &str, port: u16) -> Result<String, &'static str> {
-    const BAD_REQUEST: &str = "400 Bad Request";
+/// Why a request is not the redirect.
+enum Refusal {
+    /// A status line, with an empty body.
+    Status(&'static str),
+    /// A GET on the redirect path without this login's `state`: a 400 page that says so.
+    NotThisLogin,
+}
+
+/// The request-target of this login's redirect, or why the request is refused.
+fn classify(head: &str, expected: &Expected) -> Result<String, Refusal> {
+    const BAD_REQUEST: Refusal = Refusal::Status("400 Bad Request");
     let mut lines = head.split("\r\n");
     let request_line = lines.next().unwrap_or_default();
     let mut parts = request_line.split(' ');
@@ -183,40 +280,56 @@ fn classify(head: &str, port: u16) -> Result<String, &'static str> {
     }
     // The browser names the address it was sent to; any other Host is a page that rebound a
     // DNS name to 127.0.0.1 and is probing us.
-    let expected_host = format!("127.0.0.1:{port}");
     let mut hosts = lines
         .filter_map(|line| line.split_once(':'))
         .filter(|(name, _)| name.eq_ignore_ascii_case("host"))
         .map(|(_, value)| value.trim());
     match (hosts.next(), hosts.next()) {
-        (Some(host), None) if host == expected_host => {}
+        (Some(host), None) if host == expected.host => {}
         _ => return Err(BAD_REQUEST),
     }
-    let path = target.split_once('?').map_or(target, |(path, _)| path);
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
     if path != CALLBACK_PATH {
-        return Err("404 Not Found");
+        return Err(Refusal::Status("404 Not Found"));
     }
     if method != "GET" {
-        return Err("405 Method Not Allowed");
+        return Err(Refusal::Status("405 Method Not Allowed"));
     }
-    Ok(target.to_string())
+    // Exactly one `state`, equal to this login's: a repeated one is a crafted URL.
+    let mut states = url::form_urlencoded::parse(query.as_bytes())
+        .filter(|(name, _)| name == "state")
+        .map(|(_, value)| value);
+    match (states.next(), states.next()) {
+        (Some(state), None) if constant_time_eq(state.as_bytes(), expected.state.as_bytes()) => {
+            Ok(target.to_string())
+        }
+        _ => Err(Refusal::NotThisLogin),
+    }
+}
+
+/// Equality whose time does not depend on where the first difference is (only on the
+/// lengths), so a local client cannot find the state byte by byte from the answer's timing.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Reads what the client still sends (for a moment, a bounded amount) before the socket is
 /// closed: closing with unread data makes the kernel send a reset, which can destroy the
-/// refusal before the client reads it.
-async fn drain(stream: &mut TcpStream) {
+/// refusal before the client reads it. Returns the bytes read.
+async fn drain(stream: &mut TcpStream) -> usize {
+    const DRAIN_LIMIT: usize = 4 * MAX_REQUEST_BYTES;
     let mut sink = [0u8; 4096];
-    let mut left = 4 * MAX_REQUEST_BYTES;
+    let mut drained = 0;
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        while left > 0 {
+        while drained < DRAIN_LIMIT {
             match stream.read(&mut sink).await {
                 Ok(0) | Err(_) => break,
-                Ok(read) => left = left.saturating_sub(read),
+                Ok(read) => drained += read,
             }
         }
     })
     .await;
+    drained
 }
 
 async fn respond(stream: &mut TcpStream, status: &str, html: &str) {

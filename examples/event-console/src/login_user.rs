@@ -37,7 +37,8 @@ impl Steps<'_> {
     }
 }
 
-/// CreateAuthorizationRequest with a loopback redirect URI → the browser → the redirect →
+/// CreateAuthorizationRequest with a loopback redirect URI → the browser → the redirect that
+/// carries the result's `state` (the receiver answers anything else and keeps waiting) →
 /// SetAuthorisationCode with `redirectUrl`. Returns the last result.
 pub async fn login_user(steps: &Steps<'_>, tenant: &str, client: &str) -> Option<Event> {
     let receiver = match LoopbackReceiver::bind().await {
@@ -55,10 +56,12 @@ pub async fn login_user(steps: &Steps<'_>, tenant: &str, client: &str) -> Option
             "redirectUri": receiver.redirect_uri(),
         }))
         .await;
-    let Some(url) = created["authorizationUrl"]
-        .as_str()
-        .filter(|_| created["status"] == "OK")
-    else {
+    let (Some(url), Some(state)) = (
+        created["authorizationUrl"]
+            .as_str()
+            .filter(|_| created["status"] == "OK"),
+        created["state"].as_str(),
+    ) else {
         (steps.say)("no login page to open: see the result above".to_owned());
         return Some(event);
     };
@@ -70,7 +73,7 @@ pub async fn login_user(steps: &Steps<'_>, tenant: &str, client: &str) -> Option
     if !open_in_browser(url) {
         (steps.say)("(no desktop opener found: open the URL yourself)".to_owned());
     }
-    let redirect_url = match receiver.wait_for_redirect(LOGIN_WAIT).await {
+    let redirect_url = match receiver.wait_for_redirect(state, LOGIN_WAIT).await {
         Ok(redirect_url) => redirect_url,
         Err(err) => {
             (steps.say)(err.to_string());

@@ -562,14 +562,14 @@ async fn an_invalidated_software_key_asks_for_a_new_enrollment() {
 /// The prompt with `login-user`, played by the test as a person with a browser would: it reads
 /// the printed login URL, fills in the dev IDP's form (`mc_devidp::form_login`) and sends the
 /// browser to the redirect, which the console's loopback receiver takes. `browser` gets the
-/// redirect URL the IDP answered and returns the one the "browser" opens.
+/// redirect URL the IDP answered and returns the ones the "browser" opens, in order.
 struct LoginUserRun {
     stdout: String,
-    /// What the loopback receiver answered the browser.
-    page: String,
+    /// What the loopback receiver answered the browser, one per URL opened.
+    pages: Vec<(u16, String)>,
 }
 
-async fn run_login_user(script: &[&str], browser: fn(String) -> String) -> LoginUserRun {
+async fn run_login_user(script: &[&str], browser: fn(String) -> Vec<String>) -> LoginUserRun {
     let mut child = Command::new(CONSOLE)
         // No desktop opener: the test is the browser.
         .env("PATH", "/nonexistent")
@@ -626,14 +626,12 @@ async fn run_login_user(script: &[&str], browser: fn(String) -> String) -> Login
         redirect.starts_with("http://127.0.0.1:"),
         "the IDP sends the browser to the loopback receiver: {redirect}"
     );
-    let page = http
-        .get(browser(redirect))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let mut pages = Vec::new();
+    for opened in browser(redirect) {
+        let answer = http.get(opened).send().await.unwrap();
+        let status = answer.status().as_u16();
+        pages.push((status, answer.text().await.unwrap()));
+    }
     let output = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
         loop {
@@ -662,18 +660,20 @@ async fn run_login_user(script: &[&str], browser: fn(String) -> String) -> Login
         !contains_jwt(&stdout),
         "a whole token was printed:\n{stdout}"
     );
-    LoginUserRun { stdout, page }
+    LoginUserRun { stdout, pages }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_user_logs_in_through_the_loopback_redirect_and_logout_logs_out() {
     let run = run_login_user(
         &["start", "login-user", "info", "logout", "login", "quit"],
-        |redirect| redirect,
+        |redirect| vec![redirect],
     )
     .await;
     let stdout = &run.stdout;
-    assert!(run.page.contains("You can close this page"), "{}", run.page);
+    let (status, page) = &run.pages[0];
+    assert_eq!(*status, 200, "{page}");
+    assert!(page.contains("You can close this page"), "{page}");
     assert!(
         stdout.contains("no desktop opener found"),
         "without xdg-open the URL is left to the person:\n{stdout}"
@@ -697,10 +697,11 @@ async fn login_user_logs_in_through_the_loopback_redirect_and_logout_logs_out() 
     assert!(logged_in < cleared && cleared < restarted && restarted < refused);
 }
 
-/// A redirect whose `state` is not the request's (a forged or replayed one): the console
-/// posts it, the runtime refuses it and nobody is logged in.
+/// A redirect whose `state` is not the request's (a forged or replayed one) reaches the
+/// console's receiver first: it is answered 400 and never posted, the console keeps waiting,
+/// and the real redirect after it logs the user in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn login_user_with_a_forged_state_logs_nobody_in() {
+async fn login_user_ignores_a_forged_state_and_takes_the_real_redirect() {
     let run = run_login_user(&["start", "login-user", "state", "quit"], |redirect| {
         let mut url = url::Url::parse(&redirect).unwrap();
         let pairs: Vec<(String, String)> = url
@@ -711,18 +712,25 @@ async fn login_user_with_a_forged_state_logs_nobody_in() {
             })
             .collect();
         url.query_pairs_mut().clear().extend_pairs(pairs);
-        url.into()
+        vec![url.into(), redirect]
     })
     .await;
     let stdout = &run.stdout;
-    let answer = stdout
+    let (forged_status, forged_page) = &run.pages[0];
+    assert_eq!(*forged_status, 400, "{forged_page}");
+    assert!(forged_page.contains("not the login"), "{forged_page}");
+    assert!(!forged_page.contains("forged"), "{forged_page}");
+    let (status, page) = &run.pages[1];
+    assert_eq!(*status, 200, "{page}");
+    assert!(page.contains("You can close this page"), "{page}");
+    // One SetAuthorisationCode was posted, the real one; the forged URL never reached the
+    // runtime.
+    let answers: Vec<_> = stdout
         .lines()
-        .find(|line| line.contains("StatusResultEvent"))
-        .unwrap_or_else(|| panic!("no SetAuthorisationCode result:\n{stdout}"));
-    assert!(
-        !answer.contains(" OK"),
-        "a forged state was accepted: {answer}"
-    );
-    assert!(!stdout.contains("sdkState: LOGGED_IN"), "{stdout}");
-    assert!(!stdout.contains(mc_devidp::DEMO_USER_SUB), "{stdout}");
+        .filter(|line| line.contains("StatusResultEvent"))
+        .collect();
+    assert_eq!(answers.len(), 1, "{stdout}");
+    assert!(answers[0].contains(" OK"), "{stdout}");
+    assert!(!stdout.contains("forged-state"), "{stdout}");
+    assert!(stdout.contains("sdkState: LOGGED_IN"), "{stdout}");
 }

@@ -193,7 +193,7 @@ pub async fn login_page_in_a_real_browser(keycloak: &Keycloak) {
     let receiver = LoopbackReceiver::bind().await.unwrap();
     let redirect_uri = receiver.redirect_uri();
     let request = AuthorizationRequest::new(authorization_endpoint, &redirect_uri, &[]);
-    let waiting = tokio::spawn(receiver.wait_for_redirect(REDIRECT_WAIT));
+    let waiting = tokio::spawn(receiver.wait_for_redirect(&request.state, REDIRECT_WAIT));
     browser.navigate(&request.url).await.unwrap();
     log_in(&browser, TEST_USER, TEST_USER_PASSWORD).await;
     let redirect = match waiting.await.unwrap() {
@@ -230,7 +230,7 @@ pub async fn login_page_in_a_real_browser(keycloak: &Keycloak) {
     let receiver = LoopbackReceiver::bind().await.unwrap();
     let redirect_uri = receiver.redirect_uri();
     let request = AuthorizationRequest::new(authorization_endpoint, &redirect_uri, &[]);
-    let waiting = tokio::spawn(receiver.wait_for_redirect(REDIRECT_WAIT));
+    let waiting = tokio::spawn(receiver.wait_for_redirect(&request.state, REDIRECT_WAIT));
     // The browser holds Keycloak's session cookie now: no login page, straight back.
     browser.navigate(&request.url).await.unwrap();
     let redirect = waiting.await.unwrap().unwrap();
@@ -322,7 +322,7 @@ pub async fn login_page_in_a_real_browser(keycloak: &Keycloak) {
         let receiver = LoopbackReceiver::bind().await.unwrap();
         let redirect_uri = receiver.redirect_uri();
         let request = AuthorizationRequest::new(authorization_endpoint, &redirect_uri, &downgrade);
-        let waiting = tokio::spawn(receiver.wait_for_redirect(REDIRECT_WAIT));
+        let waiting = tokio::spawn(receiver.wait_for_redirect(&request.state, REDIRECT_WAIT));
         browser.navigate(&request.url).await.unwrap();
         // Keycloak answers the (registered) redirect URI with an error, never a code.
         let redirect = waiting.await.unwrap().unwrap();
@@ -341,7 +341,7 @@ pub async fn login_page_in_a_real_browser(keycloak: &Keycloak) {
         let receiver = LoopbackReceiver::bind().await.unwrap();
         let redirect_uri = format!("http://127.0.0.1:{}{wrong}", receiver.port());
         let request = AuthorizationRequest::new(authorization_endpoint, &redirect_uri, &[]);
-        let waiting = tokio::spawn(receiver.wait_for_redirect(NO_REDIRECT_WAIT));
+        let waiting = tokio::spawn(receiver.wait_for_redirect(&request.state, NO_REDIRECT_WAIT));
         other_browser.navigate(&request.url).await.unwrap();
         let shown = other_browser.page_source().await.unwrap();
         assert!(shown.contains("Invalid parameter: redirect_uri"), "{shown}");
@@ -371,7 +371,7 @@ pub async fn login_page_in_a_real_browser(keycloak: &Keycloak) {
     let receiver = LoopbackReceiver::bind().await.unwrap();
     let redirect_uri = receiver.redirect_uri();
     let request = AuthorizationRequest::new(authorization_endpoint, &redirect_uri, &[]);
-    let waiting = tokio::spawn(receiver.wait_for_redirect(NO_REDIRECT_WAIT));
+    let waiting = tokio::spawn(receiver.wait_for_redirect(&request.state, NO_REDIRECT_WAIT));
     other_browser.navigate(&request.url).await.unwrap();
     log_in(&other_browser, TEST_USER, "not the password").await;
     let shown = other_browser
@@ -462,7 +462,8 @@ pub async fn runtime_flow_in_a_real_browser(keycloak: &Keycloak) {
         }
     }
 
-    let waiting = tokio::spawn(receiver.wait_for_redirect(REDIRECT_WAIT));
+    let state = created["state"].as_str().expect("a state");
+    let waiting = tokio::spawn(receiver.wait_for_redirect(state, REDIRECT_WAIT));
     browser.navigate(authorization_url).await.unwrap();
     log_in(&browser, TEST_USER, TEST_USER_PASSWORD).await;
     let redirect = waiting.await.unwrap().unwrap();
@@ -553,7 +554,7 @@ pub async fn anonymous_device_upgraded_in_a_real_browser(keycloak: &Keycloak) {
     )
     .await;
     mc_testkit::assert_status(&created, StatusType::Ok);
-    let waiting = tokio::spawn(receiver.wait_for_redirect(REDIRECT_WAIT));
+    let waiting = tokio::spawn(receiver.wait_for_redirect(&created.state, REDIRECT_WAIT));
     browser.navigate(&created.authorization_url).await.unwrap();
     log_in(&browser, TEST_USER, TEST_USER_PASSWORD).await;
     let redirect = waiting.await.unwrap().unwrap();
