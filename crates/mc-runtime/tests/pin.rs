@@ -280,3 +280,55 @@ async fn switching_no_password_pin_keeps_the_credential_and_checks_the_current_s
         StatusType::Ok,
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_identified_user_in_mode_pin_logs_in_at_the_idp_then_offline_with_the_pin() {
+    use mc_testkit::identified::{authorization_request, code_event, log_in_with};
+    let idp = idp().await;
+    let runtime = fast_runtime(&idp);
+    start(&runtime).await;
+    // A PIN with a letter: refused naming `password`, nothing stored, nothing redeemed.
+    let refused = log_in_with(&runtime, authorization_request(), |redirect| {
+        let mut event = code_event(redirect);
+        event.authentication_mode = AuthenticationMode::Pin;
+        event.with_password("12345x")
+    })
+    .await;
+    assert_refused_field(&refused, "password", "12345x");
+    assert_eq!(state_of(&runtime).await, SdkState::ActivationRequired);
+
+    let answer = log_in_with(&runtime, authorization_request(), |redirect| {
+        let mut event = code_event(redirect);
+        event.authentication_mode = AuthenticationMode::Pin;
+        event.with_password(PIN)
+    })
+    .await;
+    assert_status(&answer, StatusType::Ok);
+    post(&runtime, RestartEvent::new()).await;
+    let wrong = post(&runtime, login_pin("000000")).await;
+    assert_status(&wrong, StatusType::InvalidPassword);
+    assert_eq!(wrong.retry_counter, Some(9));
+    // The right PIN unlocks the refresh token; the IDP refreshes the login.
+    assert_status(&post(&runtime, login_pin(PIN)).await, StatusType::Ok);
+    assert_eq!(state_of(&runtime).await, SdkState::LoggedIn);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_of_a_pin_protected_anonymous_user_not_logged_in_asks_for_its_login_first() {
+    use mc_testkit::identified::authorization_request;
+    let idp = idp().await;
+    let runtime = fast_runtime(&idp);
+    start(&runtime).await;
+    assert_status(&post(&runtime, enroll_pin(Some(PIN))).await, StatusType::Ok);
+    post(&runtime, RestartEvent::new()).await;
+    let refused = post(&runtime, authorization_request()).await;
+    assert_status(&refused, StatusType::InvalidState);
+    assert!(refused.info.error_description.contains("PIN"), "{refused:?}");
+    assert_eq!(
+        refused.info.next_action,
+        Some(NextAction::SendFirst {
+            request_type: "OfflineLoginEvent".into()
+        })
+    );
+    assert!(refused.authorization_url.is_empty());
+}
