@@ -83,9 +83,20 @@ async fn a_switch_ends_the_session_picks_the_tenants_user_and_survives_a_restart
     // The choice is stored: a new process logs in the user of the chosen tenant.
     drop(runtime);
     let runtime = MasterController::start(config()).unwrap();
+    let recorder = Recorder::attach(&runtime);
     let started = start(&runtime).await;
     assert_eq!(started.sdk_state, SdkState::LoginRequired);
     assert_eq!(started.user_details_list.len(), 2);
+    // The StartLoginEvent after Start names the stored active user.
+    let announced = recorder
+        .wait_for("StartLoginEvent", |e| {
+            matches!(e, Event::StartLoginEvent(_))
+        })
+        .await;
+    let Event::StartLoginEvent(announced) = announced else {
+        unreachable!()
+    };
+    assert_eq!(announced.user_identifier, demo);
     assert_status(
         &post(&runtime, OfflineLoginEvent::new()).await,
         StatusType::Ok,
