@@ -323,7 +323,10 @@ async fn an_upgrade_of_a_pin_protected_anonymous_user_not_logged_in_asks_for_its
     post(&runtime, RestartEvent::new()).await;
     let refused = post(&runtime, authorization_request()).await;
     assert_status(&refused, StatusType::InvalidState);
-    assert!(refused.info.error_description.contains("PIN"), "{refused:?}");
+    assert!(
+        refused.info.error_description.contains("PIN"),
+        "{refused:?}"
+    );
     assert_eq!(
         refused.info.next_action,
         Some(NextAction::SendFirst {

@@ -87,6 +87,9 @@ async fn a_switch_ends_the_session_picks_the_tenants_user_and_survives_a_restart
     let started = start(&runtime).await;
     assert_eq!(started.sdk_state, SdkState::LoginRequired);
     assert_eq!(started.user_details_list.len(), 2);
+    assert!(started
+        .supported_features
+        .contains(&"SWITCH_WORKSPACE".to_string()));
     // The StartLoginEvent after Start names the stored active user.
     let announced = recorder
         .wait_for("StartLoginEvent", |e| {

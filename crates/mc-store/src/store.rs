@@ -564,8 +564,8 @@ impl UserStore {
     /// material is overwritten by the same commit; a BIOMETRIC platform key is deleted only
     /// after that commit succeeded. A crash at any instant leaves the old mode or the new one
     /// working, never neither. The device key and its ciphertext are unchanged.
-    /// PASSWORD -> PASSWORD changes the password; BIOMETRIC -> BIOMETRIC is refused (it would
-    /// replace the platform key before the commit).
+    /// PASSWORD -> PASSWORD changes the password, PIN -> PIN the PIN; BIOMETRIC -> BIOMETRIC is
+    /// refused (it would replace the platform key before the commit).
     pub fn change_protection(
         &self,
         id: &UserId,
