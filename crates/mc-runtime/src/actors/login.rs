@@ -1,11 +1,13 @@
 //! The login actor: who is enrolled, who an OfflineLogin without `userIdentifier` means (the
-//! user who logged in last), and who is logged in (the session). It handles Start and Restart
+//! user who logged in last, or the one SwitchWorkspaceEvent chose: `workspace.rs`), and who is
+//! logged in (the session). It handles Start and Restart
 //! (read the users), OfflineLoginEvent, EnableAuthenticationModeEvent and the two requests that
 //! read the session (GetIamAccessTokenClaims, GetInformation). The enrollment and
 //! token-exchange actors tell it when a user appears or disappears.
 //!
 //! OfflineLogin unlocks the user's device key with what its mode needs (NO: the platform key
-//! provider; PASSWORD: the password, with the durable lockout counter; BIOMETRIC: the host's
+//! provider; PASSWORD: the password, with the durable lockout counter; PIN: as PASSWORD, a PIN
+//! of 6-12 ASCII digits in the same field, blocked as PIN_BLOCKED; BIOMETRIC: the host's
 //! platform key after a prompt) and logs in with it.
 //!
 //! A stored credential is removed only when it is proven unusable: the IDP answers
@@ -128,7 +130,8 @@ impl LoginActor {
     }
 
     /// What unlocks `user` in its stored mode: nothing (NO), the password (PASSWORD; named
-    /// `field` in the error when missing), or a biometric prompt (BIOMETRIC).
+    /// `field` in the error when missing), the PIN (PIN; also when it cannot be a PIN), or a
+    /// biometric prompt (BIOMETRIC).
     fn unlock_for(
         &self,
         user: &UserId,
@@ -346,7 +349,7 @@ impl Handler<Admitted<EnableAuthenticationModeEvent>> for LoginActor {
     type Result = ResponseActFuture<Self, StatusResultEvent>;
 
     /// Re-wraps the logged-in user's credential under another mode in one transaction.
-    /// `password` unlocks the current PASSWORD mode; `newPassword` protects a new one.
+    /// `password` unlocks the current PASSWORD or PIN mode; `newPassword` protects a new one.
     fn handle(
         &mut self,
         msg: Admitted<EnableAuthenticationModeEvent>,
@@ -431,7 +434,7 @@ fn check_client_id(client_id: Option<&str>, session: &Session) -> Result<(), Fai
 }
 
 /// How a new credential is protected in `mode`; PASSWORD needs `password` (the request's
-/// field `field`), BIOMETRIC a platform key provider.
+/// field `field`), PIN a PIN in that field, BIOMETRIC a platform key provider.
 pub fn protection_for(
     config: &RuntimeConfig,
     mode: AuthenticationMode,
