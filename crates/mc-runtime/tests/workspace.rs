@@ -217,3 +217,49 @@ async fn a_switch_is_refused_before_start_without_users_and_beside_a_running_sta
     assert_eq!(switched.user_identifier.as_ref(), Some(&demo));
     assert_eq!(state_of(&runtime).await, SdkState::LoginRequired);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exchange_in_flight_during_a_switch_leaves_no_token_behind() {
+    let idp = two_tenant_idp().await;
+    let runtime =
+        MasterController::start(fast_config(&idp.base_url(), StoreLocation::Memory)).unwrap();
+    start(&runtime).await;
+    let (demo, other) = enroll_both(&runtime).await;
+
+    // The exchange for the other tenant's user is slow; the switch lands while it runs (an
+    // exchange changes no state, so the switch is admitted beside it).
+    let slow = mc_devidp::HttpFault::Delay { millis: 1_500 };
+    idp.faults()
+        .set_http_fault(mc_devidp::FaultTarget::Token, slow, Some(1));
+    let exchanging = post(&runtime, ExchangeIamTokenEvent::new(AUDIENCE));
+    let switching = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        post(&runtime, SwitchWorkspaceEvent::new(TENANT)).await
+    };
+    let (exchanged, switched) = tokio::join!(exchanging, switching);
+    idp.faults().clear_all();
+    assert_status(&switched, StatusType::Ok);
+    assert_eq!(switched.user_identifier.as_ref(), Some(&demo));
+    // Asked before the switch, answered to its poster.
+    assert_status(&exchanged, StatusType::Ok);
+    assert_eq!(state_of(&runtime).await, SdkState::LoginRequired);
+
+    // Back to the other tenant's user: its token from before the switch was not kept, so a
+    // new exchange goes to the IDP.
+    let back = post(&runtime, SwitchWorkspaceEvent::new(OTHER)).await;
+    assert_eq!(back.user_identifier.as_ref(), Some(&other));
+    assert_status(
+        &post(&runtime, OfflineLoginEvent::new()).await,
+        StatusType::Ok,
+    );
+    let before = idp.stats().token_exchange;
+    assert_status(
+        &post(&runtime, ExchangeIamTokenEvent::new(AUDIENCE)).await,
+        StatusType::Ok,
+    );
+    assert_eq!(
+        idp.stats().token_exchange,
+        before + 1,
+        "the exchange went to the IDP: nothing cached from before the switch"
+    );
+}
