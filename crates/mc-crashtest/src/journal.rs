@@ -34,6 +34,14 @@ impl Cred {
             password: Some(password.into()),
         }
     }
+    /// Mode PIN (issue 11 point 10): the store takes any non-empty secret; the digits-only
+    /// policy is the runtime's.
+    pub fn pin(pin: impl Into<String>) -> Self {
+        Self {
+            mode: StoredAuthMode::Pin,
+            password: Some(pin.into()),
+        }
+    }
     pub fn biometric() -> Self {
         Self {
             mode: StoredAuthMode::Biometric,
@@ -188,6 +196,7 @@ fn parse_mode(text: &str) -> Option<StoredAuthMode> {
         "NO" => Some(StoredAuthMode::No),
         "PASSWORD" => Some(StoredAuthMode::Password),
         "BIOMETRIC" => Some(StoredAuthMode::Biometric),
+        "PIN" => Some(StoredAuthMode::Pin),
         _ => None,
     }
 }
@@ -195,8 +204,8 @@ fn parse_mode(text: &str) -> Option<StoredAuthMode> {
 fn parse_cred(mode: &str, password: &str) -> Option<Cred> {
     let mode = parse_mode(mode)?;
     let password = (password != "-").then(|| password.to_string());
-    // A password exactly when the mode has one.
-    (password.is_some() == (mode == StoredAuthMode::Password)).then_some(Cred { mode, password })
+    // A password (or PIN) exactly when the mode has one.
+    (password.is_some() == mode.counts_attempts()).then_some(Cred { mode, password })
 }
 
 impl Entry {

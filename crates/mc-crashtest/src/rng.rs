@@ -43,6 +43,14 @@ impl Rng {
         items.get(index)
     }
 
+    /// A PIN: 6 to 12 digits.
+    pub fn pin(&mut self) -> String {
+        let len = self.between(6, 12);
+        (0..len)
+            .filter_map(|_| self.pick(b"0123456789").map(|&b| char::from(b)))
+            .collect()
+    }
+
     /// A password of 8 to 16 letters and digits (the journal is space-separated).
     pub fn password(&mut self) -> String {
         const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";

@@ -122,6 +122,7 @@ fn protection(cred: &Cred) -> Protection {
         (StoredAuthMode::Password, Some(password)) => {
             Protection::Password(SecretString::new(password.as_str()))
         }
+        (StoredAuthMode::Pin, Some(pin)) => Protection::Pin(SecretString::new(pin.as_str())),
         (StoredAuthMode::Biometric, _) => Protection::Biometric,
         _ => Protection::No,
     }
@@ -133,6 +134,10 @@ fn with_unlock<T>(cred: &Cred, f: impl FnOnce(Unlock<'_>) -> T) -> T {
         (StoredAuthMode::Password, Some(password)) => {
             let secret = SecretString::new(password.as_str());
             f(Unlock::Password(&secret))
+        }
+        (StoredAuthMode::Pin, Some(pin)) => {
+            let secret = SecretString::new(pin.as_str());
+            f(Unlock::Pin(&secret))
         }
         (StoredAuthMode::Biometric, _) => f(Unlock::Biometric { prompt: PROMPT }),
         _ => f(Unlock::No),

@@ -369,6 +369,10 @@ catalog! {
             CreateAuthorizationRequestResultEvent, &[ActivationRequired, LoginRequired, LoggedIn];
         SetAuthorisationCodeEvent => SetAuthorisationCode, StatusResultEvent,
             &[ActivationRequired, LoginRequired, LoggedIn];
+        // Workspaces (issue 11 point 10): only where enrolled users are known and no restart
+        // is needed; refused while another state-changing request runs (controller).
+        SwitchWorkspaceEvent => SwitchWorkspace, SwitchWorkspaceResultEvent,
+            &[LoginRequired, LoggedIn];
     }
     results {
         StartResultEvent: info_state;
@@ -384,6 +388,7 @@ catalog! {
         GetStateResultEvent: info_state;
         CreateHttpCommonResultEvent: by_hand;
         CreateAuthorizationRequestResultEvent: info;
+        SwitchWorkspaceResultEvent: info_state;
     }
     pushed {
         InvalidStateEvent(InvalidStateEvent) answers;

@@ -103,6 +103,9 @@ error_codes! {
     /// A StartEvent after the runtime started: nothing changed; the result carries the
     /// current state and users (use RestartEvent to read them again).
     ALREADY_INITIALIZED = 100_000_014, AlreadyInitialized, AlreadyInitialized, "the runtime is already started; nothing changed (the result carries the state and users)";
+    /// SwitchWorkspaceEvent names a `tenantId` no enrolled user of this device belongs to:
+    /// nothing changed; enroll in it first, or pick one from StartResultEvent.
+    UNKNOWN_TENANT = 100_000_015, UnknownTenant, InvalidUserId, "no enrolled user of this device belongs to the tenantId: enroll in it first or pick one from StartResultEvent";
     // 500: local security module and store.
     /// The local store could not be read.
     STORE_READ_FAILED = 500_000_001, StoreReadFailed, NoTokenDataAvailable, "the local store could not be read";
@@ -129,6 +132,8 @@ error_codes! {
     WRONG_PASSWORD = 500_000_032, WrongPassword, InvalidPassword, "the password is wrong; retries remain";
     /// The user is temporarily locked; retry after the delay in the result.
     TEMPORARILY_LOCKED = 500_000_033, TemporarilyLocked, TemporaryLocked, "the user is temporarily locked; retry after the delay";
+    /// Too many wrong PINs (mode PIN): the credential was destroyed; enroll again.
+    PIN_RETRIES_EXCEEDED = 500_000_034, PinRetriesExceeded, PinBlocked, "too many wrong PINs: the credential was destroyed, enroll again";
     // 800: backend, IDP and configuration.
     /// The IDP or server could not be reached (DNS, connection refused, no route).
     SERVER_NOT_REACHABLE = 800_000_001, ServerNotReachable, NotReachable, "the IDP or server could not be reached";

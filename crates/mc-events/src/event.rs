@@ -255,6 +255,21 @@ pub struct DeleteUserResultEvent {
     pub user_list: Vec<UserIdentifier>,
 }
 
+/// Answers `SwitchWorkspaceEvent`: the state after it (`LOGIN_REQUIRED` after a switch: the
+/// new active user logs in with OfflineLoginEvent) and the active user.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[serde(rename_all = "camelCase")]
+pub struct SwitchWorkspaceResultEvent {
+    #[serde(flatten)]
+    pub info: ResultInfo,
+    pub sdk_state: SdkState,
+    /// The active user after the request (on OK: the user of the requested tenant).
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_identifier: Option<UserIdentifier>,
+}
+
 /// Answers `GetStateEvent`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]

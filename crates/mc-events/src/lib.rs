@@ -71,20 +71,20 @@ pub use event::{
     ErrorReport, Event, ExchangeIamTokenResultEvent, GetIamAccessTokenClaimsResultEvent,
     GetInformationResultEvent, GetStateResultEvent, IdpLoginRequiredEvent, InvalidStateEvent,
     LoginTokenClaimsAvailableEvent, OfflineLoginResultEvent, RestartResultEvent, ResultInfo,
-    ServerConnectionEvent, StartLoginEvent, StartResultEvent, StatusResultEvent, EVENT_TYPE_NAMES,
-    PUSHED_TYPE_NAMES, RESULT_TYPE_NAMES,
+    ServerConnectionEvent, StartLoginEvent, StartResultEvent, StatusResultEvent,
+    SwitchWorkspaceResultEvent, EVENT_TYPE_NAMES, PUSHED_TYPE_NAMES, RESULT_TYPE_NAMES,
 };
 pub use mc_secret::SecretString;
 pub use next_action::{BUSY_RETRY_SECS, DEFAULT_RETRY_SECS};
 pub use parse::InvalidRequest;
 pub use request::{
-    ClearIamTokenCacheEvent, CreateAuthorizationRequestEvent, CreateHttpCommonRequest,
+    pin_problem, ClearIamTokenCacheEvent, CreateAuthorizationRequestEvent, CreateHttpCommonRequest,
     DeleteIamTokenByAudienceEvent, DeleteUserEvent, EnableAuthenticationModeEvent,
     EnrollAnonymousUserEvent, ExchangeIamTokenEvent, GetIamAccessTokenClaimsEvent,
     GetInformationEvent, GetStateEvent, OfflineLoginEvent, Request, RequestEvent, RequestKind,
-    RestartEvent, SetAuthorisationCodeEvent, StartEvent, MAX_APP_NAME_BYTES,
+    RestartEvent, SetAuthorisationCodeEvent, StartEvent, SwitchWorkspaceEvent, MAX_APP_NAME_BYTES,
     MAX_AUTHORIZATION_FIELD_BYTES, MAX_CONFIGURATION_VALUE_BYTES, MAX_IDENTIFIER_BYTES,
-    MAX_LOCALE_BYTES, START_CONFIGURATION_KEYS,
+    MAX_LOCALE_BYTES, PIN_MAX_DIGITS, PIN_MIN_DIGITS, START_CONFIGURATION_KEYS,
 };
 pub use typed::{RequestType, ResultType};
 pub use types::{

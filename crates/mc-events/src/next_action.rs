@@ -56,6 +56,7 @@ impl NextAction {
         };
         match code {
             UNKNOWN_USER => fix("userIdentifier"),
+            UNKNOWN_TENANT => fix("tenantId"),
             TOKEN_ORIGIN_NOT_ALLOWED => fix("fullUrl"),
             AUDIENCE_NOT_ALLOWED => fix("audience"),
             USER_CANCELLED | WRONG_PASSWORD => Some(NextAction::Unlock),
@@ -69,6 +70,7 @@ impl NextAction {
             | NO_STORED_CREDENTIAL
             | BIOMETRIC_KEY_INVALIDATED
             | RETRIES_EXCEEDED
+            | PIN_RETRIES_EXCEEDED
             | REGISTRATION_INVALID => Some(NextAction::EnrollAgain),
             INVALID_TOKEN | INVALID_ID_TOKEN => Some(NextAction::LogIn),
             AUTHORIZATION_REQUEST_UNKNOWN => fix("state"),

@@ -17,6 +17,30 @@ use crate::types::{
 pub const MAX_APP_NAME_BYTES: usize = 32;
 /// Longest `tenantId`, `clientId`, `audience` or user id, in bytes.
 pub const MAX_IDENTIFIER_BYTES: usize = 256;
+/// Fewest digits of a PIN (mode PIN). Six, as the platforms' own PIN prompts ask for.
+pub const PIN_MIN_DIGITS: usize = 6;
+/// Most digits of a PIN (mode PIN).
+pub const PIN_MAX_DIGITS: usize = 12;
+
+/// Why `pin` is not a PIN (`None` when it is one): only ASCII digits `0`–`9` (other scripts'
+/// digits, such as Arabic-Indic ones, look alike but are other characters), between
+/// [`PIN_MIN_DIGITS`] and [`PIN_MAX_DIGITS`] of them. The message never quotes the PIN.
+pub fn pin_problem(pin: &str) -> Option<String> {
+    if !pin.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(
+            "a PIN has only the digits 0-9 (no letters, spaces or other scripts' digits)"
+                .to_owned(),
+        );
+    }
+    if !(PIN_MIN_DIGITS..=PIN_MAX_DIGITS).contains(&pin.len()) {
+        return Some(format!(
+            "a PIN has {PIN_MIN_DIGITS} to {PIN_MAX_DIGITS} digits, this one has {}",
+            pin.len()
+        ));
+    }
+    None
+}
+
 /// Longest `locale` (a BCP 47 language tag such as `en-GB`; `en_GB` is read as `en-GB`).
 pub const MAX_LOCALE_BYTES: usize = 35;
 /// Longest value in `StartEvent.configuration`, in bytes.
@@ -292,6 +316,24 @@ impl EnableAuthenticationModeEvent {
             client_id: None,
             password: None,
             new_password: None,
+        }
+    }
+}
+
+/// Makes the enrolled user of another tenant (the MC-SDK's workspace) the active one: the
+/// user an OfflineLogin without `userIdentifier` logs in. The current session ends (its
+/// in-memory tokens are dropped); the choice is stored, so a restart keeps it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[serde(rename_all = "camelCase")]
+pub struct SwitchWorkspaceEvent {
+    pub tenant_id: String,
+}
+
+impl SwitchWorkspaceEvent {
+    pub fn new(tenant_id: impl Into<String>) -> Self {
+        Self {
+            tenant_id: tenant_id.into(),
         }
     }
 }
@@ -644,6 +686,7 @@ impl RequestEvent {
             RequestEvent::CreateHttpCommonRequest(e) => check_http(e),
             RequestEvent::CreateAuthorizationRequestEvent(e) => check_authorization_request(e),
             RequestEvent::SetAuthorisationCodeEvent(e) => check_authorisation_code(e),
+            RequestEvent::SwitchWorkspaceEvent(e) => check_identifier("tenantId", &e.tenant_id),
             RequestEvent::GetIamAccessTokenClaimsEvent(_)
             | RequestEvent::GetInformationEvent(_)
             | RequestEvent::GetStateEvent(_) => Ok(()),

@@ -75,6 +75,10 @@ named_enum! {
         Password => "PASSWORD",
         /// Guarded by a biometric gate bound to a platform key.
         Biometric => "BIOMETRIC",
+        /// Guarded by a local PIN: ASCII digits only, [`crate::PIN_MIN_DIGITS`] to
+        /// [`crate::PIN_MAX_DIGITS`] of them; sealed and locked out as PASSWORD is, blocked as
+        /// `PIN_BLOCKED`. The PIN travels in the `password` fields.
+        Pin => "PIN",
     }
 }
 

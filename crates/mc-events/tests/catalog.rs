@@ -85,6 +85,7 @@ fn every_request() -> Vec<Request> {
             ..CreateAuthorizationRequestEvent::new("demo", "mc-native", "http://127.0.0.1:5000/cb")
         }
         .into(),
+        SwitchWorkspaceEvent::new("other-tenant").into(),
         SetAuthorisationCodeEvent::with_redirect_url(
             "demo",
             "mc-native",
@@ -194,6 +195,11 @@ fn every_event() -> Vec<Event> {
         Event::GetStateResultEvent(GetStateResultEvent {
             info: ok_with_request(),
             sdk_state: SdkState::LoggedIn,
+        }),
+        Event::SwitchWorkspaceResultEvent(SwitchWorkspaceResultEvent {
+            info: ok_with_request(),
+            sdk_state: SdkState::LoginRequired,
+            user_identifier: Some(UserIdentifier::new("other-tenant", "u-2")),
         }),
         Event::CreateHttpCommonResultEvent(CreateHttpCommonResultEvent {
             http_status: Some(200),
@@ -409,12 +415,12 @@ fn a_wrong_type_is_named() {
 #[test]
 fn an_unknown_mode_is_named_with_the_allowed_values() {
     let err = parse_err(
-        r#"{"type":"EnrollAnonymousUserEvent","tenantId":"demo","authenticationMode":"PIN","clientId":"c"}"#,
+        r#"{"type":"EnrollAnonymousUserEvent","tenantId":"demo","authenticationMode":"FACE","clientId":"c"}"#,
     );
     assert_eq!(err.field.as_deref(), Some("authenticationMode"));
     assert_eq!(
         err.message,
-        "unknown value, expected one of `NO`, `PASSWORD`, `BIOMETRIC`"
+        "unknown value, expected one of `NO`, `PASSWORD`, `BIOMETRIC`, `PIN`"
     );
 }
 
@@ -636,6 +642,7 @@ fn failure_gives_the_result_type_of_every_request_kind() {
             "CreateAuthorizationRequestResultEvent",
         ),
         (RequestKind::SetAuthorisationCode, "StatusResultEvent"),
+        (RequestKind::SwitchWorkspace, "SwitchWorkspaceResultEvent"),
     ];
     assert_eq!(expected.len(), RequestKind::ALL.len());
     for (kind, name) in expected {
@@ -895,4 +902,36 @@ fn create_authorization_request_checks_its_fields() {
         r#"{"type":"CreateAuthorizationRequestEvent","tenantId":"demo","clientId":"c","redirectUri":"http://127.0.0.1/cb","prompt":"a\u0000b"}"#,
     );
     assert_eq!(err.field.as_deref(), Some("prompt"));
+}
+
+#[test]
+fn a_pin_is_ascii_digits_within_the_length_policy() {
+    assert_eq!(pin_problem("123456"), None);
+    assert_eq!(pin_problem(&"9".repeat(PIN_MAX_DIGITS)), None);
+    for not_a_pin in [
+        "12345a",        // a letter
+        "123 456",       // whitespace
+        " 123456",       // leading whitespace
+        "١٢٣٤٥٦",        // Arabic-Indic digits
+        "１２３４５６",  // fullwidth digits
+        "12345",         // too short
+        "",              // empty
+        "1234567890123", // too long
+        "123456\u{0}",   // a control character
+    ] {
+        let problem = pin_problem(not_a_pin).unwrap_or_else(|| panic!("{not_a_pin:?} accepted"));
+        if !not_a_pin.is_empty() {
+            assert!(!problem.contains(not_a_pin), "quotes the PIN: {problem}");
+        }
+    }
+}
+
+#[test]
+fn switch_workspace_needs_a_tenant_of_identifier_size() {
+    for tenant in [String::new(), "t".repeat(MAX_IDENTIFIER_BYTES + 1)] {
+        let text = format!(r#"{{"type":"SwitchWorkspaceEvent","tenantId":"{tenant}"}}"#);
+        assert_eq!(parse_err(&text).field.as_deref(), Some("tenantId"));
+    }
+    let err = parse_err(r#"{"type":"SwitchWorkspaceEvent"}"#);
+    assert_eq!(err.field.as_deref(), Some("tenantId"));
 }

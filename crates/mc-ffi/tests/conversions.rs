@@ -66,6 +66,7 @@ fn request_sample(kind: RequestKind) -> &'static str {
         RequestKind::SetAuthorisationCode => {
             r#"{"type":"SetAuthorisationCodeEvent","tenantId":"demo","clientId":"demo-app","authenticationMode":"NO","authorisationCode":"code-secret","state":"s-1","keepAnonymous":true}"#
         }
+        RequestKind::SwitchWorkspace => r#"{"type":"SwitchWorkspaceEvent","tenantId":"other"}"#,
         #[allow(unreachable_patterns)] // rows other engineers add land here until they add a sample
         other => panic!("no JSON sample of {other}: add one to request_sample"),
     }
@@ -265,4 +266,15 @@ fn a_malformed_buffer_from_the_host_is_an_error_not_a_panic() {
     assert!(lift_bytes::<RequestEvent>(not_utf8).is_err());
 
     assert!(lift_bytes::<RequestEvent>(Vec::new()).is_err());
+}
+
+#[test]
+fn every_authentication_mode_crosses_the_ffi() {
+    assert!(AuthenticationMode::ALL.contains(&AuthenticationMode::Pin));
+    for mode in AuthenticationMode::ALL {
+        let json = format!(
+            r#"{{"type":"EnrollAnonymousUserEvent","tenantId":"demo","authenticationMode":"{mode}","clientId":"c","password":"482916"}}"#
+        );
+        assert_eq!(across_the_ffi(request(&json)), request(&json), "{mode}");
+    }
 }

@@ -215,6 +215,7 @@ fn changes_state(kind: RequestKind) -> bool {
             | RequestKind::DeleteUser
             | RequestKind::EnableAuthenticationMode
             | RequestKind::SetAuthorisationCode
+            | RequestKind::SwitchWorkspace
     )
 }
 
@@ -416,6 +417,8 @@ impl Controller {
                 self.dispatch(login, e, admission, ctx)
             }
             RequestEvent::SetAuthorisationCodeEvent(e) => self.dispatch(login, e, admission, ctx),
+            // Workspaces (actors/workspace.rs).
+            RequestEvent::SwitchWorkspaceEvent(e) => self.dispatch(login, e, admission, ctx),
             RequestEvent::GetStateEvent(_) => {
                 let result = Event::GetStateResultEvent(GetStateResultEvent {
                     info: ResultInfo::ok(),

@@ -111,6 +111,28 @@ impl Failure {
         )
     }
 
+    /// The same failure of a PIN unlock: the block is PIN_BLOCKED (PIN_RETRIES_EXCEEDED);
+    /// a wrong PIN and a temporary lock keep their status and code (as the MC-SDK's), and
+    /// every description says PIN where the store's says password.
+    pub fn for_pin(self) -> Self {
+        let description = self
+            .description
+            .replace("passwords", "PINs")
+            .replace("password", "PIN");
+        if self.code == error_code::RETRIES_EXCEEDED {
+            return Self {
+                status: StatusType::PinBlocked,
+                code: error_code::PIN_RETRIES_EXCEEDED,
+                description,
+                ..self
+            };
+        }
+        Self {
+            description,
+            ..self
+        }
+    }
+
     /// The common part of the result event.
     pub fn info(&self) -> ResultInfo {
         let mut info = ResultInfo::error(self.status, self.code, self.description.clone());

@@ -16,6 +16,7 @@
 //! | `CredentialFailed` (the IDP no longer knows the logged-in user) | LOGGED_IN | by the users left | IdpLoginRequiredEvent |
 //! | `StepUpRequired` (a resource asked for a stronger login, RFC 9470) | any | unchanged | IdpLoginRequiredEvent with `acrValues`/`maxAge` |
 //! | `StateAsked` (GetStateEvent) | any | unchanged | StartLoginEvent when LOGIN_REQUIRED |
+//! | `WorkspaceSwitched` (another tenant's user is the active one) | any | LOGIN_REQUIRED, logged out | StartLoginEvent naming the new active user |
 //!
 //! Which requests may run in which state (the admission check) is [`check`], read from
 //! `RequestKind::valid_states` in mc-events.
@@ -127,6 +128,9 @@ pub enum Outcome {
     CredentialFailed { user: UserIdentifier },
     /// GetStateEvent: nothing changes, but a waiting login is announced again.
     StateAsked,
+    /// SwitchWorkspaceEvent made another tenant's user the active one (`users.default`); the
+    /// session of the previous one ended.
+    WorkspaceSwitched { users: UserList },
     /// A resource answered 401 `insufficient_user_authentication` (RFC 9470): nothing changes;
     /// the app is told which login the resource wants.
     StepUpRequired {
@@ -241,6 +245,16 @@ pub fn apply(state: &RuntimeState, outcome: Outcome) -> (RuntimeState, Vec<Event
             }
             state.clone()
         }
+        Outcome::WorkspaceSwitched { users } => {
+            let next = RuntimeState {
+                users,
+                logged_in: None,
+                ..state.clone()
+            }
+            .after_user_change();
+            pushed.extend(next.start_login());
+            next
+        }
     };
     (next, pushed)
 }
@@ -254,6 +268,7 @@ pub fn stamp_state(result: &mut Event, state: SdkState) {
         Event::DeleteUserResultEvent(r) => r.sdk_state = state,
         Event::GetStateResultEvent(r) => r.sdk_state = state,
         Event::GetInformationResultEvent(r) => r.sdk_state = state,
+        Event::SwitchWorkspaceResultEvent(r) => r.sdk_state = state,
         _ => {}
     }
 }
@@ -512,6 +527,22 @@ mod tests {
         let (next, pushed) = apply(&logged_in, Outcome::StateAsked);
         assert_eq!(next, logged_in);
         assert!(pushed.is_empty());
+    }
+
+    #[test]
+    fn a_workspace_switch_logs_out_and_announces_the_new_active_user() {
+        let state = in_state(SdkState::LoggedIn, &["a", "b"], Some("a"));
+        let users = UserList {
+            users: vec![user("a"), user("b")],
+            default: Some(user("b")),
+        };
+        let (next, pushed) = apply(&state, Outcome::WorkspaceSwitched { users });
+        assert_eq!(next.sdk_state, SdkState::LoginRequired);
+        assert_eq!(next.logged_in, None);
+        let [Event::StartLoginEvent(start)] = pushed.as_slice() else {
+            panic!("one StartLoginEvent, got {:?}", names(&pushed));
+        };
+        assert_eq!(start.user_identifier, user("b"));
     }
 
     #[test]

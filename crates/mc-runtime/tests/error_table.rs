@@ -181,6 +181,27 @@ async fn drive_one(row: &Row, idp: &DevIdp) -> Event {
             }
             last.into()
         }
+        ("PIN_BLOCKED", "PIN_RETRIES_EXCEEDED") => {
+            // Mode PIN, without temporary locks so the block comes at once.
+            let runtime = runtime_with(idp, |c| c.store_settings.lockout.lock_delays_secs.clear());
+            assert_status(&start(&runtime).await, StatusType::Ok);
+            let event = EnrollAnonymousUserEvent::new(TENANT, AuthenticationMode::Pin, CLIENT)
+                .with_password("482916");
+            assert_status(&post(&runtime, event).await, StatusType::Ok);
+            assert_status(&post(&runtime, RestartEvent::new()).await, StatusType::Ok);
+            let policy = mc_store::LockoutPolicy::default();
+            let wrong_pin = || OfflineLoginEvent::new().with_password("000000");
+            for _ in 1..policy.attempts_before_block {
+                post(&runtime, wrong_pin()).await;
+            }
+            post(&runtime, wrong_pin()).await.into()
+        }
+        ("INVALID_USER_ID", "UNKNOWN_TENANT") => {
+            let runtime = enrolled(idp).await;
+            post(&runtime, SwitchWorkspaceEvent::new("no-such-tenant"))
+                .await
+                .into()
+        }
         ("NOT_REACHABLE", "SERVER_NOT_REACHABLE") => {
             // A port nobody listens on any more.
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -47,6 +47,7 @@ fn sample(kind: RequestKind, idp: &DevIdp) -> Request {
             "state",
         )
         .into(),
+        RequestKind::SwitchWorkspace => SwitchWorkspaceEvent::new(TENANT).into(),
     }
 }
 

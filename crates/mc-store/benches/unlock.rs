@@ -2,6 +2,7 @@
 //! same run:
 //! - `password_unlock`: UserStore::unlock_user in mode PASSWORD with the product KDF
 //!   (PBKDF2-HMAC-SHA256, 600,000 iterations) vs `ring::pbkdf2::derive` alone. Slow by design.
+//!   Mode PIN beside it: the same KDF plus one AES-256-GCM open under the KeyProvider key.
 //! - `offline_login_no`: what an OfflineLogin in mode NO does before the network: open the
 //!   store from disk, unlock (unwrap data key, open secrets), load the ES256 key and sign a
 //!   client assertion; vs the bare ring steps (two AES-256-GCM opens, key load, one signature).
@@ -80,6 +81,20 @@ fn password_unlock(c: &mut Criterion) {
         b.iter(|| {
             store
                 .unlock_user(&id, Unlock::Password(&password), 0)
+                .unwrap()
+        })
+    });
+    // Mode PIN: the same KDF and seal, plus the outer seal under the KeyProvider key.
+    let pin = SecretString::new("482916");
+    let mut pin_user = user(&key, StoredAuthMode::Pin);
+    pin_user.id = UserId::new("demo", "bench-pin-client");
+    store
+        .put_user(&pin_user, &Protection::Pin(pin.clone()))
+        .unwrap();
+    group.bench_function("UserStore::unlock_user (PIN)", |b| {
+        b.iter(|| {
+            store
+                .unlock_user(&pin_user.id, Unlock::Pin(&pin), 0)
                 .unwrap()
         })
     });

@@ -67,6 +67,7 @@ fn unlock_hint(mode: StoredAuthMode) -> &'static str {
         StoredAuthMode::No => "platform key",
         StoredAuthMode::Password => "password",
         StoredAuthMode::Biometric => "biometric prompt",
+        StoredAuthMode::Pin => "PIN",
     }
 }
 

@@ -4,8 +4,8 @@
 //! key) across restarts, in an embedded database (redb by default), with every secret sealed
 //! by AES-256-GCM (ring) under a per-user data key that is itself wrapped by the key of the
 //! user's authentication mode ([`Protection`]): NO (the [`KeyProvider`] key), PASSWORD (a
-//! PBKDF2-HMAC-SHA256 key, with the lockout of [`LockoutPolicy`]) or BIOMETRIC (the host's
-//! [`BiometricKeyProvider`]). A stolen store file gives nothing without that key. A damaged
+//! PBKDF2-HMAC-SHA256 key, with the lockout of [`LockoutPolicy`]), PIN (as PASSWORD, inside a
+//! seal under the [`KeyProvider`] key) or BIOMETRIC (the host's [`BiometricKeyProvider`]). A stolen store file gives nothing without that key. A damaged
 //! record or file costs only the affected users and never panics; writes, including a mode
 //! switch ([`UserStore::change_protection`]), are atomic and durable when they return. Older
 //! schema versions are migrated when opened. The threat model is in docs/security.md.
@@ -17,7 +17,7 @@
 //!
 //! What it must not touch: no network, no async runtime, no protocol logic, and no logging of
 //! any secret (logs carry user ids and reasons only). Methods block on disk I/O, on the slow
-//! KDF of a PASSWORD unlock and on the prompt of a BIOMETRIC one.
+//! KDF of a PASSWORD or PIN unlock and on the prompt of a BIOMETRIC one.
 //!
 //! Feature `fuzzing` (for `fuzz/` only): `mc_store::fuzzing` runs the decoders of stored bytes.
 //! Feature `software-biometric`: `SoftwareBiometric`, a biometric stand-in without a sensor

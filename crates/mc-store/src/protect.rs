@@ -24,6 +24,10 @@ pub enum Protection {
     Password(SecretString),
     /// Wrapped by the host's [`crate::BiometricKeyProvider`].
     Biometric,
+    /// Wrapped by a key derived from this PIN as for a password (never stored), inside a
+    /// seal under the [`crate::KeyProvider`] key. Its format (digits, length) is the
+    /// runtime's policy; the store only refuses an empty one.
+    Pin(SecretString),
 }
 
 impl Protection {
@@ -33,6 +37,7 @@ impl Protection {
             Protection::No => StoredAuthMode::No,
             Protection::Password(_) => StoredAuthMode::Password,
             Protection::Biometric => StoredAuthMode::Biometric,
+            Protection::Pin(_) => StoredAuthMode::Pin,
         }
     }
 
@@ -43,6 +48,9 @@ impl Protection {
                     reason: "the password is empty",
                 })
             }
+            Protection::Pin(pin) if pin.is_empty() => Err(StoreError::InvalidInput {
+                reason: "the PIN is empty",
+            }),
             _ => Ok(()),
         }
     }
@@ -57,6 +65,8 @@ pub enum Unlock<'a> {
     Password(&'a SecretString),
     /// The text of the biometric prompt the platform shows.
     Biometric { prompt: &'a str },
+    /// Mode PIN: the PIN the user typed.
+    Pin(&'a SecretString),
 }
 
 impl Unlock<'_> {
@@ -66,6 +76,7 @@ impl Unlock<'_> {
             Unlock::No => StoredAuthMode::No,
             Unlock::Password(_) => StoredAuthMode::Password,
             Unlock::Biometric { .. } => StoredAuthMode::Biometric,
+            Unlock::Pin(_) => StoredAuthMode::Pin,
         }
     }
 }

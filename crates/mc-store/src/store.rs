@@ -7,10 +7,14 @@
 //!   sealed (AES-256-GCM) under a random per-user data key; `data_key` is that key wrapped by
 //!   the user's mode, tagged by `mode`: `NO` sealed under the [`KeyProvider`] key, `PASSWORD`
 //!   sealed under a PBKDF2 key with its `kdf` `{name, iterations, salt}` beside it,
-//!   `BIOMETRIC` the opaque output of the host's [`BiometricKeyProvider`]. Absent once blocked;
+//!   `BIOMETRIC` the opaque output of the host's [`BiometricKeyProvider`], `PIN` the PASSWORD
+//!   wrap (same KDF, same seal, its own AAD) sealed again under the [`KeyProvider`] key, so a
+//!   copy of the file cannot be tried offline against the few PINs there are. Absent once
+//!   blocked;
 //! - `user_management`: user key -> the registration access token sealed under the
 //!   [`KeyProvider`] key, whatever the mode (needed to delete a blocked user at the IDP);
-//! - `user_lockout`: user key -> failed password attempts, last attempt, lock end, blocked;
+//! - `user_lockout`: user key -> failed password or PIN attempts, last attempt, lock end,
+//!   blocked;
 //! - `user_tokens` (identified users only): user key -> the refresh (offline) token sealed
 //!   (AES-256-GCM) under the same data key as the secrets, so the mode protects it exactly as
 //!   it protects the device key. Written in the same commit as the secrets, replaced in one
@@ -422,7 +426,7 @@ impl UserStore {
                 user: id.clone(),
                 mode,
             }),
-            // Only PASSWORD users lock or block; the rest cannot come from `Unlock::No`.
+            // Only PASSWORD and PIN users lock or block; the rest cannot come from `Unlock::No`.
             Err(_) => Err(StoreError::NeedsUnlock {
                 user: id.clone(),
                 mode: StoredAuthMode::Password,
@@ -560,8 +564,8 @@ impl UserStore {
     /// material is overwritten by the same commit; a BIOMETRIC platform key is deleted only
     /// after that commit succeeded. A crash at any instant leaves the old mode or the new one
     /// working, never neither. The device key and its ciphertext are unchanged.
-    /// PASSWORD -> PASSWORD changes the password; BIOMETRIC -> BIOMETRIC is refused (it would
-    /// replace the platform key before the commit).
+    /// PASSWORD -> PASSWORD changes the password, PIN -> PIN the PIN; BIOMETRIC -> BIOMETRIC is
+    /// refused (it would replace the platform key before the commit).
     pub fn change_protection(
         &self,
         id: &UserId,
@@ -844,8 +848,7 @@ impl UserStore {
             return Err(UnlockError::Blocked);
         }
         let mode = loaded.record.authentication_mode;
-        if mode == StoredAuthMode::Password
-            && loaded.lockout.failed_attempts >= policy.attempts_before_block
+        if mode.counts_attempts() && loaded.lockout.failed_attempts >= policy.attempts_before_block
         {
             // The last allowed attempt was counted but the process died before its outcome
             // was written: finish the block now (the counter never goes back).
@@ -873,6 +876,15 @@ impl UserStore {
             }
             (WrappedKey::Password { kdf, sealed }, Unlock::Password(password)) => {
                 self.password_attempt(loaded, kdf, sealed, &aad, password, now)
+            }
+            (WrappedKey::Pin { kdf, sealed }, Unlock::Pin(pin)) => {
+                // The outer seal first: it needs no PIN, and failing it is damage, not a
+                // wrong PIN.
+                let wrapping_key = self.keys.wrapping_key()?;
+                let inner = seal::open(wrapping_key.expose(), &aad, sealed)?
+                    .map_err(|error| rejected(&loaded.id, "PIN wrap", error))?;
+                let inner: seal::Sealed = decode_json(&inner, &loaded.id, "PIN wrap")?;
+                self.password_attempt(loaded, kdf, &inner, &aad, pin, now)
             }
             (
                 WrappedKey::Biometric {
@@ -937,7 +949,7 @@ impl UserStore {
                 let data_key = SecretBytes::new(data_key.to_vec());
                 let target = self.settings.kdf.pbkdf2_iterations;
                 let rewrapped = if kdf.is_outdated(target) {
-                    Some(self.wrap_with_password(&loaded.record, &data_key, password)?)
+                    Some(self.wrap_with_secret(&loaded.record, &data_key, password)?)
                 } else {
                     None
                 };
@@ -1133,7 +1145,9 @@ impl UserStore {
                     )?,
                 })
             }
-            Protection::Password(password) => self.wrap_with_password(record, data_key, password),
+            Protection::Password(secret) | Protection::Pin(secret) => {
+                self.wrap_with_secret(record, data_key, secret)
+            }
             Protection::Biometric => {
                 let provider = self
                     .biometric
@@ -1154,22 +1168,29 @@ impl UserStore {
         }
     }
 
-    fn wrap_with_password(
+    /// Wraps `data_key` under the typed secret of `record`'s mode (PASSWORD or PIN): one KDF
+    /// and one seal for both; PIN adds the outer seal under the `KeyProvider` key.
+    fn wrap_with_secret(
         &self,
         record: &UserRecord,
         data_key: &SecretBytes,
-        password: &SecretString,
+        secret: &SecretString,
     ) -> Result<WrappedKey, StoreError> {
+        let mode = record.authentication_mode;
         let kdf = KdfParams::new(self.settings.kdf.pbkdf2_iterations)?;
-        let derived = kdf.derive(password).ok_or(StoreError::InvalidInput {
+        let derived = kdf.derive(secret).ok_or(StoreError::InvalidInput {
             reason: "the KDF settings are out of range",
         })?;
-        let sealed = seal::seal(
-            derived.as_ref(),
-            &record.data_key_aad(StoredAuthMode::Password)?,
-            data_key.expose(),
-        )?;
-        Ok(WrappedKey::Password { kdf, sealed })
+        let aad = record.data_key_aad(mode)?;
+        let sealed = seal::seal(derived.as_ref(), &aad, data_key.expose())?;
+        match mode {
+            StoredAuthMode::Pin => {
+                let wrapping_key = self.keys.wrapping_key()?;
+                let outer = seal::seal(wrapping_key.expose(), &aad, &encode_json(&sealed)?)?;
+                Ok(WrappedKey::Pin { kdf, sealed: outer })
+            }
+            _ => Ok(WrappedKey::Password { kdf, sealed }),
+        }
     }
 
     fn delete_platform_key(&self, id: &UserId) {

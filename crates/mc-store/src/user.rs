@@ -83,6 +83,9 @@ pub enum StoredAuthMode {
     Password,
     /// Wrapped by the host's biometric-gated platform key.
     Biometric,
+    /// Wrapped by a key derived from the user's PIN (the PASSWORD KDF and seal), inside a
+    /// seal under the platform `KeyProvider` key (see docs/security.md).
+    Pin,
 }
 
 impl StoredAuthMode {
@@ -91,7 +94,14 @@ impl StoredAuthMode {
             StoredAuthMode::No => "NO",
             StoredAuthMode::Password => "PASSWORD",
             StoredAuthMode::Biometric => "BIOMETRIC",
+            StoredAuthMode::Pin => "PIN",
         }
+    }
+
+    /// PASSWORD and PIN: a secret the user types, whose wrong tries are counted, lock and
+    /// finally destroy the credential (the [`crate::LockoutPolicy`]).
+    pub fn counts_attempts(self) -> bool {
+        matches!(self, StoredAuthMode::Password | StoredAuthMode::Pin)
     }
 }
 

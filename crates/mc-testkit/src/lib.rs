@@ -131,6 +131,7 @@ pub fn sdk_state(event: &Event) -> SdkState {
         Event::GetStateResultEvent(e) => e.sdk_state,
         Event::GetInformationResultEvent(e) => e.sdk_state,
         Event::DeleteUserResultEvent(e) => e.sdk_state,
+        Event::SwitchWorkspaceResultEvent(e) => e.sdk_state,
         other => panic!("no sdkState in {other:#?}"),
     }
 }

@@ -8,7 +8,7 @@ use mc_events::{
     CreateHttpCommonRequest, DeleteIamTokenByAudienceEvent, DeleteUserEvent,
     EnrollAnonymousUserEvent, ExchangeIamTokenEvent, GetIamAccessTokenClaimsEvent,
     GetInformationEvent, GetStateEvent, HttpMethod, OfflineLoginEvent, Request, RestartEvent,
-    StartEvent, UserIdentifier,
+    StartEvent, SwitchWorkspaceEvent, UserIdentifier,
 };
 
 /// The command names, for `help` and tab completion.
@@ -25,6 +25,7 @@ pub const COMMAND_NAMES: &[&str] = &[
     "delete-audience",
     "http",
     "delete",
+    "workspace",
     "login-user",
     "logout",
     "json",
@@ -35,8 +36,8 @@ pub const COMMAND_NAMES: &[&str] = &[
 /// The options of a command, for tab completion.
 pub fn options_of(command: &str) -> &'static [&'static str] {
     match command {
-        "enroll" => &["--mode", "--client", "--password"],
-        "login" => &["--password"],
+        "enroll" => &["--mode", "--client", "--password", "--pin"],
+        "login" => &["--password", "--pin"],
         "exchange" => &["--force"],
         "http" => &["--audience", "--no-audience"],
         _ => &[],
@@ -48,15 +49,17 @@ pub fn options_of(command: &str) -> &'static [&'static str] {
 pub const DEFAULT_USER_CLIENT: &str = "demo-app";
 
 /// Values completed after `--mode`.
-pub const MODE_NAMES: &[&str] = &["no", "password", "biometric"];
+pub const MODE_NAMES: &[&str] = &["no", "password", "biometric", "pin"];
 
 pub const HELP: &str = "\
 Commands (each posts one request event; every event the runtime emits is printed):
   start                                   StartEvent
   restart                                 RestartEvent (keeps enrolled users)
-  enroll [TENANT] [--mode no|password|biometric] [--client ID] [--password PW]
-                                          EnrollAnonymousUserEvent
-  login [TENANT/USER] [--password PW]     OfflineLoginEvent (default: the last user)
+  enroll [TENANT] [--mode no|password|biometric|pin] [--client ID] [--password PW | --pin PIN]
+                                          EnrollAnonymousUserEvent (a PIN is 6-12 digits; it
+                                          travels in the `password` field)
+  login [TENANT/USER] [--password PW | --pin PIN]
+                                          OfflineLoginEvent (default: the last user)
   exchange [AUDIENCE] [--force]           ExchangeIamTokenEvent
   claims                                  GetIamAccessTokenClaimsEvent
   info                                    GetInformationEvent
@@ -69,6 +72,8 @@ Commands (each posts one request event; every event the runtime emits is printed
                                           CreateHttpCommonRequest; a path is resolved against
                                           the server URL, which gets the default audience
   delete [TENANT/USER]                    DeleteUserEvent (default: the logged-in user)
+  workspace TENANT                        SwitchWorkspaceEvent: that tenant's user becomes the
+                                          one `login` logs in (the session ends)
   login-user [TENANT] [CLIENT]            an identified user's login in the browser:
                                           CreateAuthorizationRequestEvent, the login page
                                           (opened with xdg-open when there is one), the
@@ -159,8 +164,8 @@ pub fn parse(line: &str, defaults: &Defaults) -> Result<Command, String> {
         )?,
         "enroll" => enroll(&mut args, defaults)?,
         "login" => {
-            const USAGE: &str = "login [TENANT/USER] [--password PW]";
-            let password = args.option("--password", USAGE)?;
+            const USAGE: &str = "login [TENANT/USER] [--password PW | --pin PIN]";
+            let password = secret(&mut args, USAGE)?;
             let mut event = OfflineLoginEvent::new();
             if let Some(user) = args.optional_positional() {
                 event = event.for_user(parse_user(&user, USAGE)?);
@@ -210,6 +215,13 @@ pub fn parse(line: &str, defaults: &Defaults) -> Result<Command, String> {
             DeleteIamTokenByAudienceEvent::new(audiences).into()
         }
         "http" => http(&mut args, defaults)?,
+        "workspace" => {
+            const USAGE: &str = "workspace TENANT";
+            let Some(tenant) = args.optional_positional() else {
+                return Err(format!("usage: {USAGE}"));
+            };
+            args.done(SwitchWorkspaceEvent::new(tenant).into(), USAGE)?
+        }
         "delete" => {
             const USAGE: &str = "delete [TENANT/USER]";
             let mut event = DeleteUserEvent::new();
@@ -229,17 +241,20 @@ pub fn parse(line: &str, defaults: &Defaults) -> Result<Command, String> {
 }
 
 fn enroll(args: &mut Args, defaults: &Defaults) -> Result<Request, String> {
-    const USAGE: &str =
-        "enroll [TENANT] [--mode no|password|biometric] [--client ID] [--password PW]";
+    const USAGE: &str = "enroll [TENANT] [--mode no|password|biometric|pin] [--client ID] \
+                         [--password PW | --pin PIN]";
     let mode = match args.option("--mode", USAGE)? {
         None => AuthenticationMode::No,
-        Some(mode) => AuthenticationMode::from_name(&mode.to_ascii_uppercase())
-            .ok_or_else(|| format!("--mode must be no, password or biometric; usage: {USAGE}"))?,
+        Some(mode) => {
+            AuthenticationMode::from_name(&mode.to_ascii_uppercase()).ok_or_else(|| {
+                format!("--mode must be no, password, biometric or pin; usage: {USAGE}")
+            })?
+        }
     };
     let client = args
         .option("--client", USAGE)?
         .unwrap_or_else(|| defaults.client_id.clone());
-    let password = args.option("--password", USAGE)?;
+    let password = secret(args, USAGE)?;
     let tenant = args
         .optional_positional()
         .unwrap_or_else(|| defaults.tenant.clone());
@@ -248,6 +263,19 @@ fn enroll(args: &mut Args, defaults: &Defaults) -> Result<Request, String> {
         event = event.with_password(password);
     }
     args.done(event.into(), USAGE)
+}
+
+/// `--password PW` or `--pin PIN` (the PIN travels in the `password` field, as in the
+/// MC-SDK); not both.
+fn secret(args: &mut Args, usage: &str) -> Result<Option<String>, String> {
+    let password = args.option("--password", usage)?;
+    let pin = args.option("--pin", usage)?;
+    match (password, pin) {
+        (Some(_), Some(_)) => Err(format!(
+            "give --password or --pin, not both; usage: {usage}"
+        )),
+        (password, pin) => Ok(password.or(pin)),
+    }
 }
 
 fn http(args: &mut Args, defaults: &Defaults) -> Result<Request, String> {
@@ -525,6 +553,35 @@ mod tests {
     }
 
     #[test]
+    fn pin_mode_and_workspace_parse_and_refuse_what_they_cannot_take() {
+        let RequestEvent::EnrollAnonymousUserEvent(e) = request("enroll --mode pin --pin 482916")
+        else {
+            panic!("not an enroll");
+        };
+        assert_eq!(e.authentication_mode, AuthenticationMode::Pin);
+        assert_eq!(e.password.as_ref().map(|p| p.expose()), Some("482916"));
+        let RequestEvent::OfflineLoginEvent(e) = request("login demo/u1 --pin 482916") else {
+            panic!("not a login");
+        };
+        assert_eq!(e.password.as_ref().map(|p| p.expose()), Some("482916"));
+        let RequestEvent::SwitchWorkspaceEvent(e) = request("workspace other") else {
+            panic!("not a switch");
+        };
+        assert_eq!(e.tenant_id, "other");
+        for bad in [
+            "enroll --mode pin --pin 482916 --password pw",
+            "login --pin 1 --password 2",
+            "enroll --mode face",
+            "workspace",
+            "workspace a b",
+            "workspace --pin 1",
+        ] {
+            let usage = parse(bad, &defaults()).unwrap_err();
+            assert!(usage.contains("usage:"), "{bad}: {usage}");
+        }
+    }
+
+    #[test]
     fn http_paths_resolve_against_the_server_with_the_default_audience() {
         let RequestEvent::CreateHttpCommonRequest(r) = request("http get /demo/echo") else {
             panic!("not http");
@@ -589,7 +646,7 @@ mod tests {
         let d = defaults();
         for line in [
             "frobnicate",
-            "enroll --mode pin",
+            "enroll --mode face",
             "enroll --client",
             "login nouser",
             "login /x",

@@ -734,3 +734,47 @@ async fn login_user_ignores_a_forged_state_and_takes_the_real_redirect() {
     assert!(!stdout.contains("forged-state"), "{stdout}");
     assert!(stdout.contains("sdkState: LOGGED_IN"), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_mode_takes_mode_pin_and_switches_workspaces() {
+    let idp = mc_testkit::idp_with(mc_devidp::DevIdpConfig {
+        tenants: vec!["demo".to_owned(), "other".to_owned()],
+        ..mc_devidp::DevIdpConfig::default()
+    })
+    .await;
+    let lines = [
+        START,
+        r#"{"type":"EnrollAnonymousUserEvent","requestId":"enroll-pin-letters","tenantId":"demo","authenticationMode":"PIN","clientId":"AnonymousUserEnrollment","password":"48291a"}"#,
+        r#"{"type":"EnrollAnonymousUserEvent","requestId":"enroll-pin","tenantId":"demo","authenticationMode":"PIN","clientId":"AnonymousUserEnrollment","password":"482916"}"#,
+        r#"{"type":"EnrollAnonymousUserEvent","requestId":"enroll-other","tenantId":"other","authenticationMode":"NO","clientId":"AnonymousUserEnrollment"}"#,
+        r#"{"type":"SwitchWorkspaceEvent","requestId":"switch-demo","tenantId":"demo"}"#,
+        r#"{"type":"OfflineLoginEvent","requestId":"login-short","password":"4829"}"#,
+        r#"{"type":"OfflineLoginEvent","requestId":"login-pin","password":"482916"}"#,
+        r#"{"type":"SwitchWorkspaceEvent","requestId":"switch-unknown","tenantId":"nowhere"}"#,
+    ];
+    let output = run_console_async(json_args(&idp.base_url(), &[]), lines.join("\n") + "\n").await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let results = results_by_id(&events_of(&output));
+    let status = |id| result(&results, id).status();
+    assert_eq!(
+        status("enroll-pin-letters"),
+        Some(StatusType::InvalidParameter)
+    );
+    assert_eq!(status("enroll-pin"), Some(StatusType::Ok));
+    assert_eq!(status("enroll-other"), Some(StatusType::Ok));
+    let Event::SwitchWorkspaceResultEvent(switched) = result(&results, "switch-demo") else {
+        panic!("not a switch result");
+    };
+    assert_eq!(switched.sdk_state, SdkState::LoginRequired);
+    assert_eq!(
+        switched
+            .user_identifier
+            .as_ref()
+            .map(|u| u.tenant_id.as_str()),
+        Some("demo")
+    );
+    assert_eq!(status("login-short"), Some(StatusType::InvalidParameter));
+    assert_eq!(status("login-pin"), Some(StatusType::Ok));
+    assert_eq!(status("switch-unknown"), Some(StatusType::InvalidUserId));
+    assert!(!text(&output.stdout).contains("482916\""), "a PIN echoed");
+}

@@ -156,7 +156,7 @@ impl Worker {
         match self.rng.below(100) {
             0..=19 => self.login(&id, &cred),
             20..=34 => self.rotate(&id, &cred),
-            35..=59 if cred.mode == StoredAuthMode::Password => self.wrong_passwords(&id),
+            35..=59 if cred.mode.counts_attempts() => self.wrong_passwords(&id, cred.mode),
             35..=59 => self.login(&id, &cred),
             60..=84 => self.switch(&id, &cred),
             85..=91 => self.clear_credential(&id),
@@ -165,9 +165,10 @@ impl Worker {
     }
 
     fn random_cred(&mut self) -> Cred {
-        match self.rng.below(3) {
+        match self.rng.below(4) {
             0 => Cred::no(),
             1 => Cred::password(self.rng.password()),
+            2 => Cred::pin(self.rng.pin()),
             _ => Cred::biometric(),
         }
     }
@@ -220,8 +221,9 @@ impl Worker {
         })
     }
 
-    /// A streak of wrong passwords: usually 1-4, sometimes enough to reach the block.
-    fn wrong_passwords(&mut self, id: &str) -> Result<(), String> {
+    /// A streak of wrong passwords (or PINs, in `mode`): usually 1-4, sometimes enough to
+    /// reach the block.
+    fn wrong_passwords(&mut self, id: &str, mode: StoredAuthMode) -> Result<(), String> {
         let limit = settings().lockout.attempts_before_block;
         let streak = if self.rng.chance(15) {
             u64::from(limit) + 2
@@ -230,7 +232,11 @@ impl Worker {
         };
         for _ in 0..streak {
             let floor = self.model.get(id).map_or(0, |user| user.counter_floor);
-            let wrong = Cred::password(format!("wrong{}", self.rng.password()));
+            let wrong = match mode {
+                // At least 14 digits: never one of the 6-12 digit PINs the driver enrolls.
+                StoredAuthMode::Pin => Cred::pin(format!("9{}", self.rng.pin()).repeat(2)),
+                _ => Cred::password(format!("wrong{}", self.rng.password())),
+            };
             self.record(Entry::Failing { id: id.to_string() })?;
             match self.store.unlock(id, &wrong, self.now()) {
                 UnlockOutcome::WrongPassword { failed_attempts } if failed_attempts > floor => {

@@ -341,11 +341,12 @@ impl LoginActor {
     /// (NO) or a biometric prompt (BIOMETRIC); PASSWORD needs the user logged in first.
     fn anonymous_key_unlock(&self, user: &UserId) -> Result<storage::UnlockWith, Failure> {
         match self.mode_of(user) {
-            Some(mc_store::StoredAuthMode::Password) => Err(Failure::new(
+            Some(mode @ (mc_store::StoredAuthMode::Password | mc_store::StoredAuthMode::Pin)) => Err(Failure::new(
                 StatusType::InvalidState,
                 error_code::INVALID_STATE,
                 format!(
-                    "the anonymous user {user} of this tenant is protected by a password; log it in (OfflineLoginEvent) first, so the identified user keeps its device key"
+                    "the anonymous user {user} of this tenant is protected by a {}; log it in (OfflineLoginEvent) first, so the identified user keeps its device key",
+                    if mode == mc_store::StoredAuthMode::Pin { "PIN" } else { "password" }
                 ),
             )
             .with_next_action(Some(NextAction::SendFirst {

@@ -1,11 +1,13 @@
 //! The login actor: who is enrolled, who an OfflineLogin without `userIdentifier` means (the
-//! user who logged in last), and who is logged in (the session). It handles Start and Restart
+//! user who logged in last, or the one SwitchWorkspaceEvent chose: `workspace.rs`), and who is
+//! logged in (the session). It handles Start and Restart
 //! (read the users), OfflineLoginEvent, EnableAuthenticationModeEvent and the two requests that
 //! read the session (GetIamAccessTokenClaims, GetInformation). The enrollment and
 //! token-exchange actors tell it when a user appears or disappears.
 //!
 //! OfflineLogin unlocks the user's device key with what its mode needs (NO: the platform key
-//! provider; PASSWORD: the password, with the durable lockout counter; BIOMETRIC: the host's
+//! provider; PASSWORD: the password, with the durable lockout counter; PIN: as PASSWORD, a PIN
+//! of 6-12 ASCII digits in the same field, blocked as PIN_BLOCKED; BIOMETRIC: the host's
 //! platform key after a prompt) and logs in with it.
 //!
 //! A stored credential is removed only when it is proven unusable: the IDP answers
@@ -106,7 +108,7 @@ impl LoginActor {
     }
 
     /// The user an OfflineLogin without `userIdentifier` logs in: the last one used.
-    fn default_user(&self) -> Option<UserId> {
+    pub(super) fn default_user(&self) -> Option<UserId> {
         self.last_user
             .clone()
             .filter(|last| self.users.iter().any(|u| &u.id == last))
@@ -128,7 +130,8 @@ impl LoginActor {
     }
 
     /// What unlocks `user` in its stored mode: nothing (NO), the password (PASSWORD; named
-    /// `field` in the error when missing), or a biometric prompt (BIOMETRIC).
+    /// `field` in the error when missing), the PIN (PIN; also when it cannot be a PIN), or a
+    /// biometric prompt (BIOMETRIC).
     fn unlock_for(
         &self,
         user: &UserId,
@@ -150,15 +153,16 @@ impl LoginActor {
             Some(StoredAuthMode::Biometric) => Ok(UnlockWith::Biometric {
                 prompt: self.config.biometric_prompt.clone(),
             }),
+            Some(StoredAuthMode::Pin) => checked_pin(password, field).map(UnlockWith::Pin),
         }
     }
 
-    /// What a failed login or unlock reports. A lock (TEMPORARY_LOCKED, PASSWORD_BLOCKED)
-    /// ends the running session: someone at the device is guessing passwords.
+    /// What a failed login or unlock reports. A lock (TEMPORARY_LOCKED, PASSWORD_BLOCKED,
+    /// PIN_BLOCKED) ends the running session: someone at the device is guessing passwords.
     fn after_failed_unlock(&mut self, failure: &Failure, users: Option<UserList>) -> Outcome {
         if matches!(
             failure.status,
-            StatusType::TemporaryLocked | StatusType::PasswordBlocked
+            StatusType::TemporaryLocked | StatusType::PasswordBlocked | StatusType::PinBlocked
         ) {
             self.session.set(None);
             Outcome::Locked {
@@ -218,6 +222,9 @@ pub(crate) fn supported_features() -> Vec<String> {
         "REFRESH_TOKEN_OFFLINE_LOGIN".to_string(),
         "TOKEN_REVOCATION".to_string(),
         "ANONYMOUS_UPGRADE".to_string(),
+        // Issue 11 point 10.
+        "AUTHENTICATION_MODE_PIN".to_string(),
+        "SWITCH_WORKSPACE".to_string(),
     ]
 }
 
@@ -342,7 +349,7 @@ impl Handler<Admitted<EnableAuthenticationModeEvent>> for LoginActor {
     type Result = ResponseActFuture<Self, StatusResultEvent>;
 
     /// Re-wraps the logged-in user's credential under another mode in one transaction.
-    /// `password` unlocks the current PASSWORD mode; `newPassword` protects a new one.
+    /// `password` unlocks the current PASSWORD or PIN mode; `newPassword` protects a new one.
     fn handle(
         &mut self,
         msg: Admitted<EnableAuthenticationModeEvent>,
@@ -370,7 +377,7 @@ impl Handler<Admitted<EnableAuthenticationModeEvent>> for LoginActor {
             Ok(prepared) => prepared,
             Err(failure) => return Box::pin(fut::ready(status(failure.info()))),
         };
-        if self.mode_of(&user) == Some(new.mode()) && new.mode() != StoredAuthMode::Password {
+        if self.mode_of(&user) == Some(new.mode()) && !new.mode().counts_attempts() {
             // Already protected so: nothing to re-wrap.
             return Box::pin(fut::ready(status(ResultInfo::ok())));
         }
@@ -427,7 +434,7 @@ fn check_client_id(client_id: Option<&str>, session: &Session) -> Result<(), Fai
 }
 
 /// How a new credential is protected in `mode`; PASSWORD needs `password` (the request's
-/// field `field`), BIOMETRIC a platform key provider.
+/// field `field`), PIN a PIN in that field, BIOMETRIC a platform key provider.
 pub fn protection_for(
     config: &RuntimeConfig,
     mode: AuthenticationMode,
@@ -445,8 +452,33 @@ pub fn protection_for(
         },
         AuthenticationMode::Biometric if config.biometric.is_some() => Ok(Protection::Biometric),
         AuthenticationMode::Biometric => Err(Failure::not_supported(
-            "mode BIOMETRIC needs a platform key provider; configure one or use NO or PASSWORD",
+            "mode BIOMETRIC needs a platform key provider; configure one or use NO, PASSWORD or PIN",
         )),
+        AuthenticationMode::Pin => checked_pin(password, field).map(Protection::Pin),
+    }
+}
+
+/// The PIN of mode PIN in the request's field `field`: ASCII digits only, within the length
+/// policy ([`mc_events::pin_problem`]); else INVALID_PARAMETER naming the field (the message
+/// never quotes the PIN). A PIN that cannot be one is refused before the store sees it, so
+/// it is not counted as a wrong try.
+fn checked_pin(
+    pin: Option<mc_secret::SecretString>,
+    field: &str,
+) -> Result<mc_secret::SecretString, Failure> {
+    let Some(pin) = pin.filter(|pin| !pin.is_empty()) else {
+        return Err(Failure::invalid_field(
+            field,
+            format!(
+                "mode PIN needs the PIN ({}-{} digits) in this field",
+                mc_events::PIN_MIN_DIGITS,
+                mc_events::PIN_MAX_DIGITS
+            ),
+        ));
+    };
+    match mc_events::pin_problem(pin.expose()) {
+        Some(problem) => Err(Failure::invalid_field(field, problem)),
+        None => Ok(pin),
     }
 }
 
@@ -574,7 +606,12 @@ async fn log_in(
     .await;
     let unlocked = match unlocked {
         Ok(unlocked) => unlocked,
-        Err(failure) if failure.status == StatusType::PasswordBlocked => {
+        Err(failure)
+            if matches!(
+                failure.status,
+                StatusType::PasswordBlocked | StatusType::PinBlocked
+            ) =>
+        {
             // The credential is destroyed: remove the registration at the IDP when
             // reachable, and the local record, so the app is offered enrollment.
             if let Err(error) = delete_registration(oidc, storage, &user).await {

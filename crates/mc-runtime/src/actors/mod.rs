@@ -6,6 +6,7 @@
 //! |---|---|---|---|
 //! | login | `login.rs` | Start, Restart, OfflineLogin, EnableAuthenticationMode, GetIamAccessTokenClaims, GetInformation | the enrolled users, the user choice, the session |
 //! | login (identified users) | `identified.rs` | CreateAuthorizationRequest, SetAuthorisationCode; OfflineLogin and ClearIamTokenCache of identified users | the pending authorization requests |
+//! | login (workspaces) | `workspace.rs` | SwitchWorkspace | which tenant's user is the active one |
 //! | enrollment | `enrollment.rs` | EnrollAnonymousUser (replace-on-enroll), DeleteUser | the registration's life |
 //! | token exchange | `token_exchange.rs` | ExchangeIamToken, ClearIamTokenCache, DeleteIamTokenByAudience | the IAM token cache, single-flight |
 //! | http proxy | `http_proxy.rs` | CreateHttpCommonRequest | the call, its token, redirects, `max_http_in_flight` |
@@ -28,6 +29,7 @@ pub mod identified;
 pub mod login;
 pub mod storage;
 pub mod token_exchange;
+pub mod workspace;
 
 /// What admission decided about a request, for the actor that does its work.
 #[derive(Clone, Debug)]

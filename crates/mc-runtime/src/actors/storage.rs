@@ -92,7 +92,11 @@ impl Handler<SaveUser> for StorageActor {
 pub enum UnlockWith {
     No,
     Password(SecretString),
-    Biometric { prompt: String },
+    Biometric {
+        prompt: String,
+    },
+    /// Mode PIN (its format already checked by the login actor).
+    Pin(SecretString),
 }
 
 impl UnlockWith {
@@ -101,7 +105,45 @@ impl UnlockWith {
             UnlockWith::No => Unlock::No,
             UnlockWith::Password(password) => Unlock::Password(password),
             UnlockWith::Biometric { prompt } => Unlock::Biometric { prompt },
+            UnlockWith::Pin(pin) => Unlock::Pin(pin),
         }
+    }
+}
+
+/// The unlock messages, so [`unlock_call`] can tell a PIN's block (PIN_BLOCKED) from a
+/// password's (PASSWORD_BLOCKED): the store's error does not say which secret it counted.
+pub trait UnlockMessage {
+    fn offered(&self) -> &UnlockWith;
+}
+
+impl UnlockMessage for UnlockUser {
+    fn offered(&self) -> &UnlockWith {
+        &self.unlock
+    }
+}
+
+impl UnlockMessage for UnlockUserWithKey {
+    fn offered(&self) -> &UnlockWith {
+        &self.unlock
+    }
+}
+
+impl UnlockMessage for ChangeProtection {
+    fn offered(&self) -> &UnlockWith {
+        &self.current
+    }
+}
+
+/// SwitchWorkspaceEvent: makes `0` the last user (the one an OfflineLogin without
+/// `userIdentifier` logs in), in one commit, so a restart keeps the choice.
+#[derive(Message)]
+#[rtype(result = "Result<(), StoreError>")]
+pub struct SetLastUser(pub UserId);
+
+impl Handler<SetLastUser> for StorageActor {
+    type Result = Result<(), StoreError>;
+    fn handle(&mut self, msg: SetLastUser, _: &mut Self::Context) -> Self::Result {
+        self.store()?.set_last_user(&msg.0)
     }
 }
 
@@ -270,12 +312,14 @@ pub async fn unlock_call<M, T>(
     message: M,
 ) -> Result<T, crate::failure::Failure>
 where
-    M: Message<Result = Result<T, UnlockError>> + Send + 'static,
+    M: Message<Result = Result<T, UnlockError>> + UnlockMessage + Send + 'static,
     T: Send + 'static,
     StorageActor: Handler<M>,
 {
+    let pin = matches!(message.offered(), UnlockWith::Pin(_));
     match storage.send(message).await {
         Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) if pin => Err(crate::failure::Failure::from_unlock(&error).for_pin()),
         Ok(Err(error)) => Err(crate::failure::Failure::from_unlock(&error)),
         Err(_) => Err(crate::failure::Failure::component_stopped("storage actor")),
     }

@@ -68,6 +68,10 @@ pub(crate) enum WrappedKey {
         #[serde(with = "hex")]
         platform_ciphertext: Vec<u8>,
     },
+    /// `sealed` is, under the `KeyProvider` key, the JSON of the data key sealed under the
+    /// key derived from the PIN with `kdf` (as PASSWORD). The outer seal keeps a copy of the
+    /// file without the platform key from being tried offline against the few PINs there are.
+    Pin { kdf: KdfParams, sealed: Sealed },
 }
 
 impl WrappedKey {
@@ -76,6 +80,7 @@ impl WrappedKey {
             WrappedKey::No { .. } => StoredAuthMode::No,
             WrappedKey::Password { .. } => StoredAuthMode::Password,
             WrappedKey::Biometric { .. } => StoredAuthMode::Biometric,
+            WrappedKey::Pin { .. } => StoredAuthMode::Pin,
         }
     }
 }
