@@ -49,8 +49,10 @@ pub use software_biometric::{ScriptedOutcome, SoftwareBiometric};
 #[cfg(feature = "fuzzing")]
 pub use store::fuzzing;
 pub use store::{
-    DamageObserver, LockoutState, ManagementSecrets, SealingKey, UnlockedUser, UserStore,
-    DEFAULT_DB_FILE, DEFAULT_KEY_FILE, SCHEMA_VERSION,
+    DamageObserver, IdpDeletion, IdpDeletionId, LockoutState, ManagementSecrets,
+    PendingIdpDeletion, Postponed, SealingKey, UnlockedUser, UserStore, DEFAULT_DB_FILE,
+    DEFAULT_KEY_FILE, MAX_IDP_DELETION_AGE_SECS, MAX_IDP_DELETION_ATTEMPTS,
+    MAX_PENDING_IDP_DELETIONS, SCHEMA_VERSION,
 };
 pub use user::{EnrolledUser, StoredAuthMode, UserId, UserSecrets, UserSummary};
 
