@@ -266,3 +266,18 @@ fn a_malformed_buffer_from_the_host_is_an_error_not_a_panic() {
 
     assert!(lift_bytes::<RequestEvent>(Vec::new()).is_err());
 }
+
+#[test]
+fn a_pending_idp_deletion_crosses_the_ffi_and_defaults_to_false() {
+    let json = r#"{"type":"DeleteUserResultEvent","requestId":"r-10","status":"OK","hasErrorOccurred":false,"errorCode":0,"errorDescription":"","sdkState":"ACTIVATION_REQUIRED","userList":[],"idpDeletionPending":true}"#;
+    match across_the_ffi(Event::from_json(json).unwrap()) {
+        Event::DeleteUserResultEvent(result) => assert!(result.idp_deletion_pending),
+        other => panic!("unexpected {other:?}"),
+    }
+    // A result written before the field existed reads as "nothing pending".
+    let older = json.replace(r#","idpDeletionPending":true"#, "");
+    match Event::from_json(&older).unwrap() {
+        Event::DeleteUserResultEvent(result) => assert!(!result.idp_deletion_pending),
+        other => panic!("unexpected {other:?}"),
+    }
+}

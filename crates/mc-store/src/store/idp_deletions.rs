@@ -18,7 +18,9 @@
 //! Bounds: at most [`MAX_PENDING_IDP_DELETIONS`] records (queueing one more drops the oldest
 //! in the same commit, logged); a record is dropped (logged) after
 //! [`MAX_IDP_DELETION_ATTEMPTS`] failed tries or [`MAX_IDP_DELETION_AGE_SECS`] after it was
-//! queued. Backoff between tries: 30 s doubled per failed try, at most 6 h.
+//! queued. Backoff after an IDP's 5xx: 30 s doubled per failed try, at most 6 h; a try that
+//! did not reach the IDP counts nothing and waits for no backoff (the next start or the IDP
+//! being reachable again paces it).
 
 use super::*;
 
@@ -411,12 +413,16 @@ impl UserStore {
         Ok(true)
     }
 
-    /// A try failed for a reason that may pass (network, 5xx): counts it and sets the next
-    /// try after the backoff, or drops the record at the bound (attempts or age; logged).
+    /// A try failed for a reason that may pass. `server_answered` (5xx, the IDP's own
+    /// trouble): the try counts toward [`MAX_IDP_DELETION_ATTEMPTS`] and the next one waits
+    /// the backoff. Otherwise (network, timeout: the device is offline) nothing is counted
+    /// and the record stays due, for the next start or the IDP being reachable again. Either
+    /// way a record past [`MAX_IDP_DELETION_AGE_SECS`] is dropped (logged).
     pub fn postpone_idp_deletion(
         &self,
         id: &IdpDeletionId,
         now: i64,
+        server_answered: bool,
     ) -> Result<Postponed, StoreError> {
         let key = id.as_str().as_bytes();
         let _guard = self.lock();
@@ -427,7 +433,10 @@ impl UserStore {
             // Found damaged by the next listing, which drops and reports it.
             return Ok(Postponed::Gone);
         };
-        record.attempts = record.attempts.saturating_add(1);
+        if server_answered {
+            record.attempts = record.attempts.saturating_add(1);
+            record.next_attempt_at = now.saturating_add(retry_delay(record.attempts));
+        }
         if record.attempts >= MAX_IDP_DELETION_ATTEMPTS
             || now.saturating_sub(record.queued_at) >= MAX_IDP_DELETION_AGE_SECS
         {
@@ -440,12 +449,13 @@ impl UserStore {
             );
             return Ok(Postponed::Dropped);
         }
-        record.next_attempt_at = now.saturating_add(retry_delay(record.attempts));
-        self.backend.commit(vec![Write::put(
-            IDP_DELETIONS_TABLE,
-            key.to_vec(),
-            encode_json(&record)?,
-        )])?;
+        if server_answered {
+            self.backend.commit(vec![Write::put(
+                IDP_DELETIONS_TABLE,
+                key.to_vec(),
+                encode_json(&record)?,
+            )])?;
+        }
         Ok(Postponed::Until(record.next_attempt_at))
     }
 }

@@ -267,30 +267,44 @@ fn retries_back_off_and_stop_at_the_attempt_bound() {
     let f = fixture();
     let id = queued(&f, "alice");
     assert_eq!(
-        f.store.postpone_idp_deletion(&id, NOW).unwrap(),
+        f.store.postpone_idp_deletion(&id, NOW, true).unwrap(),
         Postponed::Until(NOW + 30)
     );
     assert_eq!(
-        f.store.postpone_idp_deletion(&id, NOW).unwrap(),
+        f.store.postpone_idp_deletion(&id, NOW, true).unwrap(),
         Postponed::Until(NOW + 60)
     );
     let pending = &f.store.pending_idp_deletions().unwrap()[0];
     assert_eq!((pending.attempts, pending.next_attempt_at), (2, NOW + 60));
     for _ in 3..MAX_IDP_DELETION_ATTEMPTS {
-        let Postponed::Until(next) = f.store.postpone_idp_deletion(&id, NOW).unwrap() else {
+        let Postponed::Until(next) = f.store.postpone_idp_deletion(&id, NOW, true).unwrap() else {
             panic!("kept below the bound");
         };
         assert!(next <= NOW + MAX_RETRY_DELAY_SECS);
     }
     assert_eq!(
-        f.store.postpone_idp_deletion(&id, NOW).unwrap(),
+        f.store.postpone_idp_deletion(&id, NOW, true).unwrap(),
         Postponed::Dropped
     );
     assert_eq!(f.store.idp_deletion_count().unwrap(), 0);
     assert_eq!(
-        f.store.postpone_idp_deletion(&id, NOW).unwrap(),
+        f.store.postpone_idp_deletion(&id, NOW, true).unwrap(),
         Postponed::Gone
     );
+}
+
+#[test]
+fn an_unreachable_idp_counts_no_attempt_and_keeps_the_record_due() {
+    let f = fixture();
+    let id = queued(&f, "alice");
+    for _ in 0..2 * MAX_IDP_DELETION_ATTEMPTS {
+        assert_eq!(
+            f.store.postpone_idp_deletion(&id, NOW + 5, false).unwrap(),
+            Postponed::Until(NOW)
+        );
+    }
+    let pending = &f.store.pending_idp_deletions().unwrap()[0];
+    assert_eq!((pending.attempts, pending.next_attempt_at), (0, NOW));
 }
 
 #[test]
@@ -299,7 +313,7 @@ fn a_record_too_old_is_dropped_at_its_next_failure() {
     let id = queued(&f, "alice");
     assert_eq!(
         f.store
-            .postpone_idp_deletion(&id, NOW + MAX_IDP_DELETION_AGE_SECS)
+            .postpone_idp_deletion(&id, NOW + MAX_IDP_DELETION_AGE_SECS, false)
             .unwrap(),
         Postponed::Dropped
     );
