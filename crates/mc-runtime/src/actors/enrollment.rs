@@ -1,7 +1,10 @@
 //! The enrollment actor: the life of a device registration. EnrollAnonymousUserEvent creates
 //! one (discovery, device key, RFC 7591 registration, first login, store) and replaces the
 //! earlier one of the same tenant and enrollment client (one user per pair); DeleteUserEvent
-//! ends one (RFC 7592 delete at the IDP, then the local record, then its cached IAM tokens).
+//! ends one: locally at once, whatever the network (its keys and records, with what the IDP
+//! must still be told queued in the same store commit), then its cached IAM tokens, then the
+//! IDP part (RFC 7592 delete, or RFC 7009 revocation for an identified user), tried at once
+//! and, if the IDP cannot be reached, later (`idp_deletion.rs`).
 //!
 //! Nothing is stored unless every step succeeded, and a registration the IDP accepted but we
 //! could not finish is deleted again at the IDP (best effort), so a failed enrollment leaves
@@ -16,14 +19,17 @@ use mc_oidc::{OidcClient, RegistrationRequest};
 use mc_store::{EnrolledUser, Protection, UserId, UserSecrets};
 use tracing::Instrument;
 
+use super::idp_deletion::{self, DrainIdpDeletions, InFlight};
 use super::login::{self, LoginActor, SessionStarted, UsersChanged};
-use super::storage::{self, ListUsers, LoadManagementSecrets, RemoveUser, SaveUser, StorageActor};
+use super::storage::{
+    self, ListUsers, LoadManagementSecrets, RemoveUser, RemoveUserQueueing, SaveUser, StorageActor,
+};
 use super::token_exchange::{ClearCache, TokenExchangeActor};
 use super::Admitted;
 use crate::config::RuntimeConfig;
 use crate::failure::{Failure, Step};
 use crate::reducer::Outcome;
-use crate::session::{Session, SessionParts};
+use crate::session::{Session, SessionParts, SessionSlot};
 
 pub struct EnrollmentActor {
     oidc: OidcClient,
@@ -31,6 +37,10 @@ pub struct EnrollmentActor {
     storage: Addr<StorageActor>,
     login: Addr<LoginActor>,
     exchange: Addr<TokenExchangeActor>,
+    /// The logged-in session: an identified user's refresh token, to revoke at DeleteUser.
+    session: SessionSlot,
+    /// The queued IDP deletions being sent now.
+    in_flight: InFlight,
 }
 
 impl EnrollmentActor {
@@ -40,6 +50,7 @@ impl EnrollmentActor {
         storage: Addr<StorageActor>,
         login: Addr<LoginActor>,
         exchange: Addr<TokenExchangeActor>,
+        session: SessionSlot,
     ) -> Self {
         Self {
             oidc,
@@ -47,6 +58,8 @@ impl EnrollmentActor {
             storage,
             login,
             exchange,
+            session,
+            in_flight: InFlight::default(),
         }
     }
 }
@@ -252,7 +265,9 @@ impl Handler<Admitted<DeleteUserEvent>> for EnrollmentActor {
     type Result = ResponseFuture<DeleteUserResultEvent>;
 
     /// Deletes the user admission chose (the named one, else the logged-in one, else the
-    /// default): at the IDP first, then locally, then its cached IAM tokens.
+    /// default): locally first, with the IDP part queued in the same commit, then its cached
+    /// IAM tokens, then the IDP part, tried once now. OK once the local part is done;
+    /// `idpDeletionPending` says the IDP part is left for later.
     fn handle(
         &mut self,
         mut msg: Admitted<DeleteUserEvent>,
@@ -262,6 +277,8 @@ impl Handler<Admitted<DeleteUserEvent>> for EnrollmentActor {
         let storage = self.storage.clone();
         let login = self.login.clone();
         let exchange = self.exchange.clone();
+        let session = self.session.get();
+        let in_flight = self.in_flight.clone();
         let chosen = msg.admission.user.clone();
         let span = msg.admission.span.clone();
         let traceparent = msg.admission.traceparent.clone();
@@ -271,7 +288,19 @@ impl Handler<Admitted<DeleteUserEvent>> for EnrollmentActor {
                 let work = async {
                     let user = chosen
                         .ok_or_else(|| Failure::unknown_user("no enrolled user to delete"))?;
-                    delete_user(&oidc, &storage, &login::store_id(&user)).await?;
+                    let id = login::store_id(&user);
+                    let deletion =
+                        what_the_idp_must_be_told(&storage, session.as_deref(), &user).await?;
+                    let now = oidc.now();
+                    let (queued, _) = storage::call(
+                        &storage,
+                        RemoveUserQueueing {
+                            user: id.clone(),
+                            deletion: deletion.clone(),
+                            now,
+                        },
+                    )
+                    .await?;
                     // Its tokens go before the answer: no later request may get one.
                     exchange
                         .send(ClearCache {
@@ -280,14 +309,29 @@ impl Handler<Admitted<DeleteUserEvent>> for EnrollmentActor {
                         })
                         .await
                         .map_err(|_| actor_stopped("token-exchange"))?;
+                    let pending = match (queued, deletion) {
+                        (Some(queued), Some(deletion)) => {
+                            let record = mc_store::PendingIdpDeletion {
+                                id: queued,
+                                user: id,
+                                deletion,
+                                queued_at: now,
+                                attempts: 0,
+                                next_attempt_at: now,
+                            };
+                            idp_deletion::send_one(&oidc, &storage, &in_flight, &record).await
+                        }
+                        _ => false,
+                    };
                     let users = storage::call(&storage, ListUsers).await?;
-                    login
+                    let users = login
                         .send(UsersChanged(Some(users)))
                         .await
-                        .map_err(|_| actor_stopped("login"))
+                        .map_err(|_| actor_stopped("login"))?;
+                    Ok::<_, Failure>((users, pending))
                 };
                 match work.await {
-                    Ok(users) => {
+                    Ok((users, pending)) => {
                         msg.report.send(Outcome::UserDeleted {
                             users: users.clone(),
                         });
@@ -295,6 +339,7 @@ impl Handler<Admitted<DeleteUserEvent>> for EnrollmentActor {
                             info: ResultInfo::ok(),
                             sdk_state: SdkState::default(),
                             user_list: users.users,
+                            idp_deletion_pending: pending,
                         }
                     }
                     Err(failure) => DeleteUserResultEvent {
@@ -305,11 +350,73 @@ impl Handler<Admitted<DeleteUserEvent>> for EnrollmentActor {
                             .await
                             .map(|users| users.users)
                             .unwrap_or_default(),
+                        idp_deletion_pending: false,
                     },
                 }
             }
             .instrument(span),
         ))
+    }
+}
+
+/// What the IDP must be told once `user` is deleted locally: an identified user logged in
+/// now, the revocation of its refresh token (RFC 7009; a user not logged in has its token
+/// sealed under its password or biometric key, out of reach: it expires at the IDP); an
+/// anonymous device, the RFC 7592 delete of its registration. Damaged management secrets
+/// cost the IDP part only (logged): the local delete still happens.
+async fn what_the_idp_must_be_told(
+    storage: &Addr<StorageActor>,
+    session: Option<&Session>,
+    user: &UserIdentifier,
+) -> Result<Option<mc_store::IdpDeletion>, Failure> {
+    if let Some(session) = session.filter(|s| &s.user == user) {
+        if let (Some(identified), Some(refresh_token)) =
+            (&session.identified, session.refresh_token())
+        {
+            return Ok(Some(mc_store::IdpDeletion::Revocation {
+                issuer: session.metadata.issuer.clone(),
+                client_id: identified.client_id.clone(),
+                refresh_token,
+            }));
+        }
+    }
+    let id = login::store_id(user);
+    match storage.send(LoadManagementSecrets(id)).await {
+        Ok(Ok(secrets)) => Ok(
+            match (
+                secrets.registration_client_uri,
+                secrets.registration_access_token,
+            ) {
+                (Some(registration_client_uri), Some(registration_access_token)) => {
+                    Some(mc_store::IdpDeletion::Registration {
+                        registration_client_uri,
+                        registration_access_token,
+                    })
+                }
+                _ => None,
+            },
+        ),
+        Ok(Err(
+            mc_store::StoreError::Corrupt { .. } | mc_store::StoreError::DecryptionFailed { .. },
+        )) => {
+            tracing::warn!("the management secrets are damaged: the user is deleted locally only");
+            Ok(None)
+        }
+        Ok(Err(error)) => Err(Failure::from_store(&error)),
+        Err(_) => Err(Failure::component_stopped("storage actor")),
+    }
+}
+
+impl Handler<DrainIdpDeletions> for EnrollmentActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, msg: DrainIdpDeletions, _: &mut Self::Context) -> Self::Result {
+        let oidc = self.oidc.clone();
+        let storage = self.storage.clone();
+        let in_flight = self.in_flight.clone();
+        Box::pin(
+            async move { idp_deletion::drain(&oidc, &storage, &in_flight, msg.due_only).await },
+        )
     }
 }
 
