@@ -375,3 +375,64 @@ async fn a_record_from_another_store_is_refused() {
     assert_eq!(idp.stats().registration_delete, before, "nothing sent");
     assert!(idp.client_exists(TENANT, &user.user_id));
 }
+
+/// A copy of a store directory as it is now (the redb file and its key file).
+fn snapshot(dir: &Path) -> tempfile::TempDir {
+    let copy = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), copy.path().join(entry.file_name())).unwrap();
+    }
+    copy
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_identified_users_refresh_token_is_revoked_once_the_idp_takes_it() {
+    let idp = idp().await;
+    let store = tempfile::tempdir().unwrap();
+    let config = fast_config(
+        &idp.base_url(),
+        StoreLocation::Directory(store.path().into()),
+    );
+    let runtime = MasterController::start(config).unwrap();
+    start(&runtime).await;
+    mc_testkit::identified::log_in(&runtime).await;
+    // The store as it was: its refresh token proves below whether the IDP revoked it.
+    let before_delete = snapshot(store.path());
+    idp.faults().set_http_fault(
+        FaultTarget::Revocation,
+        HttpFault::Status {
+            status: 500,
+            retry_after_secs: None,
+        },
+        None,
+    );
+    let deleted = post(&runtime, DeleteUserEvent::new()).await;
+    assert_eq!(deleted.info.status, StatusType::Ok, "{deleted:#?}");
+    assert!(deleted.idp_deletion_pending, "{deleted:#?}");
+    assert_eq!(deleted.sdk_state, SdkState::ActivationRequired);
+    queue_reaches(&runtime, 1).await;
+
+    idp.faults().clear_http_fault();
+    let revocations = idp.stats().revocation;
+    post(&runtime, RestartEvent::new()).await;
+    queue_reaches(&runtime, 0).await;
+    assert_eq!(idp.stats().revocation, revocations + 1);
+    runtime.shutdown();
+    drop(runtime);
+
+    // The old refresh token no longer logs anyone in.
+    let runtime = MasterController::start(fast_config(
+        &idp.base_url(),
+        StoreLocation::Directory(before_delete.path().into()),
+    ))
+    .unwrap();
+    start(&runtime).await;
+    let login = post(&runtime, OfflineLoginEvent::new()).await;
+    // Refused by the IDP (invalid_grant), not by the copy: the copy still holds the user.
+    assert_eq!(login.info.status, StatusType::LoginRequired, "{login:#?}");
+    assert!(
+        login.info.error_description.contains("invalid_grant"),
+        "{login:#?}"
+    );
+}
