@@ -8,7 +8,10 @@
 //! [`BiometricKeyProvider`]). A stolen store file gives nothing without that key. A damaged
 //! record or file costs only the affected users and never panics; writes, including a mode
 //! switch ([`UserStore::change_protection`]), are atomic and durable when they return. Older
-//! schema versions are migrated when opened. The threat model is in docs/security.md.
+//! schema versions are migrated when opened. A user deleted while the IDP is out of reach
+//! leaves a sealed record of what the IDP must still be told, written in the commit that
+//! deletes the user ([`UserStore::delete_user_queueing`], [`PendingIdpDeletion`]); sending it
+//! is the runtime's job. The threat model is in docs/security.md.
 //!
 //! Layers: [`KvBackend`] (named byte tables with atomic batch commits: [`RedbBackend`],
 //! [`MemoryBackend`]), [`KeyProvider`] (the keystore stand-in: [`FileKeyProvider`],

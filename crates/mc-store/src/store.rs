@@ -1,6 +1,6 @@
 //! [`UserStore`]: enrolled users over a [`KvBackend`], with every secret sealed.
 //!
-//! Layout (schema version 2), six tables, every value JSON unless said otherwise:
+//! Layout (schema version 2), seven tables, every value JSON unless said otherwise:
 //! - `meta`: `schema_version` (decimal text) and `last_user` (a user key);
 //! - `users`: user key -> metadata, no secret, readable without any key;
 //! - `user_secrets`: user key -> `{format, data_key, secrets}`: `secrets` is the device key
@@ -15,6 +15,9 @@
 //!   (AES-256-GCM) under the same data key as the secrets, so the mode protects it exactly as
 //!   it protects the device key. Written in the same commit as the secrets, replaced in one
 //!   commit on rotation ([`UserStore::replace_refresh_token`]).
+//! - `pending_idp_deletions`: random record key -> what the IDP must still be told about a
+//!   deleted user, sealed under the [`KeyProvider`] key (`store/idp_deletions.rs`). Added
+//!   without a schema change: a store without it reads as an empty queue.
 //!
 //! The additional authenticated data of each ciphertext names the schema, its purpose and its
 //! user; the data key's AAD also names the mode, and the secrets' and management AAD cover the
