@@ -351,7 +351,7 @@ async fn a_record_from_another_store_is_refused() {
             .unwrap();
         foreign = records;
     });
-    drop(idp);
+    idp.shutdown().await;
     // ...into another device's store (its own store key), which has a user of its own.
     let other_store = tempfile::tempdir().unwrap();
     let idp = idp_at(addr, state.path()).await;
@@ -435,4 +435,48 @@ async fn an_identified_users_refresh_token_is_revoked_once_the_idp_takes_it() {
         login.info.error_description.contains("invalid_grant"),
         "{login:#?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_blocked_while_the_idp_is_down_is_deleted_there_later() {
+    let (state, store) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let idp = idp_at("127.0.0.1:0".parse().unwrap(), state.path()).await;
+    let (addr, url) = (idp.local_addr(), idp.base_url());
+    let config = || {
+        let mut config = fast_config(&url, StoreLocation::Directory(store.path().into()));
+        // No temporary locks: the test reaches the block without waiting for the clock.
+        config.store_settings.lockout.lock_delays_secs = Vec::new();
+        config
+    };
+    let runtime = MasterController::start(config()).unwrap();
+    start(&runtime).await;
+    let enrolled = post(
+        &runtime,
+        EnrollAnonymousUserEvent::new(TENANT, AuthenticationMode::Password, CLIENT)
+            .with_password("the-right-password"),
+    )
+    .await;
+    assert_status(&enrolled, StatusType::Ok);
+    let user = post(&runtime, GetInformationEvent::new())
+        .await
+        .logged_in_user
+        .unwrap();
+    post(&runtime, RestartEvent::new()).await;
+    idp.shutdown().await;
+    let wrong = || OfflineLoginEvent::new().with_password("wrong");
+    for _ in 1..10 {
+        assert_status(&post(&runtime, wrong()).await, StatusType::InvalidPassword);
+    }
+    assert_status(&post(&runtime, wrong()).await, StatusType::PasswordBlocked);
+    // Gone locally at once; its registration queued.
+    assert_eq!(state_of(&runtime).await, SdkState::ActivationRequired);
+    queue_reaches(&runtime, 1).await;
+    drop(runtime);
+
+    let idp = idp_at(addr, state.path()).await;
+    assert!(idp.client_exists(TENANT, &user.user_id));
+    let runtime = MasterController::start(config()).unwrap();
+    start(&runtime).await;
+    queue_reaches(&runtime, 0).await;
+    assert!(!idp.client_exists(TENANT, &user.user_id));
 }

@@ -19,11 +19,9 @@ use mc_oidc::{OidcClient, RegistrationRequest};
 use mc_store::{EnrolledUser, Protection, UserId, UserSecrets};
 use tracing::Instrument;
 
-use super::idp_deletion::{self, DrainIdpDeletions, InFlight};
+use super::idp_deletion::{self, DrainIdpDeletions};
 use super::login::{self, LoginActor, SessionStarted, UsersChanged};
-use super::storage::{
-    self, ListUsers, LoadManagementSecrets, RemoveUser, RemoveUserQueueing, SaveUser, StorageActor,
-};
+use super::storage::{self, ListUsers, LoadManagementSecrets, RemoveUser, SaveUser, StorageActor};
 use super::token_exchange::{ClearCache, TokenExchangeActor};
 use super::Admitted;
 use crate::config::RuntimeConfig;
@@ -39,8 +37,6 @@ pub struct EnrollmentActor {
     exchange: Addr<TokenExchangeActor>,
     /// The logged-in session: an identified user's refresh token, to revoke at DeleteUser.
     session: SessionSlot,
-    /// The queued IDP deletions being sent now.
-    in_flight: InFlight,
 }
 
 impl EnrollmentActor {
@@ -59,7 +55,6 @@ impl EnrollmentActor {
             login,
             exchange,
             session,
-            in_flight: InFlight::default(),
         }
     }
 }
@@ -278,7 +273,6 @@ impl Handler<Admitted<DeleteUserEvent>> for EnrollmentActor {
         let login = self.login.clone();
         let exchange = self.exchange.clone();
         let session = self.session.get();
-        let in_flight = self.in_flight.clone();
         let chosen = msg.admission.user.clone();
         let span = msg.admission.span.clone();
         let traceparent = msg.admission.traceparent.clone();
@@ -289,18 +283,12 @@ impl Handler<Admitted<DeleteUserEvent>> for EnrollmentActor {
                     let user = chosen
                         .ok_or_else(|| Failure::unknown_user("no enrolled user to delete"))?;
                     let id = login::store_id(&user);
-                    let deletion =
-                        what_the_idp_must_be_told(&storage, session.as_deref(), &user).await?;
-                    let now = oidc.now();
-                    let (queued, _) = storage::call(
-                        &storage,
-                        RemoveUserQueueing {
-                            user: id.clone(),
-                            deletion: deletion.clone(),
-                            now,
-                        },
-                    )
-                    .await?;
+                    let deletion = match revocation_of(session.as_deref(), &user) {
+                        Some(revocation) => Some(revocation),
+                        None => idp_deletion::registration_deletion(&storage, &id).await?,
+                    };
+                    let queued =
+                        idp_deletion::delete_locally(&oidc, &storage, &id, deletion).await?;
                     // Its tokens go before the answer: no later request may get one.
                     exchange
                         .send(ClearCache {
@@ -309,19 +297,10 @@ impl Handler<Admitted<DeleteUserEvent>> for EnrollmentActor {
                         })
                         .await
                         .map_err(|_| actor_stopped("token-exchange"))?;
-                    let pending = match (queued, deletion) {
-                        (Some(queued), Some(deletion)) => {
-                            let record = mc_store::PendingIdpDeletion {
-                                id: queued,
-                                user: id,
-                                deletion,
-                                queued_at: now,
-                                attempts: 0,
-                                next_attempt_at: now,
-                            };
-                            idp_deletion::send_one(&oidc, &storage, &in_flight, &record).await
-                        }
-                        _ => false,
+                    // The IDP part, tried once now; left queued if it cannot be done now.
+                    let pending = match &queued {
+                        Some(record) => idp_deletion::send_one(&oidc, &storage, record).await,
+                        None => false,
                     };
                     let users = storage::call(&storage, ListUsers).await?;
                     let users = login
@@ -359,52 +338,20 @@ impl Handler<Admitted<DeleteUserEvent>> for EnrollmentActor {
     }
 }
 
-/// What the IDP must be told once `user` is deleted locally: an identified user logged in
-/// now, the revocation of its refresh token (RFC 7009; a user not logged in has its token
-/// sealed under its password or biometric key, out of reach: it expires at the IDP); an
-/// anonymous device, the RFC 7592 delete of its registration. Damaged management secrets
-/// cost the IDP part only (logged): the local delete still happens.
-async fn what_the_idp_must_be_told(
-    storage: &Addr<StorageActor>,
+/// An identified user logged in now: the RFC 7009 revocation of its refresh token. One not
+/// logged in has its token sealed under its password or biometric key, out of reach: nothing
+/// is revoked and the token expires at the IDP on its own.
+fn revocation_of(
     session: Option<&Session>,
     user: &UserIdentifier,
-) -> Result<Option<mc_store::IdpDeletion>, Failure> {
-    if let Some(session) = session.filter(|s| &s.user == user) {
-        if let (Some(identified), Some(refresh_token)) =
-            (&session.identified, session.refresh_token())
-        {
-            return Ok(Some(mc_store::IdpDeletion::Revocation {
-                issuer: session.metadata.issuer.clone(),
-                client_id: identified.client_id.clone(),
-                refresh_token,
-            }));
-        }
-    }
-    let id = login::store_id(user);
-    match storage.send(LoadManagementSecrets(id)).await {
-        Ok(Ok(secrets)) => Ok(
-            match (
-                secrets.registration_client_uri,
-                secrets.registration_access_token,
-            ) {
-                (Some(registration_client_uri), Some(registration_access_token)) => {
-                    Some(mc_store::IdpDeletion::Registration {
-                        registration_client_uri,
-                        registration_access_token,
-                    })
-                }
-                _ => None,
-            },
-        ),
-        Ok(Err(
-            mc_store::StoreError::Corrupt { .. } | mc_store::StoreError::DecryptionFailed { .. },
-        )) => {
-            tracing::warn!("the management secrets are damaged: the user is deleted locally only");
-            Ok(None)
-        }
-        Ok(Err(error)) => Err(Failure::from_store(&error)),
-        Err(_) => Err(Failure::component_stopped("storage actor")),
-    }
+) -> Option<mc_store::IdpDeletion> {
+    let session = session.filter(|s| &s.user == user)?;
+    let (identified, refresh_token) = (session.identified.as_ref()?, session.refresh_token()?);
+    Some(mc_store::IdpDeletion::Revocation {
+        issuer: session.metadata.issuer.clone(),
+        client_id: identified.client_id.clone(),
+        refresh_token,
+    })
 }
 
 impl Handler<DrainIdpDeletions> for EnrollmentActor {
@@ -413,10 +360,7 @@ impl Handler<DrainIdpDeletions> for EnrollmentActor {
     fn handle(&mut self, msg: DrainIdpDeletions, _: &mut Self::Context) -> Self::Result {
         let oidc = self.oidc.clone();
         let storage = self.storage.clone();
-        let in_flight = self.in_flight.clone();
-        Box::pin(
-            async move { idp_deletion::drain(&oidc, &storage, &in_flight, msg.due_only).await },
-        )
+        Box::pin(async move { idp_deletion::drain(&oidc, &storage, msg.due_only).await })
     }
 }
 

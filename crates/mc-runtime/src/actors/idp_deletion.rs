@@ -10,48 +10,45 @@
 //! answer (network, timeout) keeps it due for the next trigger; anything else (e.g. 400) is a permanent refusal: the
 //! record is dropped with a log line that names the user, never a secret.
 //!
-//! A record is sent by one task at a time ([`InFlight`]), so a drain started while another
+//! A record is sent by one task at a time (`Claim`), so a drain started while another
 //! runs, or while DeleteUser tries its own record, never calls the IDP twice for it. A crash
 //! after the IDP answered and before the record was removed sends it once more at the next
 //! start; the IDP then answers 404/401 (already gone), which counts as done.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use actix::prelude::*;
 use mc_oidc::{OidcClient, OidcErrorKind};
-use mc_store::{IdpDeletion, IdpDeletionId, PendingIdpDeletion, Postponed};
+use mc_store::{IdpDeletion, IdpDeletionId, PendingIdpDeletion, Postponed, StoreError, UserId};
 
-use super::storage::{self, StorageActor};
+use super::storage::{self, LoadManagementSecrets, RemoveUserQueueing, StorageActor};
+use crate::failure::Failure;
 
-/// The records being sent now.
-#[derive(Clone, Default)]
-pub struct InFlight(Arc<Mutex<HashSet<IdpDeletionId>>>);
-
-impl InFlight {
-    /// Claims `id` for the caller; `None` when another task is sending it.
-    fn claim(&self, id: &IdpDeletionId) -> Option<Claim> {
-        let mut set = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        set.insert(id.clone()).then(|| Claim {
-            set: self.clone(),
-            id: id.clone(),
-        })
-    }
+/// The records being sent now, in this process. One set for every runtime of the process is
+/// right: record keys are 128 random bits, so two runtimes never share one.
+fn in_flight() -> &'static Mutex<HashSet<IdpDeletionId>> {
+    static IN_FLIGHT: OnceLock<Mutex<HashSet<IdpDeletionId>>> = OnceLock::new();
+    IN_FLIGHT.get_or_init(Mutex::default)
 }
 
-/// Released when dropped, however the send ended.
-struct Claim {
-    set: InFlight,
-    id: IdpDeletionId,
+/// A record claimed for sending; released when dropped, however the send ended.
+struct Claim(IdpDeletionId);
+
+impl Claim {
+    /// `None` when another task is sending `id`.
+    fn take(id: &IdpDeletionId) -> Option<Claim> {
+        let mut set = in_flight().lock().unwrap_or_else(PoisonError::into_inner);
+        set.insert(id.clone()).then(|| Claim(id.clone()))
+    }
 }
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        self.set
-            .0
+        in_flight()
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .remove(&self.id);
+            .remove(&self.0);
     }
 }
 
@@ -112,10 +109,9 @@ async fn tell_the_idp(oidc: &OidcClient, deletion: &IdpDeletion) -> Answer {
 pub async fn send_one(
     oidc: &OidcClient,
     storage: &Addr<StorageActor>,
-    in_flight: &InFlight,
     pending: &PendingIdpDeletion,
 ) -> bool {
-    let Some(_claim) = in_flight.claim(&pending.id) else {
+    let Some(_claim) = Claim::take(&pending.id) else {
         return true;
     };
     let answer = tell_the_idp(oidc, &pending.deletion).await;
@@ -152,12 +148,7 @@ pub async fn send_one(
 
 /// Sends the queued deletions, one after another: every one (`due_only == false`, at start),
 /// or those whose backoff after a 5xx has passed (the IDP is reachable again).
-pub async fn drain(
-    oidc: &OidcClient,
-    storage: &Addr<StorageActor>,
-    in_flight: &InFlight,
-    due_only: bool,
-) {
+pub async fn drain(oidc: &OidcClient, storage: &Addr<StorageActor>, due_only: bool) {
     let pending = match storage::call(storage, storage::ListIdpDeletions).await {
         Ok(pending) => pending,
         Err(failure) => {
@@ -170,7 +161,7 @@ pub async fn drain(
         .iter()
         .filter(|record| !due_only || record.next_attempt_at <= now)
     {
-        send_one(oidc, storage, in_flight, record).await;
+        send_one(oidc, storage, record).await;
     }
 }
 
@@ -179,4 +170,65 @@ pub async fn drain(
 #[rtype(result = "()")]
 pub struct DrainIdpDeletions {
     pub due_only: bool,
+}
+
+/// The RFC 7592 delete of `user`'s registration, from its management secrets (readable without
+/// the user's unlock); `None` when it has no registration to delete. Damaged management
+/// secrets cost the IDP part only (logged): the local delete still happens.
+pub async fn registration_deletion(
+    storage: &Addr<StorageActor>,
+    user: &UserId,
+) -> Result<Option<IdpDeletion>, Failure> {
+    match storage.send(LoadManagementSecrets(user.clone())).await {
+        Ok(Ok(secrets)) => Ok(
+            match (
+                secrets.registration_client_uri,
+                secrets.registration_access_token,
+            ) {
+                (Some(registration_client_uri), Some(registration_access_token)) => {
+                    Some(IdpDeletion::Registration {
+                        registration_client_uri,
+                        registration_access_token,
+                    })
+                }
+                _ => None,
+            },
+        ),
+        Ok(Err(StoreError::Corrupt { .. } | StoreError::DecryptionFailed { .. })) => {
+            tracing::warn!(user = %user, "the management secrets are damaged: the user is deleted locally only");
+            Ok(None)
+        }
+        Ok(Err(error)) => Err(Failure::from_store(&error)),
+        Err(_) => Err(Failure::component_stopped("storage actor")),
+    }
+}
+
+/// Deletes `user` locally and queues `deletion` in the same store commit; answers the queued
+/// record, for [`send_one`] once the user's tokens are gone from memory.
+pub async fn delete_locally(
+    oidc: &OidcClient,
+    storage: &Addr<StorageActor>,
+    user: &UserId,
+    deletion: Option<IdpDeletion>,
+) -> Result<Option<PendingIdpDeletion>, Failure> {
+    let now = oidc.now();
+    let (queued, _) = storage::call(
+        storage,
+        RemoveUserQueueing {
+            user: user.clone(),
+            deletion: deletion.clone(),
+            now,
+        },
+    )
+    .await?;
+    Ok(queued
+        .zip(deletion)
+        .map(|(id, deletion)| PendingIdpDeletion {
+            id,
+            user: user.clone(),
+            deletion,
+            queued_at: now,
+            attempts: 0,
+            next_attempt_at: now,
+        }))
 }
