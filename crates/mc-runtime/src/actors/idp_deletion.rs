@@ -7,8 +7,9 @@
 //! the controller sees the IDP reachable again (records whose backoff has passed). The answer
 //! decides: done (2xx; RFC 7592's 404 and 401, i.e. already gone or token no longer valid; a
 //! revocation the IDP does not offer) removes the record; a 5xx keeps it with backoff; no
-//! answer (network, timeout) keeps it due for the next trigger; anything else (e.g. 400) is a permanent refusal: the
-//! record is dropped with a log line that names the user, never a secret.
+//! answer (network, timeout) keeps it due for the next trigger; anything else (e.g. 400) is a
+//! permanent refusal: the record is dropped with a log line that names the user, never a
+//! secret. The bounds (size, tries, age) are mc-store's (`store/idp_deletions.rs`).
 //!
 //! A record is sent by one task at a time (`Claim`), so a drain started while another
 //! runs, or while DeleteUser tries its own record, never calls the IDP twice for it. A crash
