@@ -480,3 +480,27 @@ async fn a_user_blocked_while_the_idp_is_down_is_deleted_there_later() {
     queue_reaches(&runtime, 0).await;
     assert!(!idp.client_exists(TENANT, &user.user_id));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drains_running_at_once_send_a_record_once() {
+    let (state, store) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (_, url, user, idp) = deleted_while_down(state.path(), store.path()).await;
+    // The first delete is slow to answer: the drains of the restarts below start meanwhile.
+    idp.faults().set_http_fault(
+        FaultTarget::RegistrationManagement,
+        HttpFault::Delay { millis: 600 },
+        Some(1),
+    );
+    let runtime = runtime_in(&url, store.path());
+    start(&runtime).await;
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        post(&runtime, RestartEvent::new()).await;
+    }
+    queue_reaches(&runtime, 0).await;
+    assert!(!idp.client_exists(TENANT, &user.user_id));
+    // Past the slow answer: a second DELETE sent meanwhile would have reached the IDP by now.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    // The IDP counts every DELETE that reached it, also one answered 401.
+    assert_eq!(idp.stats().registration_delete, 1, "one IDP call");
+}
