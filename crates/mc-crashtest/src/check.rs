@@ -30,6 +30,8 @@ pub struct CheckReport {
     pub switches_old_new: (u64, u64),
     /// How the CLEAR_OFFLINEs running at the kill ended: (credential whole, gone).
     pub clears_whole_gone: (u64, u64),
+    /// How the queue drains running at the kill ended: record still there (`true`) or gone.
+    pub drains_kept_gone: BTreeMap<bool, u64>,
 }
 
 fn pending_name(pending: &Pending) -> &'static str {
@@ -41,6 +43,7 @@ fn pending_name(pending: &Pending) -> &'static str {
         Pending::LoggingIn => "login",
         Pending::Rotating(_) => "rotate",
         Pending::Clearing => "clear-credential",
+        Pending::Draining => "drain",
     }
 }
 
@@ -66,7 +69,18 @@ pub fn check_store(dir: &Path, backend: BackendKind, model: &Model, now: i64) ->
         }
     };
     report.users_checked = listed.len();
+    let mut queue = match store.queue() {
+        Ok(queue) => queue,
+        Err(error) => {
+            report
+                .violations
+                .push(format!("the queue of IDP deletions: {error}"));
+            BTreeMap::new()
+        }
+    };
     for (id, user) in model {
+        let queued = queue.remove(id);
+        check_queue(&mut report, id, user, listed.contains_key(id), queued);
         if let Some(pending) = &user.pending {
             *report.interrupted.entry(pending_name(pending)).or_default() += 1;
         }
@@ -80,6 +94,11 @@ pub fn check_store(dir: &Path, backend: BackendKind, model: &Model, now: i64) ->
         };
         check.run(listed_mode);
     }
+    for id in queue.keys() {
+        report.violations.push(format!(
+            "an IDP deletion is queued for {id}, a user the worker never deleted"
+        ));
+    }
     for (id, mode) in listed {
         report.violations.push(format!(
             "user {id} ({}) is listed but was never enrolled by the worker (half-written user?)",
@@ -87,6 +106,45 @@ pub fn check_store(dir: &Path, backend: BackendKind, model: &Model, now: i64) ->
         ));
     }
     report
+}
+
+/// A delete removes the user and queues its IDP deletion in ONE commit: never both there,
+/// never neither. A drain removes the record; killed during one, either is fine (sending it
+/// again is harmless: the IDP answers "already gone").
+fn check_queue(
+    report: &mut CheckReport,
+    id: &str,
+    user: &UserModel,
+    listed: bool,
+    queued: Option<(usize, bool)>,
+) {
+    let (count, intact) = queued.unwrap_or((0, true));
+    if !intact {
+        report.violations.push(format!(
+            "user {id}: its queued IDP deletion holds something else than the delete queued"
+        ));
+    }
+    let allowed: &[usize] = match (&user.state, &user.pending) {
+        (_, Some(Pending::Deleting)) if listed => &[0],
+        (_, Some(Pending::Deleting)) => &[1],
+        (_, Some(Pending::Draining)) => &[0, 1],
+        (UserState::Absent, _) if user.queued => &[1],
+        _ => &[0],
+    };
+    if !allowed.contains(&count) {
+        report.violations.push(format!(
+            "user {id} ({:?}, pending {:?}, listed: {listed}): {count} queued IDP deletions, \
+             expected {allowed:?}",
+            user.state, user.pending
+        ));
+    }
+    if user.pending == Some(Pending::Draining) {
+        *report.drains_kept_gone.entry(count == 1).or_default() += 1;
+        report.resolutions.push(Entry::ResolvedQueue {
+            id: id.to_string(),
+            queued: count == 1,
+        });
+    }
 }
 
 struct UserCheck<'a> {
@@ -115,6 +173,10 @@ impl UserCheck<'_> {
             (UserState::Absent, None, None) => {}
             (UserState::Absent, None, Some(_)) => {
                 self.violation("deleted (acknowledged) but still listed".to_string())
+            }
+            (UserState::Absent, Some(Pending::Draining), None) => {}
+            (UserState::Absent, Some(Pending::Draining), Some(_)) => {
+                self.violation("deleted (acknowledged) but listed again".to_string())
             }
             (UserState::Absent, Some(Pending::Enrolling(cred)), None) => {
                 self.expect_not_found(cred);

@@ -147,6 +147,20 @@ pub enum Entry {
         id: String,
         token: String,
     },
+    /// The queued IDP deletion of deleted user `id` is about to be sent and removed (the
+    /// IDP's answer is taken as done; the harness has no network).
+    Draining {
+        id: String,
+    },
+    Drained {
+        id: String,
+    },
+    /// Driver: after the kill, deleted user `id` has its IDP deletion still queued (`true`)
+    /// or not.
+    ResolvedQueue {
+        id: String,
+        queued: bool,
+    },
     /// Driver: a round started (informational, for replaying a failure by hand).
     Round {
         round: u64,
@@ -181,6 +195,10 @@ impl fmt::Display for Entry {
             Entry::Clearing { id } => write!(f, "CLEARING {id}"),
             Entry::Cleared { id } => write!(f, "CLEARED {id}"),
             Entry::ResolvedCleared { id } => write!(f, "RESOLVED {id} CLEARED"),
+            Entry::Draining { id } => write!(f, "DRAINING {id}"),
+            Entry::Drained { id } => write!(f, "DRAINED {id}"),
+            Entry::ResolvedQueue { id, queued: true } => write!(f, "RESOLVED {id} QUEUED"),
+            Entry::ResolvedQueue { id, queued: false } => write!(f, "RESOLVED {id} DRAINED"),
         }
     }
 }
@@ -244,6 +262,16 @@ impl Entry {
             ["DELETED", _] => Entry::Deleted { id: id()? },
             ["RESOLVED", _, "ABSENT"] => Entry::ResolvedAbsent { id: id()? },
             ["RESOLVED", _, "CLEARED"] => Entry::ResolvedCleared { id: id()? },
+            ["DRAINING", _] => Entry::Draining { id: id()? },
+            ["DRAINED", _] => Entry::Drained { id: id()? },
+            ["RESOLVED", _, "QUEUED"] => Entry::ResolvedQueue {
+                id: id()?,
+                queued: true,
+            },
+            ["RESOLVED", _, "DRAINED"] => Entry::ResolvedQueue {
+                id: id()?,
+                queued: false,
+            },
             ["CLEARING", _] => Entry::Clearing { id: id()? },
             ["CLEARED", _] => Entry::Cleared { id: id()? },
             ["RESOLVED", _, "TOKEN", token] => Entry::ResolvedToken {
@@ -395,6 +423,16 @@ mod tests {
             Entry::Clearing { id: "u1".into() },
             Entry::Cleared { id: "u1".into() },
             Entry::ResolvedCleared { id: "u1".into() },
+            Entry::Draining { id: "u1".into() },
+            Entry::Drained { id: "u1".into() },
+            Entry::ResolvedQueue {
+                id: "u1".into(),
+                queued: true,
+            },
+            Entry::ResolvedQueue {
+                id: "u1".into(),
+                queued: false,
+            },
             Entry::ResolvedAbsent { id: "u1".into() },
             Entry::ResolvedPresent {
                 id: "u1".into(),

@@ -34,6 +34,8 @@ pub enum Pending {
     Rotating(String),
     /// CLEAR_OFFLINE: the credential whole or gone, never half.
     Clearing,
+    /// The queued IDP deletion of a deleted user being sent and removed: there or gone.
+    Draining,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +49,9 @@ pub struct UserModel {
     pub counter_floor: u32,
     /// The acknowledged refresh token.
     pub token: String,
+    /// Deleted, and its IDP deletion queued in the store (written by the delete's commit,
+    /// removed by a drain).
+    pub queued: bool,
 }
 
 /// Users by id, in id order.
@@ -71,6 +76,7 @@ pub fn apply(model: &mut Model, entry: &Entry) {
                 key_hash: key_hash.clone(),
                 counter_floor: 0,
                 token: crate::journal::initial_token(key_hash),
+                queued: false,
             },
         );
         return;
@@ -96,7 +102,10 @@ pub fn apply(model: &mut Model, entry: &Entry) {
         | Entry::ResolvedToken { id, .. }
         | Entry::Clearing { id }
         | Entry::Cleared { id }
-        | Entry::ResolvedCleared { id } => id,
+        | Entry::ResolvedCleared { id }
+        | Entry::Draining { id }
+        | Entry::Drained { id }
+        | Entry::ResolvedQueue { id, .. } => id,
     };
     let Some(user) = model.get_mut(id) else {
         return;
@@ -157,9 +166,22 @@ pub fn apply(model: &mut Model, entry: &Entry) {
         }
         Entry::Deleting { .. } => user.pending = Some(Pending::Deleting),
         Entry::Deleted { .. } | Entry::ResolvedAbsent { .. } => {
+            // A user that existed leaves its IDP deletion queued by the same commit; an
+            // enrollment that never happened leaves nothing.
+            user.queued =
+                user.state != UserState::Absent || user.pending == Some(Pending::Deleting);
             user.state = UserState::Absent;
             user.pending = None;
             user.counter_floor = 0;
+        }
+        Entry::Draining { .. } => user.pending = Some(Pending::Draining),
+        Entry::Drained { .. } => {
+            user.queued = false;
+            user.pending = None;
+        }
+        Entry::ResolvedQueue { queued, .. } => {
+            user.queued = *queued;
+            user.pending = None;
         }
         Entry::Round { .. } | Entry::Enrolling { .. } => {}
     }

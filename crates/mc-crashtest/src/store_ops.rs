@@ -2,15 +2,17 @@
 //! five operations the worker loops on, each returning what the harness needs to judge it.
 //! Everything that names the mc-store API lives here, so an API change touches one file.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use mc_jose::{JwkSet, SigningKey};
 use mc_secret::{SecretBytes, SecretString};
 use mc_store::{
-    BiometricKeyProvider, EnrolledUser, FileKeyProvider, KdfSettings, KvBackend, LockoutPolicy,
-    Protection, RedbBackend, SoftwareBiometric, StoreError, StoreSettings, StoredAuthMode, Unlock,
-    UnlockError, UserId, UserSecrets, UserStore, DEFAULT_DB_FILE, DEFAULT_KEY_FILE,
+    BiometricKeyProvider, EnrolledUser, FileKeyProvider, IdpDeletion, KdfSettings, KvBackend,
+    LockoutPolicy, Protection, RedbBackend, SoftwareBiometric, StoreError, StoreSettings,
+    StoredAuthMode, Unlock, UnlockError, UserId, UserSecrets, UserStore, DEFAULT_DB_FILE,
+    DEFAULT_KEY_FILE,
 };
 
 use crate::journal::Cred;
@@ -106,6 +108,15 @@ impl std::fmt::Debug for HarnessStore {
 
 fn user_id(id: &str) -> UserId {
     UserId::new(TENANT, id)
+}
+
+/// What the harness's delete queues for user `id` (as enrolled: its registration URI and
+/// access token).
+fn idp_deletion(id: &str) -> IdpDeletion {
+    IdpDeletion::Registration {
+        registration_client_uri: format!("http://127.0.0.1:9/register/{id}"),
+        registration_access_token: SecretString::new(format!("rat-{id}")),
+    }
 }
 
 /// SHA-256 of `bytes`, lowercase hex (ring: the only crypto library allowed).
@@ -241,10 +252,58 @@ impl HarnessStore {
             .map_err(|e| e.to_string())
     }
 
-    pub fn delete(&self, id: &str) -> Result<bool, String> {
+    /// DeleteUser as the runtime does it offline: the user removed and its IDP deletion
+    /// queued in one commit. `Ok(false)` when the user was not there.
+    pub fn delete(&self, id: &str, now: i64) -> Result<bool, String> {
+        match self
+            .store
+            .delete_user_queueing(&user_id(id), Some(idp_deletion(id)), now)
+        {
+            Ok(_) => Ok(true),
+            Err(StoreError::NotFound { .. }) => Ok(false),
+            Err(error) => Err(error.to_string()),
+        }
+    }
+
+    /// The queue drain after the IDP confirmed: removes the queued deletion of user `id`.
+    /// `Ok(false)` when none is queued for it.
+    pub fn drain(&self, id: &str) -> Result<bool, String> {
+        let pending = self
+            .store
+            .pending_idp_deletions()
+            .map_err(|e| e.to_string())?;
+        let Some(record) = pending.iter().find(|p| p.user == user_id(id)) else {
+            return Ok(false);
+        };
         self.store
-            .delete_user(&user_id(id))
+            .finish_idp_deletion(&record.id)
             .map_err(|e| e.to_string())
+    }
+
+    /// The queued IDP deletions of the harness tenant, by user: how many each has and whether
+    /// each holds what the delete queued. Err: records that do not open (the listing drops
+    /// them), or an unreadable queue.
+    pub fn queue(&self) -> Result<BTreeMap<String, (usize, bool)>, String> {
+        let stored = self.store.idp_deletion_count().map_err(|e| e.to_string())?;
+        let pending = self
+            .store
+            .pending_idp_deletions()
+            .map_err(|e| e.to_string())?;
+        if pending.len() != stored {
+            return Err(format!(
+                "{} of {stored} queued IDP deletions do not open",
+                stored - pending.len()
+            ));
+        }
+        let mut by_user: BTreeMap<String, (usize, bool)> = BTreeMap::new();
+        for record in pending {
+            let id = record.user.user_id.clone();
+            let intact = record.user.tenant_id == TENANT && record.deletion == idp_deletion(&id);
+            let entry = by_user.entry(id).or_insert((0, true));
+            entry.0 += 1;
+            entry.1 &= intact;
+        }
+        Ok(by_user)
     }
 
     /// Every listed user of the harness tenant with its stored mode.

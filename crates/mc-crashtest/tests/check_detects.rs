@@ -71,7 +71,7 @@ fn worker_store_checks_clean_then_a_lost_user_is_reported() {
         .unwrap();
     HarnessStore::open(&dir, BackendKind::Redb)
         .unwrap()
-        .delete(victim)
+        .delete(victim, 1)
         .unwrap();
     let report = check(&dir, &journal);
     assert!(
@@ -286,6 +286,72 @@ fn an_interrupted_clear_may_leave_the_credential_whole_or_gone_but_a_silent_one_
             .violations
             .iter()
             .any(|v| v.starts_with("user u2: unlocks in none") && v.contains("Cleared")),
+        "{:?}",
+        report.violations
+    );
+}
+
+/// Deletes `id` the way the worker does: intent, operation (user out, IDP deletion queued in
+/// one commit), acknowledgement.
+fn delete(store: &HarnessStore, journal: &mut JournalWriter, id: &str) {
+    journal.append(&Entry::Deleting { id: id.into() }).unwrap();
+    assert!(store.delete(id, virtual_now(journal.lines())).unwrap());
+    journal.append(&Entry::Deleted { id: id.into() }).unwrap();
+}
+
+#[test]
+fn a_deleted_user_without_its_queued_idp_deletion_is_reported() {
+    let root = tempfile::tempdir().unwrap();
+    let (dir, journal) = (root.path().join("store"), root.path().join("journal"));
+    let store = HarnessStore::open(&dir, BackendKind::Redb).unwrap();
+    let mut writer = JournalWriter::open(&journal).unwrap();
+    enroll(&store, &mut writer, "u1", Cred::no());
+    enroll(&store, &mut writer, "u2", Cred::no());
+    delete(&store, &mut writer, "u1");
+    delete(&store, &mut writer, "u2");
+    assert!(store.drain("u2").unwrap());
+    writer.append(&Entry::Drained { id: "u2".into() }).unwrap();
+    drop(store);
+    let report = check(&dir, &journal);
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+
+    // The record of u1 removed behind the journal's back: as if the delete's commit had
+    // removed the user without queueing what the IDP must be told.
+    let store = HarnessStore::open(&dir, BackendKind::Redb).unwrap();
+    assert!(store.drain("u1").unwrap());
+    drop(store);
+    let report = check(&dir, &journal);
+    assert_eq!(report.violations.len(), 1, "{:?}", report.violations);
+    assert!(
+        report.violations[0].contains("u1") && report.violations[0].contains("0 queued"),
+        "{:?}",
+        report.violations
+    );
+}
+
+#[test]
+fn a_queued_idp_deletion_that_does_not_open_is_reported() {
+    use mc_store::{KvBackend, RedbBackend, Write};
+    let root = tempfile::tempdir().unwrap();
+    let (dir, journal) = (root.path().join("store"), root.path().join("journal"));
+    let store = HarnessStore::open(&dir, BackendKind::Redb).unwrap();
+    let mut writer = JournalWriter::open(&journal).unwrap();
+    enroll(&store, &mut writer, "u1", Cred::no());
+    delete(&store, &mut writer, "u1");
+    drop(store);
+    {
+        let backend = RedbBackend::open(&dir.join(mc_store::DEFAULT_DB_FILE)).unwrap();
+        let table = "pending_idp_deletions";
+        let key = backend.keys(table).unwrap().remove(0);
+        let mut value = backend.get(table, &key).unwrap().unwrap();
+        // A byte of the sealed part (the JSON ends with it): still JSON, no longer authentic.
+        let at = value.len() - 10;
+        value[at] = if value[at] == b'0' { b'1' } else { b'0' };
+        backend.commit(vec![Write::put(table, key, value)]).unwrap();
+    }
+    let report = check(&dir, &journal);
+    assert!(
+        report.violations.iter().any(|v| v.contains("do not open")),
         "{:?}",
         report.violations
     );

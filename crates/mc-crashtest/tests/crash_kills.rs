@@ -81,6 +81,7 @@ fn acknowledgement_kind(entry: &Entry) -> Option<&'static str> {
         Entry::Deleted { .. } => "deleted",
         Entry::Rotated { .. } => "rotated",
         Entry::Cleared { .. } => "cleared",
+        Entry::Drained { .. } => "drained",
         _ => return None,
     })
 }

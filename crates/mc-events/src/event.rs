@@ -253,6 +253,12 @@ pub struct DeleteUserResultEvent {
     pub sdk_state: SdkState,
     #[serde(default)]
     pub user_list: Vec<UserIdentifier>,
+    /// **Ours**: the user is gone locally, but the IDP has not confirmed its part yet (the
+    /// registration delete or the token revocation); the runtime retries it on later starts
+    /// and when the IDP is reachable again. `false` when the IDP part is done or not needed.
+    #[cfg_attr(feature = "uniffi", uniffi(default = false))]
+    #[serde(default)]
+    pub idp_deletion_pending: bool,
 }
 
 /// Answers `SwitchWorkspaceEvent`: the state after it (`LOGIN_REQUIRED` after a switch: the

@@ -191,6 +191,7 @@ fn every_event() -> Vec<Event> {
             info: ok_with_request(),
             sdk_state: SdkState::ActivationRequired,
             user_list: vec![],
+            idp_deletion_pending: true,
         }),
         Event::GetStateResultEvent(GetStateResultEvent {
             info: ok_with_request(),

@@ -278,3 +278,18 @@ fn every_authentication_mode_crosses_the_ffi() {
         assert_eq!(across_the_ffi(request(&json)), request(&json), "{mode}");
     }
 }
+
+#[test]
+fn a_pending_idp_deletion_crosses_the_ffi_and_defaults_to_false() {
+    let json = r#"{"type":"DeleteUserResultEvent","requestId":"r-10","status":"OK","hasErrorOccurred":false,"errorCode":0,"errorDescription":"","sdkState":"ACTIVATION_REQUIRED","userList":[],"idpDeletionPending":true}"#;
+    match across_the_ffi(Event::from_json(json).unwrap()) {
+        Event::DeleteUserResultEvent(result) => assert!(result.idp_deletion_pending),
+        other => panic!("unexpected {other:?}"),
+    }
+    // A result written before the field existed reads as "nothing pending".
+    let older = json.replace(r#","idpDeletionPending":true"#, "");
+    match Event::from_json(&older).unwrap() {
+        Event::DeleteUserResultEvent(result) => assert!(!result.idp_deletion_pending),
+        other => panic!("unexpected {other:?}"),
+    }
+}

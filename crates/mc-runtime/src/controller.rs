@@ -28,6 +28,7 @@ use tracing::Instrument;
 
 use crate::actors::enrollment::EnrollmentActor;
 use crate::actors::http_proxy::HttpProxyActor;
+use crate::actors::idp_deletion::DrainIdpDeletions;
 use crate::actors::login::LoginActor;
 use crate::actors::token_exchange::TokenExchangeActor;
 use crate::actors::{Admission, Admitted, Report};
@@ -510,7 +511,15 @@ impl Controller {
         if talks_to_idp(kind) {
             self.observe_server();
         }
+        let started = matches!(kind, RequestKind::Start | RequestKind::Restart)
+            && result.status() == Some(StatusType::Ok);
         self.finish(id, result);
+        if started {
+            // Deletions the IDP has not confirmed yet: every one, at each start.
+            self.workers
+                .enrollment
+                .do_send(DrainIdpDeletions { due_only: false });
+        }
         for event in pushed {
             self.listeners.emit(event);
         }
@@ -675,5 +684,11 @@ impl Controller {
                 connection_state,
                 server_url: self.server_url.clone(),
             }));
+        if self.server_reachable {
+            // Back: the queued IDP deletions whose backoff has passed.
+            self.workers
+                .enrollment
+                .do_send(DrainIdpDeletions { due_only: true });
+        }
     }
 }

@@ -285,6 +285,7 @@ impl MasterController {
                             storage.clone(),
                             login.clone(),
                             exchange.clone(),
+                            actor_session.clone(),
                         )
                         .start(),
                         http: http.with_tokens(exchange.clone(), actor_session).start(),
@@ -437,6 +438,21 @@ impl MasterController {
     pub fn close_store_for_tests(&self) {
         let closing = self.inner.storage.send(actors::storage::Close);
         let _ = futures::executor::block_on(closing);
+    }
+
+    /// How many IDP deletions the store holds queued (sent on later starts and when the IDP is
+    /// reachable again). For tests, which wait for a drain to finish.
+    #[cfg(feature = "testing")]
+    pub async fn queued_idp_deletions_for_tests(&self) -> Result<usize, StoreError> {
+        match self
+            .inner
+            .storage
+            .send(actors::storage::CountIdpDeletions)
+            .await
+        {
+            Ok(count) => count,
+            Err(_) => Err(StoreError::Closed),
+        }
     }
 
     async fn post_request(&self, request: Request, timeout: Option<Duration>) -> Event {

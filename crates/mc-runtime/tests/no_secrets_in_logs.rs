@@ -111,7 +111,70 @@ async fn trace_logs_and_store_files_hold_no_secret_in_any_mode() {
         );
     }
 
+    // DeleteUser with the IDP answering 500: its registration token is queued in the store
+    // (sealed), then sent at the next Restart. Neither the token nor the registration URI's
+    // secret part may reach a store file or the log. The IDP persists its state, which holds
+    // the token in clear: that is how the test knows it.
+    let idp_state = tempfile::tempdir().unwrap();
+    let persisted = mc_devidp::DevIdp::start(
+        "127.0.0.1:0".parse().unwrap(),
+        mc_devidp::DevIdpConfig {
+            state_dir: Some(idp_state.path().into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let runtime = runtime_at(
+        &persisted.base_url(),
+        StoreLocation::Directory(store.path().into()),
+    );
+    start(&runtime).await;
+    assert_status(&enroll(&runtime).await, StatusType::Ok);
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(idp_state.path().join("devidp-state.json")).unwrap())
+            .unwrap();
+    let registration_token = state["tenants"][TENANT]["clients"][0]["registration_access_token"]
+        .as_str()
+        .expect("the dev IDP's state names the registration token")
+        .to_string();
+    persisted.faults().set_http_fault(
+        mc_devidp::FaultTarget::RegistrationManagement,
+        mc_devidp::HttpFault::Status {
+            status: 500,
+            retry_after_secs: None,
+        },
+        None,
+    );
+    let deleted = post(&runtime, DeleteUserEvent::new()).await;
+    assert!(deleted.idp_deletion_pending, "{deleted:#?}");
+    for bytes in files_of(store.path()) {
+        assert!(
+            !contains(&bytes, registration_token.as_bytes()),
+            "the queued registration token is in a store file in clear"
+        );
+    }
+    persisted.faults().clear_http_fault();
+    post(&runtime, RestartEvent::new()).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while runtime.queued_idp_deletions_for_tests().await.unwrap() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the queue was never sent"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+
     let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).to_string();
+    assert!(
+        !log.contains(&registration_token),
+        "the registration token reached the log"
+    );
+    assert!(
+        log.contains("the IDP confirmed the deletion"),
+        "the queued delete was sent while captured"
+    );
     assert!(
         log.contains("request answered"),
         "the capture works: {}",

@@ -8,7 +8,10 @@
 //! seal under the [`KeyProvider`] key) or BIOMETRIC (the host's [`BiometricKeyProvider`]). A stolen store file gives nothing without that key. A damaged
 //! record or file costs only the affected users and never panics; writes, including a mode
 //! switch ([`UserStore::change_protection`]), are atomic and durable when they return. Older
-//! schema versions are migrated when opened. The threat model is in docs/security.md.
+//! schema versions are migrated when opened. A user deleted while the IDP is out of reach
+//! leaves a sealed record of what the IDP must still be told, written in the commit that
+//! deletes the user ([`UserStore::delete_user_queueing`], [`PendingIdpDeletion`]); sending it
+//! is the runtime's job. The threat model is in docs/security.md.
 //!
 //! Layers: [`KvBackend`] (named byte tables with atomic batch commits: [`RedbBackend`],
 //! [`MemoryBackend`]), [`KeyProvider`] (the keystore stand-in: [`FileKeyProvider`],
@@ -49,8 +52,10 @@ pub use software_biometric::{ScriptedOutcome, SoftwareBiometric};
 #[cfg(feature = "fuzzing")]
 pub use store::fuzzing;
 pub use store::{
-    DamageObserver, LockoutState, ManagementSecrets, SealingKey, UnlockedUser, UserStore,
-    DEFAULT_DB_FILE, DEFAULT_KEY_FILE, SCHEMA_VERSION,
+    DamageObserver, IdpDeletion, IdpDeletionId, LockoutState, ManagementSecrets,
+    PendingIdpDeletion, Postponed, SealingKey, UnlockedUser, UserStore, DEFAULT_DB_FILE,
+    DEFAULT_KEY_FILE, MAX_IDP_DELETION_AGE_SECS, MAX_IDP_DELETION_ATTEMPTS,
+    MAX_PENDING_IDP_DELETIONS, SCHEMA_VERSION,
 };
 pub use user::{EnrolledUser, StoredAuthMode, UserId, UserSecrets, UserSummary};
 

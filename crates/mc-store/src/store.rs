@@ -1,6 +1,6 @@
 //! [`UserStore`]: enrolled users over a [`KvBackend`], with every secret sealed.
 //!
-//! Layout (schema version 2), six tables, every value JSON unless said otherwise:
+//! Layout (schema version 2), seven tables, every value JSON unless said otherwise:
 //! - `meta`: `schema_version` (decimal text) and `last_user` (a user key);
 //! - `users`: user key -> metadata, no secret, readable without any key;
 //! - `user_secrets`: user key -> `{format, data_key, secrets}`: `secrets` is the device key
@@ -19,6 +19,9 @@
 //!   (AES-256-GCM) under the same data key as the secrets, so the mode protects it exactly as
 //!   it protects the device key. Written in the same commit as the secrets, replaced in one
 //!   commit on rotation ([`UserStore::replace_refresh_token`]).
+//! - `pending_idp_deletions`: random record key -> what the IDP must still be told about a
+//!   deleted user, sealed under the [`KeyProvider`] key (`store/idp_deletions.rs`). Added
+//!   without a schema change: a store without it reads as an empty queue.
 //!
 //! The additional authenticated data of each ciphertext names the schema, its purpose and its
 //! user; the data key's AAD also names the mode, and the secrets' and management AAD cover the
@@ -31,6 +34,7 @@
 
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+mod idp_deletions;
 mod migrate;
 mod records;
 
@@ -48,6 +52,10 @@ use crate::protect::{KdfParams, Protection, Unlock};
 use crate::seal::{self, OpenError};
 use crate::settings::StoreSettings;
 use crate::user::{EnrolledUser, StoredAuthMode, UserId, UserSecrets, UserSummary};
+pub use idp_deletions::{
+    IdpDeletion, IdpDeletionId, PendingIdpDeletion, Postponed, MAX_IDP_DELETION_AGE_SECS,
+    MAX_IDP_DELETION_ATTEMPTS, MAX_PENDING_IDP_DELETIONS,
+};
 use records::{
     decode_management_payload, decode_secrets_payload, encode_management_payload,
     encode_secrets_payload, LockoutRecord, ManagementRecord, SecretsRecord, UserRecord, WrappedKey,
@@ -697,38 +705,15 @@ impl UserStore {
     }
 
     /// Removes the user, its secrets, management secrets and lockout state in one atomic
-    /// commit, clears the last user if it was this one, then deletes its platform biometric
-    /// key (if a provider is configured). `false` when the user was not enrolled.
+    /// commit, clearing the last user if it was this one; its platform biometric key (if a
+    /// provider is configured) is deleted just before. Queues nothing for the IDP (see
+    /// [`UserStore::delete_user_queueing`]). `false` when the user was not enrolled.
     pub fn delete_user(&self, id: &UserId) -> Result<bool, StoreError> {
-        let key = id.to_key();
-        let _guard = self.lock();
-        let tables = [
-            USERS_TABLE,
-            SECRETS_TABLE,
-            MANAGEMENT_TABLE,
-            LOCKOUT_TABLE,
-            TOKENS_TABLE,
-        ];
-        let mut existed = false;
-        for table in tables {
-            existed |= self.backend.get(table, &key)?.is_some();
+        match self.delete_user_queueing(id, None, 0) {
+            Ok(_) => Ok(true),
+            Err(StoreError::NotFound { .. }) => Ok(false),
+            Err(error) => Err(error),
         }
-        if !existed {
-            return Ok(false);
-        }
-        let mut batch: Vec<Write> = tables
-            .iter()
-            .map(|table| Write::delete(table, key.clone()))
-            .collect();
-        if self.backend.get(META_TABLE, LAST_USER_KEY)?.as_deref() == Some(key.as_slice()) {
-            batch.push(Write::delete(META_TABLE, LAST_USER_KEY));
-        }
-        self.backend.commit(batch)?;
-        // After the commit: a crash before it leaves a usable user, after it an orphan
-        // platform key that the next create_key replaces.
-        self.delete_platform_key(id);
-        tracing::debug!(user = %id, "deleted enrolled user");
-        Ok(true)
     }
 
     /// The user OfflineLogin defaults to: the last one stored, logged in, or chosen.

@@ -399,7 +399,13 @@ fn steps(defaults: &Defaults, server_url: &str) -> Vec<Step> {
             request: DeleteUserEvent::new().into(),
             check: |event| match event {
                 Event::DeleteUserResultEvent(e) if e.info.status.is_ok() => Ok(format!(
-                    "deleted at the IDP and locally, sdkState {}",
+                    "{}, sdkState {}",
+                    if e.idp_deletion_pending {
+                        "deleted locally; the IDP part is queued (sent at the next start or when \
+                         the IDP is reachable again)"
+                    } else {
+                        "deleted at the IDP and locally"
+                    },
                     e.sdk_state
                 )),
                 other => Err(unexpected(other, "DeleteUserResultEvent OK")),

@@ -136,8 +136,20 @@ impl Worker {
             .find(|(_, user)| matches!(user.state, UserState::Blocked | UserState::Cleared(_)))
             .map(|(id, _)| id.clone());
         if let Some(id) = blocked {
-            // A blocked or cleared user must enroll again: the runtime deletes it (after the IDP).
+            // A blocked or cleared user must enroll again: the runtime deletes it.
             return self.delete(&id);
+        }
+        let queued: Vec<String> = self
+            .model
+            .iter()
+            .filter(|(_, user)| user.queued && user.pending.is_none())
+            .map(|(id, _)| id.clone())
+            .collect();
+        // Drained often enough that the queue never reaches its bound (which would drop one).
+        if queued.len() >= 8 || (!queued.is_empty() && self.rng.chance(30)) {
+            if let Some(id) = self.rng.pick(&queued).cloned() {
+                return self.drain(&id);
+            }
         }
         let present: Vec<(String, Cred)> = self
             .model
@@ -302,10 +314,20 @@ impl Worker {
 
     fn delete(&mut self, id: &str) -> Result<(), String> {
         self.record(Entry::Deleting { id: id.to_string() })?;
-        match self.store.delete(id) {
+        match self.store.delete(id, self.now()) {
             Ok(true) => self.record(Entry::Deleted { id: id.to_string() }),
             Ok(false) => Err(format!("delete {id}: the user was not there")),
             Err(error) => Err(format!("delete {id}: {error}")),
+        }
+    }
+
+    /// The IDP confirmed the deletion of `id` (queued by its delete): the record goes.
+    fn drain(&mut self, id: &str) -> Result<(), String> {
+        self.record(Entry::Draining { id: id.to_string() })?;
+        match self.store.drain(id) {
+            Ok(true) => self.record(Entry::Drained { id: id.to_string() }),
+            Ok(false) => Err(format!("drain {id}: its queued IDP deletion is not there")),
+            Err(error) => Err(format!("drain {id}: {error}")),
         }
     }
 }

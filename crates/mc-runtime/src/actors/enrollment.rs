@@ -1,7 +1,10 @@
 //! The enrollment actor: the life of a device registration. EnrollAnonymousUserEvent creates
 //! one (discovery, device key, RFC 7591 registration, first login, store) and replaces the
 //! earlier one of the same tenant and enrollment client (one user per pair); DeleteUserEvent
-//! ends one (RFC 7592 delete at the IDP, then the local record, then its cached IAM tokens).
+//! ends one: locally at once, whatever the network (its keys and records, with what the IDP
+//! must still be told queued in the same store commit), then its cached IAM tokens, then the
+//! IDP part (RFC 7592 delete, or RFC 7009 revocation for an identified user), tried at once
+//! and, if the IDP cannot be reached, later (`idp_deletion.rs`).
 //!
 //! Nothing is stored unless every step succeeded, and a registration the IDP accepted but we
 //! could not finish is deleted again at the IDP (best effort), so a failed enrollment leaves
@@ -16,6 +19,7 @@ use mc_oidc::{OidcClient, RegistrationRequest};
 use mc_store::{EnrolledUser, Protection, UserId, UserSecrets};
 use tracing::Instrument;
 
+use super::idp_deletion::{self, DrainIdpDeletions};
 use super::login::{self, LoginActor, SessionStarted, UsersChanged};
 use super::storage::{self, ListUsers, LoadManagementSecrets, RemoveUser, SaveUser, StorageActor};
 use super::token_exchange::{ClearCache, TokenExchangeActor};
@@ -23,7 +27,7 @@ use super::Admitted;
 use crate::config::RuntimeConfig;
 use crate::failure::{Failure, Step};
 use crate::reducer::Outcome;
-use crate::session::{Session, SessionParts};
+use crate::session::{Session, SessionParts, SessionSlot};
 
 pub struct EnrollmentActor {
     oidc: OidcClient,
@@ -31,6 +35,8 @@ pub struct EnrollmentActor {
     storage: Addr<StorageActor>,
     login: Addr<LoginActor>,
     exchange: Addr<TokenExchangeActor>,
+    /// The logged-in session: an identified user's refresh token, to revoke at DeleteUser.
+    session: SessionSlot,
 }
 
 impl EnrollmentActor {
@@ -40,6 +46,7 @@ impl EnrollmentActor {
         storage: Addr<StorageActor>,
         login: Addr<LoginActor>,
         exchange: Addr<TokenExchangeActor>,
+        session: SessionSlot,
     ) -> Self {
         Self {
             oidc,
@@ -47,6 +54,7 @@ impl EnrollmentActor {
             storage,
             login,
             exchange,
+            session,
         }
     }
 }
@@ -252,7 +260,9 @@ impl Handler<Admitted<DeleteUserEvent>> for EnrollmentActor {
     type Result = ResponseFuture<DeleteUserResultEvent>;
 
     /// Deletes the user admission chose (the named one, else the logged-in one, else the
-    /// default): at the IDP first, then locally, then its cached IAM tokens.
+    /// default): locally first, with the IDP part queued in the same commit, then its cached
+    /// IAM tokens, then the IDP part, tried once now. OK once the local part is done;
+    /// `idpDeletionPending` says the IDP part is left for later.
     fn handle(
         &mut self,
         mut msg: Admitted<DeleteUserEvent>,
@@ -262,6 +272,7 @@ impl Handler<Admitted<DeleteUserEvent>> for EnrollmentActor {
         let storage = self.storage.clone();
         let login = self.login.clone();
         let exchange = self.exchange.clone();
+        let session = self.session.get();
         let chosen = msg.admission.user.clone();
         let span = msg.admission.span.clone();
         let traceparent = msg.admission.traceparent.clone();
@@ -271,7 +282,13 @@ impl Handler<Admitted<DeleteUserEvent>> for EnrollmentActor {
                 let work = async {
                     let user = chosen
                         .ok_or_else(|| Failure::unknown_user("no enrolled user to delete"))?;
-                    delete_user(&oidc, &storage, &login::store_id(&user)).await?;
+                    let id = login::store_id(&user);
+                    let deletion = match revocation_of(session.as_deref(), &user) {
+                        Some(revocation) => Some(revocation),
+                        None => idp_deletion::registration_deletion(&storage, &id).await?,
+                    };
+                    let queued =
+                        idp_deletion::delete_locally(&oidc, &storage, &id, deletion).await?;
                     // Its tokens go before the answer: no later request may get one.
                     exchange
                         .send(ClearCache {
@@ -280,14 +297,20 @@ impl Handler<Admitted<DeleteUserEvent>> for EnrollmentActor {
                         })
                         .await
                         .map_err(|_| actor_stopped("token-exchange"))?;
+                    // The IDP part, tried once now; left queued if it cannot be done now.
+                    let pending = match &queued {
+                        Some(record) => idp_deletion::send_one(&oidc, &storage, record).await,
+                        None => false,
+                    };
                     let users = storage::call(&storage, ListUsers).await?;
-                    login
+                    let users = login
                         .send(UsersChanged(Some(users)))
                         .await
-                        .map_err(|_| actor_stopped("login"))
+                        .map_err(|_| actor_stopped("login"))?;
+                    Ok::<_, Failure>((users, pending))
                 };
                 match work.await {
-                    Ok(users) => {
+                    Ok((users, pending)) => {
                         msg.report.send(Outcome::UserDeleted {
                             users: users.clone(),
                         });
@@ -295,6 +318,7 @@ impl Handler<Admitted<DeleteUserEvent>> for EnrollmentActor {
                             info: ResultInfo::ok(),
                             sdk_state: SdkState::default(),
                             user_list: users.users,
+                            idp_deletion_pending: pending,
                         }
                     }
                     Err(failure) => DeleteUserResultEvent {
@@ -305,11 +329,38 @@ impl Handler<Admitted<DeleteUserEvent>> for EnrollmentActor {
                             .await
                             .map(|users| users.users)
                             .unwrap_or_default(),
+                        idp_deletion_pending: false,
                     },
                 }
             }
             .instrument(span),
         ))
+    }
+}
+
+/// An identified user logged in now: the RFC 7009 revocation of its refresh token. One not
+/// logged in has its token sealed under its password or biometric key, out of reach: nothing
+/// is revoked and the token expires at the IDP on its own.
+fn revocation_of(
+    session: Option<&Session>,
+    user: &UserIdentifier,
+) -> Option<mc_store::IdpDeletion> {
+    let session = session.filter(|s| &s.user == user)?;
+    let (identified, refresh_token) = (session.identified.as_ref()?, session.refresh_token()?);
+    Some(mc_store::IdpDeletion::Revocation {
+        issuer: session.metadata.issuer.clone(),
+        client_id: identified.client_id.clone(),
+        refresh_token,
+    })
+}
+
+impl Handler<DrainIdpDeletions> for EnrollmentActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, msg: DrainIdpDeletions, _: &mut Self::Context) -> Self::Result {
+        let oidc = self.oidc.clone();
+        let storage = self.storage.clone();
+        Box::pin(async move { idp_deletion::drain(&oidc, &storage, msg.due_only).await })
     }
 }
 

@@ -24,8 +24,8 @@ use mc_oidc::OidcClient;
 use mc_store::{Protection, StoredAuthMode, UserId, UserSummary};
 use tracing::Instrument;
 
-use super::enrollment::delete_registration;
 use super::identified::{log_in_identified, PendingAuthorizations};
+use super::idp_deletion;
 use super::storage::{
     self, ChangeProtection, ListUsers, RecordLogin, RemoveUser, StorageActor, UnlockUserWithKey,
     UnlockWith,
@@ -612,12 +612,19 @@ async fn log_in(
                 StatusType::PasswordBlocked | StatusType::PinBlocked
             ) =>
         {
-            // The credential is destroyed: remove the registration at the IDP when
-            // reachable, and the local record, so the app is offered enrollment.
-            if let Err(error) = delete_registration(oidc, storage, &user).await {
-                tracing::warn!(status = ?error.status, "could not delete the blocked registration at the IDP");
-            }
-            if let Err(error) = storage::call(storage, RemoveUser(user.clone())).await {
+            // The credential is destroyed: the user goes locally (the app is offered
+            // enrollment), its registration at the IDP now or, unreachable, later: queued in
+            // the same commit (actors/idp_deletion.rs).
+            let removed = async {
+                let deletion = idp_deletion::registration_deletion(storage, &user).await?;
+                if let Some(record) =
+                    idp_deletion::delete_locally(oidc, storage, &user, deletion).await?
+                {
+                    idp_deletion::send_one(oidc, storage, &record).await;
+                }
+                Ok::<_, Failure>(())
+            };
+            if let Err(error) = removed.await {
                 tracing::warn!(status = ?error.status, "could not remove the blocked user");
             }
             return Err(failure);

@@ -7,7 +7,7 @@
 //! | login | `login.rs` | Start, Restart, OfflineLogin, EnableAuthenticationMode, GetIamAccessTokenClaims, GetInformation | the enrolled users, the user choice, the session |
 //! | login (identified users) | `identified.rs` | CreateAuthorizationRequest, SetAuthorisationCode; OfflineLogin and ClearIamTokenCache of identified users | the pending authorization requests |
 //! | login (workspaces) | `workspace.rs` | SwitchWorkspace | which tenant's user is the active one |
-//! | enrollment | `enrollment.rs` | EnrollAnonymousUser (replace-on-enroll), DeleteUser | the registration's life |
+//! | enrollment | `enrollment.rs` | EnrollAnonymousUser (replace-on-enroll), DeleteUser; the queued IDP deletions (`idp_deletion.rs`) | the registration's life |
 //! | token exchange | `token_exchange.rs` | ExchangeIamToken, ClearIamTokenCache, DeleteIamTokenByAudience | the IAM token cache, single-flight |
 //! | http proxy | `http_proxy.rs` | CreateHttpCommonRequest | the call, its token, redirects, `max_http_in_flight` |
 //! | storage | `storage.rs` | every read and write of enrolled users (its own thread: blocking I/O) | the store |
@@ -26,6 +26,7 @@ use crate::reducer::Outcome;
 pub mod enrollment;
 pub mod http_proxy;
 pub mod identified;
+pub mod idp_deletion;
 pub mod login;
 pub mod storage;
 pub mod token_exchange;

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use actix::prelude::*;
 use mc_secret::SecretString;
 use mc_store::{
-    EnrolledUser, ManagementSecrets, Protection, SealingKey, StoreError, Unlock, UnlockError,
-    UnlockedUser, UserId, UserStore, UserSummary,
+    EnrolledUser, IdpDeletion, IdpDeletionId, ManagementSecrets, PendingIdpDeletion, Postponed,
+    Protection, SealingKey, StoreError, Unlock, UnlockError, UnlockedUser, UserId, UserStore,
+    UserSummary,
 };
 
 /// Starts the storage actor on a new thread of its own (call it inside the actix `System`).
@@ -269,6 +270,79 @@ impl Handler<RemoveUser> for StorageActor {
         let store = self.store()?;
         store.delete_user(&msg.0)?;
         store.list_users()
+    }
+}
+
+/// DeleteUser: removes a user and queues what the IDP must still be told, in one commit;
+/// answers the queued record (if any) and the users that remain.
+#[derive(Message)]
+#[rtype(result = "Result<(Option<IdpDeletionId>, Vec<UserSummary>), StoreError>")]
+pub struct RemoveUserQueueing {
+    pub user: UserId,
+    pub deletion: Option<IdpDeletion>,
+    pub now: i64,
+}
+
+impl Handler<RemoveUserQueueing> for StorageActor {
+    type Result = Result<(Option<IdpDeletionId>, Vec<UserSummary>), StoreError>;
+    fn handle(&mut self, msg: RemoveUserQueueing, _: &mut Self::Context) -> Self::Result {
+        let store = self.store()?;
+        let queued = store.delete_user_queueing(&msg.user, msg.deletion, msg.now)?;
+        Ok((queued, store.list_users()?))
+    }
+}
+
+/// The queued IDP deletions, opened (damaged ones are refused, reported and dropped).
+#[derive(Message)]
+#[rtype(result = "Result<Vec<PendingIdpDeletion>, StoreError>")]
+pub struct ListIdpDeletions;
+
+impl Handler<ListIdpDeletions> for StorageActor {
+    type Result = Result<Vec<PendingIdpDeletion>, StoreError>;
+    fn handle(&mut self, _: ListIdpDeletions, _: &mut Self::Context) -> Self::Result {
+        self.store()?.pending_idp_deletions()
+    }
+}
+
+/// How many IDP deletions are queued (opens nothing).
+#[derive(Message)]
+#[rtype(result = "Result<usize, StoreError>")]
+pub struct CountIdpDeletions;
+
+impl Handler<CountIdpDeletions> for StorageActor {
+    type Result = Result<usize, StoreError>;
+    fn handle(&mut self, _: CountIdpDeletions, _: &mut Self::Context) -> Self::Result {
+        self.store()?.idp_deletion_count()
+    }
+}
+
+/// The IDP confirmed a queued deletion (or refused it for good): the record goes.
+#[derive(Message)]
+#[rtype(result = "Result<bool, StoreError>")]
+pub struct FinishIdpDeletion(pub IdpDeletionId);
+
+impl Handler<FinishIdpDeletion> for StorageActor {
+    type Result = Result<bool, StoreError>;
+    fn handle(&mut self, msg: FinishIdpDeletion, _: &mut Self::Context) -> Self::Result {
+        self.store()?.finish_idp_deletion(&msg.0)
+    }
+}
+
+/// A queued deletion failed for a reason that may pass: backoff, or dropped at the bound.
+#[derive(Message)]
+#[rtype(result = "Result<Postponed, StoreError>")]
+pub struct PostponeIdpDeletion {
+    pub id: IdpDeletionId,
+    pub now: i64,
+    /// The IDP answered 5xx (counted, backoff) rather than not at all.
+    pub server_answered: bool,
+}
+
+impl Handler<PostponeIdpDeletion> for StorageActor {
+    type Result = Result<Postponed, StoreError>;
+    fn handle(&mut self, msg: PostponeIdpDeletion, _: &mut Self::Context) -> Self::Result {
+        self.store()?
+            .postpone_idp_deletion(&msg.id, msg.now, msg.server_answered)
     }
 }
 
