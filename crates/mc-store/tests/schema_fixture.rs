@@ -43,6 +43,7 @@ fn user(tenant: &str, client: &str, created_at: i64) -> EnrolledUser {
         server_url: "http://127.0.0.1:8080".into(),
         issuer: format!("http://127.0.0.1:8080/realms/{tenant}"),
         registration_client_uri: Some(format!("http://127.0.0.1:8080/register/{client}")),
+        registration_client_id: None,
         redirect_uri: None,
         authentication_mode: StoredAuthMode::No,
         subject: Some(format!("sub-{client}")),

@@ -439,6 +439,7 @@ async fn redeem(
         server_url: server_url.to_string(),
         issuer: metadata.issuer.clone(),
         registration_client_uri: None,
+        registration_client_id: None,
         redirect_uri: Some(pending.redirect_uri.clone()),
         authentication_mode: protection.mode(),
         subject: Some(subject.clone()),

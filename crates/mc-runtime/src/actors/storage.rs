@@ -300,6 +300,7 @@ mod tests {
             server_url: "http://127.0.0.1:8080".into(),
             issuer: "http://127.0.0.1:8080/realms/tenant".into(),
             registration_client_uri: None,
+            registration_client_id: None,
             redirect_uri: None,
             authentication_mode: StoredAuthMode::No,
             subject: None,
