@@ -8,7 +8,10 @@
 //! [`BiometricKeyProvider`]). A stolen store file gives nothing without that key. A damaged
 //! record or file costs only the affected users and never panics; writes, including a mode
 //! switch ([`UserStore::change_protection`]), are atomic and durable when they return. Older
-//! schema versions are migrated when opened. The threat model is in docs/security.md.
+//! schema versions are migrated when opened, except what needs a token: users are named by
+//! tenant and IDP user id (`sub`), and an anonymous user stored by schema 2 (named by its
+//! registration client_id) is renamed at its next login ([`UserStore::adopt_subject`], one
+//! commit). The threat model is in docs/security.md.
 //!
 //! Layers: [`KvBackend`] (named byte tables with atomic batch commits: [`RedbBackend`],
 //! [`MemoryBackend`]), [`KeyProvider`] (the keystore stand-in: [`FileKeyProvider`],
