@@ -278,6 +278,11 @@ fn the_schema_2_fixture_opens_and_every_mode_unlocks() {
 
 /// The schema 2 fixture, opened with its biometric keys and test KDF settings.
 fn open_schema_2(dir: &Path) -> UserStore {
+    open_fixture(dir, 2)
+}
+
+/// A fixture of schema 2 or later, opened with its biometric keys and test KDF settings.
+fn open_fixture(dir: &Path, version: u32) -> UserStore {
     let bio_file = dir.join("biometric-keys.json");
     #[cfg(unix)]
     {
@@ -285,7 +290,7 @@ fn open_schema_2(dir: &Path) -> UserStore {
         std::fs::set_permissions(&bio_file, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
     let bio = Arc::new(mc_store::SoftwareBiometric::open_file(&bio_file).unwrap());
-    let iterations = u32::try_from(expected(2)["kdf_iterations"].as_u64().unwrap()).unwrap();
+    let iterations = u32::try_from(expected(version)["kdf_iterations"].as_u64().unwrap()).unwrap();
     let settings = StoreSettings {
         kdf: mc_store::KdfSettings::for_tests(iterations),
         ..StoreSettings::default()
@@ -499,4 +504,36 @@ fn raw_key(id: &UserId) -> Vec<u8> {
     key.extend_from_slice(id.tenant_id.as_bytes());
     key.extend_from_slice(id.user_id.as_bytes());
     key
+}
+
+/// Schema 3 as this version writes it: users named by their `sub` (two as an enrollment
+/// stores them, the PASSWORD and BIOMETRIC ones moved from their client_id by a login), every
+/// mode unlocking, each keeping its registration client_id.
+#[test]
+fn the_schema_3_fixture_opens_and_every_mode_unlocks_named_by_sub() {
+    let expected = expected(3);
+    let users = expected["users"].as_array().unwrap();
+    let dir = copy_fixture(3);
+    let store = open_fixture(dir.path(), 3);
+    let listed = store.list_users().unwrap();
+    assert_eq!(listed.len(), users.len());
+    for want in users {
+        let id = id_of(want);
+        assert!(id.user_id.starts_with("sub-"), "{id}");
+        assert_unlocks_as_fixture(&store, &id, want);
+        let summary = listed.iter().find(|u| u.id == id).unwrap();
+        assert_eq!(
+            summary.registration_client_id.as_deref(),
+            want["registration_client_id"].as_str()
+        );
+        // named by its sub already: a later login naming another is the IDP swapping ids
+        assert!(matches!(
+            store.adopt_subject(&id, "another-sub"),
+            Err(StoreError::InvalidInput { .. })
+        ));
+    }
+    assert_eq!(
+        store.last_user().unwrap(),
+        Some(id_of(&expected["last_user"]))
+    );
 }
