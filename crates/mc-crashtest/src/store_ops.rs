@@ -184,6 +184,7 @@ impl HarnessStore {
             server_url: "http://127.0.0.1:9".to_string(),
             issuer: "http://127.0.0.1:9/realms/crash".to_string(),
             registration_client_uri: Some(format!("http://127.0.0.1:9/register/{id}")),
+            registration_client_id: None,
             redirect_uri: None,
             authentication_mode: cred.mode,
             subject: Some(format!("device-{id}")),

@@ -86,6 +86,8 @@ pub struct Faults {
     fail_next_refresh: AtomicBool,
     /// Members put over the real claims of every ID token issued.
     id_token_override: Mutex<Option<serde_json::Map<String, serde_json::Value>>>,
+    /// `sub` of every `client_credentials` token instead of the client's own.
+    device_token_subject: Mutex<Option<String>>,
     http_fault: Mutex<Option<ArmedHttpFault>>,
     injected: AtomicU64,
     oversized_bytes_streamed: AtomicU64,
@@ -108,6 +110,7 @@ impl Default for Faults {
             stale_metadata_secs: AtomicU64::default(),
             fail_next_refresh: AtomicBool::default(),
             id_token_override: Mutex::default(),
+            device_token_subject: Mutex::default(),
             http_fault: Mutex::default(),
             injected: AtomicU64::default(),
             oversized_bytes_streamed: AtomicU64::default(),
@@ -275,6 +278,22 @@ impl Faults {
             .clone()
     }
 
+    /// Every `client_credentials` (device) token names this `sub` instead of the one the
+    /// client was registered with, as an IDP that swapped identities would; `None`: the real
+    /// one. A client must refuse a login for a user it stored under another id.
+    pub fn set_device_token_subject(&self, subject: Option<String>) {
+        *self
+            .device_token_subject
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = subject;
+    }
+    pub(crate) fn device_token_subject(&self) -> Option<String> {
+        self.device_token_subject
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
     /// The fault to answer a request to `target` with, counting it down.
     pub(crate) fn take_http_fault(&self, target: FaultTarget) -> Option<HttpFault> {
         let mut armed = self.lock_http_fault();
@@ -326,6 +345,7 @@ impl Faults {
         self.set_stale_metadata_secs(0);
         self.set_fail_next_refresh(false);
         self.set_id_token_override(None);
+        self.set_device_token_subject(None);
         self.clear_http_fault();
     }
 }

@@ -330,6 +330,13 @@ impl DevIdp {
         self.shared.client_exists(tenant, client_id)
     }
 
+    /// The client_id of the device registration whose `client_credentials` tokens name `sub`
+    /// (at this IDP a random UUID per registration, like Keycloak's service-account user id):
+    /// what a test needs to find the registration of an anonymous `userId`.
+    pub fn client_of_subject(&self, tenant: &str, sub: &str) -> Option<String> {
+        self.shared.client_of_subject(tenant, sub)
+    }
+
     /// Removes a registered client as an administrator would (RFC 7592 is not involved): its next
     /// token request gets `invalid_client`. False when there was no such client.
     pub fn delete_client(&self, tenant: &str, client_id: &str) -> bool {

@@ -263,6 +263,16 @@ impl Shared {
                 .is_some_and(|t| t.clients.contains_key(client_id))
     }
 
+    /// The registered client whose tokens name `sub` (its service-account user).
+    pub fn client_of_subject(&self, tenant: &str, sub: &str) -> Option<String> {
+        self.lock().tenants.get(tenant).and_then(|t| {
+            t.clients
+                .values()
+                .find(|client| client.sub == sub)
+                .map(|client| client.client_id.clone())
+        })
+    }
+
     /// Removes a client without RFC 7592 (an administrator's deletion). The state file is
     /// rewritten when there is one; a failed write is logged (a development server).
     pub fn remove_client(&self, tenant: &str, client_id: &str) -> bool {
@@ -1293,12 +1303,16 @@ async fn token(
     }
 
     if grant_type == GRANT_CLIENT_CREDENTIALS {
+        let subject = s
+            .faults
+            .device_token_subject()
+            .unwrap_or_else(|| client.sub.clone());
         let issued = issue_access_token(
             &s,
             &tenant,
             &key,
             &client.client_id,
-            &client.sub,
+            &subject,
             &client.client_id,
             proof_jkt.as_deref(),
             &Map::new(),

@@ -217,6 +217,15 @@ macro_rules! catalog {
                 }
             }
 
+            /// Sets the trace context of a pushed event (that of the request whose handling
+            /// pushed it, or a fresh one); results are left unchanged (`set_request` is theirs).
+            pub fn set_pushed_trace_context(&mut self, trace_context: Option<TraceContext>) {
+                match self {
+                    $(Event::$result(_) => { let _ = &trace_context; })*
+                    $(Event::$pushed(e) => PushedFields::set_trace_context(e, trace_context),)*
+                }
+            }
+
             /// The status of an answer: a result's `status` (HTTP transport outcomes mapped to
             /// `StatusType`), INVALID_STATE for `InvalidStateEvent`, `None` for pushed events.
             pub fn status(&self) -> Option<StatusType> {
@@ -340,6 +349,8 @@ pub(crate) trait PushedFields {
     fn trace_context(&self) -> Option<&TraceContext>;
     /// Sets the request this event answers; events that answer none ignore it.
     fn set_request(&mut self, request_id: Option<RequestId>, trace_context: Option<TraceContext>);
+    /// Sets the trace context (of the request whose handling pushed it, or a fresh one).
+    fn set_trace_context(&mut self, trace_context: Option<TraceContext>);
     /// `Some` only for a pushed event that answers a request.
     fn status(&self) -> Option<StatusType>;
 }

@@ -182,6 +182,9 @@ error_codes! {
     STEP_UP_REQUIRED = 800_000_029, StepUpRequired, LoginRequired, "the resource wants a stronger authentication (RFC 9470): log in with the acrValues/maxAge given";
     /// The ID token failed verification (signature, alg, iss, aud, azp, nonce, exp, iat).
     INVALID_ID_TOKEN = 800_000_030, InvalidIdToken, InvalidToken, "the ID token failed verification (signature, alg, iss, aud, azp, nonce, exp)";
+    /// A verified token names another user (`sub`) than the one this device stored (the
+    /// IDP swapped identities): nothing was stored and the user is not logged in.
+    SUBJECT_CHANGED = 800_000_031, SubjectChanged, InvalidToken, "the IDP's token names another user (sub) than the stored one: nothing was stored; delete this user and enroll again";
     // 802: biometric.
     /// Base of the biometric codes: `802000000` plus the platform's own code.
     BIOMETRIC_BASE = 802_000_000, BiometricBase, Failed, "biometric failure; add the platform's own code";

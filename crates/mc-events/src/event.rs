@@ -392,6 +392,11 @@ pub struct StartLoginEvent {
     pub user_identifier: UserIdentifier,
     #[serde(default)]
     pub user_list: Vec<UserIdentifier>,
+    /// The W3C trace context of the request whose handling pushed this event, or a fresh
+    /// random one when no request caused it (docs/events.md).
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_context: Option<TraceContext>,
 }
 
 /// Pushed when the connection to the IDP changes.
@@ -401,6 +406,11 @@ pub struct StartLoginEvent {
 pub struct ServerConnectionEvent {
     pub connection_state: ServerConnectionState,
     pub server_url: String,
+    /// The W3C trace context of the request whose handling pushed this event, or a fresh
+    /// random one when no request caused it (docs/events.md).
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_context: Option<TraceContext>,
 }
 
 /// Pushed after a login with the claims of the device's token.
@@ -410,6 +420,11 @@ pub struct ServerConnectionEvent {
 pub struct LoginTokenClaimsAvailableEvent {
     #[serde(default)]
     pub claims: BTreeMap<String, String>,
+    /// The W3C trace context of the request whose handling pushed this event, or a fresh
+    /// random one when no request caused it (docs/events.md).
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_context: Option<TraceContext>,
 }
 
 /// The fields of `WarningEvent`, `RuntimeErrorEvent` and `FatalErrorEvent`.
@@ -424,6 +439,11 @@ pub struct ErrorReport {
     pub error_type: String,
     pub error_description: String,
     pub error_code: u32,
+    /// The W3C trace context of the request whose handling pushed this event, or a fresh
+    /// random one when no request caused it (docs/events.md).
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_context: Option<TraceContext>,
 }
 
 impl ErrorReport {
@@ -433,6 +453,7 @@ impl ErrorReport {
             error_type: error_type.into(),
             error_description: description.into(),
             error_code: code,
+            trace_context: None,
         }
     }
 }
@@ -452,6 +473,11 @@ pub struct IdpLoginRequiredEvent {
     #[cfg_attr(feature = "uniffi", uniffi(default))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_age: Option<u64>,
+    /// The W3C trace context of the request whose handling pushed this event, or a fresh
+    /// random one when no request caused it (docs/events.md).
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_context: Option<TraceContext>,
 }
 
 impl IdpLoginRequiredEvent {
@@ -460,6 +486,7 @@ impl IdpLoginRequiredEvent {
             user_identifier,
             acr_values: None,
             max_age: None,
+            trace_context: None,
         }
     }
 }
@@ -500,6 +527,9 @@ impl PushedFields for InvalidStateEvent {
         self.request_id = request_id;
         self.trace_context = trace_context;
     }
+    fn set_trace_context(&mut self, trace_context: Option<TraceContext>) {
+        self.trace_context = trace_context;
+    }
     fn status(&self) -> Option<StatusType> {
         Some(StatusType::InvalidState)
     }
@@ -510,15 +540,18 @@ impl PushedFields for ErrorReport {
         self.request_id.as_ref()
     }
     fn trace_context(&self) -> Option<&TraceContext> {
-        None
+        self.trace_context.as_ref()
     }
     fn set_request(&mut self, _: Option<RequestId>, _: Option<TraceContext>) {}
+    fn set_trace_context(&mut self, trace_context: Option<TraceContext>) {
+        self.trace_context = trace_context;
+    }
     fn status(&self) -> Option<StatusType> {
         None
     }
 }
 
-/// Pushed events that carry no request.
+/// Pushed events that carry no request (only the trace context of the one that caused them).
 macro_rules! pushed_without_request {
     ($($event:ident),*) => {
         $(
@@ -527,9 +560,12 @@ macro_rules! pushed_without_request {
                     None
                 }
                 fn trace_context(&self) -> Option<&TraceContext> {
-                    None
+                    self.trace_context.as_ref()
                 }
                 fn set_request(&mut self, _: Option<RequestId>, _: Option<TraceContext>) {}
+                fn set_trace_context(&mut self, trace_context: Option<TraceContext>) {
+                    self.trace_context = trace_context;
+                }
                 fn status(&self) -> Option<StatusType> {
                     None
                 }

@@ -126,6 +126,7 @@ fn every_event() -> Vec<Event> {
     headers.insert("content-type".to_owned(), "application/json".to_owned());
     let report = ErrorReport {
         request_id: Some(RequestId::new("r-9")),
+        trace_context: Some(trace()),
         ..ErrorReport::new(
             "STORE",
             error_code::STORE_READ_FAILED,
@@ -228,12 +229,17 @@ fn every_event() -> Vec<Event> {
         Event::StartLoginEvent(StartLoginEvent {
             user_identifier: user(),
             user_list: vec![user()],
+            trace_context: Some(trace()),
         }),
         Event::ServerConnectionEvent(ServerConnectionEvent {
             connection_state: ServerConnectionState::NotReachable,
             server_url: "http://127.0.0.1:8080".into(),
+            trace_context: None,
         }),
-        Event::LoginTokenClaimsAvailableEvent(LoginTokenClaimsAvailableEvent { claims }),
+        Event::LoginTokenClaimsAvailableEvent(LoginTokenClaimsAvailableEvent {
+            claims,
+            trace_context: Some(trace()),
+        }),
         Event::WarningEvent(report.clone()),
         Event::RuntimeErrorEvent(report.clone()),
         Event::FatalErrorEvent(report),
@@ -241,6 +247,7 @@ fn every_event() -> Vec<Event> {
             user_identifier: user(),
             acr_values: Some("urn:mc:acr:strong".into()),
             max_age: Some(300),
+            trace_context: Some(trace()),
         }),
     ]
 }

@@ -82,11 +82,11 @@ fn pushed_sample(name: &str) -> String {
             r#""userIdentifier":{"tenantId":"demo","userId":"u-1"},"userList":[{"tenantId":"demo","userId":"u-1"}]"#
         }
         "ServerConnectionEvent" => {
-            r#""connectionState":"NOT_REACHABLE","serverUrl":"http://127.0.0.1:9""#
+            r#""connectionState":"NOT_REACHABLE","serverUrl":"http://127.0.0.1:9","traceContext":{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}"#
         }
         "LoginTokenClaimsAvailableEvent" => r#""claims":{"sub":"u-1","azp":"demo"}"#,
         "WarningEvent" | "RuntimeErrorEvent" | "FatalErrorEvent" => {
-            r#""requestId":"r-3","errorType":"LISTENER","errorDescription":"x","errorCode":900000001"#
+            r#""requestId":"r-3","errorType":"LISTENER","errorDescription":"x","errorCode":900000001,"traceContext":{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01","tracestate":"k=v"}"#
         }
         "IdpLoginRequiredEvent" => {
             r#""userIdentifier":{"tenantId":"demo","userId":"u-1"},"acrValues":"2","maxAge":600"#

@@ -207,11 +207,12 @@ async fn mode_no_lifecycle(keycloak: &Keycloak, resource: &Resource, dpop: DpopM
     // The device is its own client at Keycloak: private_key_jwt, a service account, and
     // standard token exchange on.
     let (user, config) = information(&runtime).await;
+    let client_id = device_client(&runtime, &user).await;
     assert_eq!(user.tenant_id, REALM);
     assert_eq!(config.client_id, ENROLLMENT_CLIENT);
     assert_eq!(config.issuer, Some(keycloak.issuer(REALM)));
     let client = keycloak
-        .client(REALM, &user.user_id)
+        .client(REALM, &client_id)
         .await
         .unwrap()
         .expect("the device's client exists at Keycloak");
@@ -228,9 +229,12 @@ async fn mode_no_lifecycle(keycloak: &Keycloak, resource: &Resource, dpop: DpopM
 
     // Claims of the device token: Keycloak's service-account token of that client.
     let device = claims(&runtime).await;
-    assert_eq!(device.get("azp"), Some(&user.user_id), "{device:#?}");
+    assert_eq!(device.get("azp"), Some(&client_id), "{device:#?}");
     assert_eq!(device.get("iss"), Some(&keycloak.issuer(REALM)));
     let sub = device.get("sub").cloned().expect("sub claim");
+    // userId is the IDP's user id: the service-account user's, not the client's.
+    assert_eq!(sub, user.user_id, "userId = the device token's sub");
+    assert_ne!(sub, client_id);
 
     // Restart keeps the enrollment; the offline login is a new client_credentials token.
     let restarted = post(&runtime, RestartEvent::new()).await;
@@ -251,7 +255,7 @@ async fn mode_no_lifecycle(keycloak: &Keycloak, resource: &Resource, dpop: DpopM
     assert_eq!(iam.alg(), Some("RS256"));
     assert_eq!(audiences(&iam.claims), vec![AUDIENCE.to_string()]);
     assert_eq!(iam.claim_str("sub"), Some(sub.as_str()));
-    assert_eq!(iam.claim_str("azp"), Some(user.user_id.as_str()));
+    assert_eq!(iam.claim_str("azp"), Some(client_id.as_str()));
     let again = exchange(&runtime, AUDIENCE).await;
     assert_eq!(again, exchanged, "served from the cache");
 
@@ -272,7 +276,7 @@ async fn mode_no_lifecycle(keycloak: &Keycloak, resource: &Resource, dpop: DpopM
     );
     let seen: Value = serde_json::from_slice(&answer.response).unwrap();
     assert_eq!(seen["sub"], sub.as_str());
-    assert_eq!(seen["azp"], user.user_id.as_str());
+    assert_eq!(seen["azp"], client_id.as_str());
     assert_eq!(seen["method"], "POST");
     assert_eq!(seen["body"], "hello");
     let anonymous = http(
@@ -322,11 +326,7 @@ async fn mode_no_lifecycle(keycloak: &Keycloak, resource: &Resource, dpop: DpopM
     assert_eq!(deleted.info.status, StatusType::Ok, "{deleted:#?}");
     assert_eq!(deleted.sdk_state, SdkState::ActivationRequired);
     assert!(
-        keycloak
-            .client(REALM, &user.user_id)
-            .await
-            .unwrap()
-            .is_none(),
+        keycloak.client(REALM, &client_id).await.unwrap().is_none(),
         "the client is deleted at Keycloak"
     );
 }
@@ -343,15 +343,16 @@ async fn password_mode(keycloak: &Keycloak, resource: &Resource) {
         StatusType::Ok,
     );
     let (user, _) = information(&runtime).await;
+    let client_id = device_client(&runtime, &user).await;
     post(&runtime, RestartEvent::new()).await;
     assert_status(
         &post(&runtime, login(Some("wrong"))).await,
         StatusType::InvalidPassword,
     );
     assert_status(&post(&runtime, login(Some(PASSWORD))).await, StatusType::Ok);
-    assert_eq!(claims(&runtime).await.get("azp"), Some(&user.user_id));
+    assert_eq!(claims(&runtime).await.get("azp"), Some(&client_id));
     exchange_and_call(&runtime, resource).await;
-    delete_and_check(keycloak, &runtime, &user).await;
+    delete_and_check(keycloak, &runtime, &client_id).await;
 }
 
 async fn biometric_mode(keycloak: &Keycloak, resource: &Resource) {
@@ -363,12 +364,13 @@ async fn biometric_mode(keycloak: &Keycloak, resource: &Resource) {
         StatusType::Ok,
     );
     let (user, _) = information(&runtime).await;
+    let client_id = device_client(&runtime, &user).await;
     post(&runtime, RestartEvent::new()).await;
     assert_status(&post(&runtime, login(None)).await, StatusType::Ok);
     assert!(!platform.prompts().is_empty(), "the platform prompted");
-    assert_eq!(claims(&runtime).await.get("azp"), Some(&user.user_id));
+    assert_eq!(claims(&runtime).await.get("azp"), Some(&client_id));
     exchange_and_call(&runtime, resource).await;
-    delete_and_check(keycloak, &runtime, &user).await;
+    delete_and_check(keycloak, &runtime, &client_id).await;
 }
 
 /// Audiences Keycloak must refuse: an unknown client, and the enrollment client. A refusal
@@ -381,6 +383,7 @@ async fn refused_audiences(keycloak: &Keycloak) {
         StatusType::Ok,
     );
     let (user, _) = information(&runtime).await;
+    let client_id = device_client(&runtime, &user).await;
     // Keycloak: 400 `invalid_client` "Audience not found" for a client that does not exist,
     // 400 `invalid_request` "Requested audience not available" for one no client scope of the
     // device grants (the built-in `account`).
@@ -396,13 +399,9 @@ async fn refused_audiences(keycloak: &Keycloak) {
     let own = post(&runtime, ExchangeIamTokenEvent::new(ENROLLMENT_CLIENT)).await;
     assert_status(&own, StatusType::InvalidParameter);
     // The registration survived the refusals.
-    assert!(keycloak
-        .client(REALM, &user.user_id)
-        .await
-        .unwrap()
-        .is_some());
+    assert!(keycloak.client(REALM, &client_id).await.unwrap().is_some());
     exchange(&runtime, AUDIENCE).await;
-    delete_and_check(keycloak, &runtime, &user).await;
+    delete_and_check(keycloak, &runtime, &client_id).await;
 }
 
 /// The demo realm compared with a realm created now with nothing but a name (Keycloak's
@@ -763,6 +762,7 @@ async fn exchange_with_consent_required(keycloak: Arc<Keycloak>) {
         StatusType::Ok,
     );
     let (user, _) = information(&runtime).await;
+    let client_id = device_client(&runtime, &user).await;
     let refused = post(&runtime, ExchangeIamTokenEvent::new(AUDIENCE)).await;
     eprintln!("exchange under Consent Required: {:?}", refused.info);
     assert_status(&refused, StatusType::AccessDenied);
@@ -774,7 +774,7 @@ async fn exchange_with_consent_required(keycloak: Arc<Keycloak>) {
         "{info:?}"
     );
     assert_eq!(state_of(&runtime).await, SdkState::LoggedIn);
-    delete_and_check(&keycloak, &runtime, &user).await;
+    delete_and_check(&keycloak, &runtime, &client_id).await;
 }
 
 /// An administrator deletes the device's client: the next login gets `invalid_client` and
@@ -787,8 +787,9 @@ async fn registration_deleted_at_keycloak(keycloak: &Keycloak) {
         StatusType::Ok,
     );
     let (user, _) = information(&runtime).await;
+    let client_id = device_client(&runtime, &user).await;
     post(&runtime, RestartEvent::new()).await;
-    keycloak.delete_client(REALM, &user.user_id).await.unwrap();
+    keycloak.delete_client(REALM, &client_id).await.unwrap();
     let login = post(&runtime, OfflineLoginEvent::new()).await;
     assert_status(&login, StatusType::OfflineNotActivated);
     assert_eq!(login.info.error_code, error_code::REGISTRATION_INVALID);
@@ -837,7 +838,8 @@ async fn registration_from_an_untrusted_host(keycloak: &Keycloak) {
         StatusType::Ok,
     );
     let (user, _) = information(&runtime).await;
-    delete_and_check(keycloak, &runtime, &user).await;
+    let client_id = device_client(&runtime, &user).await;
+    delete_and_check(keycloak, &runtime, &client_id).await;
 }
 
 async fn exchange_and_call(runtime: &MasterController, resource: &Resource) {
@@ -855,14 +857,10 @@ async fn exchange_and_call(runtime: &MasterController, resource: &Resource) {
     );
 }
 
-async fn delete_and_check(keycloak: &Keycloak, runtime: &MasterController, user: &UserIdentifier) {
+async fn delete_and_check(keycloak: &Keycloak, runtime: &MasterController, client_id: &str) {
     assert_status(&post(runtime, DeleteUserEvent::new()).await, StatusType::Ok);
     assert!(
-        keycloak
-            .client(REALM, &user.user_id)
-            .await
-            .unwrap()
-            .is_none(),
+        keycloak.client(REALM, client_id).await.unwrap().is_none(),
         "the client is deleted at Keycloak"
     );
 }
@@ -926,6 +924,14 @@ async fn information(runtime: &MasterController) -> (UserIdentifier, IamConfigur
         info.logged_in_user.clone().expect("a logged-in user"),
         info.iam_configuration_data.expect("configuration data"),
     )
+}
+
+/// The device's own client at Keycloak: the `azp` of its token. Its `userId` is the
+/// service-account user's id, the token's `sub`, not the client's.
+async fn device_client(runtime: &MasterController, user: &UserIdentifier) -> String {
+    let claims = claims(runtime).await;
+    assert_eq!(claims.get("sub"), Some(&user.user_id), "userId = sub");
+    claims.get("azp").cloned().expect("azp claim")
 }
 
 async fn claims(runtime: &MasterController) -> BTreeMap<String, String> {

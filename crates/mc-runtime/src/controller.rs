@@ -500,6 +500,11 @@ impl Controller {
         if changes_state(kind) {
             self.busy = None;
         }
+        // What its handling pushes carries the request's trace context, as its result does.
+        let trace_context = self
+            .pending
+            .get(id)
+            .and_then(|pending| pending.trace_context.clone());
         let mut pushed = Vec::new();
         if let Some(outcome) = outcome {
             let (next, events) = reducer::apply(&self.state, outcome);
@@ -509,7 +514,7 @@ impl Controller {
         }
         reducer::stamp_state(&mut result, self.state.sdk_state);
         if talks_to_idp(kind) {
-            self.observe_server();
+            self.observe_server(trace_context.clone());
         }
         let started = matches!(kind, RequestKind::Start | RequestKind::Restart)
             && result.status() == Some(StatusType::Ok);
@@ -520,7 +525,8 @@ impl Controller {
                 .enrollment
                 .do_send(DrainIdpDeletions { due_only: false });
         }
-        for event in pushed {
+        for mut event in pushed {
+            event.set_pushed_trace_context(trace_context.clone());
             self.listeners.emit(event);
         }
     }
@@ -556,6 +562,7 @@ impl Controller {
                     format!("{} refused: field `requestId`: {message}", kind.name()),
                 );
                 report.request_id = Some(id);
+                report.trace_context = trace_context;
                 self.listeners.emit(Event::WarningEvent(report));
             }
         }
@@ -667,7 +674,7 @@ impl Controller {
     /// Called after every request that may have talked to the IDP; what the protocol client
     /// saw on its latest request decides, so a request that needed no IDP (a cached token, a
     /// wrong password) changes nothing, and retries that ended well count as reachable.
-    fn observe_server(&mut self) {
+    fn observe_server(&mut self, trace_context: Option<TraceContext>) {
         let (unreachable, connection_state) = match self.oidc.reachability() {
             mc_oidc::Reachability::Unknown => return,
             mc_oidc::Reachability::Reachable => (false, ServerConnectionState::Connected),
@@ -683,6 +690,7 @@ impl Controller {
             .emit(Event::ServerConnectionEvent(ServerConnectionEvent {
                 connection_state,
                 server_url: self.server_url.clone(),
+                trace_context,
             }));
         if self.server_reachable {
             // Back: the queued IDP deletions whose backoff has passed.

@@ -242,6 +242,10 @@ impl Failure {
             StoreError::Closed => return Self::component_stopped("store"),
             StoreError::Unsupported { .. } => (StatusType::NotSupported, error_code::NOT_SUPPORTED),
             StoreError::NotFound { .. } => (StatusType::InvalidUserId, error_code::UNKNOWN_USER),
+            // A login's token named a user another record already has (the IDP swapped ids).
+            StoreError::UserIdTaken { .. } => {
+                (StatusType::InvalidToken, error_code::SUBJECT_CHANGED)
+            }
             // A biometric prompt while storing (enrollment, mode switch) was refused.
             StoreError::Biometric(biometric) => return Self::from_biometric(biometric),
             StoreError::NeedsUnlock { .. } => {

@@ -49,6 +49,7 @@ pub mod loopback;
 pub(crate) mod reducer;
 mod session;
 pub(crate) mod state;
+pub(crate) mod trace;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -148,6 +149,7 @@ impl Inner {
                 mc_events::ServerConnectionEvent {
                     connection_state: mc_events::ServerConnectionState::Disconnected,
                     server_url,
+                    trace_context: None, // no request caused it: `emit` gives it a fresh one
                 },
             ));
         }
@@ -547,24 +549,6 @@ impl MasterController {
     /// zero), flags `01`. Should the system's random source fail, the runtime's random
     /// prefix plus a counter (never zero) keeps it valid and unique.
     fn new_traceparent(&self) -> String {
-        let n = self.inner.next_id.fetch_add(1, Ordering::Relaxed).max(1);
-        let (trace_id, parent_id) = match mc_jose::random_bytes(24) {
-            Ok(mut bytes) if bytes.len() == 24 => {
-                let (trace, parent) = bytes.split_at_mut(16);
-                for id in [trace, parent] {
-                    if id.iter().all(|b| *b == 0) {
-                        if let Some(last) = id.last_mut() {
-                            *last = 1;
-                        }
-                    }
-                }
-                (hex(&bytes[..16]), hex(&bytes[16..]))
-            }
-            _ => (
-                format!("{}{n:016x}", self.inner.trace_prefix),
-                format!("{n:016x}"),
-            ),
-        };
-        format!("00-{trace_id}-{parent_id}-01")
+        trace::random_traceparent(&self.inner.trace_prefix)
     }
 }

@@ -167,16 +167,19 @@ impl Queue {
 
 /// The WarningEvent a listener gets in place of the events it was too slow to take.
 fn overflow_warning(dropped: u64) -> Delivery {
+    let mut report = ErrorReport::new(
+        "LISTENER",
+        error_code::LISTENER_OVERFLOW,
+        format!(
+            "this listener fell behind and {dropped} event(s) were dropped for it; return from \
+             the callback sooner (hand work to another thread) or raise \
+             listener_queue_capacity; the results of posted requests also reach their posters"
+        ),
+    );
+    // No one request caused it.
+    report.trace_context = Some(crate::trace::fresh());
     Delivery {
-        event: Arc::new(Event::WarningEvent(ErrorReport::new(
-            "LISTENER",
-            error_code::LISTENER_OVERFLOW,
-            format!(
-                "this listener fell behind and {dropped} event(s) were dropped for it; return from \
-                 the callback sooner (hand work to another thread) or raise \
-                 listener_queue_capacity; the results of posted requests also reach their posters"
-            ),
-        ))),
+        event: Arc::new(Event::WarningEvent(report)),
         skip: None,
     }
 }
@@ -193,6 +196,7 @@ fn panic_warning(id: u64, what: &str, event: &Event) -> Event {
         ),
     );
     report.request_id = event.request_id().cloned();
+    report.trace_context = event.trace_context().cloned();
     Event::WarningEvent(report)
 }
 
@@ -404,13 +408,18 @@ impl Listeners {
             info.error_description.clone(),
         );
         report.request_id = info.request_id.clone();
+        report.trace_context = info.trace_context.clone();
         Some(Event::FatalErrorEvent(report))
     }
 
     /// Queues `event` for every callback but `skip`. The slot lock is held while queueing
     /// (never while calling a callback), so concurrent emitters cannot interleave differently
-    /// for different callbacks.
-    fn deliver(&self, event: Event, skip: Option<u64>) {
+    /// for different callbacks. A pushed event without a trace context (no request caused
+    /// it) gets a fresh random one here.
+    fn deliver(&self, mut event: Event, skip: Option<u64>) {
+        if !event.is_result() && event.trace_context().is_none() {
+            event.set_pushed_trace_context(Some(crate::trace::fresh()));
+        }
         let event = Arc::new(event);
         let slots = self.slots();
         for slot in slots.iter().filter(|slot| Some(slot.id) != skip) {

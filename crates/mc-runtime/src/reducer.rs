@@ -85,6 +85,8 @@ impl RuntimeState {
         Some(Event::StartLoginEvent(StartLoginEvent {
             user_identifier: user,
             user_list: self.users.users.clone(),
+            // The controller stamps the trace context of the request that caused it.
+            trace_context: None,
         }))
     }
 }
@@ -171,7 +173,10 @@ pub fn apply(state: &RuntimeState, outcome: Outcome) -> (RuntimeState, Vec<Event
             users,
         } => {
             pushed.push(Event::LoginTokenClaimsAvailableEvent(
-                LoginTokenClaimsAvailableEvent { claims },
+                LoginTokenClaimsAvailableEvent {
+                    claims,
+                    trace_context: None,
+                },
             ));
             RuntimeState {
                 sdk_state: SdkState::LoggedIn,
@@ -236,6 +241,7 @@ pub fn apply(state: &RuntimeState, outcome: Outcome) -> (RuntimeState, Vec<Event
                 user_identifier: user,
                 acr_values,
                 max_age,
+                trace_context: None,
             }));
             state.clone()
         }

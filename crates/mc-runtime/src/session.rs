@@ -45,8 +45,11 @@ pub struct Session {
     pub user: UserIdentifier,
     /// The MC-SDK clientId the user enrolled with (never a valid exchange audience).
     pub enrollment_client_id: String,
-    /// The OAuth client_id the IDP assigned to this device (= `user.user_id`).
+    /// The OAuth client_id the device authenticates as: an anonymous device's registration
+    /// client_id (its `user.user_id` is its `sub`), an identified user's public client.
     pub client_id: String,
+    /// `sub` of the device token the session started with: every renewal must name it.
+    device_subject: Option<String>,
     pub tenant_id: String,
     pub server_url: String,
     pub key: Arc<SigningKey>,
@@ -143,6 +146,9 @@ impl std::fmt::Debug for Session {
 /// The parts of a session that come from the store or the enrollment.
 pub struct SessionParts {
     pub user: UserIdentifier,
+    /// The OAuth client the device authenticates as (an anonymous device: its registration
+    /// client_id; no longer its `user.user_id`, which is its `sub`).
+    pub client_id: String,
     pub enrollment_client_id: String,
     pub server_url: String,
     pub key: Arc<SigningKey>,
@@ -157,9 +163,10 @@ impl Session {
         parts: SessionParts,
         step: Step,
     ) -> Result<(Session, VerifiedToken), Failure> {
-        let client_id = parts.user.user_id.clone();
+        let client_id = parts.client_id;
         let (tokens, verified) = login(oidc, &parts.metadata, &client_id, &parts.key, step).await?;
         let session = Session {
+            device_subject: verified.subject.clone(),
             tenant_id: parts.user.tenant_id.clone(),
             user: parts.user,
             enrollment_client_id: parts.enrollment_client_id,
@@ -183,6 +190,7 @@ impl Session {
         credential: IdentifiedCredential,
     ) -> Session {
         Session {
+            device_subject: None,
             tenant_id: parts.user.tenant_id.clone(),
             client_id: credential.client_id.clone(),
             user: parts.user,
@@ -259,6 +267,10 @@ impl Session {
             Step::Exchange,
         )
         .await?;
+        // The renewed token must name the user this session logged in as.
+        if let Some(subject) = &self.device_subject {
+            same_subject(subject, &verified)?;
+        }
         if let Ok(mut claims) = self.claims.lock() {
             *claims = claims_as_strings(&verified);
         }
@@ -297,6 +309,22 @@ async fn login(
         ..tokens
     };
     Ok((tokens, verified))
+}
+
+/// A verified token must name `expected` (the stored `userId`, or the `sub` the session
+/// started with) when it names anyone: another `sub` means the IDP swapped identities, and
+/// the login is refused (`SUBJECT_CHANGED`) before anything is stored. A token without `sub`
+/// (opaque, no introspection) cannot be compared and passes.
+pub fn same_subject(expected: &str, verified: &VerifiedToken) -> Result<(), Failure> {
+    match verified.subject.as_deref() {
+        Some(subject) if subject != expected => Err(Failure::new(
+            mc_events::StatusType::InvalidToken,
+            mc_events::error_code::SUBJECT_CHANGED,
+            "the IDP's token names another user than the one stored on this device; nothing \
+             was stored: delete this user (DeleteUserEvent) and enroll again",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Claims as a map of strings, as the MC-SDK hands them out: strings stay as they are, other

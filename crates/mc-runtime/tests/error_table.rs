@@ -264,7 +264,8 @@ async fn drive_one(row: &Row, idp: &DevIdp) -> Event {
             let runtime = enrolled(idp).await;
             let info = post(&runtime, GetInformationEvent::new()).await;
             let user = info.logged_in_user.expect("logged in");
-            assert!(idp.delete_client(TENANT, &user.user_id));
+            let client = idp.client_of_subject(TENANT, &user.user_id).unwrap();
+            assert!(idp.delete_client(TENANT, &client));
             post(&runtime, RestartEvent::new()).await;
             post(&runtime, OfflineLoginEvent::new()).await.into()
         }

@@ -350,10 +350,8 @@ async fn a_registration_deleted_at_the_idp_is_invalid_client_at_login() {
     assert_status(&enroll(&runtime).await, StatusType::Ok);
     let info = post(&runtime, GetInformationEvent::new()).await;
     let user = info.logged_in_user.expect("logged in");
-    assert!(
-        idp.delete_client(TENANT, &user.user_id),
-        "deleted by an admin"
-    );
+    let client = idp.client_of_subject(TENANT, &user.user_id).unwrap();
+    assert!(idp.delete_client(TENANT, &client), "deleted by an admin");
     post(&runtime, RestartEvent::new()).await;
     let login = post(&runtime, OfflineLoginEvent::new()).await;
     assert_failure(

@@ -283,7 +283,10 @@ async fn upgrade(keep_anonymous: bool, anonymous_logged_in: bool) {
         .logged_in_user
         .expect("the anonymous user");
     let device_key = bound_key(&runtime).await;
-    assert!(idp.client_exists(TENANT, &anonymous.user_id));
+    let anonymous_client = idp
+        .client_of_subject(TENANT, &anonymous.user_id)
+        .expect("the anonymous user's registration");
+    assert!(idp.client_exists(TENANT, &anonymous_client));
     if !anonymous_logged_in {
         post(&runtime, RestartEvent::new()).await;
         assert_ne!(state_of(&runtime).await, SdkState::LoggedIn);
@@ -297,7 +300,7 @@ async fn upgrade(keep_anonymous: bool, anonymous_logged_in: bool) {
     assert_status(&answer, StatusType::Ok);
     assert_eq!(answer.replaced_user_identifier, Some(anonymous.clone()));
     assert_eq!(
-        idp.client_exists(TENANT, &anonymous.user_id),
+        idp.client_exists(TENANT, &anonymous_client),
         keep_anonymous,
         "keepAnonymous {keep_anonymous}"
     );

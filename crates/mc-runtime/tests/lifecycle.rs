@@ -31,7 +31,12 @@ async fn enroll_exchange_http_restart_login_delete() {
     let info = post(&runtime, GetInformationEvent::new()).await;
     let user = info.logged_in_user.clone().expect("a logged-in user");
     assert_eq!(user.tenant_id, TENANT);
-    assert!(idp.client_exists(TENANT, &user.user_id));
+    // Its userId is the IDP's user id (the device token's `sub`), not its client_id.
+    let client = idp
+        .client_of_subject(TENANT, &user.user_id)
+        .expect("the registration whose tokens name the userId");
+    assert_ne!(client, user.user_id);
+    assert!(idp.client_exists(TENANT, &client));
     let config = info.iam_configuration_data.expect("configuration data");
     assert_eq!(config.client_id, CLIENT);
     assert_eq!(config.issuer.as_deref(), Some(idp.issuer(TENANT).as_str()));
@@ -39,7 +44,8 @@ async fn enroll_exchange_http_restart_login_delete() {
     // Claims of the device token, never the token itself.
     let claims = post(&runtime, GetIamAccessTokenClaimsEvent::new()).await;
     let sub = claims.claims.get("sub").cloned().expect("sub claim");
-    assert_eq!(claims.claims.get("azp"), Some(&user.user_id));
+    assert_eq!(sub, user.user_id, "userId is the device token's sub");
+    assert_eq!(claims.claims.get("azp"), Some(&client));
     assert_eq!(claims.claims.get("iss"), Some(&idp.issuer(TENANT)));
     let Event::LoginTokenClaimsAvailableEvent(pushed) = claims_pushed else {
         unreachable!()
@@ -163,7 +169,7 @@ async fn enroll_exchange_http_restart_login_delete() {
     assert_eq!(deleted.info.status, StatusType::Ok, "{deleted:#?}");
     assert_eq!(deleted.sdk_state, SdkState::ActivationRequired);
     assert!(deleted.user_list.is_empty());
-    assert!(!idp.client_exists(TENANT, &user.user_id));
+    assert!(!idp.client_exists(TENANT, &client));
     assert_eq!(idp.stats().registration_delete, 1);
     drop(runtime);
     let runtime = runtime_at(

@@ -129,6 +129,7 @@ async fn ten_wrong_passwords_block_destroy_and_delete_at_the_idp() {
     .await;
     let info = post(&runtime, GetInformationEvent::new()).await;
     let user = info.logged_in_user.unwrap();
+    let client = idp.client_of_subject(TENANT, &user.user_id).unwrap();
     post(&runtime, RestartEvent::new()).await;
     for _ in 1..10 {
         assert_status(
@@ -140,10 +141,7 @@ async fn ten_wrong_passwords_block_destroy_and_delete_at_the_idp() {
     assert_status(&blocked, StatusType::PasswordBlocked);
     assert_eq!(code(&blocked), error_code::RETRIES_EXCEEDED);
     assert_eq!(retry(&blocked), (Some(0), None));
-    assert!(
-        !idp.client_exists(TENANT, &user.user_id),
-        "deleted at the IDP"
-    );
+    assert!(!idp.client_exists(TENANT, &client), "deleted at the IDP");
     assert_eq!(state_of(&runtime).await, SdkState::ActivationRequired);
     // Even the right password cannot bring it back.
     assert_status(

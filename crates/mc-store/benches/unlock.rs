@@ -26,6 +26,7 @@ fn user(key: &SigningKey, mode: StoredAuthMode) -> EnrolledUser {
         server_url: "https://idp.example".into(),
         issuer: "https://idp.example/realms/demo".into(),
         registration_client_uri: Some("https://idp.example/reg/bench-client".into()),
+        registration_client_id: None,
         redirect_uri: None,
         authentication_mode: mode,
         subject: None,

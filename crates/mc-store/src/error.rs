@@ -47,6 +47,11 @@ pub enum StoreError {
     #[error("user {user} is not enrolled; enroll it first")]
     NotFound { user: UserId },
 
+    /// Another enrolled user already has this id: the IDP answered one device's login with
+    /// the user id (`sub`) of another. Nothing was changed; delete one of the two users.
+    #[error("another enrolled user already has the id {user}; the IDP gave two users one id: delete one of them")]
+    UserIdTaken { user: UserId },
+
     /// The caller passed a value the store cannot hold (empty id, empty table name, empty
     /// password, settings below the minimum).
     #[error("invalid input: {reason}; fix the value and retry")]

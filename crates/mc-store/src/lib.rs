@@ -8,8 +8,10 @@
 //! seal under the [`KeyProvider`] key) or BIOMETRIC (the host's [`BiometricKeyProvider`]). A stolen store file gives nothing without that key. A damaged
 //! record or file costs only the affected users and never panics; writes, including a mode
 //! switch ([`UserStore::change_protection`]), are atomic and durable when they return. Older
-//! schema versions are migrated when opened. A user deleted while the IDP is out of reach
-//! leaves a sealed record of what the IDP must still be told, written in the commit that
+//! schema versions are migrated when opened, except what needs a token: users are named by
+//! tenant and IDP user id (`sub`), and an anonymous user stored by schema 2 (named by its
+//! registration client_id) is renamed at its next login ([`UserStore::adopt_subject`], one
+//! commit). A user deleted while the IDP is out of reach leaves a sealed record of what the IDP must still be told, written in the commit that
 //! deletes the user ([`UserStore::delete_user_queueing`], [`PendingIdpDeletion`]); sending it
 //! is the runtime's job. The threat model is in docs/security.md.
 //!

@@ -1,8 +1,11 @@
 //! [`UserStore`]: enrolled users over a [`KvBackend`], with every secret sealed.
 //!
-//! Layout (schema version 2), seven tables, every value JSON unless said otherwise:
+//! Layout (schema version 3; its records are schema 2's), seven tables, every value JSON unless
+//! said otherwise:
 //! - `meta`: `schema_version` (decimal text) and `last_user` (a user key);
-//! - `users`: user key -> metadata, no secret, readable without any key;
+//! - `users`: user key -> metadata, no secret, readable without any key. The user key is the
+//!   tenant and the IDP user id (`sub`); an anonymous user stored before schema 3 is keyed by
+//!   its registration client_id until its next login moves it ([`UserStore::adopt_subject`]);
 //! - `user_secrets`: user key -> `{format, data_key, secrets}`: `secrets` is the device key
 //!   sealed (AES-256-GCM) under a random per-user data key; `data_key` is that key wrapped by
 //!   the user's mode, tagged by `mode`: `NO` sealed under the [`KeyProvider`] key, `PASSWORD`
@@ -24,7 +27,7 @@
 //!   without a schema change: a store without it reads as an empty queue.
 //!
 //! The additional authenticated data of each ciphertext names the schema, its purpose and its
-//! user; the data key's AAD also names the mode, and the secrets' and management AAD cover the
+//! user (the id it was sealed for: `sealed_as` of a moved user, else its key's); the data key's AAD also names the mode, and the secrets' and management AAD cover the
 //! stable metadata (server, issuer, clients, created_at): a record moved to another user, or
 //! metadata pointed at another server, fails to open instead of being used.
 //!
@@ -64,7 +67,7 @@ use records::{
 
 /// The schema this version writes and reads. A store at schema 1 is migrated when opened;
 /// one with a higher version is refused.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 pub(crate) const META_TABLE: &str = "meta";
 pub(crate) const USERS_TABLE: &str = "users";
@@ -307,8 +310,14 @@ impl UserStore {
             .ok_or(StoreError::Corrupt { user: None })?;
         match found {
             SCHEMA_VERSION => Ok(()),
+            // Schema 3 reads every schema 2 record as it is; what changes (anonymous users
+            // named by `sub`) happens per user at its next login (`adopt_subject`). The number
+            // alone changes, so an older runtime refuses a store whose users it would misread.
+            2 => self.write_schema_version(),
             1 => {
                 let wrapping_key = self.keys.wrapping_key()?;
+                // The batch ends with the current schema version: schema 3 holds schema 2
+                // records.
                 let batch = migrate::v1_to_v2_batch(self.backend.as_ref(), &wrapping_key)?;
                 self.backend.commit(batch)
             }
@@ -318,6 +327,14 @@ impl UserStore {
                 supported: SCHEMA_VERSION,
             }),
         }
+    }
+
+    fn write_schema_version(&self) -> Result<(), StoreError> {
+        self.backend.commit(vec![Write::put(
+            META_TABLE,
+            SCHEMA_VERSION_KEY,
+            SCHEMA_VERSION.to_string(),
+        )])
     }
 
     /// Inserts or replaces `user` in one atomic commit and makes it the last user. The
@@ -386,11 +403,14 @@ impl UserStore {
         };
 
         let _guard = self.lock();
-        let previous_mode = self
+        // A replaced BIOMETRIC user's platform key, unless the new record reuses it.
+        let previous_platform_key = self
             .read_record(&user.id, &key)
             .ok()
             .flatten()
-            .map(|previous| previous.authentication_mode);
+            .filter(|previous| previous.authentication_mode == StoredAuthMode::Biometric)
+            .map(|previous| previous.sealed_id())
+            .filter(|previous| *protection != Protection::Biometric || *previous != user.id);
         let data_key_wrapped = self.wrap_data_key(&record, &data_key, protection)?;
         let batch = vec![
             Write::put(USERS_TABLE, key.clone(), encode_json(&record)?),
@@ -415,9 +435,8 @@ impl UserStore {
             }
             return Err(error);
         }
-        if previous_mode == Some(StoredAuthMode::Biometric) && *protection != Protection::Biometric
-        {
-            self.delete_platform_key(&user.id);
+        if let Some(previous) = previous_platform_key {
+            self.delete_platform_key(&previous);
         }
         tracing::debug!(user = %user.id, mode = protection.mode().as_str(), "stored enrolled user");
         Ok(data_key)
@@ -561,7 +580,7 @@ impl UserStore {
             Write::delete(TOKENS_TABLE, key.clone()),
         ])?;
         if record.authentication_mode == StoredAuthMode::Biometric {
-            self.delete_platform_key(id);
+            self.delete_platform_key(&record.sealed_id());
         }
         tracing::info!(user = %id, "cleared the stored credential");
         Ok(true)
@@ -602,7 +621,7 @@ impl UserStore {
         result?;
         if old_mode == StoredAuthMode::Biometric {
             // Only now: until the commit above, the old mode had to keep working.
-            self.delete_platform_key(id);
+            self.delete_platform_key(&loaded.record.sealed_id());
         }
         tracing::info!(user = %id, from = old_mode.as_str(), to = new.mode().as_str(), "changed protection");
         Ok(())
@@ -642,7 +661,7 @@ impl UserStore {
         ];
         if let Err(error) = self.backend.commit(batch) {
             if *new == Protection::Biometric {
-                self.delete_platform_key(&loaded.id);
+                self.delete_platform_key(&loaded.record.sealed_id());
             }
             return Err(error.into());
         }
@@ -750,6 +769,67 @@ impl UserStore {
             Write::put(USERS_TABLE, key.clone(), encode_json(&record)?),
             Write::put(META_TABLE, LAST_USER_KEY, key),
         ])
+    }
+
+    /// Moves an anonymous user stored before schema 3, whose `user_id` is its registration
+    /// client_id, to its IDP user id `subject` (the `sub` of a token just verified for it), in
+    /// ONE commit: the user record under the new key (remembering the client_id, and the id
+    /// its ciphertexts and platform key were made for), its secrets, management, lockout and
+    /// refresh-token records moved byte for byte (nothing is decrypted or sealed again, so no
+    /// password or biometric prompt is needed), the last user pointed at it if it was the old
+    /// one, and every record under the old key removed. A crash leaves the old user or the
+    /// moved one, never both or a part. Answers the user's id now (`id` itself when
+    /// `subject` is its client_id: then only the client_id is recorded).
+    ///
+    /// Refused, changing nothing: an identified user or one that has its client_id recorded
+    /// already ([`StoreError::InvalidInput`]: its id is its `sub`, and a token naming another
+    /// is the IDP swapping identities), an empty `subject`, and a `subject` another user has
+    /// ([`StoreError::UserIdTaken`]).
+    pub fn adopt_subject(&self, id: &UserId, subject: &str) -> Result<UserId, StoreError> {
+        let new_id = UserId::new(id.tenant_id.clone(), subject);
+        new_id.validate()?;
+        let key = id.to_key();
+        let _guard = self.lock();
+        let Some(mut record) = self.read_record(id, &key)? else {
+            return Err(StoreError::NotFound { user: id.clone() });
+        };
+        if record.identified || record.registration_client_id.is_some() {
+            return Err(StoreError::InvalidInput {
+                reason: "the user's id is its IDP user id already",
+            });
+        }
+        record.registration_client_id = Some(id.user_id.clone());
+        record.subject = Some(subject.to_string());
+        if new_id == *id {
+            return self
+                .backend
+                .commit(vec![Write::put(USERS_TABLE, key, encode_json(&record)?)])
+                .map(|()| new_id);
+        }
+        let new_key = new_id.to_key();
+        if self.backend.get(USERS_TABLE, &new_key)?.is_some() {
+            return Err(StoreError::UserIdTaken { user: new_id });
+        }
+        record.sealed_as = Some(id.user_id.clone());
+        record.user_id = subject.to_string();
+        let mut batch = vec![
+            Write::put(USERS_TABLE, new_key.clone(), encode_json(&record)?),
+            Write::delete(USERS_TABLE, key.clone()),
+        ];
+        for table in [SECRETS_TABLE, MANAGEMENT_TABLE, LOCKOUT_TABLE, TOKENS_TABLE] {
+            // The new key's leftovers (of a user deleted half-way by an older version) go too.
+            match self.backend.get(table, &key)? {
+                Some(value) => batch.push(Write::put(table, new_key.clone(), value)),
+                None => batch.push(Write::delete(table, new_key.clone())),
+            }
+            batch.push(Write::delete(table, key.clone()));
+        }
+        if self.backend.get(META_TABLE, LAST_USER_KEY)?.as_deref() == Some(key.as_slice()) {
+            batch.push(Write::put(META_TABLE, LAST_USER_KEY, new_key));
+        }
+        self.backend.commit(batch)?;
+        tracing::info!(from = %id, to = %new_id, "anonymous user now named by its IDP user id");
+        Ok(new_id)
     }
 
     // ---- reading records ----
@@ -878,7 +958,8 @@ impl UserStore {
                 Unlock::Biometric { prompt },
             ) => {
                 let provider = self.biometric.as_ref().ok_or_else(no_biometric_provider)?;
-                let data_key = provider.unwrap(&loaded.id, platform_ciphertext, prompt)?;
+                let data_key =
+                    provider.unwrap(&loaded.record.sealed_id(), platform_ciphertext, prompt)?;
                 Ok(plain(data_key))
             }
             // `load` checked that the wrapped key's mode is the record's.
@@ -1036,6 +1117,7 @@ impl UserStore {
             server_url: record.server_url.clone(),
             issuer: record.issuer.clone(),
             registration_client_uri: record.registration_client_uri.clone(),
+            registration_client_id: record.registration_client_id.clone(),
             redirect_uri: record.redirect_uri.clone(),
             authentication_mode: record.authentication_mode,
             subject: record.subject.clone(),
@@ -1138,7 +1220,7 @@ impl UserStore {
                     .biometric
                     .as_ref()
                     .ok_or_else(|| StoreError::Biometric(no_biometric_provider()))?;
-                let id = record.id();
+                let id = record.sealed_id();
                 provider.create_key(&id).map_err(StoreError::Biometric)?;
                 match provider.wrap(&id, data_key, BIOMETRIC_SETUP_PROMPT) {
                     Ok(platform_ciphertext) => Ok(WrappedKey::Biometric {

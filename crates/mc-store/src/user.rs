@@ -5,12 +5,15 @@ use std::fmt;
 use mc_secret::{SecretBytes, SecretString};
 use serde::{Deserialize, Serialize};
 
-/// One enrolled user: a device registration at one tenant. Not secret (it is the OAuth
-/// client_id the IDP assigned), so it may appear in logs and errors.
+/// One enrolled user at one tenant, as the app names it (`userIdentifier`). Not secret (an
+/// IDP user id), so it may appear in logs and errors.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct UserId {
     pub tenant_id: String,
-    /// The OAuth client_id the IDP assigned to this device at registration.
+    /// The IDP's user id: the `sub` of the user's tokens (an anonymous device: of its device
+    /// token; an identified user: of its ID token). An anonymous user stored before schema 3
+    /// keeps its registration client_id here until its next login
+    /// ([`crate::UserStore::adopt_subject`]); so does one whose IDP gives no `sub`.
     pub user_id: String,
 }
 
@@ -114,11 +117,15 @@ pub struct EnrolledUser {
     pub server_url: String,
     pub issuer: String,
     pub registration_client_uri: Option<String>,
+    /// The OAuth client_id the IDP assigned to this device at registration (what its
+    /// client assertions name). `None` for an identified user, and for an anonymous user
+    /// stored before schema 3, whose `id.user_id` is that client_id.
+    pub registration_client_id: Option<String>,
     /// An identified user's redirect URI (of the login that stored it), for
     /// GetInformationEvent after an offline login; `None` for an anonymous device.
     pub redirect_uri: Option<String>,
     pub authentication_mode: StoredAuthMode,
-    /// `sub` of the device token, for display.
+    /// `sub` of the device token (or ID token) the user was stored with.
     pub subject: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
@@ -126,6 +133,16 @@ pub struct EnrolledUser {
     pub last_login_at: Option<i64>,
     /// Encrypted at rest; `Debug` shows only their length.
     pub secrets: UserSecrets,
+}
+
+impl EnrolledUser {
+    /// The OAuth client_id an anonymous device authenticates as: its registration client_id,
+    /// or, stored before schema 3, its user id (which was that client_id).
+    pub fn oauth_client_id(&self) -> &str {
+        self.registration_client_id
+            .as_deref()
+            .unwrap_or(&self.id.user_id)
+    }
 }
 
 /// The secrets of one user. Both fields redact themselves in `Debug`.
@@ -144,6 +161,8 @@ pub struct UserSummary {
     pub enrollment_client_id: String,
     pub server_url: String,
     pub issuer: String,
+    /// As [`EnrolledUser::registration_client_id`].
+    pub registration_client_id: Option<String>,
     pub authentication_mode: StoredAuthMode,
     pub subject: Option<String>,
     pub created_at: i64,
@@ -189,6 +208,7 @@ mod tests {
             server_url: "http://127.0.0.1:1".into(),
             issuer: "http://127.0.0.1:1/realms/demo".into(),
             registration_client_uri: None,
+            registration_client_id: Some("client-1".into()),
             redirect_uri: None,
             authentication_mode: StoredAuthMode::No,
             subject: None,

@@ -22,6 +22,7 @@ fn user(client: &str) -> EnrolledUser {
         server_url: "http://127.0.0.1:8080".into(),
         issuer: "http://127.0.0.1:8080/realms/demo".into(),
         registration_client_uri: Some(format!("http://127.0.0.1:8080/register/{client}")),
+        registration_client_id: None,
         redirect_uri: None,
         authentication_mode: StoredAuthMode::No,
         subject: Some(format!("sub-{client}")),

@@ -20,6 +20,7 @@ fn identified(sub: &str) -> EnrolledUser {
         server_url: "http://127.0.0.1:8080".into(),
         issuer: "http://127.0.0.1:8080/realms/demo".into(),
         registration_client_uri: None,
+        registration_client_id: None,
         redirect_uri: None,
         authentication_mode: StoredAuthMode::No,
         subject: Some(sub.into()),

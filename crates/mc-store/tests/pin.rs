@@ -16,6 +16,7 @@ const DEVICE_KEY_MARKER: &[u8] = b"PIN-DEVICE-KEY-MARKER-71ab";
 
 fn user(name: &str) -> EnrolledUser {
     EnrolledUser {
+        registration_client_id: None,
         id: UserId::new("demo", name),
         enrollment_client_id: "AnonymousUserEnrollment".into(),
         server_url: "http://127.0.0.1:8080".into(),

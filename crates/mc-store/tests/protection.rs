@@ -26,6 +26,7 @@ fn user(client: &str) -> EnrolledUser {
         server_url: "http://127.0.0.1:8080".into(),
         issuer: "http://127.0.0.1:8080/realms/demo".into(),
         registration_client_uri: Some(format!("http://127.0.0.1:8080/register/{client}")),
+        registration_client_id: None,
         redirect_uri: None,
         authentication_mode: StoredAuthMode::No,
         subject: Some(format!("sub-{client}")),
@@ -829,4 +830,50 @@ fn raw_store_files_hold_no_secret_in_any_mode() {
     }
     // no key file appears inside another file
     assert!(!contains(&files[0], &files[1]));
+}
+
+/// Moving a pre-schema-3 anonymous user to its `sub` is one commit: when it fails (a full disk,
+/// or a kill, which redb turns into "not committed") the user is whole under its old id, with
+/// its lockout count, and nothing exists under the new one; the retry moves everything.
+#[test]
+fn a_failed_adopt_subject_commit_leaves_the_old_user_whole() {
+    let s = setup();
+    let old = UserId::new("demo", "client-of-device");
+    let mut legacy = user("client-of-device");
+    legacy.registration_client_id = None;
+    s.store
+        .put_user(&legacy, &Protection::Password(pw(PASSWORD)))
+        .unwrap();
+    assert!(wrong(&s.store, &old, 1).is_err());
+    let new = UserId::new("demo", "sub-of-device");
+
+    s.backend.fail_after(0);
+    let failed = s.store.adopt_subject(&old, "sub-of-device");
+    assert!(matches!(failed, Err(StoreError::Backend(_))), "{failed:?}");
+    s.backend.heal();
+    let ids: Vec<UserId> = s
+        .store
+        .list_users()
+        .unwrap()
+        .into_iter()
+        .map(|u| u.id)
+        .collect();
+    assert_eq!(ids, vec![old.clone()]);
+    assert_eq!(state(&s.store, &old).failed_attempts, 1);
+    assert!(matches!(
+        s.store.lockout_state(&new),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(s.store.last_user().unwrap(), Some(old.clone()));
+
+    assert_eq!(s.store.adopt_subject(&old, "sub-of-device").unwrap(), new);
+    // the lockout count moved with it; the password still opens the same key
+    assert_eq!(state(&s.store, &new).failed_attempts, 1);
+    let unlocked = right(&s.store, &new, 2).unwrap();
+    assert_eq!(
+        unlocked.secrets.device_key_pkcs8,
+        legacy.secrets.device_key_pkcs8
+    );
+    assert_eq!(unlocked.oauth_client_id(), "client-of-device");
+    assert_eq!(s.store.last_user().unwrap(), Some(new));
 }

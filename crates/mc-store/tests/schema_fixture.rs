@@ -43,6 +43,7 @@ fn user(tenant: &str, client: &str, created_at: i64) -> EnrolledUser {
         server_url: "http://127.0.0.1:8080".into(),
         issuer: format!("http://127.0.0.1:8080/realms/{tenant}"),
         registration_client_uri: Some(format!("http://127.0.0.1:8080/register/{client}")),
+        registration_client_id: None,
         redirect_uri: None,
         authentication_mode: StoredAuthMode::No,
         subject: Some(format!("sub-{client}")),
@@ -105,6 +106,26 @@ fn write_schema_fixture_of_the_current_version() {
         for (u, protection) in &users {
             store.put_user(u, protection).unwrap();
         }
+        if SCHEMA_VERSION >= 3 {
+            // Schema 3 names users by their `sub`: the first two as an enrollment writes
+            // them, the PASSWORD and BIOMETRIC ones moved from their client_id by a login
+            // (`adopt_subject`: `sealed_as` in the record), so both forms are guarded.
+            for (index, (u, _)) in users.iter_mut().enumerate() {
+                let client = u.id.user_id.clone();
+                let sub = format!("sub-{client}");
+                if index < 2 {
+                    store.delete_user(&u.id).unwrap();
+                    u.id = UserId::new(u.id.tenant_id.clone(), sub);
+                    u.registration_client_id = Some(client);
+                } else {
+                    u.id = store.adopt_subject(&u.id, &sub).unwrap();
+                    u.registration_client_id = Some(client);
+                }
+            }
+            for (u, protection) in users.iter().take(2) {
+                store.put_user(u, protection).unwrap();
+            }
+        }
         store.set_last_user(&users[0].0.id).unwrap();
         store.record_login(&users[0].0.id, 1_700_000_100).unwrap();
     }
@@ -123,6 +144,7 @@ fn write_schema_fixture_of_the_current_version() {
                 "server_url": u.server_url,
                 "issuer": u.issuer,
                 "registration_client_uri": u.registration_client_uri,
+                "registration_client_id": u.registration_client_id,
                 "authentication_mode": protection.mode().as_str(),
                 "fixture_password": password,
                 "subject": u.subject,

@@ -19,6 +19,7 @@ fn user(tenant: &str, client: &str) -> EnrolledUser {
         server_url: "http://127.0.0.1:8080".into(),
         issuer: format!("http://127.0.0.1:8080/realms/{tenant}"),
         registration_client_uri: Some(format!("http://127.0.0.1:8080/reg/{client}")),
+        registration_client_id: None,
         redirect_uri: None,
         authentication_mode: StoredAuthMode::No,
         subject: Some(format!("subject-{client}")),

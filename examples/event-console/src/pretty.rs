@@ -295,6 +295,7 @@ mod tests {
         let pushed = Event::StartLoginEvent(StartLoginEvent {
             user_identifier: UserIdentifier::new("demo", "u1"),
             user_list: vec![],
+            trace_context: None,
         });
         assert_eq!(tone_of(&pushed), Tone::Pushed);
         assert!(render(&pushed, Painter::new(true)).contains("\u{1b}[33m"));

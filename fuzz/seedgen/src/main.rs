@@ -219,6 +219,7 @@ fn store_records(root: &Path, dir: &Path) {
         server_url: "http://127.0.0.1:8080".into(),
         issuer: "http://127.0.0.1:8080/realms/demo".into(),
         registration_client_uri: Some("http://127.0.0.1:8080/register/c-123".into()),
+        registration_client_id: None,
         authentication_mode: StoredAuthMode::No,
         subject: Some("sub-1".into()),
         created_at: 1_700_000_000,

@@ -204,19 +204,38 @@ async fn enroll(
     let key = Arc::new(key);
     let parts = SessionParts {
         user: UserIdentifier::new(&msg.tenant_id, &registration.client_id),
+        client_id: registration.client_id.clone(),
         enrollment_client_id: msg.enrollment_client_id.clone(),
         server_url: msg.server_url.clone(),
         key: Arc::clone(&key),
         metadata: Arc::new(metadata),
     };
     let finished = async {
-        let (session, verified) = Session::establish(oidc, parts, Step::Enroll).await?;
+        let (mut session, verified) = Session::establish(oidc, parts, Step::Enroll).await?;
+        // The user's id is the IDP's user id: the `sub` of its first (verified) token. An IDP
+        // that gives none leaves the client_id, and the first login with a `sub` adopts it.
+        let (user_id, registration_client_id) = match &verified.subject {
+            Some(subject) => (subject.clone(), Some(registration.client_id.clone())),
+            None => (registration.client_id.clone(), None),
+        };
+        let id = UserId::new(&msg.tenant_id, &user_id);
+        let (existing, _) = storage::call(storage, ListUsers).await?;
+        if existing.iter().any(|user| user.id == id) {
+            return Err(Failure::new(
+                StatusType::InvalidToken,
+                mc_events::error_code::SUBJECT_CHANGED,
+                "the IDP's token for the new registration names a user already enrolled on \
+                 this device; nothing was stored",
+            ));
+        }
+        session.user = UserIdentifier::new(&msg.tenant_id, &user_id);
         let record = EnrolledUser {
-            id: UserId::new(&msg.tenant_id, &registration.client_id),
+            id,
             enrollment_client_id: msg.enrollment_client_id.clone(),
             server_url: msg.server_url.clone(),
             issuer: issuer.clone(),
             registration_client_uri: registration.registration_client_uri.clone(),
+            registration_client_id,
             redirect_uri: None,
             authentication_mode: msg.protection.mode(),
             subject: verified.subject.clone(),

@@ -440,6 +440,7 @@ async fn redeem(
         server_url: server_url.to_string(),
         issuer: metadata.issuer.clone(),
         registration_client_uri: None,
+        registration_client_id: None,
         redirect_uri: Some(pending.redirect_uri.clone()),
         authentication_mode: protection.mode(),
         subject: Some(subject.clone()),
@@ -470,6 +471,7 @@ async fn redeem(
     );
     let parts = SessionParts {
         user: UserIdentifier::new(&request.tenant_id, &subject),
+        client_id: pending.client_id.clone(),
         enrollment_client_id: pending.client_id.clone(),
         server_url: server_url.to_string(),
         key: Arc::clone(&request.key),
@@ -544,6 +546,7 @@ pub async fn log_in_identified(
     );
     let parts = SessionParts {
         user: UserIdentifier::new(&record.id.tenant_id, &record.id.user_id),
+        client_id: record.enrollment_client_id.clone(),
         enrollment_client_id: record.enrollment_client_id.clone(),
         server_url: record.server_url.clone(),
         key,

@@ -27,15 +27,15 @@ use tracing::Instrument;
 use super::identified::{log_in_identified, PendingAuthorizations};
 use super::idp_deletion;
 use super::storage::{
-    self, ChangeProtection, ListUsers, RecordLogin, RemoveUser, StorageActor, UnlockUserWithKey,
-    UnlockWith,
+    self, AdoptSubject, ChangeProtection, ListUsers, RecordLogin, RemoveUser, StorageActor,
+    UnlockUserWithKey, UnlockWith,
 };
 use super::token_exchange::TokenExchangeActor;
 use super::Admitted;
 use crate::config::RuntimeConfig;
 use crate::failure::{Failure, Step};
 use crate::reducer::{Outcome, UserList};
-use crate::session::{Session, SessionParts, SessionSlot};
+use crate::session::{same_subject, Session, SessionParts, SessionSlot};
 
 pub struct LoginActor {
     pub(super) oidc: OidcClient,
@@ -287,11 +287,13 @@ impl Handler<Admitted<OfflineLoginEvent>> for LoginActor {
         let refused_user = user.clone();
         let identified = self.users.iter().any(|u| u.id == user && u.identified);
         let work = async move {
+            let asked = user_identifier(&user);
             let result = log_in(&oidc, &storage, user, unlock, identified).await;
-            // A failed login may have removed a user (registration gone, password blocked).
-            let users = match result {
-                Ok(_) => None,
-                Err(_) => storage::call(&storage, ListUsers).await.ok(),
+            // A failed login may have removed a user (registration gone, password blocked); a
+            // successful one may have renamed it (a pre-schema-3 user adopting its `sub`).
+            let users = match &result {
+                Ok(session) if session.user == asked => None,
+                _ => storage::call(&storage, ListUsers).await.ok(),
             };
             (result, users)
         }
@@ -300,6 +302,9 @@ impl Handler<Admitted<OfflineLoginEvent>> for LoginActor {
         Box::pin(fut::wrap_future::<_, Self>(work).map(
             move |(result, users), act, _| match result {
                 Ok(session) => {
+                    if let Some(users) = users {
+                        act.set_users(users);
+                    }
                     act.last_user = Some(store_id(&session.user));
                     act.session.set(Some(Arc::clone(&session)));
                     msg.report.send(Outcome::LoggedIn {
@@ -657,13 +662,35 @@ async fn log_in(
         .map_err(|e| Failure::from_oidc(&e, Step::Login))?;
     let parts = SessionParts {
         user: UserIdentifier::new(&record.id.tenant_id, &record.id.user_id),
+        client_id: record.oauth_client_id().to_string(),
         enrollment_client_id: record.enrollment_client_id.clone(),
         server_url: record.server_url.clone(),
         key: Arc::new(key),
         metadata: Arc::new(metadata),
     };
     match Session::establish(oidc, parts, Step::Login).await {
-        Ok((session, _)) => {
+        Ok((mut session, verified)) => {
+            let user = match (&record.registration_client_id, &verified.subject) {
+                // Stored before schema 3 (named by its client_id): the first login with a
+                // `sub` renames it, in one commit, before the login counts.
+                (None, Some(subject)) => {
+                    let adopted = storage::call(
+                        storage,
+                        AdoptSubject {
+                            user,
+                            subject: subject.clone(),
+                        },
+                    )
+                    .await?;
+                    session.user = user_identifier(&adopted);
+                    adopted
+                }
+                // Its id is its `sub`: the IDP must keep naming the same user.
+                _ => {
+                    same_subject(&record.id.user_id, &verified)?;
+                    user
+                }
+            };
             storage::call(
                 storage,
                 RecordLogin {

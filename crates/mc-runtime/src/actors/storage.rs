@@ -362,6 +362,22 @@ impl Handler<RecordLogin> for StorageActor {
     }
 }
 
+/// An anonymous user stored before schema 3 (named by its client_id) takes the `sub` of a
+/// token just verified for it as its id, in one commit; answers its id now.
+#[derive(Message)]
+#[rtype(result = "Result<UserId, StoreError>")]
+pub struct AdoptSubject {
+    pub user: UserId,
+    pub subject: String,
+}
+
+impl Handler<AdoptSubject> for StorageActor {
+    type Result = Result<UserId, StoreError>;
+    fn handle(&mut self, msg: AdoptSubject, _: &mut Self::Context) -> Self::Result {
+        self.store()?.adopt_subject(&msg.user, &msg.subject)
+    }
+}
+
 /// Sends `message` to the storage actor and maps both failure layers (actor gone, store
 /// error) to a [`Failure`](crate::failure::Failure) the app can read.
 pub async fn call<M, T>(
@@ -418,6 +434,7 @@ mod tests {
             server_url: "http://127.0.0.1:8080".into(),
             issuer: "http://127.0.0.1:8080/realms/tenant".into(),
             registration_client_uri: None,
+            registration_client_id: None,
             redirect_uri: None,
             authentication_mode: StoredAuthMode::No,
             subject: None,

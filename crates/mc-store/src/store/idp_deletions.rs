@@ -218,8 +218,14 @@ impl UserStore {
                 Some(record_id)
             }
         };
-        // Keys first: nothing usable is left if the commit below never happens.
-        self.delete_platform_key(id);
+        // Keys first: nothing usable is left if the commit below never happens. The platform
+        // key is named by the id the user was sealed for (a damaged record: its key's id).
+        let platform_id = self
+            .read_record(id, &key)
+            .ok()
+            .flatten()
+            .map_or_else(|| id.clone(), |record| record.sealed_id());
+        self.delete_platform_key(&platform_id);
         self.backend.commit(batch)?;
         tracing::debug!(user = %id, queued = queued.is_some(), "deleted enrolled user");
         Ok(queued)

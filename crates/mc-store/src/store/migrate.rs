@@ -121,7 +121,8 @@ enum Skip {
     Undecryptable,
 }
 
-/// Builds the whole migration batch, ending with `schema_version = 2`; the caller commits it
+/// Builds the whole migration batch, ending with the current `schema_version` (3 holds
+/// schema 2 records); the caller commits it
 /// (holding the store's write lock).
 pub(super) fn v1_to_v2_batch(
     backend: &dyn KvBackend,

@@ -28,6 +28,15 @@ pub(crate) struct UserRecord {
     pub issuer: String,
     #[serde(default)]
     pub registration_client_uri: Option<String>,
+    /// The OAuth client_id of an anonymous device's registration; absent in records written
+    /// before schema 3 (their `user_id` is that client_id) and for identified users.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_client_id: Option<String>,
+    /// The user id this user's ciphertexts (AAD) and platform biometric key were made for,
+    /// when it is no longer `user_id`: set when [`super::UserStore::adopt_subject`] moved an
+    /// anonymous user from its client_id to its `sub`, which re-seals nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_as: Option<String>,
     /// An identified user's redirect URI (informational, not bound by any AAD: the runtime
     /// never redeems a code with it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -153,6 +162,8 @@ impl UserRecord {
             server_url: user.server_url.clone(),
             issuer: user.issuer.clone(),
             registration_client_uri: user.registration_client_uri.clone(),
+            registration_client_id: user.registration_client_id.clone(),
+            sealed_as: None,
             redirect_uri: user.redirect_uri.clone(),
             authentication_mode: mode,
             subject: user.subject.clone(),
@@ -167,12 +178,23 @@ impl UserRecord {
         UserId::new(self.tenant_id.clone(), self.user_id.clone())
     }
 
+    /// The id the ciphertexts and the platform biometric key of this user were made for.
+    pub fn sealed_id(&self) -> UserId {
+        UserId::new(
+            self.tenant_id.clone(),
+            self.sealed_as
+                .clone()
+                .unwrap_or_else(|| self.user_id.clone()),
+        )
+    }
+
     pub fn summary(self) -> UserSummary {
         UserSummary {
             id: UserId::new(self.tenant_id, self.user_id),
             enrollment_client_id: self.enrollment_client_id,
             server_url: self.server_url,
             issuer: self.issuer,
+            registration_client_id: self.registration_client_id,
             authentication_mode: self.authentication_mode,
             subject: self.subject,
             created_at: self.created_at,
@@ -191,7 +213,7 @@ impl UserRecord {
             schema: 2,
             purpose,
             tenant_id: &self.tenant_id,
-            user_id: &self.user_id,
+            user_id: self.sealed_as.as_deref().unwrap_or(&self.user_id),
             mode,
             bound: bound.then(|| BoundMetadata {
                 enrollment_client_id: &self.enrollment_client_id,

@@ -12,6 +12,7 @@ fn user(tenant: &str, client: &str) -> EnrolledUser {
         server_url: "http://127.0.0.1:8080".into(),
         issuer: format!("http://127.0.0.1:8080/realms/{tenant}"),
         registration_client_uri: Some(format!("http://127.0.0.1:8080/register/{client}")),
+        registration_client_id: None,
         redirect_uri: None,
         authentication_mode: StoredAuthMode::No,
         subject: Some(format!("sub-{client}")),
@@ -405,26 +406,26 @@ fn a_mode_in_the_metadata_that_disagrees_with_the_wrapped_key_is_corrupt() {
 fn schema_version_is_written_and_newer_zero_or_garbage_is_refused() {
     let f = fixture();
     let version = || f.backend.get(META_TABLE, SCHEMA_VERSION_KEY).unwrap();
-    assert_eq!(version().as_deref(), Some(&b"2"[..]));
+    assert_eq!(version().as_deref(), Some(&b"3"[..]));
     // reopening an existing store keeps working
     UserStore::open(f.backend.clone(), f.keys.clone()).unwrap();
 
     f.backend
-        .commit(vec![Write::put(META_TABLE, SCHEMA_VERSION_KEY, *b"3")])
+        .commit(vec![Write::put(META_TABLE, SCHEMA_VERSION_KEY, *b"4")])
         .unwrap();
     let result = UserStore::open(f.backend.clone(), f.keys.clone());
     assert!(
         matches!(
             result,
             Err(StoreError::NewerSchema {
-                found: 3,
-                supported: 2
+                found: 4,
+                supported: 3
             })
         ),
         "{result:?}"
     );
     // the newer store is left untouched
-    assert_eq!(version().as_deref(), Some(&b"3"[..]));
+    assert_eq!(version().as_deref(), Some(&b"4"[..]));
     for garbage in [vec![0xff, 0], b"0".to_vec(), b"-1".to_vec()] {
         f.backend
             .commit(vec![Write::put(META_TABLE, SCHEMA_VERSION_KEY, garbage)])

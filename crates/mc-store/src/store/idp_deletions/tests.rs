@@ -13,6 +13,7 @@ const TOKEN: &str = "rat-secret-of-alice";
 fn user(client: &str) -> EnrolledUser {
     EnrolledUser {
         id: UserId::new("tenant", client),
+        registration_client_id: None,
         enrollment_client_id: "AnonymousUserEnrollment".into(),
         server_url: "http://127.0.0.1:8080".into(),
         issuer: "http://127.0.0.1:8080/realms/tenant".into(),
