@@ -725,7 +725,7 @@ impl UserStore {
 
     /// Removes the user, its secrets, management secrets and lockout state in one atomic
     /// commit, clearing the last user if it was this one; its platform biometric key (if a
-    /// provider is configured) is deleted just before. Queues nothing for the IDP (see
+    /// provider is configured) is deleted right after. Queues nothing for the IDP (see
     /// [`UserStore::delete_user_queueing`]). `false` when the user was not enrolled.
     pub fn delete_user(&self, id: &UserId) -> Result<bool, StoreError> {
         match self.delete_user_queueing(id, None, 0) {

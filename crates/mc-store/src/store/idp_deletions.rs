@@ -187,11 +187,11 @@ fn retry_delay(attempts: u32) -> i64 {
 
 impl UserStore {
     /// Deletes the user locally, and queues `deletion` (what the IDP must still be told) in
-    /// the same commit. The platform biometric key goes first (a crash right after leaves a
-    /// listed user nobody can unlock, which a later delete removes); then one commit removes
-    /// the device key, the refresh token, the user, its management secrets and lockout state,
-    /// the last-user mark if it was this user, and writes the sealed queue record (dropping
-    /// the oldest one beyond [`MAX_PENDING_IDP_DELETIONS`]). [`StoreError::NotFound`] when the
+    /// the same commit: one commit removes the device key, the refresh token, the user, its
+    /// management secrets and lockout state, the last-user mark if it was this user, and
+    /// writes the sealed queue record (dropping the oldest one beyond
+    /// [`MAX_PENDING_IDP_DELETIONS`]); the platform biometric key goes right after it (a kill
+    /// between leaves an orphan key that wraps nothing). [`StoreError::NotFound`] when the
     /// user is not enrolled (nothing queued).
     pub fn delete_user_queueing(
         &self,
@@ -218,15 +218,19 @@ impl UserStore {
                 Some(record_id)
             }
         };
-        // Keys first: nothing usable is left if the commit below never happens. The platform
-        // key is named by the id the user was sealed for (a damaged record: its key's id).
+        // The platform key is named by the id the user was sealed for (a damaged record:
+        // its key's id, the best guess).
         let platform_id = self
             .read_record(id, &key)
             .ok()
             .flatten()
             .map_or_else(|| id.clone(), |record| record.sealed_id());
-        self.delete_platform_key(&platform_id);
+        // The commit destroys the device key and tokens (their only copies are in it), before
+        // any IDP call. The platform key goes after it: deleted first, a kill before the
+        // commit would leave a listed user no mode can unlock; deleted after, a kill leaves
+        // an orphan platform key that wraps nothing and the next create_key replaces.
         self.backend.commit(batch)?;
+        self.delete_platform_key(&platform_id);
         tracing::debug!(user = %id, queued = queued.is_some(), "deleted enrolled user");
         Ok(queued)
     }
