@@ -76,6 +76,8 @@ pub struct Faults {
     reject_all_tokens_with_invalid_client: AtomicBool,
     issue_expired_tokens: AtomicBool,
     exchange_for_another_audience: AtomicBool,
+    /// Token exchanges by public clients are refused (Keycloak 26's standard token exchange).
+    refuse_public_client_exchange: AtomicBool,
     /// Members put into every active introspection answer (over the real ones).
     introspection_override: Mutex<Option<serde_json::Map<String, serde_json::Value>>>,
     /// Seconds from now for the `exp` of exchanged tokens; `NO_EXP_OVERRIDE`: the usual `exp`.
@@ -102,6 +104,7 @@ impl Default for Faults {
             reject_all_tokens_with_invalid_client: AtomicBool::default(),
             issue_expired_tokens: AtomicBool::default(),
             exchange_for_another_audience: AtomicBool::default(),
+            refuse_public_client_exchange: AtomicBool::default(),
             exchanged_token_exp_secs: AtomicI64::new(NO_EXP_OVERRIDE),
             introspection_override: Mutex::default(),
             require_dpop_nonce: AtomicBool::default(),
@@ -199,6 +202,17 @@ impl Faults {
     }
     pub fn exchange_for_another_audience(&self) -> bool {
         self.exchange_for_another_audience.load(Ordering::SeqCst)
+    }
+
+    /// A token exchange by a public client (a native app's user) answers 400
+    /// `unauthorized_client`, as Keycloak 26 does ("Standard token exchange is not enabled for
+    /// the requested client"); device exchanges are unaffected.
+    pub fn set_refuse_public_client_exchange(&self, on: bool) {
+        self.refuse_public_client_exchange
+            .store(on, Ordering::SeqCst);
+    }
+    pub fn refuse_public_client_exchange(&self) -> bool {
+        self.refuse_public_client_exchange.load(Ordering::SeqCst)
     }
 
     /// DPoP proofs must carry the IDP's current nonce (RFC 9449 §8, §9): a proof without it
@@ -320,6 +334,7 @@ impl Faults {
         self.set_reject_all_tokens_with_invalid_client(false);
         self.set_issue_expired_tokens(false);
         self.set_exchange_for_another_audience(false);
+        self.set_refuse_public_client_exchange(false);
         self.set_exchanged_token_exp_secs(None);
         self.set_introspection_override(None);
         self.set_require_dpop_nonce(false);

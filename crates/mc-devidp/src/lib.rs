@@ -60,6 +60,7 @@ mod faults;
 mod persist;
 mod server;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -76,6 +77,9 @@ pub use faults::{FaultTarget, Faults, HttpFault, Stats};
 pub const DEFAULT_ENROLLMENT_CLIENT: &str = "AnonymousUserEnrollment";
 /// The exchange audience that exists by default; `/demo/echo` accepts only tokens for it.
 pub const DEMO_AUDIENCE: &str = "demo-api";
+/// The optional scope of [`DEMO_APP_CLIENT`] that brings [`DEMO_AUDIENCE`] into its users'
+/// access tokens (the Keycloak realm's client scope of the same name).
+pub const DEMO_AUDIENCE_SCOPE: &str = "demo-api-audience";
 /// The tenant that exists by default.
 pub const DEFAULT_TENANT: &str = "demo";
 /// The public native client that exists by default (no secret, PKCE S256).
@@ -142,6 +146,10 @@ pub struct PublicClient {
     /// Matched exactly, except that a loopback `http://127.0.0.1/…` or `http://[::1]/…` URI
     /// matches on any port (RFC 8252 §7.3). Private-use schemes (`com.example.app:/cb`) are fine.
     pub redirect_uris: Vec<String>,
+    /// Optional scopes of this client that put an API's audience into its users' access
+    /// tokens (scope → audience), as a Keycloak client scope with an Audience mapper does:
+    /// a login or a (narrowed) refresh with the scope gets `aud` = [client, audience].
+    pub audience_scopes: BTreeMap<String, String>,
 }
 
 impl PublicClient {
@@ -149,12 +157,22 @@ impl PublicClient {
         Self {
             client_id: client_id.to_owned(),
             redirect_uris: redirect_uris.iter().map(|u| (*u).to_owned()).collect(),
+            audience_scopes: BTreeMap::new(),
         }
     }
 
-    /// The default [`DEMO_APP_CLIENT`] with [`DEMO_APP_REDIRECT_URIS`].
+    /// Adds an optional scope that brings `audience` (builder style).
+    pub fn with_audience_scope(mut self, scope: &str, audience: &str) -> Self {
+        self.audience_scopes
+            .insert(scope.to_owned(), audience.to_owned());
+        self
+    }
+
+    /// The default [`DEMO_APP_CLIENT`] with [`DEMO_APP_REDIRECT_URIS`] and the optional scope
+    /// [`DEMO_AUDIENCE_SCOPE`] bringing [`DEMO_AUDIENCE`] (as the Keycloak realm's `demo-app`).
     pub fn demo_app() -> Self {
         Self::new(DEMO_APP_CLIENT, DEMO_APP_REDIRECT_URIS)
+            .with_audience_scope(DEMO_AUDIENCE_SCOPE, DEMO_AUDIENCE)
     }
 }
 
@@ -318,6 +336,12 @@ impl DevIdp {
     /// Requests received per endpoint so far (successful or not).
     pub fn stats(&self) -> Stats {
         self.shared.stats.snapshot()
+    }
+
+    /// The `scope` of the latest user access tokens issued (code and refresh grants), oldest
+    /// first (at most 64): which audience scopes each one carried.
+    pub fn user_token_scopes(&self) -> Vec<String> {
+        self.shared.authz().issued_scopes.iter().cloned().collect()
     }
 
     /// Test knobs that make the IDP misbehave on purpose; they take effect on the next request.

@@ -278,7 +278,12 @@ impl Handler<Admitted<OfflineLoginEvent>> for LoginActor {
         let oidc = self.oidc.clone();
         let storage = self.storage.clone();
         let refused_user = user.clone();
-        let identified = self.users.iter().any(|u| u.id == user && u.identified);
+        // An identified user's session keeps the app's audience scopes (actors/identified.rs).
+        let identified = self
+            .users
+            .iter()
+            .any(|u| u.id == user && u.identified)
+            .then(|| self.config.audience_scopes.current());
         let work = async move {
             let result = log_in(&oidc, &storage, user, unlock, identified).await;
             // A failed login may have removed a user (registration gone, password blocked).
@@ -561,7 +566,7 @@ async fn log_in(
     storage: &Addr<StorageActor>,
     user: UserId,
     unlock: UnlockWith,
-    identified: bool,
+    identified: Option<Arc<std::collections::BTreeMap<String, String>>>,
 ) -> Result<Arc<Session>, Failure> {
     let unlocked = storage::unlock_call(
         storage,
@@ -594,8 +599,9 @@ async fn log_in(
             "the stored device key is unusable; enroll this user again",
         )
     })?;
-    if identified {
-        let session = log_in_identified(oidc, storage, unlocked, Arc::new(key)).await?;
+    if let Some(audience_scopes) = identified {
+        let session =
+            log_in_identified(oidc, storage, unlocked, Arc::new(key), audience_scopes).await?;
         storage::call(
             storage,
             RecordLogin {
