@@ -545,8 +545,10 @@ pub async fn runtime_flow_in_a_real_browser(keycloak: &Keycloak) {
     // Keycloak 26's standard token exchange (V2) refuses public clients, and the native
     // client `demo-app` is public (RFC 8252 §8.4): the token for demo-api comes from the
     // refresh grant narrowed to `openid demo-api-audience` (docs/protocol.md, "Keycloak").
+    let timer = Instant::now();
     let exchanged =
         post(json!({ "type": "ExchangeIamTokenEvent", "audience": super::AUDIENCE })).await;
+    let narrowed_refresh = timer.elapsed();
     ok(&exchanged);
     let token = exchanged["token"].as_str().unwrap().to_string();
     let iam = mc_jose::Jwt::decode_unverified(&token).unwrap();
@@ -564,7 +566,13 @@ pub async fn runtime_flow_in_a_real_browser(keycloak: &Keycloak) {
         "DPoP-bound: {:#?}",
         iam.claims
     );
+    let timer = Instant::now();
     let again = post(json!({ "type": "ExchangeIamTokenEvent", "audience": super::AUDIENCE })).await;
+    eprintln!(
+        "audience token by narrowed refresh: {narrowed_refresh:?} (verified, rotation stored); \
+         from the cache: {:?}",
+        timer.elapsed()
+    );
     assert_eq!(again["token"], exchanged["token"], "served from the cache");
     // The suite's resource server (Keycloak's JWKS, aud demo-api, the DPoP proof) takes it.
     let called = post(json!({
