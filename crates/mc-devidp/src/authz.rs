@@ -1227,6 +1227,12 @@ fn issue_user_tokens(
     if let Some(jkt) = proof_jkt {
         access["cnf"] = json!({ "jkt": jkt });
     }
+    if let (Some(members), Some(claims)) = (
+        s.faults.user_access_token_override(),
+        access.as_object_mut(),
+    ) {
+        claims.extend(members);
+    }
     let access_token = sign_own_token(s, key, "at+jwt", &access)?;
     let mut body = json!({
         "access_token": access_token,

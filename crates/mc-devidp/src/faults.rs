@@ -88,6 +88,8 @@ pub struct Faults {
     fail_next_refresh: AtomicBool,
     /// Members put over the real claims of every ID token issued.
     id_token_override: Mutex<Option<serde_json::Map<String, serde_json::Value>>>,
+    /// Members put over the real claims of every user access token (code and refresh grants).
+    user_access_token_override: Mutex<Option<serde_json::Map<String, serde_json::Value>>>,
     http_fault: Mutex<Option<ArmedHttpFault>>,
     injected: AtomicU64,
     oversized_bytes_streamed: AtomicU64,
@@ -111,6 +113,7 @@ impl Default for Faults {
             stale_metadata_secs: AtomicU64::default(),
             fail_next_refresh: AtomicBool::default(),
             id_token_override: Mutex::default(),
+            user_access_token_override: Mutex::default(),
             http_fault: Mutex::default(),
             injected: AtomicU64::default(),
             oversized_bytes_streamed: AtomicU64::default(),
@@ -289,6 +292,26 @@ impl Faults {
             .clone()
     }
 
+    /// Every user access token issued (code and refresh grants) gets these claims over its
+    /// real ones (another `sub`, `azp`, `aud`), so a client must check them. `None`: real claims.
+    pub fn set_user_access_token_override(
+        &self,
+        members: Option<serde_json::Map<String, serde_json::Value>>,
+    ) {
+        *self
+            .user_access_token_override
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = members;
+    }
+    pub(crate) fn user_access_token_override(
+        &self,
+    ) -> Option<serde_json::Map<String, serde_json::Value>> {
+        self.user_access_token_override
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
     /// The fault to answer a request to `target` with, counting it down.
     pub(crate) fn take_http_fault(&self, target: FaultTarget) -> Option<HttpFault> {
         let mut armed = self.lock_http_fault();
@@ -341,6 +364,7 @@ impl Faults {
         self.set_stale_metadata_secs(0);
         self.set_fail_next_refresh(false);
         self.set_id_token_override(None);
+        self.set_user_access_token_override(None);
         self.clear_http_fault();
     }
 }

@@ -212,6 +212,42 @@ async fn a_narrowed_token_that_fails_verification_is_invalid_token_and_not_cache
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_narrowed_token_for_another_user_or_client_is_invalid_token() {
+    let idp = idp().await;
+    idp.faults().set_refuse_public_client_exchange(true);
+    let runtime = runtime_with_scopes(&idp, MAPPING).await;
+    log_in(&runtime).await;
+    // Properly signed by the IDP, for demo-api, but naming someone else.
+    for (claim, value) in [("sub", "someone-else"), ("azp", "another-client")] {
+        idp.faults()
+            .set_user_access_token_override(Some(serde_json::Map::from_iter([(
+                claim.to_owned(),
+                Value::from(value),
+            )])));
+        let refused = post(&runtime, ExchangeIamTokenEvent::new(AUDIENCE)).await;
+        assert_status_code(
+            &refused,
+            StatusType::InvalidToken,
+            error_code::INVALID_TOKEN,
+        );
+        assert!(
+            refused
+                .info
+                .error_description
+                .contains(&format!("({claim})")),
+            "{refused:#?}"
+        );
+        assert!(refused.token.is_none());
+    }
+    idp.faults().set_user_access_token_override(None);
+    assert_status(
+        &post(&runtime, ExchangeIamTokenEvent::new(AUDIENCE)).await,
+        StatusType::Ok,
+    );
+    assert_eq!(state_of(&runtime).await, SdkState::LoggedIn);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_audience_scopes_are_refused_by_name_and_nothing_starts() {
     let idp = idp().await;
     let runtime = memory_runtime(&idp);
