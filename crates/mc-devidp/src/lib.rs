@@ -27,19 +27,24 @@
 //!   except the loopback port (RFC 8252 §7.3), PKCE S256 only (RFC 7636), `iss` in the
 //!   response (RFC 9207), PAR (RFC 9126), `dpop_jkt` (RFC 9449 §10), the `authorization_code`
 //!   and `refresh_token` grants (ID token; refresh tokens rotated, reuse revokes the login's
-//!   token family, DPoP-bound when redeemed with a proof), revocation (RFC 7009), token exchange
+//!   token family, DPoP-bound when redeemed with a proof; a refresh may narrow the scope, and
+//!   a client's audience scopes ([`PublicClient::audience_scopes`], `demo-app`:
+//!   `demo-api-audience`) add their API to `aud`, as a Keycloak optional client scope with an
+//!   Audience mapper does), revocation (RFC 7009), token exchange
 //!   of a user's token by its public client (`acr`, `sub`, `sid` carried over), and
 //!   `{server}/demo/step-up`, which answers the RFC 9470 `insufficient_user_authentication`
 //!   challenge unless the token's `acr` is [`ACR_STRONG`],
 //! - [`form_login`]: a test/demo "browser" that fills in the login form and answers the redirect.
 //!
 //! [`DevIdp::rotate_signing_key`] rotates a tenant's signing key (JWKS rotation tests);
+//! [`DevIdp::user_token_scopes`] shows the scope of the user access tokens it issued;
 //! [`DevIdp::add_user`], [`DevIdp::add_public_client`] and [`DevIdp::revoke_user_tokens`] act
 //! as an administrator would.
 //!
 //! [`Faults`] lets a test make the IDP misbehave on purpose (foreign signing key, wrong issuer,
 //! expired tokens, exchanged tokens whose `exp` is nearer than `expires_in`, a failing next
-//! refresh, ID tokens with claims of the test's choice, and [`HttpFault`]s
+//! refresh, ID tokens and user access tokens with claims of the test's choice, public clients'
+//! token exchange refused as Keycloak 26 refuses it, and [`HttpFault`]s
 //! of the answer itself: a status with `Retry-After`, an OAuth error body of the test's choice,
 //! broken JSON, an HTML page, an endless body, a delay, aimed at one endpoint for N requests),
 //! and [`Stats`] counts the requests each endpoint received, so tests can tell whether a cache hit

@@ -3,7 +3,9 @@
 //! see [`IdentifiedCredential`]). Created by enrollment or offline login, owned by the login actor, which
 //! publishes it in the [`SessionSlot`] read by the token-exchange and HTTP actors and the
 //! cached-token fast path. The device token never leaves the
-//! runtime; apps only see its claims.
+//! runtime; apps only see its claims. An identified user's refreshes (its own, and the
+//! narrowed ones that get a mapped audience's token) run one at a time under the session's
+//! token lock, each storing a rotated refresh token before its answer is used.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -2,6 +2,12 @@
 //! DeleteIamTokenByAudienceEvent, and the IAM tokens of the HTTP proxy. It owns the IAM token
 //! cache ([`TokenCache`]); it is the cache's only writer.
 //!
+//! A token comes from the RFC 8693 exchange, except an identified user's token for an
+//! audience the app mapped to a scope (`configuration.audienceScopes`, for IDPs that do not
+//! exchange a public client's token): the refresh grant narrowed to that scope
+//! ([`Session::audience_token`], which stores a rotated refresh token first), cached only once
+//! its signature, `aud`, `azp` and `sub` are checked. This actor never writes the store.
+//!
 //! Tokens are cached per (user, audience) until `token_refresh_margin` before they expire.
 //! At most one exchange per (user, audience) runs at a time: callers that ask while one is
 //! running wait for its result instead of starting their own (parallel refreshes are how other
