@@ -1016,3 +1016,25 @@ impl<'de> Deserialize<'de> for Request {
         Request::from_json_value(value).map_err(serde::de::Error::custom)
     }
 }
+
+#[cfg(test)]
+mod audience_scope_tests {
+    use super::*;
+
+    #[test]
+    fn audience_scopes_are_read_trimmed_and_in_pairs() {
+        let scopes = parse_audience_scopes(" demo-api=demo-api-audience ,orders=orders:read")
+            .expect("valid");
+        assert_eq!(scopes.len(), 2);
+        assert_eq!(scopes["demo-api"], "demo-api-audience");
+        assert_eq!(scopes["orders"], "orders:read");
+    }
+
+    #[test]
+    fn a_refusal_names_the_pair() {
+        let refused = parse_audience_scopes("a=x, b").unwrap_err();
+        assert!(refused.contains("pair 2"), "{refused}");
+        let refused = parse_audience_scopes("a=x, a=y").unwrap_err();
+        assert!(refused.contains("twice"), "{refused}");
+    }
+}

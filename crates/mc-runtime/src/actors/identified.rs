@@ -690,6 +690,29 @@ mod tests {
     }
 
     #[test]
+    fn the_audience_scopes_join_the_requested_scope_once() {
+        let none = BTreeMap::new();
+        assert_eq!(with_audience_scopes(None, &none), None);
+        assert_eq!(
+            with_audience_scopes(Some("openid".into()), &none).as_deref(),
+            Some("openid")
+        );
+        let scopes = BTreeMap::from([
+            ("demo-api".to_string(), "demo-api-audience".to_string()),
+            ("other".to_string(), "demo-api-audience".to_string()),
+            ("orders".to_string(), "orders-audience".to_string()),
+        ]);
+        assert_eq!(
+            with_audience_scopes(None, &scopes).as_deref(),
+            Some("openid offline_access demo-api-audience orders-audience")
+        );
+        assert_eq!(
+            with_audience_scopes(Some("openid orders-audience".into()), &scopes).as_deref(),
+            Some("openid orders-audience demo-api-audience")
+        );
+    }
+
+    #[test]
     fn a_state_is_taken_once() {
         let mut pending = PendingAuthorizations::default();
         pending.insert(request("s1", Duration::ZERO));

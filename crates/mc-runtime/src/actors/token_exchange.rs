@@ -609,6 +609,26 @@ mod tests {
     }
 
     #[test]
+    fn the_exchange_is_tried_unless_discovery_lists_grants_without_it() {
+        let mut metadata = mc_oidc::ProviderMetadata::default();
+        assert!(may_exchange(&metadata), "an empty list says nothing");
+        metadata.grant_types_supported = vec!["authorization_code".into(), "refresh_token".into()];
+        assert!(!may_exchange(&metadata));
+        metadata
+            .grant_types_supported
+            .push(mc_oidc::GRANT_TOKEN_EXCHANGE.into());
+        assert!(may_exchange(&metadata));
+    }
+
+    #[test]
+    fn the_refusal_hint_names_the_client_the_audience_and_the_setting() {
+        let hint = no_scope_hint("demo-api", "demo-app");
+        for part in ["`demo-api`", "`demo-app`", "configuration.audienceScopes"] {
+            assert!(hint.contains(part), "{hint}");
+        }
+    }
+
+    #[test]
     fn delete_by_audience_removes_only_those_audiences() {
         let cache = cache();
         let user = UserIdentifier::new("t", "u");
