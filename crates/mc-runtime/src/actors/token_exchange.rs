@@ -275,22 +275,24 @@ async fn exchange(
     {
         return audience_by_refresh(oidc, session, audience, scope).await;
     }
+    if let Some(identified) = &session.identified {
+        if !may_exchange(&session.metadata) {
+            return Err(Failure::new(
+                StatusType::InvalidParameter,
+                error_code::AUDIENCE_NOT_ALLOWED,
+                format!(
+                    "the IDP offers no token exchange (grant_types_supported); {}",
+                    no_scope_hint(audience, &identified.client_id)
+                ),
+            )
+            .with_next_action(Some(NextAction::ContactSupport)));
+        }
+    }
     let subject = session.device_token(oidc, margin).await?;
     // An identified user's access token is exchanged by its public native client; a
     // device's by the device's own registration.
     let exchanged = match &session.identified {
         Some(identified) => {
-            if !may_exchange(&session.metadata) {
-                return Err(Failure::new(
-                    StatusType::InvalidParameter,
-                    error_code::AUDIENCE_NOT_ALLOWED,
-                    format!(
-                        "the IDP offers no token exchange (grant_types_supported); {}",
-                        no_scope_hint(audience, &identified.client_id)
-                    ),
-                )
-                .with_next_action(Some(NextAction::ContactSupport)));
-            }
             oidc.exchange_for_user(
                 &session.metadata,
                 &session.client_id,
