@@ -393,7 +393,7 @@ async fn audience_by_refresh(
     };
     if !names_audience {
         return refuse(format!(
-            "the token the scope `{scope}` brought is not for `{audience}` (its aud does not name it): map `{audience}` to the scope whose audience mapper names it (configuration.audienceScopes)"
+            "the token the scope `{scope}` brought is not for `{audience}` (its aud does not name it): map `{audience}` to the scope whose audience mapper names it (configuration.audienceScopes), and log the user in again if it logged in before the mapping (its grant lacks the scope)"
         ));
     }
     let client_id = session.identified.as_ref().map(|i| i.client_id.as_str());
