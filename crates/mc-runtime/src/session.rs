@@ -337,6 +337,23 @@ impl Session {
         identified
             .refresh(oidc, self, &refresh_token, Some(&narrowed))
             .await
+            .map_err(|failure| {
+                // RFC 6749 §5.2 `invalid_scope` (mc-oidc's `Rejected` names the OAuth error
+                // code this way): the grant lacks the scope, a login made before the app
+                // mapped it. A new login asks for it.
+                if failure.description.contains("OAuth error `invalid_scope`") {
+                    Failure::new(
+                        mc_events::StatusType::LoginRequired,
+                        mc_events::error_code::REFRESH_TOKEN_REJECTED,
+                        format!(
+                            "the user's grant does not cover the scope `{scope}` (it logged in before the app mapped it); log in at the IDP again (CreateAuthorizationRequestEvent asks for it)"
+                        ),
+                    )
+                    .with_next_action(Some(mc_events::NextAction::LogIn))
+                } else {
+                    failure
+                }
+            })
     }
 
     pub fn claims(&self) -> BTreeMap<String, String> {

@@ -247,6 +247,54 @@ async fn a_narrowed_token_for_another_user_or_client_is_invalid_token() {
     assert_eq!(state_of(&runtime).await, SdkState::LoggedIn);
 }
 
+/// The app adds the mapping in an update; its user logged in before, so the grant lacks the
+/// scope: the dev IDP refuses the wider refresh (`invalid_scope`; Keycloak drops the scope
+/// silently, and the token's `aud` check refuses it). Either way a clear status, nothing
+/// cached, and a new login fixes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_who_logged_in_before_the_mapping_is_told_to_log_in_again() {
+    let idp = idp().await;
+    idp.faults().set_refuse_public_client_exchange(true);
+    let dir = tempfile::tempdir().unwrap();
+    let directory = || {
+        MasterController::start(fast_config(
+            &idp.base_url(),
+            StoreLocation::Directory(dir.path().to_path_buf()),
+        ))
+        .expect("runtime starts")
+    };
+    let before = directory();
+    assert_status(&start(&before).await, StatusType::Ok);
+    log_in(&before).await;
+    before.shutdown();
+
+    let updated = directory();
+    assert_status(
+        &post(&updated, start_with_scopes(MAPPING)).await,
+        StatusType::Ok,
+    );
+    assert_status(
+        &post(&updated, OfflineLoginEvent::new()).await,
+        StatusType::Ok,
+    );
+    let refused = post(&updated, ExchangeIamTokenEvent::new(AUDIENCE)).await;
+    assert_status_code(
+        &refused,
+        StatusType::LoginRequired,
+        error_code::REFRESH_TOKEN_REJECTED,
+    );
+    assert_eq!(refused.info.next_action, Some(NextAction::LogIn));
+    assert!(refused.token.is_none());
+    // The refusal burned no refresh token: the user is still logged in, and a new login
+    // (which asks for the scope) gets the audience token.
+    assert_eq!(state_of(&updated).await, SdkState::LoggedIn);
+    log_in(&updated).await;
+    assert_status(
+        &post(&updated, ExchangeIamTokenEvent::new(AUDIENCE)).await,
+        StatusType::Ok,
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_audience_scopes_are_refused_by_name_and_nothing_starts() {
     let idp = idp().await;
