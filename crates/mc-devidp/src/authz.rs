@@ -98,7 +98,13 @@ pub(crate) struct AuthzState {
     revoked_jtis: HashMap<String, i64>,
     /// [`MAX_FAMILIES`]; lowered by tests.
     max_families: usize,
+    /// The `scope` of the latest user access tokens (code and refresh grants), oldest first,
+    /// at most [`MAX_SCOPES_KEPT`]: what a test reads to see which audiences a client got.
+    pub(crate) issued_scopes: std::collections::VecDeque<String>,
 }
+
+/// How many issued scopes [`AuthzState::issued_scopes`] keeps.
+const MAX_SCOPES_KEPT: usize = 64;
 
 /// A validated authorization request.
 #[derive(Clone, Debug)]
@@ -185,6 +191,7 @@ impl AuthzState {
             refresh_tokens: HashMap::new(),
             revoked_jtis: HashMap::new(),
             max_families: MAX_FAMILIES,
+            issued_scopes: std::collections::VecDeque::new(),
         }
     }
 
@@ -503,11 +510,11 @@ fn validate_request(
     }
     let scope = params.get("scope").unwrap_or("openid");
     for item in scope.split(' ').filter(|s| !s.is_empty()) {
-        if !SCOPES_SUPPORTED.contains(&item) {
+        if !SCOPES_SUPPORTED.contains(&item) && !client.audience_scopes.contains_key(item) {
             return Err(refuse(
                 &request,
                 "invalid_scope",
-                "scope may contain openid, offline_access, profile, email",
+                "scope may contain openid, offline_access, profile, email and the client's audience scopes",
             ));
         }
         if !request.scope.iter().any(|known| known == item) {
@@ -1142,16 +1149,32 @@ pub(crate) fn user_grant(
         return Err(invalid_grant("unknown refresh token"));
     };
     let user = state.users.iter().find(|u| u.sub == family.sub);
+    // The client's audience scopes among the ones asked for: their APIs join `aud`.
+    let audiences: Vec<String> = state
+        .clients
+        .get(&family.client_id)
+        .map(|client| {
+            scope
+                .iter()
+                .filter_map(|item| client.audience_scopes.get(item).cloned())
+                .collect()
+        })
+        .unwrap_or_default();
     let tokens = issue_user_tokens(
         s,
         key,
         &family_id,
         family,
         &scope,
+        &audiences,
         user,
         nonce.as_deref(),
         proof_jkt.as_deref(),
     )?;
+    if state.issued_scopes.len() >= MAX_SCOPES_KEPT {
+        state.issued_scopes.pop_front();
+    }
+    state.issued_scopes.push_back(scope.join(" "));
     if let Some(refresh_token) = &tokens.refresh_token {
         state.refresh_tokens.insert(
             sha256_b64url(refresh_token.as_bytes()),
@@ -1181,6 +1204,7 @@ fn issue_user_tokens(
     family_id: &str,
     family: &Family,
     scope: &[String],
+    audiences: &[String],
     user: Option<&DevUser>,
     nonce: Option<&str>,
     proof_jkt: Option<&str>,
@@ -1195,8 +1219,19 @@ fn issue_user_tokens(
         "auth_time": family.auth_time, "sid": family_id, "iat": now, "exp": exp,
         "jti": random_token(16),
     });
+    if !audiences.is_empty() {
+        let mut aud = vec![family.client_id.clone()];
+        aud.extend(audiences.iter().cloned());
+        access["aud"] = json!(aud);
+    }
     if let Some(jkt) = proof_jkt {
         access["cnf"] = json!({ "jkt": jkt });
+    }
+    if let (Some(members), Some(claims)) = (
+        s.faults.user_access_token_override(),
+        access.as_object_mut(),
+    ) {
+        claims.extend(members);
     }
     let access_token = sign_own_token(s, key, "at+jwt", &access)?;
     let mut body = json!({

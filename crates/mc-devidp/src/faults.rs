@@ -76,6 +76,8 @@ pub struct Faults {
     reject_all_tokens_with_invalid_client: AtomicBool,
     issue_expired_tokens: AtomicBool,
     exchange_for_another_audience: AtomicBool,
+    /// Token exchanges by public clients are refused (Keycloak 26's standard token exchange).
+    refuse_public_client_exchange: AtomicBool,
     /// Members put into every active introspection answer (over the real ones).
     introspection_override: Mutex<Option<serde_json::Map<String, serde_json::Value>>>,
     /// Seconds from now for the `exp` of exchanged tokens; `NO_EXP_OVERRIDE`: the usual `exp`.
@@ -88,6 +90,8 @@ pub struct Faults {
     id_token_override: Mutex<Option<serde_json::Map<String, serde_json::Value>>>,
     /// `sub` of every `client_credentials` token instead of the client's own.
     device_token_subject: Mutex<Option<String>>,
+    /// Members put over the real claims of every user access token (code and refresh grants).
+    user_access_token_override: Mutex<Option<serde_json::Map<String, serde_json::Value>>>,
     http_fault: Mutex<Option<ArmedHttpFault>>,
     injected: AtomicU64,
     oversized_bytes_streamed: AtomicU64,
@@ -104,6 +108,7 @@ impl Default for Faults {
             reject_all_tokens_with_invalid_client: AtomicBool::default(),
             issue_expired_tokens: AtomicBool::default(),
             exchange_for_another_audience: AtomicBool::default(),
+            refuse_public_client_exchange: AtomicBool::default(),
             exchanged_token_exp_secs: AtomicI64::new(NO_EXP_OVERRIDE),
             introspection_override: Mutex::default(),
             require_dpop_nonce: AtomicBool::default(),
@@ -111,6 +116,7 @@ impl Default for Faults {
             fail_next_refresh: AtomicBool::default(),
             id_token_override: Mutex::default(),
             device_token_subject: Mutex::default(),
+            user_access_token_override: Mutex::default(),
             http_fault: Mutex::default(),
             injected: AtomicU64::default(),
             oversized_bytes_streamed: AtomicU64::default(),
@@ -204,6 +210,17 @@ impl Faults {
         self.exchange_for_another_audience.load(Ordering::SeqCst)
     }
 
+    /// A token exchange by a public client (a native app's user) answers 400
+    /// `unauthorized_client`, as Keycloak 26 does ("Standard token exchange is not enabled for
+    /// the requested client"); device exchanges are unaffected.
+    pub fn set_refuse_public_client_exchange(&self, on: bool) {
+        self.refuse_public_client_exchange
+            .store(on, Ordering::SeqCst);
+    }
+    pub fn refuse_public_client_exchange(&self) -> bool {
+        self.refuse_public_client_exchange.load(Ordering::SeqCst)
+    }
+
     /// DPoP proofs must carry the IDP's current nonce (RFC 9449 §8, §9): a proof without it
     /// is answered `use_dpop_nonce` with a `DPoP-Nonce` header (400 at the token endpoint,
     /// 401 at `/demo/echo`), as Keycloak and node-oidc-provider can be configured to do.
@@ -294,6 +311,26 @@ impl Faults {
             .clone()
     }
 
+    /// Every user access token issued (code and refresh grants) gets these claims over its
+    /// real ones (another `sub`, `azp`, `aud`), so a client must check them. `None`: real claims.
+    pub fn set_user_access_token_override(
+        &self,
+        members: Option<serde_json::Map<String, serde_json::Value>>,
+    ) {
+        *self
+            .user_access_token_override
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = members;
+    }
+    pub(crate) fn user_access_token_override(
+        &self,
+    ) -> Option<serde_json::Map<String, serde_json::Value>> {
+        self.user_access_token_override
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
     /// The fault to answer a request to `target` with, counting it down.
     pub(crate) fn take_http_fault(&self, target: FaultTarget) -> Option<HttpFault> {
         let mut armed = self.lock_http_fault();
@@ -339,6 +376,7 @@ impl Faults {
         self.set_reject_all_tokens_with_invalid_client(false);
         self.set_issue_expired_tokens(false);
         self.set_exchange_for_another_audience(false);
+        self.set_refuse_public_client_exchange(false);
         self.set_exchanged_token_exp_secs(None);
         self.set_introspection_override(None);
         self.set_require_dpop_nonce(false);
@@ -346,6 +384,7 @@ impl Faults {
         self.set_fail_next_refresh(false);
         self.set_id_token_override(None);
         self.set_device_token_subject(None);
+        self.set_user_access_token_override(None);
         self.clear_http_fault();
     }
 }

@@ -27,19 +27,24 @@
 //!   except the loopback port (RFC 8252 §7.3), PKCE S256 only (RFC 7636), `iss` in the
 //!   response (RFC 9207), PAR (RFC 9126), `dpop_jkt` (RFC 9449 §10), the `authorization_code`
 //!   and `refresh_token` grants (ID token; refresh tokens rotated, reuse revokes the login's
-//!   token family, DPoP-bound when redeemed with a proof), revocation (RFC 7009), token exchange
+//!   token family, DPoP-bound when redeemed with a proof; a refresh may narrow the scope, and
+//!   a client's audience scopes ([`PublicClient::audience_scopes`], `demo-app`:
+//!   `demo-api-audience`) add their API to `aud`, as a Keycloak optional client scope with an
+//!   Audience mapper does), revocation (RFC 7009), token exchange
 //!   of a user's token by its public client (`acr`, `sub`, `sid` carried over), and
 //!   `{server}/demo/step-up`, which answers the RFC 9470 `insufficient_user_authentication`
 //!   challenge unless the token's `acr` is [`ACR_STRONG`],
 //! - [`form_login`]: a test/demo "browser" that fills in the login form and answers the redirect.
 //!
 //! [`DevIdp::rotate_signing_key`] rotates a tenant's signing key (JWKS rotation tests);
+//! [`DevIdp::user_token_scopes`] shows the scope of the user access tokens it issued;
 //! [`DevIdp::add_user`], [`DevIdp::add_public_client`] and [`DevIdp::revoke_user_tokens`] act
 //! as an administrator would.
 //!
 //! [`Faults`] lets a test make the IDP misbehave on purpose (foreign signing key, wrong issuer,
 //! expired tokens, exchanged tokens whose `exp` is nearer than `expires_in`, a failing next
-//! refresh, ID tokens with claims of the test's choice, and [`HttpFault`]s
+//! refresh, ID tokens and user access tokens with claims of the test's choice, public clients'
+//! token exchange refused as Keycloak 26 refuses it, and [`HttpFault`]s
 //! of the answer itself: a status with `Retry-After`, an OAuth error body of the test's choice,
 //! broken JSON, an HTML page, an endless body, a delay, aimed at one endpoint for N requests),
 //! and [`Stats`] counts the requests each endpoint received, so tests can tell whether a cache hit
@@ -60,6 +65,7 @@ mod faults;
 mod persist;
 mod server;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -76,6 +82,9 @@ pub use faults::{FaultTarget, Faults, HttpFault, Stats};
 pub const DEFAULT_ENROLLMENT_CLIENT: &str = "AnonymousUserEnrollment";
 /// The exchange audience that exists by default; `/demo/echo` accepts only tokens for it.
 pub const DEMO_AUDIENCE: &str = "demo-api";
+/// The optional scope of [`DEMO_APP_CLIENT`] that brings [`DEMO_AUDIENCE`] into its users'
+/// access tokens (the Keycloak realm's client scope of the same name).
+pub const DEMO_AUDIENCE_SCOPE: &str = "demo-api-audience";
 /// The tenant that exists by default.
 pub const DEFAULT_TENANT: &str = "demo";
 /// The public native client that exists by default (no secret, PKCE S256).
@@ -142,6 +151,10 @@ pub struct PublicClient {
     /// Matched exactly, except that a loopback `http://127.0.0.1/…` or `http://[::1]/…` URI
     /// matches on any port (RFC 8252 §7.3). Private-use schemes (`com.example.app:/cb`) are fine.
     pub redirect_uris: Vec<String>,
+    /// Optional scopes of this client that put an API's audience into its users' access
+    /// tokens (scope → audience), as a Keycloak client scope with an Audience mapper does:
+    /// a login or a (narrowed) refresh with the scope gets `aud` = [client, audience].
+    pub audience_scopes: BTreeMap<String, String>,
 }
 
 impl PublicClient {
@@ -149,12 +162,22 @@ impl PublicClient {
         Self {
             client_id: client_id.to_owned(),
             redirect_uris: redirect_uris.iter().map(|u| (*u).to_owned()).collect(),
+            audience_scopes: BTreeMap::new(),
         }
     }
 
-    /// The default [`DEMO_APP_CLIENT`] with [`DEMO_APP_REDIRECT_URIS`].
+    /// Adds an optional scope that brings `audience` (builder style).
+    pub fn with_audience_scope(mut self, scope: &str, audience: &str) -> Self {
+        self.audience_scopes
+            .insert(scope.to_owned(), audience.to_owned());
+        self
+    }
+
+    /// The default [`DEMO_APP_CLIENT`] with [`DEMO_APP_REDIRECT_URIS`] and the optional scope
+    /// [`DEMO_AUDIENCE_SCOPE`] bringing [`DEMO_AUDIENCE`] (as the Keycloak realm's `demo-app`).
     pub fn demo_app() -> Self {
         Self::new(DEMO_APP_CLIENT, DEMO_APP_REDIRECT_URIS)
+            .with_audience_scope(DEMO_AUDIENCE_SCOPE, DEMO_AUDIENCE)
     }
 }
 
@@ -318,6 +341,12 @@ impl DevIdp {
     /// Requests received per endpoint so far (successful or not).
     pub fn stats(&self) -> Stats {
         self.shared.stats.snapshot()
+    }
+
+    /// The `scope` of the latest user access tokens issued (code and refresh grants), oldest
+    /// first (at most 64): which audience scopes each one carried.
+    pub fn user_token_scopes(&self) -> Vec<String> {
+        self.shared.authz().issued_scopes.iter().cloned().collect()
     }
 
     /// Test knobs that make the IDP misbehave on purpose; they take effect on the next request.

@@ -1285,6 +1285,12 @@ async fn token(
             .get("client_id")
             .is_some_and(|id| s.authz().is_public_client(id));
     if grant_type == GRANT_TOKEN_EXCHANGE && public_client {
+        if s.faults.refuse_public_client_exchange() {
+            return Err(OAuthError::bad_request(
+                "unauthorized_client",
+                "standard token exchange is not enabled for the requested client (fault injected by the dev IDP)",
+            ));
+        }
         let client_id = params.get("client_id").unwrap_or_default();
         return exchange(&s, &tenant, &key, client_id, &params, proof_jkt);
     }

@@ -77,6 +77,7 @@ pub use event::{
 pub use mc_secret::SecretString;
 pub use next_action::{BUSY_RETRY_SECS, DEFAULT_RETRY_SECS};
 pub use parse::InvalidRequest;
+pub use request::{parse_audience_scopes, MAX_AUDIENCE_SCOPES};
 pub use request::{
     pin_problem, ClearIamTokenCacheEvent, CreateAuthorizationRequestEvent, CreateHttpCommonRequest,
     DeleteIamTokenByAudienceEvent, DeleteUserEvent, EnableAuthenticationModeEvent,

@@ -48,7 +48,67 @@ pub const MAX_CONFIGURATION_VALUE_BYTES: usize = 2048;
 /// The keys of `StartEvent.configuration` the runtime takes; any other key is refused with
 /// INVALID_PARAMETER naming it, never ignored. `serverUrl`: the IDP base URL for enrollments
 /// from then on (https, or plain http to a loopback host), replacing the configured one.
-pub const START_CONFIGURATION_KEYS: &[&str] = &["serverUrl"];
+/// `audienceScopes`: which OAuth scope brings each API's audience into an identified user's
+/// access token, as `audience=scope` pairs separated by commas (see
+/// [`parse_audience_scopes`]); those audiences' tokens then come from the refresh grant
+/// narrowed to that scope instead of the token exchange.
+pub const START_CONFIGURATION_KEYS: &[&str] = &["serverUrl", "audienceScopes"];
+/// Most `audience=scope` pairs in `configuration.audienceScopes`.
+pub const MAX_AUDIENCE_SCOPES: usize = 32;
+
+/// Reads `configuration.audienceScopes`: `audience=scope` pairs separated by commas (spaces
+/// around a pair are ignored), e.g. `demo-api=demo-api-audience, orders=orders-audience`.
+/// An audience is an identifier without `,`, `=` or spaces; a scope one RFC 6749 §3.3
+/// scope-token (printable ASCII without space, `"`, `\` or `,`), not `openid` or
+/// `offline_access` (they bring no audience). Refused: an empty or malformed pair, an
+/// audience named twice, more than [`MAX_AUDIENCE_SCOPES`] pairs. The error says which pair.
+pub fn parse_audience_scopes(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut scopes = BTreeMap::new();
+    for (index, pair) in text.split(',').map(str::trim).enumerate() {
+        if index >= MAX_AUDIENCE_SCOPES {
+            return Err(format!(
+                "at most {MAX_AUDIENCE_SCOPES} audience=scope pairs"
+            ));
+        }
+        let at = |why: &str| {
+            format!(
+                "pair {}: {why}; write audience=scope, comma-separated",
+                index + 1
+            )
+        };
+        let (audience, scope) = pair.split_once('=').ok_or_else(|| at("no `=`"))?;
+        let audience_ok = !audience.is_empty()
+            && audience.len() <= MAX_IDENTIFIER_BYTES
+            && audience
+                .chars()
+                .all(|c| !c.is_whitespace() && !c.is_control() && c != '=');
+        if !audience_ok {
+            return Err(at("the audience is empty, too long or has spaces or `=`"));
+        }
+        let scope_ok = !scope.is_empty()
+            && scope.len() <= MAX_IDENTIFIER_BYTES
+            && scope
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\' && b != b',');
+        if !scope_ok {
+            return Err(at(
+                "the scope is not one scope-token (printable ASCII without space, quote, backslash or comma)",
+            ));
+        }
+        if scope == "openid" || scope == "offline_access" {
+            return Err(at(
+                "openid and offline_access bring no audience; name the audience's scope",
+            ));
+        }
+        if scopes
+            .insert(audience.to_owned(), scope.to_owned())
+            .is_some()
+        {
+            return Err(at("the audience is named twice"));
+        }
+    }
+    Ok(scopes)
+}
 
 /// Starts the runtime. The only request valid before the first `StartResultEvent`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -773,6 +833,9 @@ fn check_configuration(
         if let Some(message) = crate::parse::control_character(value) {
             return Err((field, message));
         }
+        if key == "audienceScopes" {
+            parse_audience_scopes(value).map_err(|message| (field, message))?;
+        }
     }
     Ok(())
 }
@@ -994,5 +1057,27 @@ impl<'de> Deserialize<'de> for Request {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = serde_json::Value::deserialize(deserializer)?;
         Request::from_json_value(value).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod audience_scope_tests {
+    use super::*;
+
+    #[test]
+    fn audience_scopes_are_read_trimmed_and_in_pairs() {
+        let scopes = parse_audience_scopes(" demo-api=demo-api-audience ,orders=orders:read")
+            .expect("valid");
+        assert_eq!(scopes.len(), 2);
+        assert_eq!(scopes["demo-api"], "demo-api-audience");
+        assert_eq!(scopes["orders"], "orders:read");
+    }
+
+    #[test]
+    fn a_refusal_names_the_pair() {
+        let refused = parse_audience_scopes("a=x, b").unwrap_err();
+        assert!(refused.contains("pair 2"), "{refused}");
+        let refused = parse_audience_scopes("a=x, a=y").unwrap_err();
+        assert!(refused.contains("twice"), "{refused}");
     }
 }

@@ -518,6 +518,41 @@ impl Keycloak {
         .await
     }
 
+    /// Lets the (native, public) client `client_id` of `realm` ask for the audience scope
+    /// `<audience>-audience` of [`Keycloak::allow_anonymous_devices`] (which must have run):
+    /// it becomes one of the client's *optional* client scopes, as an administrator adds it
+    /// in the console (Clients → the client → Client scopes → Add client scope → Optional).
+    /// A user's token then carries `audience` in `aud` only when the scope is asked for: at
+    /// the login, and at a refresh narrowed to it (Keycloak 26 will not exchange a public
+    /// client's token; docs/protocol.md, "Keycloak"). Idempotent.
+    pub async fn let_client_ask_for_audience(
+        &self,
+        realm: &str,
+        client_id: &str,
+        audience: &str,
+    ) -> Result<(), KeycloakError> {
+        let scope_name = format!("{audience}-audience");
+        let scope = self
+            .admin_get(&format!("{realm}/client-scopes"))
+            .await?
+            .and_then(|list| list.as_array().cloned())
+            .unwrap_or_default()
+            .into_iter()
+            .find(|s| s["name"] == scope_name.as_str())
+            .ok_or_else(|| KeycloakError::Admin(format!("{realm} has no scope {scope_name}")))?;
+        let scope_id = component_id(&scope)?;
+        let client = self
+            .client(realm, client_id)
+            .await?
+            .ok_or_else(|| KeycloakError::Admin(format!("no client {client_id} in {realm}")))?;
+        let id = component_id(&client)?;
+        self.admin_put(
+            &format!("{realm}/clients/{id}/optional-client-scopes/{scope_id}"),
+            &Value::Null,
+        )
+        .await
+    }
+
     /// Stops the server (process group: TERM, then KILL after 5 s: the in-memory database
     /// needs no clean shutdown, and a JVM still booting ignores TERM) and waits for it.
     pub fn stop(&mut self) {
@@ -577,13 +612,16 @@ fn component_id(component: &Value) -> Result<String, KeycloakError> {
 
 /// A client scope that puts `audience` into the access token's `aud` (Keycloak's *Audience*
 /// mapper), shown on no consent screen: it grants the device nothing a person decides.
+/// Named in the token's `scope` (Keycloak's default for a new scope): a refresh narrowed to
+/// it finds it there (Keycloak keeps of a refresh's `scope` only what the refresh token's
+/// `scope` names).
 fn audience_scope(name: &str, audience: &str) -> Value {
     serde_json::json!({
         "name": name,
-        "description": format!("Devices may exchange their token for the audience {audience}"),
+        "description": format!("Devices may exchange their token for the audience {audience}; users of the native app get it by asking for this scope"),
         "protocol": "openid-connect",
         "attributes": {
-            "include.in.token.scope": "false",
+            "include.in.token.scope": "true",
             "display.on.consent.screen": "false"
         },
         "protocolMappers": [{

@@ -469,20 +469,25 @@ impl OidcClient {
     }
 
     /// The refresh grant (RFC 6749 §6) as the public client `client_id`, with a DPoP proof
-    /// of `key` when DPoP is used (a DPoP-bound refresh token needs it). The answer may carry
-    /// a new (rotated) refresh token; the caller must store it before using the tokens.
+    /// of `key` when DPoP is used (a DPoP-bound refresh token needs it). `scope` narrows the
+    /// new access token to part of the granted scope (`None`: the whole grant). The answer may
+    /// carry a new (rotated) refresh token; the caller must store it before using the tokens.
     pub async fn refresh(
         &self,
         meta: &ProviderMetadata,
         client_id: &str,
         key: &SigningKey,
         refresh_token: &SecretString,
+        scope: Option<&str>,
     ) -> Result<CodeTokens, OidcError> {
-        let grant = &[
+        let mut grant = vec![
             ("grant_type", GRANT_REFRESH_TOKEN),
             ("refresh_token", refresh_token.expose()),
         ];
-        self.public_token_grant(meta, client_id, key, grant).await
+        if let Some(scope) = scope {
+            grant.push(("scope", scope));
+        }
+        self.public_token_grant(meta, client_id, key, &grant).await
     }
 
     /// A token-endpoint grant as the public client `client_id` (code or refresh), with a DPoP

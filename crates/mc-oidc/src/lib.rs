@@ -67,7 +67,8 @@ use verify::{
 };
 
 const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
-const GRANT_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// The RFC 8693 grant type, as `grant_types_supported` lists it.
+pub const GRANT_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const TOKEN_TYPE_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
 const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// Life of a client assertion; node-oidc-provider and Keycloak accept short ones.

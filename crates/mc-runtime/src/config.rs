@@ -37,6 +37,10 @@ pub struct RuntimeConfig {
     /// token sent nowhere. Trust roots and pins (IDP and resource calls alike) are in
     /// `oidc.tls`.
     pub audience_origins: AudienceOrigins,
+    /// Which OAuth scope brings each API's audience into an identified user's access token
+    /// (StartEvent's `configuration.audienceScopes` replaces them). Shared: every clone of
+    /// this config sees the same mapping.
+    pub audience_scopes: AudienceScopes,
     /// The password KDF and the lockout policy (see docs/security.md).
     pub store_settings: StoreSettings,
     /// The platform key behind mode BIOMETRIC (Android Keystore, Secure Enclave). Without one,
@@ -69,6 +73,7 @@ impl std::fmt::Debug for RuntimeConfig {
             .field("oidc", &self.oidc)
             .field("token_refresh_margin", &self.token_refresh_margin)
             .field("audience_origins", &self.audience_origins)
+            .field("audience_scopes", &self.audience_scopes)
             .field("store_settings", &self.store_settings)
             .field("biometric", &self.biometric.is_some())
             .field("key_provider", &self.key_provider.is_some())
@@ -89,6 +94,7 @@ impl RuntimeConfig {
             http_max_response_bytes: 10 * 1024 * 1024,
             http_default_timeout: Duration::from_secs(30),
             audience_origins: AudienceOrigins::default(),
+            audience_scopes: AudienceScopes::default(),
             store_settings: StoreSettings::default(),
             biometric: None,
             biometric_prompt: "Unlock your device identity".into(),
@@ -127,5 +133,41 @@ impl AudienceOrigins {
             .get(audience)
             .map(Vec::as_slice)
             .unwrap_or_default()
+    }
+}
+
+/// Which OAuth scope brings each API's audience (`aud`) into an identified user's access
+/// token: for IDPs whose public clients may not use the token exchange (Keycloak 26), the
+/// token of a mapped audience comes from the refresh grant narrowed to `openid` and that scope
+/// (RFC 6749 §6), and the user's own refreshes ask for `openid` only, so the internal token
+/// carries no API audience. Empty by default: every audience is exchanged (RFC 8693).
+/// Set before the first login (StartEvent or here): a session keeps the mapping it began with.
+#[derive(Clone, Debug, Default)]
+pub struct AudienceScopes(Arc<std::sync::RwLock<Arc<BTreeMap<String, String>>>>);
+
+impl AudienceScopes {
+    /// Replaces the mapping with `text` read as StartEvent's `configuration.audienceScopes`
+    /// (`audience=scope` pairs, comma-separated); on an error nothing changes.
+    pub fn set_from_text(&self, text: &str) -> Result<(), String> {
+        self.replace(mc_events::parse_audience_scopes(text)?);
+        Ok(())
+    }
+
+    /// Replaces the mapping (audience → scope).
+    pub fn replace(&self, scopes: BTreeMap<String, String>) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(scopes);
+    }
+
+    /// The mapping now.
+    pub fn current(&self) -> Arc<BTreeMap<String, String>> {
+        Arc::clone(
+            &self
+                .0
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 }

@@ -344,8 +344,9 @@ impl Controller {
     /// StartEvent and RestartEvent: what the host says about itself (appName, appVersion,
     /// locale; a field left out keeps its value) goes on every later IDP request as
     /// `User-Agent` and `Accept-Language` and into the log; StartEvent's
-    /// `configuration.serverUrl` becomes the IDP of later enrollments. Nothing is applied
-    /// when the server URL is unusable (INVALID_PARAMETER naming it).
+    /// `configuration.serverUrl` becomes the IDP of later enrollments and
+    /// `configuration.audienceScopes` the audience scopes of identified users. Nothing is
+    /// applied when a value is unusable (INVALID_PARAMETER naming it).
     fn apply_host_settings(&mut self, event: &RequestEvent) -> Result<(), Failure> {
         let (locale, app_version, app_name, configuration) = match event {
             RequestEvent::StartEvent(e) => (
@@ -364,6 +365,16 @@ impl Controller {
             )?),
             None => None,
         };
+        let audience_scopes = match configuration.and_then(|c| c.get("audienceScopes")) {
+            Some(text) => Some(
+                mc_events::parse_audience_scopes(text)
+                    .map_err(|why| Failure::invalid_field("configuration.audienceScopes", why))?,
+            ),
+            None => None,
+        };
+        if let Some(scopes) = audience_scopes {
+            self.config.audience_scopes.replace(scopes);
+        }
         if let Some(url) = server_url {
             self.server_url = url.clone();
             *self

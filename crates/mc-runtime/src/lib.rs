@@ -64,7 +64,9 @@ use mc_events::{
 use mc_store::{MemoryBackend, StaticKeyProvider, UserStore};
 use tokio::sync::oneshot;
 
-pub use config::{AudienceOrigins, OidcConfig, RuntimeConfig, StoreLocation, TlsSettings};
+pub use config::{
+    AudienceOrigins, AudienceScopes, OidcConfig, RuntimeConfig, StoreLocation, TlsSettings,
+};
 pub use listeners::{
     EventListener, ListenerHandle, SynchronousEventHandler, DEFAULT_QUEUE_CAPACITY,
 };

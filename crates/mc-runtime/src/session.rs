@@ -3,7 +3,9 @@
 //! see [`IdentifiedCredential`]). Created by enrollment or offline login, owned by the login actor, which
 //! publishes it in the [`SessionSlot`] read by the token-exchange and HTTP actors and the
 //! cached-token fast path. The device token never leaves the
-//! runtime; apps only see its claims.
+//! runtime; apps only see its claims. An identified user's refreshes (its own, and the
+//! narrowed ones that get a mapped audience's token) run one at a time under the session's
+//! token lock, each storing a rotated refresh token before its answer is used.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -73,6 +75,10 @@ pub struct IdentifiedCredential {
     refresh_token: std::sync::Mutex<Option<SecretString>>,
     sealing_key: Arc<SealingKey>,
     storage: Addr<StorageActor>,
+    /// The app's audience → scope mapping when this session began (see
+    /// [`AudienceScopes`](crate::AudienceScopes)): a mapped audience's token comes from a
+    /// narrowed refresh, and with any mapping the user's own refreshes ask for `openid` only.
+    audience_scopes: Arc<BTreeMap<String, String>>,
 }
 
 impl IdentifiedCredential {
@@ -82,6 +88,7 @@ impl IdentifiedCredential {
         refresh_token: Option<SecretString>,
         sealing_key: Arc<SealingKey>,
         storage: Addr<StorageActor>,
+        audience_scopes: Arc<BTreeMap<String, String>>,
     ) -> Self {
         Self {
             client_id,
@@ -89,7 +96,13 @@ impl IdentifiedCredential {
             refresh_token: std::sync::Mutex::new(refresh_token),
             sealing_key,
             storage,
+            audience_scopes,
         }
+    }
+
+    /// The scope that brings `audience` into this user's access token, when the app mapped one.
+    pub fn audience_scope(&self, audience: &str) -> Option<&str> {
+        self.audience_scopes.get(audience).map(String::as_str)
     }
 
     fn current(&self) -> Option<SecretString> {
@@ -100,20 +113,32 @@ impl IdentifiedCredential {
     }
 }
 
-/// The refresh grant with `refresh_token`; a rotated refresh token is committed to the store
-/// BEFORE the new tokens are returned, so a kill at any point leaves the old token (which the
-/// IDP may have invalidated: then the next login is a clear LOGIN_REQUIRED) or the new one.
+/// The scope of an identified user's own refreshes (OfflineLogin, its internal token): none
+/// (the whole grant) unless the app mapped audience scopes, then `openid` only, so the
+/// internal token carries no API audience (the IDP adds its default scopes).
+pub fn own_refresh_scope(audience_scopes: &BTreeMap<String, String>) -> Option<&'static str> {
+    (!audience_scopes.is_empty()).then_some(OWN_SCOPE)
+}
+
+const OWN_SCOPE: &str = "openid";
+
+/// The refresh grant with `refresh_token` (narrowed to `scope` when given); a rotated
+/// refresh token is committed to the store BEFORE the new tokens are returned, so a kill at
+/// any point leaves the old token (which the IDP may have invalidated: then the next login is
+/// a clear LOGIN_REQUIRED) or the new one.
+#[allow(clippy::too_many_arguments)]
 pub async fn refresh_identified(
     oidc: &OidcClient,
     metadata: &ProviderMetadata,
     client_id: &str,
     key: &SigningKey,
     refresh_token: &SecretString,
+    scope: Option<&str>,
     sealing_key: &Arc<SealingKey>,
     storage: &Addr<StorageActor>,
 ) -> Result<(TokenSet, Option<SecretString>), Failure> {
     let answer = oidc
-        .refresh(metadata, client_id, key, refresh_token)
+        .refresh(metadata, client_id, key, refresh_token, scope)
         .await
         .map_err(|e| Failure::from_refresh(&e))?;
     let rotated = answer
@@ -132,6 +157,43 @@ pub async fn refresh_identified(
         .await?;
     }
     Ok((answer.tokens, answer.id_token))
+}
+
+impl IdentifiedCredential {
+    /// [`refresh_identified`] with this credential, then the rotated refresh token kept in
+    /// memory too. The caller holds the session's token lock.
+    async fn refresh(
+        &self,
+        oidc: &OidcClient,
+        session: &Session,
+        refresh_token: &SecretString,
+        scope: Option<&str>,
+    ) -> Result<TokenSet, Failure> {
+        let (fresh, _) = refresh_identified(
+            oidc,
+            &session.metadata,
+            &self.client_id,
+            &session.key,
+            refresh_token,
+            scope,
+            &self.sealing_key,
+            &self.storage,
+        )
+        .await?;
+        if let (Some(new), Ok(mut slot)) = (fresh.refresh_token.clone(), self.refresh_token.lock())
+        {
+            *slot = Some(new);
+        }
+        Ok(fresh)
+    }
+}
+
+fn cleared() -> Failure {
+    Failure::new(
+        mc_events::StatusType::LoginRequired,
+        mc_events::error_code::CREDENTIAL_CLEARED,
+        "the tokens of this session were cleared; log in at the IDP again",
+    )
 }
 
 impl std::fmt::Debug for Session {
@@ -235,27 +297,12 @@ impl Session {
         }
         if let Some(identified) = &self.identified {
             let Some(refresh_token) = identified.current() else {
-                return Err(Failure::new(
-                    mc_events::StatusType::LoginRequired,
-                    mc_events::error_code::CREDENTIAL_CLEARED,
-                    "the tokens of this session were cleared; log in at the IDP again",
-                ));
+                return Err(cleared());
             };
-            let (fresh, _) = refresh_identified(
-                oidc,
-                &self.metadata,
-                &identified.client_id,
-                &self.key,
-                &refresh_token,
-                &identified.sealing_key,
-                &identified.storage,
-            )
-            .await?;
-            if let (Some(new), Ok(mut slot)) =
-                (fresh.refresh_token.clone(), identified.refresh_token.lock())
-            {
-                *slot = Some(new);
-            }
+            let scope = own_refresh_scope(&identified.audience_scopes);
+            let fresh = identified
+                .refresh(oidc, self, &refresh_token, scope)
+                .await?;
             *current = fresh.clone();
             return Ok(fresh);
         }
@@ -276,6 +323,49 @@ impl Session {
         }
         *current = fresh.clone();
         Ok(fresh)
+    }
+
+    /// An identified user's access token for `audience` by the refresh grant narrowed to
+    /// `openid` and `scope` (the audience's scope): for IDPs whose public clients may not
+    /// exchange. Runs under the same lock as the user's own refreshes (one refresh token in
+    /// use at a time: a rotated one is stored, then kept, before the next refresh). The
+    /// session's own token is left as it was; the caller verifies the answer is for
+    /// `audience`.
+    pub async fn audience_token(
+        &self,
+        oidc: &OidcClient,
+        scope: &str,
+    ) -> Result<TokenSet, Failure> {
+        let Some(identified) = &self.identified else {
+            return Err(Failure::internal(
+                "an audience scope is only used for an identified user",
+            ));
+        };
+        let _own = self.device_token.lock().await;
+        let Some(refresh_token) = identified.current() else {
+            return Err(cleared());
+        };
+        let narrowed = format!("{OWN_SCOPE} {scope}");
+        identified
+            .refresh(oidc, self, &refresh_token, Some(&narrowed))
+            .await
+            .map_err(|failure| {
+                // RFC 6749 §5.2 `invalid_scope` (mc-oidc's `Rejected` names the OAuth error
+                // code this way): the grant lacks the scope, a login made before the app
+                // mapped it. A new login asks for it.
+                if failure.description.contains("OAuth error `invalid_scope`") {
+                    Failure::new(
+                        mc_events::StatusType::LoginRequired,
+                        mc_events::error_code::REFRESH_TOKEN_REJECTED,
+                        format!(
+                            "the user's grant does not cover the scope `{scope}` (it logged in before the app mapped it); log in at the IDP again (CreateAuthorizationRequestEvent asks for it)"
+                        ),
+                    )
+                    .with_next_action(Some(mc_events::NextAction::LogIn))
+                } else {
+                    failure
+                }
+            })
     }
 
     pub fn claims(&self) -> BTreeMap<String, String> {

@@ -229,7 +229,12 @@ pub async fn login_page_in_a_real_browser(keycloak: &Keycloak) {
     // Keycloak burns a code at its first use, good or bad: a new login for the real redemption.
     let receiver = LoopbackReceiver::bind().await.unwrap();
     let redirect_uri = receiver.redirect_uri();
-    let request = AuthorizationRequest::new(authorization_endpoint, &redirect_uri, &[]);
+    // The audience scope too: what the runtime asks for when the app maps demo-api to it.
+    let request = AuthorizationRequest::new(
+        authorization_endpoint,
+        &redirect_uri,
+        &[("scope", Some("openid offline_access demo-api-audience"))],
+    );
     let waiting = tokio::spawn(receiver.wait_for_redirect(&request.state, REDIRECT_WAIT));
     // The browser holds Keycloak's session cookie now: no login page, straight back.
     browser.navigate(&request.url).await.unwrap();
@@ -313,6 +318,45 @@ pub async fn login_page_in_a_real_browser(keycloak: &Keycloak) {
     let (status, refreshed) = token_request(token_endpoint, &refresh, Some(&device_key)).await;
     assert_eq!(status, 200, "{refreshed:#}");
     assert_eq!(refreshed["token_type"], "DPoP");
+    // What the runtime's audience tokens rely on (docs/protocol.md, "Keycloak"): the login
+    // asked for the optional scope demo-api-audience, so its access token is also for
+    // demo-api; a refresh narrowed to `openid` (the user's own refreshes) gets a token
+    // without it, and the refresh token it returns still covers the scope (Keycloak keeps a
+    // refresh token's scope), so a refresh narrowed to `openid demo-api-audience` gets
+    // demo-api again. (The answer's `scope` member keeps naming the whole grant: only the
+    // token says what it is for.)
+    let access = |answer: &Value| {
+        let jwt = mc_jose::Jwt::decode_unverified(answer["access_token"].as_str().unwrap());
+        jwt.unwrap().claims
+    };
+    let for_api = |answer: &Value| {
+        super::audiences(&access(answer))
+            .iter()
+            .any(|a| a == super::AUDIENCE)
+    };
+    assert!(for_api(&tokens), "{:#?}", access(&tokens));
+    let mut current = refreshed["refresh_token"].as_str().unwrap().to_string();
+    for (scope, audience_expected) in [
+        ("openid", false),
+        ("openid demo-api-audience", true),
+        ("openid", false),
+    ] {
+        let narrowed = [
+            ("grant_type", "refresh_token"),
+            ("client_id", NATIVE_CLIENT),
+            ("refresh_token", current.as_str()),
+            ("scope", scope),
+        ];
+        let (status, answer) = token_request(token_endpoint, &narrowed, Some(&device_key)).await;
+        assert_eq!(status, 200, "{scope}: {answer:#}");
+        assert_eq!(
+            for_api(&answer),
+            audience_expected,
+            "{scope}: {:#?}",
+            access(&answer)
+        );
+        current = answer["refresh_token"].as_str().unwrap().to_string();
+    }
 
     // ---- hostile: PKCE is required, and only S256 ----
     for downgrade in [
@@ -419,7 +463,18 @@ pub async fn runtime_flow_in_a_real_browser(keycloak: &Keycloak) {
     };
     let ok = |answer: &Value| assert_eq!(answer["status"], "OK", "{answer:#}");
 
-    ok(&post(json!({ "type": "StartEvent" })).await);
+    // The app maps its API's audience to the native client's optional scope (Keycloak 26 does
+    // not exchange a public client's token); `other-api` is a wrong mapping for the hostile
+    // case below (that scope brings demo-api, not other-api).
+    let audience_scopes = format!(
+        "{audience}={audience}-audience, other-api={audience}-audience",
+        audience = super::AUDIENCE
+    );
+    ok(&post(json!({
+        "type": "StartEvent",
+        "configuration": { "audienceScopes": audience_scopes },
+    }))
+    .await);
     let driver = ChromeDriver::start()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -489,18 +544,64 @@ pub async fn runtime_flow_in_a_real_browser(keycloak: &Keycloak) {
         .clone();
     assert_eq!(user["userId"], user_id, "userId is the ID token's sub");
     // Keycloak 26's standard token exchange (V2) refuses public clients, and the native
-    // client `demo-app` is public (RFC 8252 §8.4): an identified user's token cannot be
-    // exchanged there. The runtime says so as a clear status, and the user stays logged in.
-    // (docs/protocol.md, "Keycloak": the identified user's exchange is a known gap.)
-    let refused =
+    // client `demo-app` is public (RFC 8252 §8.4): the token for demo-api comes from the
+    // refresh grant narrowed to `openid demo-api-audience` (docs/protocol.md, "Keycloak").
+    let timer = Instant::now();
+    let exchanged =
         post(json!({ "type": "ExchangeIamTokenEvent", "audience": super::AUDIENCE })).await;
-    assert_eq!(refused["status"], "INVALID_PARAMETER", "{refused:#}");
+    let narrowed_refresh = timer.elapsed();
+    ok(&exchanged);
+    let token = exchanged["token"].as_str().unwrap().to_string();
+    let iam = mc_jose::Jwt::decode_unverified(&token).unwrap();
     assert!(
-        refused["errorDescription"]
-            .as_str()
-            .is_some_and(|d| d.contains("token exchange is not enabled")),
+        super::audiences(&iam.claims)
+            .iter()
+            .any(|a| a == super::AUDIENCE),
+        "{:#?}",
+        iam.claims
+    );
+    assert_eq!(iam.claim_str("sub"), user_id.as_str());
+    assert_eq!(iam.claim_str("azp"), Some(NATIVE_CLIENT));
+    assert!(
+        iam.claims.get("cnf").is_some(),
+        "DPoP-bound: {:#?}",
+        iam.claims
+    );
+    let timer = Instant::now();
+    let again = post(json!({ "type": "ExchangeIamTokenEvent", "audience": super::AUDIENCE })).await;
+    eprintln!(
+        "audience token by narrowed refresh: {narrowed_refresh:?} (verified, rotation stored); \
+         from the cache: {:?}",
+        timer.elapsed()
+    );
+    assert_eq!(again["token"], exchanged["token"], "served from the cache");
+    // The suite's resource server (Keycloak's JWKS, aud demo-api, the DPoP proof) takes it.
+    let called = post(json!({
+        "type": "CreateHttpCommonRequest",
+        "fullUrl": format!("{}/orders", super::RESOURCE_ORIGIN.get().unwrap()),
+        "method": "GET",
+        "audience": super::AUDIENCE,
+    }))
+    .await;
+    assert_eq!(called["httpStatus"], 200, "{called:#}");
+
+    // An audience the app mapped to no scope: Keycloak's refusal of the exchange, with what
+    // to configure; the user stays logged in.
+    let refused = post(json!({ "type": "ExchangeIamTokenEvent", "audience": "no-such-api" })).await;
+    assert_ne!(refused["status"], "OK", "{refused:#}");
+    let description = refused["errorDescription"].as_str().unwrap_or_default();
+    assert!(
+        description.contains("token exchange is not enabled")
+            && description.contains("configuration.audienceScopes"),
         "{refused:#}"
     );
+    // A mapping whose scope brings another audience: INVALID_TOKEN, nothing cached (asked
+    // again, it is refused again rather than served).
+    for _ in 0..2 {
+        let wrong = post(json!({ "type": "ExchangeIamTokenEvent", "audience": "other-api" })).await;
+        assert_eq!(wrong["status"], "INVALID_TOKEN", "{wrong:#}");
+        assert!(wrong.get("token").is_none_or(Value::is_null), "{wrong:#}");
+    }
     let state = post(json!({ "type": "GetStateEvent" })).await;
     assert_eq!(state["sdkState"], "LOGGED_IN", "{state:#}");
 
@@ -508,6 +609,18 @@ pub async fn runtime_flow_in_a_real_browser(keycloak: &Keycloak) {
     ok(&post(json!({ "type": "OfflineLoginEvent" })).await);
     let claims = post(json!({ "type": "GetIamAccessTokenClaimsEvent" })).await;
     assert_eq!(claims["claims"]["sub"], user_id, "{claims:#}");
+    // The offline login's refresh asked for `openid` only (the internal token has no API
+    // audience: the dev IDP's test shows what the runtime sends, the browser case above what
+    // Keycloak then issues). The refresh token still covers the audience scope, so the
+    // audience token comes again.
+    let renewed = post(json!({
+        "type": "ExchangeIamTokenEvent",
+        "audience": super::AUDIENCE,
+        "forceUpdate": true,
+    }))
+    .await;
+    ok(&renewed);
+    assert_ne!(renewed["token"], exchanged["token"]);
 
     // Logout as the MC-SDK does it.
     ok(&post(json!({ "type": "ClearIamTokenCacheEvent", "clearBehavior": "CLEAR_ALL" })).await);

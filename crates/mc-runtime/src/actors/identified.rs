@@ -9,7 +9,7 @@
 //! Nothing is stored before the code is redeemed and the ID token verified: a wrong state,
 //! issuer, code or ID token leaves the store as it was.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,7 +31,8 @@ use super::Admitted;
 use crate::failure::{Failure, Step};
 use crate::reducer::Outcome;
 use crate::session::{
-    claims_as_strings, refresh_identified, IdentifiedCredential, Session, SessionParts,
+    claims_as_strings, own_refresh_scope, refresh_identified, IdentifiedCredential, Session,
+    SessionParts,
 };
 
 /// How long an authorization request waits for its redirect.
@@ -125,7 +126,7 @@ impl Handler<Admitted<CreateAuthorizationRequestEvent>> for LoginActor {
         let params = AuthorizationParams {
             client_id: event.client_id,
             redirect_uri: event.redirect_uri,
-            scope: event.scope,
+            scope: with_audience_scopes(event.scope, &self.config.audience_scopes.current()),
             acr_values: event.acr_values,
             login_hint: event.login_hint,
             prompt: event.prompt,
@@ -210,9 +211,18 @@ impl Handler<Admitted<SetAuthorisationCodeEvent>> for LoginActor {
         let storage = self.storage.clone();
         let exchange = self.exchange.clone();
         let server_url = self.config.server_url.clone();
+        let audience_scopes = self.config.audience_scopes.current();
         let work = async move {
-            let login =
-                redeem(&oidc, &storage, &server_url, &response, &request, protection).await?;
+            let login = redeem(
+                &oidc,
+                &storage,
+                &server_url,
+                &response,
+                &request,
+                protection,
+                audience_scopes,
+            )
+            .await?;
             // The IAM tokens exchanged from the user's previous login carry its acr and
             // auth_time (a step-up would keep being refused): they go before the answer.
             if let Some(exchange) = exchange {
@@ -360,6 +370,26 @@ impl LoginActor {
     }
 }
 
+/// The authorization request's scope (default `openid offline_access`) with the scopes of
+/// the app's audiences added, so the grant covers the narrowed refreshes that get those
+/// audiences' tokens later (an IDP refuses a refresh asking for more than the grant).
+fn with_audience_scopes(
+    scope: Option<String>,
+    audience_scopes: &BTreeMap<String, String>,
+) -> Option<String> {
+    if audience_scopes.is_empty() {
+        return scope;
+    }
+    let mut scope = scope.unwrap_or_else(|| mc_oidc::DEFAULT_SCOPE.to_string());
+    for extra in audience_scopes.values() {
+        if !scope.split(' ').any(|s| s == extra) {
+            scope.push(' ');
+            scope.push_str(extra);
+        }
+    }
+    Some(scope)
+}
+
 fn new_device_key() -> Result<SigningKey, Failure> {
     SigningKey::generate()
         .map_err(|e| Failure::internal(format!("device key generation failed: {e}")))
@@ -404,6 +434,7 @@ async fn redeem(
     response: &AuthorizationResponse,
     request: &PendingRequest,
     protection: Protection,
+    audience_scopes: Arc<BTreeMap<String, String>>,
 ) -> Result<Arc<Session>, Failure> {
     let metadata = &request.metadata;
     let pending = &request.pending;
@@ -468,6 +499,7 @@ async fn redeem(
         refresh_token,
         Arc::new(sealing_key),
         storage.clone(),
+        audience_scopes,
     );
     let parts = SessionParts {
         user: UserIdentifier::new(&request.tenant_id, &subject),
@@ -492,6 +524,7 @@ pub async fn log_in_identified(
     storage: &Addr<StorageActor>,
     unlocked: UnlockedUser,
     key: Arc<SigningKey>,
+    audience_scopes: Arc<BTreeMap<String, String>>,
 ) -> Result<Arc<Session>, Failure> {
     let record = unlocked.user;
     let Some(refresh_token) = unlocked.refresh_token else {
@@ -514,6 +547,7 @@ pub async fn log_in_identified(
         &client_id,
         &key,
         &refresh_token,
+        own_refresh_scope(&audience_scopes),
         &sealing_key,
         storage,
     )
@@ -543,6 +577,7 @@ pub async fn log_in_identified(
         current,
         sealing_key,
         storage.clone(),
+        audience_scopes,
     );
     let parts = SessionParts {
         user: UserIdentifier::new(&record.id.tenant_id, &record.id.user_id),
@@ -656,6 +691,29 @@ mod tests {
             key: Arc::new(SigningKey::generate().unwrap()),
             created: Instant::now().checked_sub(age).unwrap(),
         }
+    }
+
+    #[test]
+    fn the_audience_scopes_join_the_requested_scope_once() {
+        let none = BTreeMap::new();
+        assert_eq!(with_audience_scopes(None, &none), None);
+        assert_eq!(
+            with_audience_scopes(Some("openid".into()), &none).as_deref(),
+            Some("openid")
+        );
+        let scopes = BTreeMap::from([
+            ("demo-api".to_string(), "demo-api-audience".to_string()),
+            ("other".to_string(), "demo-api-audience".to_string()),
+            ("orders".to_string(), "orders-audience".to_string()),
+        ]);
+        assert_eq!(
+            with_audience_scopes(None, &scopes).as_deref(),
+            Some("openid offline_access demo-api-audience orders-audience")
+        );
+        assert_eq!(
+            with_audience_scopes(Some("openid orders-audience".into()), &scopes).as_deref(),
+            Some("openid orders-audience demo-api-audience")
+        );
     }
 
     #[test]

@@ -285,7 +285,12 @@ impl Handler<Admitted<OfflineLoginEvent>> for LoginActor {
         let oidc = self.oidc.clone();
         let storage = self.storage.clone();
         let refused_user = user.clone();
-        let identified = self.users.iter().any(|u| u.id == user && u.identified);
+        // An identified user's session keeps the app's audience scopes (actors/identified.rs).
+        let identified = self
+            .users
+            .iter()
+            .any(|u| u.id == user && u.identified)
+            .then(|| self.config.audience_scopes.current());
         let work = async move {
             let asked = user_identifier(&user);
             let result = log_in(&oidc, &storage, user, unlock, identified).await;
@@ -598,7 +603,7 @@ async fn log_in(
     storage: &Addr<StorageActor>,
     user: UserId,
     unlock: UnlockWith,
-    identified: bool,
+    identified: Option<Arc<std::collections::BTreeMap<String, String>>>,
 ) -> Result<Arc<Session>, Failure> {
     let unlocked = storage::unlock_call(
         storage,
@@ -643,8 +648,9 @@ async fn log_in(
             "the stored device key is unusable; enroll this user again",
         )
     })?;
-    if identified {
-        let session = log_in_identified(oidc, storage, unlocked, Arc::new(key)).await?;
+    if let Some(audience_scopes) = identified {
+        let session =
+            log_in_identified(oidc, storage, unlocked, Arc::new(key), audience_scopes).await?;
         storage::call(
             storage,
             RecordLogin {

@@ -2,6 +2,12 @@
 //! DeleteIamTokenByAudienceEvent, and the IAM tokens of the HTTP proxy. It owns the IAM token
 //! cache ([`TokenCache`]); it is the cache's only writer.
 //!
+//! A token comes from the RFC 8693 exchange, except an identified user's token for an
+//! audience the app mapped to a scope (`configuration.audienceScopes`, for IDPs that do not
+//! exchange a public client's token): the refresh grant narrowed to that scope
+//! ([`Session::audience_token`], which stores a rotated refresh token first), cached only once
+//! its signature, `aud`, `azp` and `sub` are checked. This actor never writes the store.
+//!
 //! Tokens are cached per (user, audience) until `token_refresh_margin` before they expire.
 //! At most one exchange per (user, audience) runs at a time: callers that ask while one is
 //! running wait for its result instead of starting their own (parallel refreshes are how other
@@ -261,11 +267,32 @@ async fn exchange(
     margin: i64,
     audience: &str,
 ) -> Result<IamToken, Failure> {
+    // An audience the app mapped to a scope: the identified user's narrowed refresh.
+    if let Some(scope) = session
+        .identified
+        .as_ref()
+        .and_then(|identified| identified.audience_scope(audience))
+    {
+        return audience_by_refresh(oidc, session, audience, scope).await;
+    }
+    if let Some(identified) = &session.identified {
+        if !may_exchange(&session.metadata) {
+            return Err(Failure::new(
+                StatusType::InvalidParameter,
+                error_code::AUDIENCE_NOT_ALLOWED,
+                format!(
+                    "the IDP offers no token exchange (grant_types_supported); {}",
+                    no_scope_hint(audience, &identified.client_id)
+                ),
+            )
+            .with_next_action(Some(NextAction::ContactSupport)));
+        }
+    }
     let subject = session.device_token(oidc, margin).await?;
     // An identified user's access token is exchanged by its public native client; a
     // device's by the device's own registration.
     let exchanged = match &session.identified {
-        Some(_) => {
+        Some(identified) => {
             oidc.exchange_for_user(
                 &session.metadata,
                 &session.client_id,
@@ -274,9 +301,25 @@ async fn exchange(
                 audience,
             )
             .await
+            .map_err(|e| {
+                let mut failure = Failure::from_oidc(&e, Step::Exchange);
+                // A refusal of the app's client (Keycloak 26: "Standard token exchange is
+                // not enabled for the requested client"): say how to get the token anyway.
+                if matches!(
+                    failure.status,
+                    StatusType::InvalidParameter | StatusType::AccessDenied
+                ) {
+                    failure.description = format!(
+                        "{}; {}",
+                        failure.description,
+                        no_scope_hint(audience, &identified.client_id)
+                    );
+                }
+                failure
+            })
         }
-        None => {
-            oidc.exchange(
+        None => oidc
+            .exchange(
                 &session.metadata,
                 &session.client_id,
                 &session.key,
@@ -284,14 +327,91 @@ async fn exchange(
                 audience,
             )
             .await
-        }
+            .map_err(|e| Failure::from_oidc(&e, Step::Exchange)),
     };
-    let tokens = exchanged.map_err(|e| Failure::from_oidc(&e, Step::Exchange))?;
+    let tokens = exchanged?;
     Ok(IamToken {
         audience: audience.to_string(),
         token: tokens.access_token,
         token_type: tokens.token_type,
         expires_at: tokens.expires_at,
+    })
+}
+
+/// Whether the IDP lists the token exchange among its grants (an empty list says nothing).
+fn may_exchange(metadata: &mc_oidc::ProviderMetadata) -> bool {
+    metadata.grant_types_supported.is_empty()
+        || metadata
+            .grant_types_supported
+            .iter()
+            .any(|g| g == mc_oidc::GRANT_TOKEN_EXCHANGE)
+}
+
+/// What the app and the IDP's administrator can do when the app's client may not exchange.
+fn no_scope_hint(audience: &str, client_id: &str) -> String {
+    format!(
+        "to get a token for `{audience}` without the exchange, give the client `{client_id}` \
+         an optional client scope that puts `{audience}` into `aud` (Keycloak: an Audience \
+         mapper) and name it in StartEvent's configuration.audienceScopes \
+         (`{audience}=<scope>`), then log in again"
+    )
+}
+
+/// An identified user's token for `audience` by the refresh grant narrowed to `scope`
+/// ([`Session::audience_token`]; the rotated refresh token is stored first). Nothing is
+/// cached unless the token verifies (IDP signature, issuer, expiry) and is the user's token
+/// for `audience`: `aud` names it, `azp` is the app's client, `sub` the logged-in user.
+async fn audience_by_refresh(
+    oidc: &OidcClient,
+    session: &Session,
+    audience: &str,
+    scope: &str,
+) -> Result<IamToken, Failure> {
+    let tokens = session.audience_token(oidc, scope).await?;
+    let verified = oidc
+        .verify_access_token(&session.metadata, &tokens.access_token)
+        .await
+        .map_err(|e| {
+            Failure::new(
+                StatusType::InvalidToken,
+                error_code::INVALID_TOKEN,
+                format!("the IDP's token for `{audience}` failed verification ({e}); nothing was cached"),
+            )
+        })?;
+    let claim = |name: &str| verified.claims.get(name);
+    let names_audience = match claim("aud") {
+        Some(serde_json::Value::String(aud)) => aud == audience,
+        Some(serde_json::Value::Array(auds)) => auds.iter().any(|a| a == audience),
+        _ => false,
+    };
+    let refuse = |what: String| {
+        Err(Failure::new(
+            StatusType::InvalidToken,
+            error_code::INVALID_TOKEN,
+            format!("{what}; nothing was cached"),
+        ))
+    };
+    if !names_audience {
+        return refuse(format!(
+            "the token the scope `{scope}` brought is not for `{audience}` (its aud does not name it): map `{audience}` to the scope whose audience mapper names it (configuration.audienceScopes), and log the user in again if it logged in before the mapping (its grant lacks the scope)"
+        ));
+    }
+    let client_id = session.identified.as_ref().map(|i| i.client_id.as_str());
+    if claim("azp").and_then(|v| v.as_str()) != client_id {
+        return refuse(format!(
+            "the token for `{audience}` was issued to another client (azp)"
+        ));
+    }
+    if claim("sub").and_then(|v| v.as_str()) != Some(session.user.user_id.as_str()) {
+        return refuse(format!(
+            "the token for `{audience}` names another user (sub)"
+        ));
+    }
+    Ok(IamToken {
+        audience: audience.to_string(),
+        token: tokens.access_token,
+        token_type: tokens.token_type,
+        expires_at: tokens.expires_at.min(verified.expires_at),
     })
 }
 
@@ -488,6 +608,26 @@ mod tests {
         assert!(cache.fresh(&one, "api").is_some());
         assert!(cache.fresh(&other, "api").is_some());
         assert!(cache.fresh(&lookalike, "api").is_none());
+    }
+
+    #[test]
+    fn the_exchange_is_tried_unless_discovery_lists_grants_without_it() {
+        let mut metadata = mc_oidc::ProviderMetadata::default();
+        assert!(may_exchange(&metadata), "an empty list says nothing");
+        metadata.grant_types_supported = vec!["authorization_code".into(), "refresh_token".into()];
+        assert!(!may_exchange(&metadata));
+        metadata
+            .grant_types_supported
+            .push(mc_oidc::GRANT_TOKEN_EXCHANGE.into());
+        assert!(may_exchange(&metadata));
+    }
+
+    #[test]
+    fn the_refusal_hint_names_the_client_the_audience_and_the_setting() {
+        let hint = no_scope_hint("demo-api", "demo-app");
+        for part in ["`demo-api`", "`demo-app`", "configuration.audienceScopes"] {
+            assert!(hint.contains(part), "{hint}");
+        }
     }
 
     #[test]
