@@ -83,7 +83,7 @@ async fn deleted_while_down(
     drop(runtime);
     // Brought back, the client still registered (the delete never reached it).
     let idp = idp_at(addr, state).await;
-    assert!(idp.client_exists(TENANT, &user.user_id));
+    assert!(idp.client_of_subject(TENANT, &user.user_id).is_some());
     (addr, url, user, idp)
 }
 
@@ -123,13 +123,19 @@ async fn idp_down_at_delete_deletes_locally_and_the_next_start_deletes_at_the_id
 
     // The IDP back, a new process: its start sends the queued delete.
     let idp = idp_at(addr, state.path()).await;
-    assert!(idp.client_exists(TENANT, &deleted_user.user_id));
+    assert!(idp
+        .client_of_subject(TENANT, &deleted_user.user_id)
+        .is_some());
     let runtime = runtime_in(&url, store.path());
     let started = start(&runtime).await;
     assert_eq!(started.user_details_list.len(), 1);
     queue_reaches(&runtime, 0).await;
-    assert!(!idp.client_exists(TENANT, &deleted_user.user_id));
-    assert!(idp.client_exists(OTHER_TENANT, &kept_user.user_id));
+    assert!(!idp
+        .client_of_subject(TENANT, &deleted_user.user_id)
+        .is_some());
+    assert!(idp
+        .client_of_subject(OTHER_TENANT, &kept_user.user_id)
+        .is_some());
     assert_eq!(idp.stats().registration_delete, 1);
     let login = post(&runtime, OfflineLoginEvent::new().for_user(deleted_user)).await;
     assert_eq!(login.info.status, StatusType::InvalidUserId, "{login:#?}");
@@ -179,7 +185,9 @@ async fn the_idp_reachable_again_sends_the_queued_delete_without_a_restart() {
         })
         .await;
     queue_reaches(&runtime, 0).await;
-    assert!(!idp.client_exists(TENANT, &deleted_user.user_id));
+    assert!(!idp
+        .client_of_subject(TENANT, &deleted_user.user_id)
+        .is_some());
     assert_eq!(idp.stats().registration_delete, 1);
 }
 
@@ -203,11 +211,11 @@ async fn a_server_error_keeps_the_record_and_each_start_retries_it_once() {
     assert!(deleted.idp_deletion_pending);
     assert!(deleted.user_list.is_empty());
     assert_eq!(deleted.sdk_state, SdkState::ActivationRequired);
-    assert!(idp.client_exists(TENANT, &user.user_id));
+    assert!(idp.client_of_subject(TENANT, &user.user_id).is_some());
 
     // Every start sends it (whatever the backoff): the second 500, then the real answer.
     let mut starts = 0;
-    while idp.client_exists(TENANT, &user.user_id) {
+    while idp.client_of_subject(TENANT, &user.user_id).is_some() {
         starts += 1;
         assert!(starts <= 3, "the queued delete never got through");
         post(&runtime, RestartEvent::new()).await;
@@ -248,7 +256,8 @@ async fn a_crash_after_the_idp_answered_makes_the_retry_harmless() {
     let (_, url, user, idp) = deleted_while_down(state.path(), store.path()).await;
     // As if the earlier try had reached the IDP and the process died before removing the
     // record: the client is gone, the record is still queued.
-    assert!(idp.delete_client(TENANT, &user.user_id));
+    let client = idp.client_of_subject(TENANT, &user.user_id).unwrap();
+    assert!(idp.delete_client(TENANT, &client));
     let runtime = runtime_in(&url, store.path());
     let recorder = Recorder::attach(&runtime);
     start(&runtime).await;
@@ -313,7 +322,7 @@ async fn a_tampered_record_is_refused_reported_and_never_sent() {
     store_damage_reported(&recorder).await;
     queue_reaches(&runtime, 0).await;
     assert_eq!(idp.stats().registration_delete, 0, "nothing sent");
-    assert!(idp.client_exists(TENANT, &user.user_id));
+    assert!(idp.client_of_subject(TENANT, &user.user_id).is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -335,7 +344,7 @@ async fn a_duplicated_record_is_sent_once() {
     start(&runtime).await;
     queue_reaches(&runtime, 0).await;
     store_damage_reported(&recorder).await;
-    assert!(!idp.client_exists(TENANT, &user.user_id));
+    assert!(!idp.client_of_subject(TENANT, &user.user_id).is_some());
     assert_eq!(idp.stats().registration_delete, 1, "one IDP call");
 }
 
@@ -373,7 +382,7 @@ async fn a_record_from_another_store_is_refused() {
     store_damage_reported(&recorder).await;
     queue_reaches(&runtime, 0).await;
     assert_eq!(idp.stats().registration_delete, before, "nothing sent");
-    assert!(idp.client_exists(TENANT, &user.user_id));
+    assert!(idp.client_of_subject(TENANT, &user.user_id).is_some());
 }
 
 /// A copy of a store directory as it is now (the redb file and its key file).
@@ -474,11 +483,11 @@ async fn a_user_blocked_while_the_idp_is_down_is_deleted_there_later() {
     drop(runtime);
 
     let idp = idp_at(addr, state.path()).await;
-    assert!(idp.client_exists(TENANT, &user.user_id));
+    assert!(idp.client_of_subject(TENANT, &user.user_id).is_some());
     let runtime = MasterController::start(config()).unwrap();
     start(&runtime).await;
     queue_reaches(&runtime, 0).await;
-    assert!(!idp.client_exists(TENANT, &user.user_id));
+    assert!(!idp.client_of_subject(TENANT, &user.user_id).is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -498,7 +507,7 @@ async fn drains_running_at_once_send_a_record_once() {
         post(&runtime, RestartEvent::new()).await;
     }
     queue_reaches(&runtime, 0).await;
-    assert!(!idp.client_exists(TENANT, &user.user_id));
+    assert!(!idp.client_of_subject(TENANT, &user.user_id).is_some());
     // Past the slow answer: a second DELETE sent meanwhile would have reached the IDP by now.
     tokio::time::sleep(Duration::from_millis(900)).await;
     // The IDP counts every DELETE that reached it, also one answered 401.

@@ -155,6 +155,10 @@ async fn ten_wrong_pins_block_as_pin_blocked_and_delete_at_the_idp() {
         .await
         .logged_in_user
         .expect("logged in");
+    // userId is the token's sub; the registration is the client whose tokens name it.
+    let client = idp
+        .client_of_subject(TENANT, &user.user_id)
+        .expect("registered at the IDP");
     post(&runtime, RestartEvent::new()).await;
     for _ in 1..10 {
         assert_status(
@@ -168,10 +172,7 @@ async fn ten_wrong_pins_block_as_pin_blocked_and_delete_at_the_idp() {
     assert_eq!(blocked.retry_counter, Some(0));
     assert_eq!(blocked.info.next_action, Some(NextAction::EnrollAgain));
     assert!(description(&blocked).contains("wrong PINs"), "{blocked:?}");
-    assert!(
-        !idp.client_exists(TENANT, &user.user_id),
-        "deleted at the IDP"
-    );
+    assert!(!idp.client_exists(TENANT, &client), "deleted at the IDP");
     assert_eq!(state_of(&runtime).await, SdkState::ActivationRequired);
     // Even the right PIN cannot bring it back.
     assert_status(

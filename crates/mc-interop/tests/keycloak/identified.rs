@@ -647,9 +647,10 @@ pub async fn anonymous_device_upgraded_in_a_real_browser(keycloak: &Keycloak) {
         StatusType::Ok,
     );
     let (anonymous, _) = super::information(&runtime).await;
+    let anonymous_client = super::device_client(&runtime, &anonymous).await;
     assert!(
         keycloak
-            .client(REALM, &anonymous.user_id)
+            .client(REALM, &anonymous_client)
             .await
             .unwrap()
             .is_some(),
@@ -690,7 +691,7 @@ pub async fn anonymous_device_upgraded_in_a_real_browser(keycloak: &Keycloak) {
     );
     assert!(
         keycloak
-            .client(REALM, &anonymous.user_id)
+            .client(REALM, &anonymous_client)
             .await
             .unwrap()
             .is_none(),
