@@ -1338,13 +1338,25 @@ public struct DeleteUserResultEvent: Equatable, Hashable {
     public var info: ResultInfo
     public var sdkState: SdkState
     public var userList: [UserIdentifier]
+    /**
+     * **Ours**: the user is gone locally, but the IDP has not confirmed its part yet (the
+     * registration delete or the token revocation); the runtime retries it on later starts
+     * and when the IDP is reachable again. `false` when the IDP part is done or not needed.
+     */
+    public var idpDeletionPending: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(info: ResultInfo, sdkState: SdkState, userList: [UserIdentifier]) {
+    public init(info: ResultInfo, sdkState: SdkState, userList: [UserIdentifier], 
+        /**
+         * **Ours**: the user is gone locally, but the IDP has not confirmed its part yet (the
+         * registration delete or the token revocation); the runtime retries it on later starts
+         * and when the IDP is reachable again. `false` when the IDP part is done or not needed.
+         */idpDeletionPending: Bool = false) {
         self.info = info
         self.sdkState = sdkState
         self.userList = userList
+        self.idpDeletionPending = idpDeletionPending
     }
 
     
@@ -1365,7 +1377,8 @@ public struct FfiConverterTypeDeleteUserResultEvent: FfiConverterRustBuffer {
             try DeleteUserResultEvent(
                 info: FfiConverterTypeResultInfo.read(from: &buf), 
                 sdkState: FfiConverterTypeSdkState.read(from: &buf), 
-                userList: FfiConverterSequenceTypeUserIdentifier.read(from: &buf)
+                userList: FfiConverterSequenceTypeUserIdentifier.read(from: &buf), 
+                idpDeletionPending: FfiConverterBool.read(from: &buf)
         )
     }
 
@@ -1373,6 +1386,7 @@ public struct FfiConverterTypeDeleteUserResultEvent: FfiConverterRustBuffer {
         FfiConverterTypeResultInfo.write(value.info, into: &buf)
         FfiConverterTypeSdkState.write(value.sdkState, into: &buf)
         FfiConverterSequenceTypeUserIdentifier.write(value.userList, into: &buf)
+        FfiConverterBool.write(value.idpDeletionPending, into: &buf)
     }
 }
 
@@ -1568,6 +1582,11 @@ public struct ErrorReport: Equatable, Hashable {
     public var errorType: String
     public var errorDescription: String
     public var errorCode: UInt32
+    /**
+     * The W3C trace context of the request whose handling pushed this event, or a fresh
+     * random one when no request caused it (docs/events.md).
+     */
+    public var traceContext: TraceContext?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -1577,11 +1596,16 @@ public struct ErrorReport: Equatable, Hashable {
          */requestId: RequestId?, 
         /**
          * A short stable category, e.g. `STORE`, `NETWORK`, `LISTENER`.
-         */errorType: String, errorDescription: String, errorCode: UInt32) {
+         */errorType: String, errorDescription: String, errorCode: UInt32, 
+        /**
+         * The W3C trace context of the request whose handling pushed this event, or a fresh
+         * random one when no request caused it (docs/events.md).
+         */traceContext: TraceContext? = nil) {
         self.requestId = requestId
         self.errorType = errorType
         self.errorDescription = errorDescription
         self.errorCode = errorCode
+        self.traceContext = traceContext
     }
 
     
@@ -1603,7 +1627,8 @@ public struct FfiConverterTypeErrorReport: FfiConverterRustBuffer {
                 requestId: FfiConverterOptionTypeRequestId.read(from: &buf), 
                 errorType: FfiConverterString.read(from: &buf), 
                 errorDescription: FfiConverterString.read(from: &buf), 
-                errorCode: FfiConverterUInt32.read(from: &buf)
+                errorCode: FfiConverterUInt32.read(from: &buf), 
+                traceContext: FfiConverterOptionTypeTraceContext.read(from: &buf)
         )
     }
 
@@ -1612,6 +1637,7 @@ public struct FfiConverterTypeErrorReport: FfiConverterRustBuffer {
         FfiConverterString.write(value.errorType, into: &buf)
         FfiConverterString.write(value.errorDescription, into: &buf)
         FfiConverterUInt32.write(value.errorCode, into: &buf)
+        FfiConverterOptionTypeTraceContext.write(value.traceContext, into: &buf)
     }
 }
 
@@ -2175,6 +2201,11 @@ public struct IdpLoginRequiredEvent: Equatable, Hashable {
      * Step-up (RFC 9470): the `max_age` the resource asked for, in seconds.
      */
     public var maxAge: UInt64?
+    /**
+     * The W3C trace context of the request whose handling pushed this event, or a fresh
+     * random one when no request caused it (docs/events.md).
+     */
+    public var traceContext: TraceContext?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2185,10 +2216,15 @@ public struct IdpLoginRequiredEvent: Equatable, Hashable {
          */acrValues: String? = nil, 
         /**
          * Step-up (RFC 9470): the `max_age` the resource asked for, in seconds.
-         */maxAge: UInt64? = nil) {
+         */maxAge: UInt64? = nil, 
+        /**
+         * The W3C trace context of the request whose handling pushed this event, or a fresh
+         * random one when no request caused it (docs/events.md).
+         */traceContext: TraceContext? = nil) {
         self.userIdentifier = userIdentifier
         self.acrValues = acrValues
         self.maxAge = maxAge
+        self.traceContext = traceContext
     }
 
     
@@ -2209,7 +2245,8 @@ public struct FfiConverterTypeIdpLoginRequiredEvent: FfiConverterRustBuffer {
             try IdpLoginRequiredEvent(
                 userIdentifier: FfiConverterTypeUserIdentifier.read(from: &buf), 
                 acrValues: FfiConverterOptionString.read(from: &buf), 
-                maxAge: FfiConverterOptionUInt64.read(from: &buf)
+                maxAge: FfiConverterOptionUInt64.read(from: &buf), 
+                traceContext: FfiConverterOptionTypeTraceContext.read(from: &buf)
         )
     }
 
@@ -2217,6 +2254,7 @@ public struct FfiConverterTypeIdpLoginRequiredEvent: FfiConverterRustBuffer {
         FfiConverterTypeUserIdentifier.write(value.userIdentifier, into: &buf)
         FfiConverterOptionString.write(value.acrValues, into: &buf)
         FfiConverterOptionUInt64.write(value.maxAge, into: &buf)
+        FfiConverterOptionTypeTraceContext.write(value.traceContext, into: &buf)
     }
 }
 
@@ -2316,11 +2354,21 @@ public func FfiConverterTypeInvalidStateEvent_lower(_ value: InvalidStateEvent) 
  */
 public struct LoginTokenClaimsAvailableEvent: Equatable, Hashable {
     public var claims: StringMap
+    /**
+     * The W3C trace context of the request whose handling pushed this event, or a fresh
+     * random one when no request caused it (docs/events.md).
+     */
+    public var traceContext: TraceContext?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(claims: StringMap) {
+    public init(claims: StringMap, 
+        /**
+         * The W3C trace context of the request whose handling pushed this event, or a fresh
+         * random one when no request caused it (docs/events.md).
+         */traceContext: TraceContext? = nil) {
         self.claims = claims
+        self.traceContext = traceContext
     }
 
     
@@ -2339,12 +2387,14 @@ public struct FfiConverterTypeLoginTokenClaimsAvailableEvent: FfiConverterRustBu
     public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> LoginTokenClaimsAvailableEvent {
         return
             try LoginTokenClaimsAvailableEvent(
-                claims: FfiConverterTypeStringMap.read(from: &buf)
+                claims: FfiConverterTypeStringMap.read(from: &buf), 
+                traceContext: FfiConverterOptionTypeTraceContext.read(from: &buf)
         )
     }
 
     public static func write(_ value: LoginTokenClaimsAvailableEvent, into buf: inout [UInt8]) {
         FfiConverterTypeStringMap.write(value.claims, into: &buf)
+        FfiConverterOptionTypeTraceContext.write(value.traceContext, into: &buf)
     }
 }
 
@@ -2709,12 +2759,22 @@ public func FfiConverterTypeResultInfo_lower(_ value: ResultInfo) -> RustBuffer 
 public struct ServerConnectionEvent: Equatable, Hashable {
     public var connectionState: ServerConnectionState
     public var serverUrl: String
+    /**
+     * The W3C trace context of the request whose handling pushed this event, or a fresh
+     * random one when no request caused it (docs/events.md).
+     */
+    public var traceContext: TraceContext?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(connectionState: ServerConnectionState, serverUrl: String) {
+    public init(connectionState: ServerConnectionState, serverUrl: String, 
+        /**
+         * The W3C trace context of the request whose handling pushed this event, or a fresh
+         * random one when no request caused it (docs/events.md).
+         */traceContext: TraceContext? = nil) {
         self.connectionState = connectionState
         self.serverUrl = serverUrl
+        self.traceContext = traceContext
     }
 
     
@@ -2734,13 +2794,15 @@ public struct FfiConverterTypeServerConnectionEvent: FfiConverterRustBuffer {
         return
             try ServerConnectionEvent(
                 connectionState: FfiConverterTypeServerConnectionState.read(from: &buf), 
-                serverUrl: FfiConverterString.read(from: &buf)
+                serverUrl: FfiConverterString.read(from: &buf), 
+                traceContext: FfiConverterOptionTypeTraceContext.read(from: &buf)
         )
     }
 
     public static func write(_ value: ServerConnectionEvent, into buf: inout [UInt8]) {
         FfiConverterTypeServerConnectionState.write(value.connectionState, into: &buf)
         FfiConverterString.write(value.serverUrl, into: &buf)
+        FfiConverterOptionTypeTraceContext.write(value.traceContext, into: &buf)
     }
 }
 
@@ -2943,15 +3005,25 @@ public struct StartLoginEvent: Equatable, Hashable {
      */
     public var userIdentifier: UserIdentifier
     public var userList: [UserIdentifier]
+    /**
+     * The W3C trace context of the request whose handling pushed this event, or a fresh
+     * random one when no request caused it (docs/events.md).
+     */
+    public var traceContext: TraceContext?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
     public init(
         /**
          * The user an `OfflineLoginEvent` without `userIdentifier` logs in.
-         */userIdentifier: UserIdentifier, userList: [UserIdentifier]) {
+         */userIdentifier: UserIdentifier, userList: [UserIdentifier], 
+        /**
+         * The W3C trace context of the request whose handling pushed this event, or a fresh
+         * random one when no request caused it (docs/events.md).
+         */traceContext: TraceContext? = nil) {
         self.userIdentifier = userIdentifier
         self.userList = userList
+        self.traceContext = traceContext
     }
 
     
@@ -2971,13 +3043,15 @@ public struct FfiConverterTypeStartLoginEvent: FfiConverterRustBuffer {
         return
             try StartLoginEvent(
                 userIdentifier: FfiConverterTypeUserIdentifier.read(from: &buf), 
-                userList: FfiConverterSequenceTypeUserIdentifier.read(from: &buf)
+                userList: FfiConverterSequenceTypeUserIdentifier.read(from: &buf), 
+                traceContext: FfiConverterOptionTypeTraceContext.read(from: &buf)
         )
     }
 
     public static func write(_ value: StartLoginEvent, into buf: inout [UInt8]) {
         FfiConverterTypeUserIdentifier.write(value.userIdentifier, into: &buf)
         FfiConverterSequenceTypeUserIdentifier.write(value.userList, into: &buf)
+        FfiConverterOptionTypeTraceContext.write(value.traceContext, into: &buf)
     }
 }
 
@@ -3147,6 +3221,129 @@ public func FfiConverterTypeStatusResultEvent_lift(_ buf: RustBuffer) throws -> 
 #endif
 public func FfiConverterTypeStatusResultEvent_lower(_ value: StatusResultEvent) -> RustBuffer {
     return FfiConverterTypeStatusResultEvent.lower(value)
+}
+
+
+/**
+ * Makes the enrolled user of another tenant (the MC-SDK's workspace) the active one: the
+ * user an OfflineLogin without `userIdentifier` logs in. The current session ends (its
+ * in-memory tokens are dropped); the choice is stored, so a restart keeps it.
+ */
+public struct SwitchWorkspaceEvent: Equatable, Hashable {
+    public var tenantId: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(tenantId: String) {
+        self.tenantId = tenantId
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SwitchWorkspaceEvent: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSwitchWorkspaceEvent: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwitchWorkspaceEvent {
+        return
+            try SwitchWorkspaceEvent(
+                tenantId: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SwitchWorkspaceEvent, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.tenantId, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSwitchWorkspaceEvent_lift(_ buf: RustBuffer) throws -> SwitchWorkspaceEvent {
+    return try FfiConverterTypeSwitchWorkspaceEvent.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSwitchWorkspaceEvent_lower(_ value: SwitchWorkspaceEvent) -> RustBuffer {
+    return FfiConverterTypeSwitchWorkspaceEvent.lower(value)
+}
+
+
+/**
+ * Answers `SwitchWorkspaceEvent`: the state after it (`LOGIN_REQUIRED` after a switch: the
+ * new active user logs in with OfflineLoginEvent) and the active user.
+ */
+public struct SwitchWorkspaceResultEvent: Equatable, Hashable {
+    public var info: ResultInfo
+    public var sdkState: SdkState
+    /**
+     * The active user after the request (on OK: the user of the requested tenant).
+     */
+    public var userIdentifier: UserIdentifier?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(info: ResultInfo, sdkState: SdkState, 
+        /**
+         * The active user after the request (on OK: the user of the requested tenant).
+         */userIdentifier: UserIdentifier? = nil) {
+        self.info = info
+        self.sdkState = sdkState
+        self.userIdentifier = userIdentifier
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SwitchWorkspaceResultEvent: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSwitchWorkspaceResultEvent: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwitchWorkspaceResultEvent {
+        return
+            try SwitchWorkspaceResultEvent(
+                info: FfiConverterTypeResultInfo.read(from: &buf), 
+                sdkState: FfiConverterTypeSdkState.read(from: &buf), 
+                userIdentifier: FfiConverterOptionTypeUserIdentifier.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SwitchWorkspaceResultEvent, into buf: inout [UInt8]) {
+        FfiConverterTypeResultInfo.write(value.info, into: &buf)
+        FfiConverterTypeSdkState.write(value.sdkState, into: &buf)
+        FfiConverterOptionTypeUserIdentifier.write(value.userIdentifier, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSwitchWorkspaceResultEvent_lift(_ buf: RustBuffer) throws -> SwitchWorkspaceResultEvent {
+    return try FfiConverterTypeSwitchWorkspaceResultEvent.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSwitchWorkspaceResultEvent_lower(_ value: SwitchWorkspaceResultEvent) -> RustBuffer {
+    return FfiConverterTypeSwitchWorkspaceResultEvent.lower(value)
 }
 
 
@@ -3343,6 +3540,12 @@ public enum AuthenticationMode: Equatable, Hashable {
      * Guarded by a biometric gate bound to a platform key.
      */
     case biometric
+    /**
+     * Guarded by a local PIN: ASCII digits only, [`crate::PIN_MIN_DIGITS`] to
+     * [`crate::PIN_MAX_DIGITS`] of them; sealed and locked out as PASSWORD is, blocked as
+     * `PIN_BLOCKED`. The PIN travels in the `password` fields.
+     */
+    case pin
 
 
 
@@ -3370,6 +3573,8 @@ public struct FfiConverterTypeAuthenticationMode: FfiConverterRustBuffer {
         
         case 3: return .biometric
         
+        case 4: return .pin
+        
         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
@@ -3388,6 +3593,10 @@ public struct FfiConverterTypeAuthenticationMode: FfiConverterRustBuffer {
         
         case .biometric:
             writeInt(&buf, Int32(3))
+        
+        
+        case .pin:
+            writeInt(&buf, Int32(4))
         
         }
     }
@@ -3527,6 +3736,8 @@ public enum Event: Equatable, Hashable {
     )
     case createAuthorizationRequestResultEvent(CreateAuthorizationRequestResultEvent
     )
+    case switchWorkspaceResultEvent(SwitchWorkspaceResultEvent
+    )
     case invalidStateEvent(InvalidStateEvent
     )
     case startLoginEvent(StartLoginEvent
@@ -3603,28 +3814,31 @@ public struct FfiConverterTypeEvent: FfiConverterRustBuffer {
         case 13: return .createAuthorizationRequestResultEvent(try FfiConverterTypeCreateAuthorizationRequestResultEvent.read(from: &buf)
         )
         
-        case 14: return .invalidStateEvent(try FfiConverterTypeInvalidStateEvent.read(from: &buf)
+        case 14: return .switchWorkspaceResultEvent(try FfiConverterTypeSwitchWorkspaceResultEvent.read(from: &buf)
         )
         
-        case 15: return .startLoginEvent(try FfiConverterTypeStartLoginEvent.read(from: &buf)
+        case 15: return .invalidStateEvent(try FfiConverterTypeInvalidStateEvent.read(from: &buf)
         )
         
-        case 16: return .serverConnectionEvent(try FfiConverterTypeServerConnectionEvent.read(from: &buf)
+        case 16: return .startLoginEvent(try FfiConverterTypeStartLoginEvent.read(from: &buf)
         )
         
-        case 17: return .loginTokenClaimsAvailableEvent(try FfiConverterTypeLoginTokenClaimsAvailableEvent.read(from: &buf)
+        case 17: return .serverConnectionEvent(try FfiConverterTypeServerConnectionEvent.read(from: &buf)
         )
         
-        case 18: return .warningEvent(try FfiConverterTypeErrorReport.read(from: &buf)
+        case 18: return .loginTokenClaimsAvailableEvent(try FfiConverterTypeLoginTokenClaimsAvailableEvent.read(from: &buf)
         )
         
-        case 19: return .runtimeErrorEvent(try FfiConverterTypeErrorReport.read(from: &buf)
+        case 19: return .warningEvent(try FfiConverterTypeErrorReport.read(from: &buf)
         )
         
-        case 20: return .fatalErrorEvent(try FfiConverterTypeErrorReport.read(from: &buf)
+        case 20: return .runtimeErrorEvent(try FfiConverterTypeErrorReport.read(from: &buf)
         )
         
-        case 21: return .idpLoginRequiredEvent(try FfiConverterTypeIdpLoginRequiredEvent.read(from: &buf)
+        case 21: return .fatalErrorEvent(try FfiConverterTypeErrorReport.read(from: &buf)
+        )
+        
+        case 22: return .idpLoginRequiredEvent(try FfiConverterTypeIdpLoginRequiredEvent.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -3700,43 +3914,48 @@ public struct FfiConverterTypeEvent: FfiConverterRustBuffer {
             FfiConverterTypeCreateAuthorizationRequestResultEvent.write(v1, into: &buf)
             
         
-        case let .invalidStateEvent(v1):
+        case let .switchWorkspaceResultEvent(v1):
             writeInt(&buf, Int32(14))
+            FfiConverterTypeSwitchWorkspaceResultEvent.write(v1, into: &buf)
+            
+        
+        case let .invalidStateEvent(v1):
+            writeInt(&buf, Int32(15))
             FfiConverterTypeInvalidStateEvent.write(v1, into: &buf)
             
         
         case let .startLoginEvent(v1):
-            writeInt(&buf, Int32(15))
+            writeInt(&buf, Int32(16))
             FfiConverterTypeStartLoginEvent.write(v1, into: &buf)
             
         
         case let .serverConnectionEvent(v1):
-            writeInt(&buf, Int32(16))
+            writeInt(&buf, Int32(17))
             FfiConverterTypeServerConnectionEvent.write(v1, into: &buf)
             
         
         case let .loginTokenClaimsAvailableEvent(v1):
-            writeInt(&buf, Int32(17))
+            writeInt(&buf, Int32(18))
             FfiConverterTypeLoginTokenClaimsAvailableEvent.write(v1, into: &buf)
             
         
         case let .warningEvent(v1):
-            writeInt(&buf, Int32(18))
-            FfiConverterTypeErrorReport.write(v1, into: &buf)
-            
-        
-        case let .runtimeErrorEvent(v1):
             writeInt(&buf, Int32(19))
             FfiConverterTypeErrorReport.write(v1, into: &buf)
             
         
-        case let .fatalErrorEvent(v1):
+        case let .runtimeErrorEvent(v1):
             writeInt(&buf, Int32(20))
             FfiConverterTypeErrorReport.write(v1, into: &buf)
             
         
-        case let .idpLoginRequiredEvent(v1):
+        case let .fatalErrorEvent(v1):
             writeInt(&buf, Int32(21))
+            FfiConverterTypeErrorReport.write(v1, into: &buf)
+            
+        
+        case let .idpLoginRequiredEvent(v1):
+            writeInt(&buf, Int32(22))
             FfiConverterTypeIdpLoginRequiredEvent.write(v1, into: &buf)
             
         }
@@ -4124,6 +4343,8 @@ public enum RequestEvent: Equatable, Hashable {
     )
     case setAuthorisationCodeEvent(SetAuthorisationCodeEvent
     )
+    case switchWorkspaceEvent(SwitchWorkspaceEvent
+    )
 
 
 
@@ -4188,6 +4409,9 @@ public struct FfiConverterTypeRequestEvent: FfiConverterRustBuffer {
         )
         
         case 15: return .setAuthorisationCodeEvent(try FfiConverterTypeSetAuthorisationCodeEvent.read(from: &buf)
+        )
+        
+        case 16: return .switchWorkspaceEvent(try FfiConverterTypeSwitchWorkspaceEvent.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -4272,6 +4496,11 @@ public struct FfiConverterTypeRequestEvent: FfiConverterRustBuffer {
             writeInt(&buf, Int32(15))
             FfiConverterTypeSetAuthorisationCodeEvent.write(v1, into: &buf)
             
+        
+        case let .switchWorkspaceEvent(v1):
+            writeInt(&buf, Int32(16))
+            FfiConverterTypeSwitchWorkspaceEvent.write(v1, into: &buf)
+            
         }
     }
 }
@@ -4314,6 +4543,7 @@ public enum RequestKind: Equatable, Hashable {
     case getState
     case createAuthorizationRequest
     case setAuthorisationCode
+    case switchWorkspace
 
 
 
@@ -4364,6 +4594,8 @@ public struct FfiConverterTypeRequestKind: FfiConverterRustBuffer {
         case 14: return .createAuthorizationRequest
         
         case 15: return .setAuthorisationCode
+        
+        case 16: return .switchWorkspace
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -4431,6 +4663,10 @@ public struct FfiConverterTypeRequestKind: FfiConverterRustBuffer {
         
         case .setAuthorisationCode:
             writeInt(&buf, Int32(15))
+        
+        
+        case .switchWorkspace:
+            writeInt(&buf, Int32(16))
         
         }
     }
