@@ -220,6 +220,7 @@ fn store_records(root: &Path, dir: &Path) {
         issuer: "http://127.0.0.1:8080/realms/demo".into(),
         registration_client_uri: Some("http://127.0.0.1:8080/register/c-123".into()),
         registration_client_id: None,
+        redirect_uri: None,
         authentication_mode: StoredAuthMode::No,
         subject: Some("sub-1".into()),
         created_at: 1_700_000_000,
