@@ -147,7 +147,9 @@ pub enum Outcome {
 pub fn apply(state: &RuntimeState, outcome: Outcome) -> (RuntimeState, Vec<Event>) {
     let mut pushed = Vec::new();
     let next = match outcome {
-        Outcome::Started { users } => {
+        // A switch of workspace is a start with the chosen user first: no session, the
+        // StartLoginEvent names who logs in next.
+        Outcome::Started { users } | Outcome::WorkspaceSwitched { users } => {
             let next = RuntimeState {
                 users,
                 logged_in: None,
@@ -250,16 +252,6 @@ pub fn apply(state: &RuntimeState, outcome: Outcome) -> (RuntimeState, Vec<Event
                 pushed.extend(state.start_login());
             }
             state.clone()
-        }
-        Outcome::WorkspaceSwitched { users } => {
-            let next = RuntimeState {
-                users,
-                logged_in: None,
-                ..state.clone()
-            }
-            .after_user_change();
-            pushed.extend(next.start_login());
-            next
         }
     };
     (next, pushed)
